@@ -1,0 +1,45 @@
+import { type FileHandle, open } from "node:fs/promises";
+import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
+
+/** A local file read with positional reads; the file is never loaded whole. */
+export class LocalFileSource implements ByteSource {
+  private constructor(
+    readonly name: string,
+    readonly size: number,
+    private handle: FileHandle | undefined,
+  ) {}
+
+  /** Opens `path` for reading. The size is taken once, at open. */
+  static async open(path: string): Promise<LocalFileSource> {
+    const handle = await open(path, "r");
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) throw new Error(`${path}: not a regular file`);
+      return new LocalFileSource(path, st.size, handle);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this.name, this.size, offset, length);
+    if (!this.handle) throw new SourceRangeError(this.name, offset, length, "source is closed");
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
+      if (bytesRead === 0) {
+        throw new SourceRangeError(this.name, offset, length, `file shrank: got ${done} bytes`);
+      }
+      done += bytesRead;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const h = this.handle;
+    this.handle = undefined;
+    await h?.close();
+  }
+}

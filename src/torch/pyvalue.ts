@@ -1,0 +1,340 @@
+/**
+ * The values a pickle decodes to. Python objects map to plain JavaScript where the mapping is
+ * lossless (None → null, bool, str, list → array, int → number or bigint past 2^53, float →
+ * number, bytes → Uint8Array) and to the small classes below where it is not.
+ */
+import type { DTypeInfo } from "./dtype.js";
+import type { TensorRef } from "./tensor.js";
+
+export type PyValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | PyValue[]
+  | PyTuple
+  | PyDict
+  | PySet
+  | PyComplex
+  | PySlice
+  | PyFloat
+  | PyGlobal
+  | PyObject
+  | TorchDtype
+  | TorchDevice
+  | TorchStorageType
+  | StorageRef
+  | TensorRef
+  | NdArray
+  | NumpyDtype;
+
+/** A Python tuple: an array that prints with parentheses. */
+export class PyTuple extends Array<PyValue> {
+  static of_(items: readonly PyValue[]): PyTuple {
+    const t = new PyTuple();
+    for (const x of items) t.push(x);
+    return t;
+  }
+}
+
+/**
+ * A float the writer must encode as a float even when its value is integral (`1430.0`). The
+ * decoder returns plain numbers; wrap a number in this only when writing.
+ */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
+
+/** Canonical key of a hashable Python value, so dicts keep Python's key identity rules. */
+function keyOf(k: PyValue, ids: WeakMap<object, number>): string {
+  if (k === null) return "N";
+  switch (typeof k) {
+    case "string":
+      return `s${k}`;
+    case "number":
+      return `n${k}`;
+    case "bigint":
+      return `n${k}`;
+    case "boolean":
+      return k ? "n1" : "n0";
+  }
+  if (k instanceof PyFloat) return `n${k.value}`;
+  if (k instanceof PyTuple) return `t(${k.map((x) => keyOf(x, ids)).join(",")})`;
+  if (k instanceof Uint8Array) return `b${Array.from(k, (x) => x.toString(16).padStart(2, "0")).join("")}`;
+  let id = ids.get(k as object);
+  if (id === undefined) {
+    id = ++lastObjectId;
+    ids.set(k as object, id);
+  }
+  return `o${id}`;
+}
+
+const objectIds = new WeakMap<object, number>();
+let lastObjectId = 0;
+
+/**
+ * A Python dict, `collections.OrderedDict`, or an object whose attributes form a dict
+ * (`argparse.Namespace`). Keys may be any hashable value; insertion order is kept.
+ */
+export class PyDict {
+  private readonly index = new Map<string, number>();
+  private readonly ks: PyValue[] = [];
+  private readonly vs: PyValue[] = [];
+  /** Attributes set by BUILD (an OrderedDict state dict's `_metadata`). */
+  attrs?: PyDict;
+  constructor(
+    /** `dict`, `collections.OrderedDict`, `argparse.Namespace`, … */
+    readonly className = "dict",
+  ) {}
+
+  static from(entries: Iterable<[PyValue, PyValue]>, className = "dict"): PyDict {
+    const d = new PyDict(className);
+    for (const [k, v] of entries) d.set(k, v);
+    return d;
+  }
+
+  get size(): number {
+    return this.ks.length;
+  }
+  set(k: PyValue, v: PyValue): void {
+    const key = keyOf(k, objectIds);
+    const i = this.index.get(key);
+    if (i === undefined) {
+      this.index.set(key, this.ks.length);
+      this.ks.push(k);
+      this.vs.push(v);
+    } else {
+      this.vs[i] = v;
+    }
+  }
+  get(k: PyValue): PyValue | undefined {
+    const i = this.index.get(keyOf(k, objectIds));
+    return i === undefined ? undefined : this.vs[i];
+  }
+  has(k: PyValue): boolean {
+    return this.index.has(keyOf(k, objectIds));
+  }
+  keys(): PyValue[] {
+    return this.ks.slice();
+  }
+  values(): PyValue[] {
+    return this.vs.slice();
+  }
+  *entries(): IterableIterator<[PyValue, PyValue]> {
+    for (let i = 0; i < this.ks.length; i++) yield [this.ks[i] as PyValue, this.vs[i] as PyValue];
+  }
+}
+
+/** A Python set or frozenset. */
+export class PySet {
+  readonly items: PyValue[] = [];
+  private readonly index = new Set<string>();
+  constructor(readonly frozen = false) {}
+  add(v: PyValue): void {
+    const key = keyOf(v, objectIds);
+    if (this.index.has(key)) return;
+    this.index.add(key);
+    this.items.push(v);
+  }
+}
+
+export class PyComplex {
+  constructor(
+    readonly re: number,
+    readonly im: number,
+  ) {}
+}
+
+export class PySlice {
+  constructor(
+    readonly start: PyValue,
+    readonly stop: PyValue,
+    readonly step: PyValue,
+  ) {}
+}
+
+/** A reference to `module.name` that was never resolved: printed, never called. */
+export class PyGlobal {
+  constructor(
+    readonly module: string,
+    readonly name: string,
+  ) {}
+  get qualifiedName(): string {
+    return `${this.module}.${this.name}`;
+  }
+}
+
+/**
+ * An object of a class we do not model (a DeepSpeed loss scaler, a user class, a call of an
+ * unknown function): kept as data — the callable, its arguments and whatever state and items
+ * the pickle applied to it — and never executed.
+ */
+export class PyObject {
+  /** Set by BUILD. */
+  state?: PyValue;
+  /** Added by SETITEM(S) (dict subclasses). */
+  readonly items: [PyValue, PyValue][] = [];
+  /** Added by APPEND(S)/ADDITEMS (list and set subclasses). */
+  readonly listItems: PyValue[] = [];
+  constructor(
+    /** `call`: REDUCE of an unknown callable; `object`: NEWOBJ/INST/OBJ of an unknown class. */
+    readonly kind: "call" | "object",
+    readonly callee: PyGlobal | PyValue,
+    readonly args: PyValue[],
+    readonly kwargs?: PyValue,
+  ) {}
+  /** `module.name` of the callable or class, or `?` when it was not a global. */
+  get qualifiedName(): string {
+    return this.callee instanceof PyGlobal ? this.callee.qualifiedName : "?";
+  }
+  /** An attribute from a dict state (`obj.__dict__[name]`), if any. */
+  attr(name: string): PyValue | undefined {
+    const s = this.state;
+    if (s instanceof PyDict) return s.get(name);
+    if (s instanceof PyTuple && s[0] instanceof PyDict) return s[0].get(name);
+    return undefined;
+  }
+}
+
+/** A `torch.<dtype>` value. */
+export class TorchDtype {
+  constructor(readonly info: DTypeInfo) {}
+  get name(): string {
+    return this.info.name;
+  }
+}
+
+/** A `torch.device`. */
+export class TorchDevice {
+  constructor(
+    readonly type: string,
+    readonly index?: number,
+  ) {}
+}
+
+/** A storage class global such as `torch.HalfStorage`: a marker carrying its dtype. */
+export class TorchStorageType {
+  constructor(
+    readonly module: string,
+    readonly name: string,
+    readonly dtype: DTypeInfo,
+  ) {}
+}
+
+/**
+ * Where a storage's bytes are: resolved lazily, so opening a file reads no tensor data.
+ * `byteOffset` is the absolute offset in the source; `byteLength` the bytes available.
+ */
+export interface StorageLocation {
+  byteOffset: number;
+  byteLength: number;
+  /** True when the bytes are big-endian and must be swapped on read. */
+  bigEndian: boolean;
+}
+
+/** One storage (a zip record `data/<key>`, or a legacy raw block) shared by its tensors. */
+export class StorageRef {
+  private located?: Promise<StorageLocation>;
+  constructor(
+    readonly key: string,
+    /** dtype from the storage class (uint8 for UntypedStorage). */
+    readonly dtype: DTypeInfo,
+    /** Elements, in units of `dtype` (bytes for UntypedStorage). */
+    readonly numel: number,
+    /** Device tag at save time (`cpu`, `cuda:0`, …). */
+    readonly location: string,
+    private readonly locate: () => Promise<StorageLocation>,
+  ) {}
+  get byteLength(): number {
+    return this.numel * this.dtype.itemsize;
+  }
+  /** Finds the storage's bytes in the file (one small read the first time, cached). */
+  resolve(): Promise<StorageLocation> {
+    this.located ??= this.locate();
+    return this.located;
+  }
+}
+
+/** A numpy dtype (`numpy.dtype('<u4')`). */
+export class NumpyDtype {
+  byteorder = "=";
+  constructor(readonly typestr: string) {}
+  /** Kind letter and size, e.g. `u` and 4. */
+  get kind(): string {
+    return this.typestr[0] ?? "?";
+  }
+  get itemsize(): number {
+    return Number.parseInt(this.typestr.slice(1), 10) || 0;
+  }
+  /** `<u4` style string. */
+  get str(): string {
+    const o = this.byteorder === "=" ? "<" : this.byteorder;
+    return `${this.itemsize === 1 ? "|" : o}${this.typestr}`;
+  }
+}
+
+/** A numpy ndarray (RNG states, metrics): shape, dtype and raw C-order bytes. */
+export class NdArray {
+  shape: number[] = [];
+  dtype?: NumpyDtype;
+  fortranOrder = false;
+  /** Raw element bytes, or a list for object arrays. */
+  data: Uint8Array | PyValue[] = new Uint8Array(0);
+  /** The elements as numbers (or bigints for 8-byte ints), for printing and tests. */
+  values(): (number | bigint | boolean)[] {
+    const d = this.dtype;
+    if (!d || !(this.data instanceof Uint8Array)) return [];
+    const b = this.data;
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const le = d.byteorder !== ">";
+    const n = d.itemsize ? Math.floor(b.byteLength / d.itemsize) : 0;
+    const out: (number | bigint | boolean)[] = [];
+    for (let i = 0; i < n; i++) out.push(readScalar(view, i * d.itemsize, d.kind, d.itemsize, le));
+    return out;
+  }
+}
+
+/** Reads one numpy scalar of `kind`/`size` from `view` at `at`. */
+export function readScalar(
+  view: DataView,
+  at: number,
+  kind: string,
+  size: number,
+  le: boolean,
+): number | bigint | boolean {
+  switch (`${kind}${size}`) {
+    case "b1":
+      return view.getUint8(at) !== 0;
+    case "u1":
+      return view.getUint8(at);
+    case "i1":
+      return view.getInt8(at);
+    case "u2":
+      return view.getUint16(at, le);
+    case "i2":
+      return view.getInt16(at, le);
+    case "u4":
+      return view.getUint32(at, le);
+    case "i4":
+      return view.getInt32(at, le);
+    case "u8":
+      return narrow(view.getBigUint64(at, le));
+    case "i8":
+      return narrow(view.getBigInt64(at, le));
+    case "f4":
+      return view.getFloat32(at, le);
+    case "f8":
+      return view.getFloat64(at, le);
+    default:
+      return Number.NaN;
+  }
+}
+
+/** A bigint as a number when it is exactly representable. */
+export function narrow(v: bigint): number | bigint {
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(v)
+    : v;
+}

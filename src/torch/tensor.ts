@@ -1,0 +1,197 @@
+import type { ByteSource } from "../source/byte-source.js";
+import { type DTypeInfo, type TypedArray, typedView } from "./dtype.js";
+import { TorchFormatError } from "./errors.js";
+import type { PyValue, StorageRef } from "./pyvalue.js";
+
+/** Most dimensions a tensor may have: torch allows 64, a hostile file could claim millions. */
+export const MAX_DIMS = 64;
+/** Default chunk for streamed reads: bounded memory whatever the tensor size. */
+export const DEFAULT_CHUNK_BYTES = 8 << 20;
+/** A strided gather reads the storage span of a chunk at once while it is at most this big. */
+const MAX_GATHER_SPAN_BYTES = 64 << 20;
+/** Elements per strided gather: its position table costs 8 bytes per element. */
+const MAX_GATHER_ELEMENTS = 1 << 20;
+
+/**
+ * A tensor inside a checkpoint: its metadata, and the ability to read exactly the bytes it
+ * needs from its storage. Nothing is read until asked.
+ */
+export class TensorRef {
+  /** True for an `nn.Parameter` (`_rebuild_parameter*`). */
+  isParameter = false;
+  /** Python attributes set on a parameter or tensor subclass. */
+  state?: PyValue;
+  /** `module.name` of a tensor subclass (`_rebuild_from_type_v2`), when not plain Tensor. */
+  subclass?: string;
+  readonly numel: number;
+
+  constructor(
+    readonly source: ByteSource,
+    readonly storage: StorageRef,
+    readonly dtype: DTypeInfo,
+    readonly shape: readonly number[],
+    readonly stride: readonly number[],
+    /** Offset into the storage, in elements of `dtype`. */
+    readonly storageOffset: number,
+    readonly requiresGrad = false,
+    /** `_rebuild_tensor_v2` metadata (`{"neg": True}`, `{"conj": True}`), if any. */
+    readonly metadata?: PyValue,
+  ) {
+    let n = 1;
+    for (const d of shape) n *= d;
+    this.numel = n;
+  }
+
+  /** Bytes of the contiguous tensor. */
+  get byteLength(): number {
+    return this.numel * this.dtype.itemsize;
+  }
+
+  /** True when the elements are one run of the storage in C order. */
+  isContiguous(): boolean {
+    let expected = 1;
+    for (let i = this.shape.length - 1; i >= 0; i--) {
+      const size = this.shape[i] as number;
+      if (size !== 1 && this.stride[i] !== expected) return false;
+      expected *= size;
+    }
+    return true;
+  }
+
+  /** Reads the whole tensor as contiguous little-endian bytes. */
+  async bytes(): Promise<Uint8Array> {
+    const out = new Uint8Array(this.byteLength);
+    let at = 0;
+    for await (const chunk of this.chunks()) {
+      out.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    return out;
+  }
+
+  /** Reads the whole tensor as a typed array (see {@link DTypeInfo.array}). */
+  async read(): Promise<TypedArray> {
+    return typedView(this.dtype, await this.bytes());
+  }
+
+  /**
+   * Streams the tensor's contiguous little-endian bytes in chunks of at most `chunkBytes`
+   * (rounded down to whole elements). Memory stays bounded for any tensor size or view.
+   */
+  async *chunks(chunkBytes = DEFAULT_CHUNK_BYTES): AsyncGenerator<Uint8Array> {
+    if (this.numel === 0) return;
+    const es = this.dtype.itemsize;
+    const perChunk = Math.max(1, Math.floor(chunkBytes / es));
+    const loc = await this.storage.resolve();
+    const swap = loc.bigEndian ? this.dtype.componentSize : 0;
+    if (this.isContiguous()) {
+      for (let first = 0; first < this.numel; first += perChunk) {
+        const count = Math.min(perChunk, this.numel - first);
+        const b = await this.readSpan(loc.byteOffset, this.storageOffset + first, count);
+        yield swap > 1 ? swapBytes(b, swap) : b;
+      }
+      return;
+    }
+    const idx = new Array<number>(this.shape.length).fill(0);
+    const perGather = Math.min(perChunk, MAX_GATHER_ELEMENTS);
+    for (let first = 0; first < this.numel; first += perGather) {
+      const count = Math.min(perGather, this.numel - first);
+      const b = await this.gather(loc.byteOffset, idx, count);
+      yield swap > 1 ? swapBytes(b, swap) : b;
+    }
+  }
+
+  /** Reads `count` consecutive storage elements starting at element `first`. */
+  private async readSpan(base: number, first: number, count: number): Promise<Uint8Array> {
+    const es = this.dtype.itemsize;
+    const b = await this.source.read(base + first * es, count * es);
+    // A source may hand out a view into a larger buffer it keeps; callers may keep ours.
+    return b.byteOffset % 8 === 0 ? b : b.slice();
+  }
+
+  /**
+   * Gathers the next `count` elements in C order, advancing the multi-index `idx`. Reads the
+   * storage span the chunk covers at once when small, else one read per contiguous run.
+   */
+  private async gather(base: number, idx: number[], count: number): Promise<Uint8Array> {
+    const es = this.dtype.itemsize;
+    const nd = this.shape.length;
+    const pos = new Float64Array(count);
+    let p = this.storageOffset;
+    for (let d = 0; d < nd; d++) p += (idx[d] as number) * (this.stride[d] as number);
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = -1;
+    for (let i = 0; i < count; i++) {
+      pos[i] = p;
+      if (p < lo) lo = p;
+      if (p > hi) hi = p;
+      for (let d = nd - 1; d >= 0; d--) {
+        const next = (idx[d] as number) + 1;
+        if (next < (this.shape[d] as number)) {
+          idx[d] = next;
+          p += this.stride[d] as number;
+          break;
+        }
+        idx[d] = 0;
+        p -= (next - 1) * (this.stride[d] as number);
+      }
+    }
+    const out = new Uint8Array(count * es);
+    if ((hi - lo + 1) * es <= MAX_GATHER_SPAN_BYTES) {
+      const span = await this.source.read(base + lo * es, (hi - lo + 1) * es);
+      for (let i = 0; i < count; i++) {
+        const from = ((pos[i] as number) - lo) * es;
+        out.set(span.subarray(from, from + es), i * es);
+      }
+      return out;
+    }
+    let i = 0;
+    while (i < count) {
+      let j = i + 1;
+      while (j < count && pos[j] === (pos[j - 1] as number) + 1 && (j - i) * es < MAX_GATHER_SPAN_BYTES) j++;
+      out.set(await this.source.read(base + (pos[i] as number) * es, (j - i) * es), i * es);
+      i = j;
+    }
+    return out;
+  }
+
+  /** Checks that every element lies inside the storage; throws a TorchFormatError if not. */
+  validate(file: string, record: string): void {
+    if (this.shape.length > MAX_DIMS) {
+      throw new TorchFormatError(file, record, undefined, `tensor has ${this.shape.length} dims`);
+    }
+    for (let d = 0; d < this.shape.length; d++) {
+      const s = this.shape[d] as number;
+      const st = this.stride[d] as number;
+      if (!Number.isSafeInteger(s) || s < 0 || !Number.isSafeInteger(st) || st < 0) {
+        throw new TorchFormatError(file, record, undefined, `bad size/stride at dim ${d}`);
+      }
+    }
+    if (!Number.isSafeInteger(this.storageOffset) || this.storageOffset < 0) {
+      throw new TorchFormatError(file, record, undefined, "bad storage offset");
+    }
+    if (this.numel === 0) return;
+    let last = this.storageOffset;
+    for (let d = 0; d < this.shape.length; d++) {
+      last += ((this.shape[d] as number) - 1) * (this.stride[d] as number);
+    }
+    // Units: the storage counts elements of its own dtype; a typed view of an untyped storage
+    // is measured in bytes.
+    const storageBytes = this.storage.byteLength;
+    if ((last + 1) * this.dtype.itemsize > storageBytes || !Number.isSafeInteger(last)) {
+      throw new TorchFormatError(
+        file,
+        record,
+        undefined,
+        `tensor ${JSON.stringify(this.shape)} at offset ${this.storageOffset} reaches element ${last} of storage ${this.storage.key} (${storageBytes} bytes)`,
+      );
+    }
+  }
+}
+
+/** Swaps each `size`-byte component in place (big-endian storages). */
+function swapBytes(b: Uint8Array, size: number): Uint8Array {
+  const out = b.slice();
+  for (let i = 0; i + size <= out.length; i += size) out.subarray(i, i + size).reverse();
+  return out;
+}

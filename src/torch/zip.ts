@@ -1,0 +1,214 @@
+/**
+ * The ZIP container of `torch.save` files, read over a ByteSource: the central directory, ZIP64
+ * records, and payload offsets from local headers (torch pads payloads to 64 bytes with an
+ * extra block that only the local header carries).
+ */
+import type { ByteSource } from "../source/byte-source.js";
+import { TorchFormatError } from "./errors.js";
+
+/** The classic end-of-central-directory record. */
+const EOCD_SIZE = 22;
+/** A zip comment is at most 65535 bytes, so the EOCD lies within this many bytes of the end. */
+const MAX_EOCD_SEARCH = 0xffff + EOCD_SIZE;
+/** First read of a file's tail: large enough to hold the directory of most checkpoints. */
+const TAIL_READ = 256 << 10;
+/** A central directory header without its variable parts. */
+const CDH_SIZE = 46;
+/** The largest central directory we parse: a directory of 1M records is far past any checkpoint. */
+const MAX_CENTRAL_DIRECTORY = 256 << 20;
+/** Local header size without name and extra field. */
+const LFH_SIZE = 30;
+
+const SIG_EOCD = 0x06054b50;
+const SIG_ZIP64_LOCATOR = 0x07064b50;
+const SIG_ZIP64_EOCD = 0x06064b50;
+const SIG_CDH = 0x02014b50;
+const SIG_LFH = 0x04034b50;
+
+export interface ZipEntry {
+  readonly name: string;
+  /** 0 = stored, 8 = deflated (torch writes only stored records). */
+  readonly method: number;
+  readonly crc32: number;
+  readonly compressedSize: number;
+  readonly size: number;
+  readonly localHeaderOffset: number;
+}
+
+export interface ZipDirectory {
+  readonly entries: ReadonlyMap<string, ZipEntry>;
+  /** Entries in central-directory order. */
+  readonly ordered: readonly ZipEntry[];
+  /** Offset of the central directory: every payload ends before it. */
+  readonly centralDirectoryOffset: number;
+}
+
+/** Reads the central directory (usually one read of the file's tail). */
+export async function readZipDirectory(src: ByteSource): Promise<ZipDirectory> {
+  const fail = (offset: number | undefined, msg: string): never => {
+    throw new TorchFormatError(src.name, "zip", offset, msg);
+  };
+  if (src.size < EOCD_SIZE) fail(0, `file too small for a zip archive (${src.size} bytes)`);
+  const tailLen = Math.min(src.size, Math.max(TAIL_READ, MAX_EOCD_SEARCH));
+  const tailStart = src.size - tailLen;
+  const tail = await src.read(tailStart, tailLen);
+  const tv = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
+  let eocd = -1;
+  for (let i = tailLen - EOCD_SIZE; i >= Math.max(0, tailLen - MAX_EOCD_SEARCH); i--) {
+    if (tv.getUint32(i, true) === SIG_EOCD && i + EOCD_SIZE + tv.getUint16(i + 20, true) === tailLen) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) fail(src.size, "no end-of-central-directory record (truncated or not a zip)");
+  let count = tv.getUint16(eocd + 10, true);
+  let cdSize = tv.getUint32(eocd + 12, true);
+  let cdOffset = tv.getUint32(eocd + 16, true);
+  const locAt = eocd - 20;
+  if (locAt >= 0 && tv.getUint32(locAt, true) === SIG_ZIP64_LOCATOR) {
+    const z64Offset = u64(tv, locAt + 8, src.name, tailStart + locAt + 8);
+    if (z64Offset + 56 > src.size) fail(tailStart + locAt, "ZIP64 locator points past the end");
+    const rec =
+      z64Offset >= tailStart
+        ? tail.subarray(z64Offset - tailStart, z64Offset - tailStart + 56)
+        : await src.read(z64Offset, 56);
+    const rv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
+    if (rec.length < 56 || rv.getUint32(0, true) !== SIG_ZIP64_EOCD) {
+      fail(z64Offset, "bad ZIP64 end-of-central-directory record");
+    }
+    count = u64(rv, 32, src.name, z64Offset + 32);
+    cdSize = u64(rv, 40, src.name, z64Offset + 40);
+    cdOffset = u64(rv, 48, src.name, z64Offset + 48);
+  }
+  if (cdSize > MAX_CENTRAL_DIRECTORY) fail(cdOffset, `central directory of ${cdSize} bytes is too large`);
+  if (cdOffset + cdSize > src.size) {
+    fail(cdOffset, `central directory (${cdSize} bytes) runs past the end of the file (${src.size})`);
+  }
+  if (count * CDH_SIZE > cdSize) fail(cdOffset, `${count} entries cannot fit in ${cdSize} bytes`);
+  const cd =
+    cdOffset >= tailStart
+      ? tail.subarray(cdOffset - tailStart, cdOffset - tailStart + cdSize)
+      : await src.read(cdOffset, cdSize);
+  const cv = new DataView(cd.buffer, cd.byteOffset, cd.byteLength);
+  const decoder = new TextDecoder("utf-8", { fatal: false });
+  const entries = new Map<string, ZipEntry>();
+  const ordered: ZipEntry[] = [];
+  let p = 0;
+  for (let n = 0; n < count; n++) {
+    const at = cdOffset + p;
+    if (p + CDH_SIZE > cd.length || cv.getUint32(p, true) !== SIG_CDH) {
+      fail(at, `central directory entry ${n} is malformed`);
+    }
+    const method = cv.getUint16(p + 10, true);
+    const crc32 = cv.getUint32(p + 16, true);
+    let compressedSize = cv.getUint32(p + 20, true);
+    let size = cv.getUint32(p + 24, true);
+    const nameLen = cv.getUint16(p + 28, true);
+    const extraLen = cv.getUint16(p + 30, true);
+    const commentLen = cv.getUint16(p + 32, true);
+    let localHeaderOffset = cv.getUint32(p + 42, true);
+    const end = p + CDH_SIZE + nameLen + extraLen + commentLen;
+    if (end > cd.length) fail(at, `central directory entry ${n} runs past the directory`);
+    const name = decoder.decode(cd.subarray(p + CDH_SIZE, p + CDH_SIZE + nameLen));
+    // ZIP64 extra: only the fields whose 32-bit value is saturated are present, in this order.
+    let e = p + CDH_SIZE + nameLen;
+    const extraEnd = e + extraLen;
+    while (e + 4 <= extraEnd) {
+      const id = cv.getUint16(e, true);
+      const len = cv.getUint16(e + 2, true);
+      if (id === 0x0001) {
+        let f = e + 4;
+        const take = (): number => {
+          if (f + 8 > e + 4 + len) fail(cdOffset + f, `ZIP64 extra field of ${name} is too short`);
+          const v = u64(cv, f, src.name, cdOffset + f);
+          f += 8;
+          return v;
+        };
+        if (size === 0xffffffff) size = take();
+        if (compressedSize === 0xffffffff) compressedSize = take();
+        if (localHeaderOffset === 0xffffffff) localHeaderOffset = take();
+      }
+      e += 4 + len;
+    }
+    if (localHeaderOffset + LFH_SIZE > cdOffset || localHeaderOffset + compressedSize > cdOffset) {
+      fail(at, `record ${name} (offset ${localHeaderOffset}, ${compressedSize} bytes) overlaps the central directory`);
+    }
+    const entry: ZipEntry = { name, method, crc32, compressedSize, size, localHeaderOffset };
+    entries.set(name, entry);
+    ordered.push(entry);
+    p = end;
+  }
+  return { entries, ordered, centralDirectoryOffset: cdOffset };
+}
+
+/**
+ * Offset of an entry's payload: taken from the local header, whose extra field (with torch's
+ * alignment padding) differs from the central directory's. One small read.
+ */
+export async function payloadOffset(src: ByteSource, dir: ZipDirectory, e: ZipEntry): Promise<number> {
+  const head = await readLocalHeader(src, e);
+  return checkedPayload(src, dir, e, head);
+}
+
+/**
+ * Reads an entry's payload together with its local header in one read (the padding is at most
+ * an alignment block, so a guess of the header size is nearly always right).
+ */
+export async function readEntry(
+  src: ByteSource,
+  dir: ZipDirectory,
+  e: ZipEntry,
+): Promise<{ data: Uint8Array; offset: number }> {
+  if (e.method !== 0) {
+    throw new TorchFormatError(src.name, e.name, e.localHeaderOffset, `compression method ${e.method} is not supported (torch writes stored records)`);
+  }
+  const guess = LFH_SIZE + e.name.length * 3 + 128;
+  const want = Math.min(guess + e.compressedSize, dir.centralDirectoryOffset - e.localHeaderOffset);
+  const buf = await src.read(e.localHeaderOffset, want);
+  const head = parseLocalHeader(src, e, buf);
+  const offset = checkedPayload(src, dir, e, head);
+  const start = offset - e.localHeaderOffset;
+  if (start + e.compressedSize <= buf.length) {
+    return { data: buf.subarray(start, start + e.compressedSize), offset };
+  }
+  return { data: await src.read(offset, e.compressedSize), offset };
+}
+
+interface LocalHeader {
+  nameLen: number;
+  extraLen: number;
+}
+
+async function readLocalHeader(src: ByteSource, e: ZipEntry): Promise<LocalHeader> {
+  const len = Math.min(LFH_SIZE, src.size - e.localHeaderOffset);
+  return parseLocalHeader(src, e, await src.read(e.localHeaderOffset, len));
+}
+
+function parseLocalHeader(src: ByteSource, e: ZipEntry, b: Uint8Array): LocalHeader {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b.length < LFH_SIZE || v.getUint32(0, true) !== SIG_LFH) {
+    throw new TorchFormatError(src.name, e.name, e.localHeaderOffset, "missing local file header");
+  }
+  return { nameLen: v.getUint16(26, true), extraLen: v.getUint16(28, true) };
+}
+
+function checkedPayload(src: ByteSource, dir: ZipDirectory, e: ZipEntry, h: LocalHeader): number {
+  const start = e.localHeaderOffset + LFH_SIZE + h.nameLen + h.extraLen;
+  if (start + e.compressedSize > dir.centralDirectoryOffset) {
+    throw new TorchFormatError(
+      src.name,
+      e.name,
+      start,
+      `record of ${e.compressedSize} bytes runs past the end of the data (${dir.centralDirectoryOffset})`,
+    );
+  }
+  return start;
+}
+
+function u64(v: DataView, at: number, file: string, fileOffset: number): number {
+  const x = v.getBigUint64(at, true);
+  if (x > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new TorchFormatError(file, "zip", fileOffset, `64-bit value ${x} is out of range`);
+  }
+  return Number(x);
+}
