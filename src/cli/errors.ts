@@ -1,4 +1,7 @@
 import { SourceRangeError } from "../source/byte-source.js";
+import { NeoxConfigError } from "../neox/config.js";
+import { NeoxLayoutError } from "../neox/errors.js";
+import { PlanError } from "../plan/execute.js";
 import { TorchFormatError } from "../torch/errors.js";
 
 /** A usage mistake: exit code 2. */
@@ -14,7 +17,14 @@ export class InputError extends Error {
 /** Exit code and one-line message for an error, or undefined for a bug (printed with stack). */
 export function classify(e: unknown): { code: number; message: string } | undefined {
   if (e instanceof UsageError) return { code: 2, message: e.message };
-  if (e instanceof TorchFormatError || e instanceof SourceRangeError || e instanceof InputError) {
+  if (
+    e instanceof TorchFormatError ||
+    e instanceof SourceRangeError ||
+    e instanceof InputError ||
+    e instanceof NeoxLayoutError ||
+    e instanceof NeoxConfigError ||
+    e instanceof PlanError
+  ) {
     return { code: 1, message: `${e.name}: ${e.message}` };
   }
   if (e instanceof RangeError) return { code: 1, message: `RangeError: ${e.message}` };

@@ -2,6 +2,7 @@
 /** The `neox-ckpt` command: parses arguments, calls the library, prints. */
 import { Command, CommanderError } from "commander";
 import { classify } from "./errors.js";
+import { inspectCommand } from "./inspect.js";
 import { lsCommand } from "./ls.js";
 import { tensorsCommand } from "./tensors.js";
 
@@ -28,6 +29,13 @@ program
   .option("--json", "print a JSON array")
   .option("--hash", "add the SHA-256 of each tensor's contiguous little-endian bytes")
   .action(tensorsCommand);
+
+program
+  .command("inspect")
+  .description("describe a NeoX checkpoint step: model, parallelism, precision, files, tensors")
+  .argument("<ckpt>", "step folder, global_stepN folder, or a save folder with 'latest'")
+  .option("--json", "print the report as JSON")
+  .action(inspectCommand);
 
 async function main(): Promise<void> {
   try {

@@ -1,4 +1,5 @@
 export { type ByteSource, CountingSource, checkRange, SourceRangeError } from "./byte-source.js";
 export { LocalFileSource } from "./local-file.js";
 export { MemorySource } from "./memory.js";
-export { openSource } from "./open.js";
+export { openFolder, openSource } from "./open.js";
+export { type FileInfo, type Folder, LocalFolder, readText } from "./folder.js";

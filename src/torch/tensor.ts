@@ -79,26 +79,42 @@ export class TensorRef {
    * (rounded down to whole elements). Memory stays bounded for any tensor size or view.
    */
   async *chunks(chunkBytes = DEFAULT_CHUNK_BYTES): AsyncGenerator<Uint8Array> {
-    if (this.numel === 0) return;
-    const es = this.dtype.itemsize;
-    const perChunk = Math.max(1, Math.floor(chunkBytes / es));
+    const perChunk = Math.max(1, Math.floor(chunkBytes / this.dtype.itemsize));
+    for (let first = 0; first < this.numel; first += perChunk) {
+      yield this.range(first, Math.min(perChunk, this.numel - first));
+    }
+  }
+
+  /**
+   * Reads elements `[first, first + count)` of the tensor in C order as contiguous
+   * little-endian bytes (any view; one read for contiguous tensors).
+   */
+  async range(first: number, count: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(count) || first < 0 || count < 0 || first + count > this.numel) {
+      throw new RangeError(`elements [${first}, ${first + count}) are outside a tensor of ${this.numel}`);
+    }
     const loc = await this.storage.resolve();
     const swap = loc.bigEndian ? this.dtype.componentSize : 0;
+    let b: Uint8Array;
     if (this.isContiguous()) {
-      for (let first = 0; first < this.numel; first += perChunk) {
-        const count = Math.min(perChunk, this.numel - first);
-        const b = await this.readSpan(loc.byteOffset, this.storageOffset + first, count);
-        yield swap > 1 ? swapBytes(b, swap) : b;
+      b = await this.readSpan(loc.byteOffset, this.storageOffset + first, count);
+    } else {
+      const idx = new Array<number>(this.shape.length).fill(0);
+      let rest = first;
+      for (let d = this.shape.length - 1; d >= 0; d--) {
+        const size = this.shape[d] as number;
+        idx[d] = rest % size;
+        rest = Math.floor(rest / size);
       }
-      return;
+      const parts: Uint8Array[] = [];
+      for (let done = 0; done < count; ) {
+        const n = Math.min(MAX_GATHER_ELEMENTS, count - done);
+        parts.push(await this.gather(loc.byteOffset, idx, n));
+        done += n;
+      }
+      b = parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(parts);
     }
-    const idx = new Array<number>(this.shape.length).fill(0);
-    const perGather = Math.min(perChunk, MAX_GATHER_ELEMENTS);
-    for (let first = 0; first < this.numel; first += perGather) {
-      const count = Math.min(perGather, this.numel - first);
-      const b = await this.gather(loc.byteOffset, idx, count);
-      yield swap > 1 ? swapBytes(b, swap) : b;
-    }
+    return swap > 1 ? swapBytes(b, swap) : b;
   }
 
   /** Reads `count` consecutive storage elements starting at element `first`. */
@@ -187,6 +203,16 @@ export class TensorRef {
       );
     }
   }
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** Swaps each `size`-byte component in place (big-endian storages). */

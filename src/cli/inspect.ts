@@ -1,0 +1,40 @@
+import { inspectStep } from "../neox/inspect.js";
+import { openNeoxStep } from "../neox/step.js";
+import { openFolder } from "../source/open.js";
+import { formatBytes } from "../torch/repr.js";
+
+const n = (x: number) => x.toLocaleString("en-US");
+
+export async function inspectCommand(ckpt: string, opts: { json?: boolean }): Promise<void> {
+  const step = await openNeoxStep(await openFolder(ckpt));
+  try {
+    const r = await inspectStep(step);
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      return;
+    }
+    const m = r.model;
+    const out: string[] = [];
+    out.push(`checkpoint   ${r.folder}${r.tag ? ` (${r.tag})` : ""}`);
+    out.push(`step         ${r.step ?? "unknown"}`);
+    out.push(`format       ${r.format}, TP ${r.parallelism.tp} × PP ${r.parallelism.pp} × DP ${r.parallelism.dp}`);
+    out.push(`model        ${m.numLayers} layers, hidden ${m.hiddenSize}, ${m.numHeads} heads, MLP ${m.intermediateSize}, vocab ${m.paddedVocab} (padded)`);
+    out.push(`             rotary ${m.rotaryPct} of each head (base ${m.rotaryBase}), ${m.norm} eps ${m.layerNormEps}, ${m.gptjResidual ? "parallel (gpt-j) residual" : "sequential residual"}, ${m.tiedEmbeddings ? "tied" : "untied"} embeddings`);
+    out.push(`precision    ${r.precision}`);
+    out.push(`deepspeed    era ${r.deepspeed.era}${r.deepspeed.version ? `, version ${r.deepspeed.version}` : ""}`);
+    out.push(`parameters   ${n(r.parameters.total)} total, ${n(r.parameters.nonEmbedding)} non-embedding`);
+    const total = r.files.reduce((a, f) => a + f.size, 0);
+    out.push(`files        ${r.files.length} (${formatBytes(total)})${r.configFiles.length ? `; configs: ${r.configFiles.join(", ")}` : ""}${r.tokenizer ? `; tokenizer: ${r.tokenizer}` : ""}`);
+    if (r.extraFiles.length) out.push(`extra files  ${r.extraFiles.join(", ")}`);
+    for (const note of r.notes) out.push(`note         ${note}`);
+    out.push("");
+    const w = Math.max(...r.tensors.map((t) => t.name.length));
+    for (const t of r.tensors) {
+      const diff = t.maxRankDifference !== undefined ? `  max rank diff ${t.maxRankDifference}` : "";
+      out.push(`${t.name.padEnd(w)}  ${t.dtype.padEnd(8)} [${t.shape.join(", ")}]`.padEnd(w + 30) + `  ${t.merge} of ${t.sources.length}${diff}`);
+    }
+    process.stdout.write(`${out.join("\n")}\n`);
+  } finally {
+    await step.close();
+  }
+}

@@ -1,0 +1,12 @@
+/** A checkpoint folder whose layout is wrong: missing or inconsistent files, unknown layout. */
+export class NeoxLayoutError extends Error {
+  override readonly name = "NeoxLayoutError";
+  constructor(
+    readonly folder: string,
+    detail: string,
+    /** The files that should be there and are not. */
+    readonly missing: string[] = [],
+  ) {
+    super(`${folder}: ${detail}${missing.length ? ` (missing: ${missing.slice(0, 12).join(", ")}${missing.length > 12 ? `, … ${missing.length - 12} more` : ""})` : ""}`);
+  }
+}

@@ -1,0 +1,86 @@
+/** `inspect`: what a NeoX step is, from metadata only (plus the small replicated tensors). */
+import { replicatedMaxDiff } from "../plan/execute.js";
+import { numelOf, type TensorPlan } from "../plan/plan.js";
+import { type NeoxModel, resolveModel } from "./model.js";
+import { planNeoxToHf } from "./plan-neox-to-hf.js";
+import type { NeoxStep } from "./step.js";
+
+export interface InspectReport {
+  folder: string;
+  tag: string | null;
+  step: number | null;
+  format: "pipeline" | "sequential";
+  parallelism: { tp: number; pp: number; dp: number };
+  model: Omit<NeoxModel, "notes" | "normLayer" | "headLayer">;
+  precision: string;
+  deepspeed: { era: string; version: string | null };
+  parameters: { total: number; nonEmbedding: number };
+  files: { path: string; size: number }[];
+  extraFiles: string[];
+  configFiles: string[];
+  tokenizer: string | null;
+  notes: string[];
+  tensors: {
+    name: string;
+    shape: number[];
+    dtype: string;
+    merge: string;
+    sources: string[];
+    maxRankDifference?: number;
+  }[];
+}
+
+/** Total and non-embedding parameter counts of an HF tensor list. */
+export function countParameters(plans: readonly Pick<TensorPlan, "name" | "shape">[]): { total: number; nonEmbedding: number } {
+  let total = 0;
+  let emb = 0;
+  for (const p of plans) {
+    const n = numelOf(p.shape);
+    total += n;
+    if (p.name === "gpt_neox.embed_in.weight" || p.name === "embed_out.weight") emb += n;
+  }
+  return { total, nonEmbedding: total - emb };
+}
+
+export async function inspectStep(step: NeoxStep): Promise<InspectReport> {
+  const model = await resolveModel(step);
+  const plans = await planNeoxToHf(step, model);
+  const meta = await step.metadata();
+  const dsVersion = meta?.get("ds_version");
+  const tensors: InspectReport["tensors"] = [];
+  for (const p of plans) {
+    const row: InspectReport["tensors"][number] = {
+      name: p.name,
+      shape: [...p.shape],
+      dtype: p.dtype.name,
+      merge: p.op === "cat" ? `cat(dim=${p.dim ?? 0})` : p.op,
+      sources: p.sources.map((s) => `${s.file}:${s.key}`),
+    };
+    if (p.op === "replicated") row.maxRankDifference = await replicatedMaxDiff(p);
+    tensors.push(row);
+  }
+  const files = (await step.folder.list()).map((f) => ({ path: f.path, size: f.size }));
+  const { notes, normLayer: _n, headLayer: _h, ...shape } = model;
+  const dp = step.dp || (typeof meta?.get("dp_world_size") === "number" ? (meta?.get("dp_world_size") as number) : 0);
+  return {
+    folder: step.folder.name,
+    tag: step.tag ?? null,
+    step: model.iteration ?? null,
+    format: step.format,
+    parallelism: { tp: step.tp, pp: Math.max(1, Math.round(step.mpFiles / step.tp)), dp },
+    model: shape,
+    precision: model.dtype,
+    deepspeed: {
+      era: typeof dsVersion === "string" ? "B/C (DeepSpeed ≥ 0.7: param_shapes in mp_rank files)" : "A (legacy DeeperSpeed, as Pythia)",
+      version: typeof dsVersion === "string" ? dsVersion : null,
+    },
+    parameters: countParameters(plans),
+    files,
+    extraFiles: step.extra.map((f) => f.path),
+    configFiles: step.configFiles.map((f) => f.path),
+    tokenizer: step.tokenizer?.path ?? null,
+    notes,
+    tensors,
+  };
+}
+

@@ -1,0 +1,48 @@
+/**
+ * Plans are data (DESIGN.md principle 3): every output tensor is a recipe of source tensors
+ * and one merge operation. `--dry-run` prints them; one executor runs them all.
+ */
+import type { DTypeInfo } from "../torch/dtype.js";
+
+/** Anything that can hand out element ranges of a tensor in C order (a TensorRef, a view). */
+export interface ElementSource {
+  readonly dtype: DTypeInfo;
+  readonly shape: readonly number[];
+  readonly numel: number;
+  range(first: number, count: number): Promise<Uint8Array>;
+}
+
+/**
+ * - `copy`: the one source.
+ * - `cat`: sources concatenated along `dim` (tensor-parallel shards).
+ * - `sum`: element-wise sum of the sources in float32, in source order (row-parallel biases
+ *   under gpt-j residual, spec §3.2).
+ * - `replicated`: copies that should be equal; the first is taken, the others only compared.
+ */
+export type MergeOp = "copy" | "cat" | "sum" | "replicated";
+
+export interface SourceRef {
+  /** File the tensor lives in (relative to the checkpoint). */
+  readonly file: string;
+  /** Path of the tensor inside the file. */
+  readonly key: string;
+  readonly tensor: ElementSource;
+}
+
+export interface TensorPlan {
+  /** Output name (Hugging Face name for conversions). */
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** dtype of the sources (all the same). */
+  readonly dtype: DTypeInfo;
+  readonly op: MergeOp;
+  /** Concatenation dimension for `cat`. */
+  readonly dim?: number;
+  readonly sources: readonly SourceRef[];
+}
+
+export function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
