@@ -10,7 +10,7 @@ import type { NeoxModel } from "./model.js";
 import type { NeoxStep } from "./step.js";
 
 /** How one NeoX tensor of a layer becomes one HF tensor. */
-interface Rule {
+export interface Rule {
   neox: string;
   hf: string;
   op: MergeOp;
@@ -39,8 +39,25 @@ function transformerRules(m: NeoxModel): Rule[] {
   ];
 }
 
+/** The rules of one pipeline layer index, with HF names in full (`gpt_neox.layers.3.…`). */
+export function layerRules(m: NeoxModel, layer: number): Rule[] {
+  const full = (prefix: string, rules: Rule[]) => rules.map((r) => ({ ...r, hf: `${prefix}${r.hf}` }));
+  if (layer === 0) return full("gpt_neox.", [{ neox: "word_embeddings.weight", hf: "embed_in.weight", op: "cat", dim: 0 }]);
+  if (layer >= 2 && layer < m.numLayers + 2) return full(`gpt_neox.layers.${layer - 2}.`, transformerRules(m));
+  if (layer === m.normLayer) {
+    return full("gpt_neox.", [
+      { neox: "norm.weight", hf: "final_layer_norm.weight", op: "replicated" },
+      { neox: "norm.bias", hf: "final_layer_norm.bias", op: "replicated" },
+    ]);
+  }
+  if (layer === m.headLayer) {
+    return [{ neox: "final_linear.weight", hf: "embed_out.weight", op: "cat", dim: m.outputLayerParallelism === "row" ? 1 : 0 }];
+  }
+  return [];
+}
+
 /** A NeoX layer's tensors merged into HF tensors, checked for unknown or missing keys. */
-async function planLayer(step: NeoxStep, layer: number, rules: Rule[], hfPrefix: string): Promise<TensorPlan[]> {
+async function planLayer(step: NeoxStep, layer: number, rules: Rule[]): Promise<TensorPlan[]> {
   const perRank: Map<string, TensorRef>[] = [];
   for (let r = 0; r < step.tp; r++) perRank.push(await layerTensors(step, layer, r));
   const fileOf = (r: number) =>
@@ -73,7 +90,7 @@ async function planLayer(step: NeoxStep, layer: number, rules: Rule[], hfPrefix:
       const dim = rule.dim ?? 0;
       shape[dim] = sources.reduce((n, s) => n + (s.tensor.shape[dim] ?? 0), 0);
     }
-    out.push({ name: `${hfPrefix}${rule.hf}`, shape, dtype: s0.dtype, op, dim: op === "cat" ? rule.dim : undefined, sources });
+    out.push({ name: rule.hf, shape, dtype: s0.dtype, op, dim: op === "cat" ? rule.dim : undefined, sources });
   }
   return out;
 }
@@ -89,17 +106,12 @@ function expectShape(step: NeoxStep, p: TensorPlan, want: number[]): void {
   }
 }
 
-/** Every HF tensor of the converted model, in HF state-dict order. */
-export async function planNeoxToHf(step: NeoxStep, m: NeoxModel): Promise<TensorPlan[]> {
+/** The HF shape of every tensor name, for checking merged shapes. */
+function expectedShapes(m: NeoxModel): (name: string) => number[] | undefined {
   const H = m.hiddenSize;
   const I = m.intermediateSize;
   const V = m.paddedVocab;
-  const plans: TensorPlan[] = [];
-  const embed = await planLayer(step, 0, [{ neox: "word_embeddings.weight", hf: "embed_in.weight", op: "cat", dim: 0 }], "gpt_neox.");
-  for (const p of embed) expectShape(step, p, [V, H]);
-  plans.push(...embed);
-  const rules = transformerRules(m);
-  const want: Record<string, number[]> = {
+  const inLayer: Record<string, number[]> = {
     "input_layernorm.weight": [H],
     "input_layernorm.bias": [H],
     "post_attention_layernorm.weight": [H],
@@ -113,30 +125,33 @@ export async function planNeoxToHf(step: NeoxStep, m: NeoxModel): Promise<Tensor
     "mlp.dense_4h_to_h.weight": [H, I],
     "mlp.dense_4h_to_h.bias": [H],
   };
-  for (let i = 0; i < m.numLayers; i++) {
-    const prefix = `gpt_neox.layers.${i}.`;
-    for (const p of await planLayer(step, i + 2, rules, prefix)) {
-      expectShape(step, p, want[p.name.slice(prefix.length)] as number[]);
-      plans.push(p);
-    }
+  const top: Record<string, number[]> = {
+    "gpt_neox.embed_in.weight": [V, H],
+    "gpt_neox.final_layer_norm.weight": [H],
+    "gpt_neox.final_layer_norm.bias": [H],
+    "embed_out.weight": [V, H],
+  };
+  return (name) => top[name] ?? inLayer[name.replace(/^gpt_neox\.layers\.\d+\./, "")];
+}
+
+/** Checks planned shapes against the model; the error names the file and tensor. */
+export function checkShapes(step: NeoxStep, m: NeoxModel, plans: readonly TensorPlan[]): void {
+  const want = expectedShapes(m);
+  for (const p of plans) {
+    const w = want(p.name);
+    if (w) expectShape(step, p, w);
   }
-  const norm = await planLayer(
-    step,
-    m.normLayer,
-    [
-      { neox: "norm.weight", hf: "final_layer_norm.weight", op: "replicated" },
-      { neox: "norm.bias", hf: "final_layer_norm.bias", op: "replicated" },
-    ],
-    "gpt_neox.",
-  );
-  for (const p of norm) expectShape(step, p, [H]);
-  plans.push(...norm);
-  if (m.headLayer !== undefined) {
-    const dim = m.outputLayerParallelism === "row" ? 1 : 0;
-    const head = await planLayer(step, m.headLayer, [{ neox: "final_linear.weight", hf: "embed_out.weight", op: "cat", dim }], "");
-    for (const p of head) expectShape(step, p, [V, H]);
-    plans.push(...head);
-  }
+}
+
+/** Every HF tensor of the converted model, in HF state-dict order. */
+export async function planNeoxToHf(step: NeoxStep, m: NeoxModel): Promise<TensorPlan[]> {
+  const layers = [0];
+  for (let i = 0; i < m.numLayers; i++) layers.push(i + 2);
+  layers.push(m.normLayer);
   // Tied embeddings: HF stores embed_in once and ties embed_out to it (tie_word_embeddings).
+  if (m.headLayer !== undefined) layers.push(m.headLayer);
+  const plans: TensorPlan[] = [];
+  for (const l of layers) plans.push(...(await planLayer(step, l, layerRules(m, l))));
+  checkShapes(step, m, plans);
   return plans;
 }
