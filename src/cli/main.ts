@@ -38,6 +38,11 @@ program
   .action(inspectCommand);
 
 async function main(): Promise<void> {
+  // `neox-ckpt tensors X | head` closes our stdout early: that is not an error.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   try {
     await program.parseAsync(process.argv);
   } catch (e) {

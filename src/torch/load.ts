@@ -7,7 +7,7 @@ import { LocalFileSource } from "../source/local-file.js";
 import { TorchFormatError } from "./errors.js";
 import { decodePickle, MAX_PICKLE_BYTES, NeedMoreData } from "./pickle.js";
 import { PyTuple, type PyValue, StorageRef, type StorageLocation, TorchStorageType } from "./pyvalue.js";
-import { payloadOffset, readEntry, readZipDirectory, type ZipEntry } from "./zip.js";
+import { findZipDirectory, payloadOffset, readEntry, type ZipDirectory, type ZipEntry } from "./zip.js";
 
 /** The magic number that opens a legacy (pre-1.6) torch file. */
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
@@ -43,9 +43,12 @@ export async function openTorchPath(path: string): Promise<TorchFile> {
 /** Opens a torch checkpoint over any byte source. */
 export async function openTorch(src: ByteSource): Promise<TorchFile> {
   if (src.size === 0) throw new TorchFormatError(src.name, undefined, 0, "empty file");
+  // The tail first: for a zip it holds the directory, so opening costs two reads in all.
+  const dir = await findZipDirectory(src);
+  if (dir) return openZip(src, dir);
   const head = await src.read(0, Math.min(src.size, 4));
   if (head.length === 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) {
-    return openZip(src);
+    throw new TorchFormatError(src.name, "zip", src.size, "zip archive without an end-of-central-directory record (truncated)");
   }
   if (src.size > 262) {
     const magic = await src.read(257, 5);
@@ -82,8 +85,7 @@ function storagePid(
   return { type, key, location: typeof location === "string" ? location : String(location), numel, view: view ?? null };
 }
 
-async function openZip(src: ByteSource): Promise<TorchFile> {
-  const dir = await readZipDirectory(src);
+async function openZip(src: ByteSource, dir: ZipDirectory): Promise<TorchFile> {
   const first = dir.ordered[0];
   if (!first) throw new TorchFormatError(src.name, "zip", 0, "empty zip archive");
   const slash = first.name.indexOf("/");

@@ -45,10 +45,20 @@ export interface ZipDirectory {
 
 /** Reads the central directory (usually one read of the file's tail). */
 export async function readZipDirectory(src: ByteSource): Promise<ZipDirectory> {
+  const dir = await findZipDirectory(src);
+  if (!dir) throw new TorchFormatError(src.name, "zip", src.size, "no end-of-central-directory record (truncated or not a zip)");
+  return dir;
+}
+
+/**
+ * Reads the central directory, or returns undefined when the file has no end-of-central-directory
+ * record at all (not a zip, or one cut short). Other damage throws.
+ */
+export async function findZipDirectory(src: ByteSource): Promise<ZipDirectory | undefined> {
   const fail = (offset: number | undefined, msg: string): never => {
     throw new TorchFormatError(src.name, "zip", offset, msg);
   };
-  if (src.size < EOCD_SIZE) fail(0, `file too small for a zip archive (${src.size} bytes)`);
+  if (src.size < EOCD_SIZE) return undefined;
   const tailLen = Math.min(src.size, Math.max(TAIL_READ, MAX_EOCD_SEARCH));
   const tailStart = src.size - tailLen;
   const tail = await src.read(tailStart, tailLen);
@@ -60,7 +70,7 @@ export async function readZipDirectory(src: ByteSource): Promise<ZipDirectory> {
       break;
     }
   }
-  if (eocd < 0) fail(src.size, "no end-of-central-directory record (truncated or not a zip)");
+  if (eocd < 0) return undefined;
   let count = tv.getUint16(eocd + 10, true);
   let cdSize = tv.getUint32(eocd + 12, true);
   let cdOffset = tv.getUint32(eocd + 16, true);
