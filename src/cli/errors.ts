@@ -1,4 +1,5 @@
 import { SourceRangeError } from "../source/byte-source.js";
+import { HttpSourceError, SourceChangedError } from "../source/http.js";
 import { NeoxConfigError } from "../neox/config.js";
 import { NeoxLayoutError } from "../neox/errors.js";
 import { PlanError } from "../plan/execute.js";
@@ -23,7 +24,9 @@ export function classify(e: unknown): { code: number; message: string } | undefi
     e instanceof InputError ||
     e instanceof NeoxLayoutError ||
     e instanceof NeoxConfigError ||
-    e instanceof PlanError
+    e instanceof PlanError ||
+    e instanceof HttpSourceError ||
+    e instanceof SourceChangedError
   ) {
     return { code: 1, message: `${e.name}: ${e.message}` };
   }

@@ -1,16 +1,42 @@
 import { stat } from "node:fs/promises";
+import { authHeaders, parseAddress, resolveUrl } from "./address.js";
 import type { ByteSource } from "./byte-source.js";
 import { type Folder, LocalFolder } from "./folder.js";
+import { HttpSource, type HttpStats } from "./http.js";
+import { HubFolder } from "./hub-folder.js";
 import { LocalFileSource } from "./local-file.js";
 
-/** Opens a file address: a local path (remote addresses come with the repository layer). */
-export async function openSource(address: string): Promise<ByteSource> {
-  return LocalFileSource.open(address);
+export interface OpenOptions {
+  /** Hub endpoint (default HF_ENDPOINT, else huggingface.co). */
+  endpoint?: string;
+  /** On-disk block cache folder for remote reads. */
+  cacheDir?: string;
+  /** Request counters. */
+  stats?: HttpStats;
 }
 
-/** Opens a folder address: a local directory. */
-export async function openFolder(address: string): Promise<Folder> {
-  const st = await stat(address);
-  if (!st.isDirectory()) throw Object.assign(new Error(`${address}: not a directory`), { code: "ENOTDIR" });
-  return new LocalFolder(address);
+/** Opens a file address: a local path, `hf://ORG/NAME@REV/path`, or an http(s) URL. */
+export async function openSource(address: string, opts: OpenOptions = {}): Promise<ByteSource> {
+  const a = parseAddress(address, opts.endpoint);
+  const http = { headers: authHeaders(), cacheDir: opts.cacheDir, stats: opts.stats };
+  if (a.kind === "local") return LocalFileSource.open(a.path);
+  if (a.kind === "url") return HttpSource.open(a.url, http);
+  if (!a.path) throw new TypeError(`${address} names a repository revision, not a file`);
+  return HttpSource.open(resolveUrl(a, a.path), http);
+}
+
+/** Opens a folder address: a local directory or `hf://ORG/NAME@REV[/path]`. */
+export async function openFolder(address: string, opts: OpenOptions = {}): Promise<Folder> {
+  const a = parseAddress(address, opts.endpoint);
+  if (a.kind === "hub") {
+    return new HubFolder({ endpoint: a.endpoint, repo: a.repo }, a.revision, a.path.replace(/\/+$/, ""), {
+      headers: authHeaders(),
+      cacheDir: opts.cacheDir,
+      stats: opts.stats,
+    });
+  }
+  if (a.kind === "url") throw new TypeError(`${address}: a plain URL names a file, not a folder; use hf://ORG/NAME@REVISION`);
+  const st = await stat(a.path);
+  if (!st.isDirectory()) throw Object.assign(new Error(`${a.path}: not a directory`), { code: "ENOTDIR" });
+  return new LocalFolder(a.path);
 }

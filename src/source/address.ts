@@ -1,0 +1,44 @@
+/**
+ * Addresses a command accepts: a local path, `hf://ORG/NAME@REVISION[/path]`, or a plain
+ * `http(s)://…/resolve/…` URL. The hub endpoint comes from `--endpoint` or `HF_ENDPOINT`, the
+ * token from `HF_TOKEN` (sent as a bearer header, never printed).
+ */
+
+export const DEFAULT_ENDPOINT = "https://huggingface.co";
+
+export type Address =
+  | { kind: "local"; path: string }
+  | { kind: "hub"; endpoint: string; repo: string; revision: string; path: string }
+  | { kind: "url"; url: string };
+
+/** Parses an address. `endpoint` overrides HF_ENDPOINT. */
+export function parseAddress(address: string, endpoint?: string): Address {
+  const ep = (endpoint ?? process.env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, "");
+  if (address.startsWith("hf://")) {
+    const rest = address.slice(5);
+    const m = /^([^/@]+)\/([^/@]+)(?:@([^/]+))?(?:\/(.*))?$/.exec(rest);
+    if (!m) throw new TypeError(`bad hub address ${address}: expected hf://ORG/NAME@REVISION[/path]`);
+    return { kind: "hub", endpoint: ep, repo: `${m[1]}/${m[2]}`, revision: decodeURIComponent(m[3] ?? "main"), path: m[4] ?? "" };
+  }
+  if (/^https?:\/\//.test(address)) {
+    const u = new URL(address);
+    const m = /^(.*)\/([^/]+)\/([^/]+)\/resolve\/([^/]+)\/?(.*)$/.exec(u.pathname);
+    if (m) {
+      return { kind: "hub", endpoint: `${u.origin}${m[1]}`, repo: `${m[2]}/${m[3]}`, revision: decodeURIComponent(m[4] as string), path: m[5] ?? "" };
+    }
+    return { kind: "url", url: address };
+  }
+  return { kind: "local", path: address };
+}
+
+/** The download URL of a file in a hub repository. */
+export function resolveUrl(a: { endpoint: string; repo: string; revision: string }, path: string): string {
+  const p = path.split("/").map(encodeURIComponent).join("/");
+  return `${a.endpoint}/${a.repo}/resolve/${encodeURIComponent(a.revision)}/${p}`;
+}
+
+/** Authorization headers from HF_TOKEN, if set. */
+export function authHeaders(): Record<string, string> {
+  const t = process.env.HF_TOKEN;
+  return t ? { authorization: `Bearer ${t}` } : {};
+}
