@@ -4,6 +4,8 @@ import { Command, CommanderError } from "commander";
 import { classify } from "./errors.js";
 import { inspectCommand } from "./inspect.js";
 import { lsCommand } from "./ls.js";
+import { serveCommand } from "./serve.js";
+import { stepsCommand } from "./steps.js";
 import { tensorsCommand } from "./tensors.js";
 
 const program = new Command();
@@ -36,6 +38,22 @@ program
   .argument("<ckpt>", "step folder, global_stepN folder, or a save folder with 'latest'")
   .option("--json", "print the report as JSON")
   .action(inspectCommand);
+
+program
+  .command("steps")
+  .description("list the revisions (training steps) of a checkpoint repository with file counts and sizes")
+  .argument("<repo>", "local folder of step folders, or hf://ORG/NAME")
+  .option("--json", "print JSON")
+  .option("--endpoint <url>", "hub endpoint (default HF_ENDPOINT or https://huggingface.co)")
+  .action(stepsCommand);
+
+program
+  .command("serve")
+  .description("serve local repositories (ROOT/ORG/NAME/<revision>/…) read-only with the hub's HTTP API")
+  .argument("<root>", "folder holding ORG/NAME/<revision>/ folders")
+  .option("--host <host>", "address to listen on", "127.0.0.1")
+  .option("--port <n>", "port (0: any free port)", "8765")
+  .action(serveCommand);
 
 async function main(): Promise<void> {
   // `neox-ckpt tensors X | head` closes our stdout early: that is not an error.

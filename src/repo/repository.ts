@@ -1,0 +1,77 @@
+/**
+ * A checkpoint repository: revisions named like Pythia's branches (`step0` … `step143000`),
+ * sorted by step. Local layouts: a folder per step (`step1000/`, `global_step1000/`), or a NeoX
+ * save folder (`global_stepN/` + `latest`). Remote: a hub repository's branches.
+ */
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { authHeaders, parseAddress } from "../source/address.js";
+import type { Folder } from "../source/folder.js";
+import { LocalFolder } from "../source/folder.js";
+import type { HttpStats } from "../source/http.js";
+import { HubFolder, hubJson } from "../source/hub-folder.js";
+
+export interface Revision {
+  /** Branch or folder name (`step1000`, `global_step1000`). */
+  readonly name: string;
+  /** Training step from the name; undefined for names like `main`. */
+  readonly step?: number;
+  readonly folder: Folder;
+}
+
+export interface Repository {
+  readonly name: string;
+  /** Revisions sorted by step (unnamed steps last, by name). */
+  readonly revisions: readonly Revision[];
+}
+
+/** The step a revision name stands for: `step1000`, `global_step1000` → 1000. */
+export function stepOfName(name: string): number | undefined {
+  const m = /^(?:global_)?step(\d+)$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+function sortRevisions(revs: Revision[]): Revision[] {
+  return revs.sort((a, b) => {
+    if (a.step !== undefined && b.step !== undefined) return a.step - b.step;
+    if (a.step !== undefined) return -1;
+    if (b.step !== undefined) return 1;
+    return a.name < b.name ? -1 : 1;
+  });
+}
+
+export interface RepositoryOptions {
+  endpoint?: string;
+  cacheDir?: string;
+  stats?: HttpStats;
+}
+
+/** Opens a repository address: a local folder or `hf://ORG/NAME`. */
+export async function openRepository(address: string, opts: RepositoryOptions = {}): Promise<Repository> {
+  const a = parseAddress(address, opts.endpoint);
+  if (a.kind === "hub") {
+    const headers = authHeaders();
+    const refs = (await hubJson(`${a.endpoint}/api/models/${a.repo}/refs`, headers, opts.stats)) as {
+      branches?: { name: string }[];
+    };
+    const revs: Revision[] = (refs.branches ?? []).map((b) => ({
+      name: b.name,
+      step: stepOfName(b.name),
+      folder: new HubFolder({ endpoint: a.endpoint, repo: a.repo }, b.name, "", { headers, cacheDir: opts.cacheDir, stats: opts.stats }),
+    }));
+    // `main` duplicates the last step on Pythia repositories; keep it only when nothing else is there.
+    const stepped = revs.filter((r) => r.step !== undefined);
+    return { name: `hf://${a.repo}`, revisions: sortRevisions(stepped.length ? stepped : revs) };
+  }
+  if (a.kind === "url") throw new TypeError(`${address}: a repository is a folder or hf://ORG/NAME`);
+  const st = await stat(a.path);
+  if (!st.isDirectory()) throw Object.assign(new Error(`${a.path}: not a directory`), { code: "ENOTDIR" });
+  const revs: Revision[] = [];
+  for (const name of await readdir(a.path)) {
+    const step = stepOfName(name);
+    if (step === undefined) continue;
+    if (!(await stat(join(a.path, name))).isDirectory()) continue;
+    revs.push({ name, step, folder: new LocalFolder(join(a.path, name)) });
+  }
+  return { name: a.path, revisions: sortRevisions(revs) };
+}
