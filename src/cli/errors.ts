@@ -4,6 +4,7 @@ import { NeoxConfigError } from "../neox/config.js";
 import { NeoxLayoutError } from "../neox/errors.js";
 import { PlanError } from "../plan/execute.js";
 import { TorchFormatError } from "../torch/errors.js";
+import { ZeroFormatError } from "../zero/errors.js";
 
 /** A usage mistake: exit code 2. */
 export class UsageError extends Error {
@@ -26,7 +27,8 @@ export function classify(e: unknown): { code: number; message: string } | undefi
     e instanceof NeoxConfigError ||
     e instanceof PlanError ||
     e instanceof HttpSourceError ||
-    e instanceof SourceChangedError
+    e instanceof SourceChangedError ||
+    e instanceof ZeroFormatError
   ) {
     return { code: 1, message: `${e.name}: ${e.message}` };
   }

@@ -5,8 +5,8 @@ import { formatBytes } from "../torch/repr.js";
 
 const n = (x: number) => x.toLocaleString("en-US");
 
-export async function inspectCommand(ckpt: string, opts: { json?: boolean }): Promise<void> {
-  const step = await openNeoxStep(await openFolder(ckpt));
+export async function inspectCommand(ckpt: string, opts: { json?: boolean; endpoint?: string }): Promise<void> {
+  const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));
   try {
     const r = await inspectStep(step);
     if (opts.json) {

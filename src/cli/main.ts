@@ -6,6 +6,7 @@ import { inspectCommand } from "./inspect.js";
 import { lsCommand } from "./ls.js";
 import { serveCommand } from "./serve.js";
 import { stepsCommand } from "./steps.js";
+import { verifyCommand } from "./verify.js";
 import { tensorsCommand } from "./tensors.js";
 
 const program = new Command();
@@ -35,9 +36,18 @@ program
 program
   .command("inspect")
   .description("describe a NeoX checkpoint step: model, parallelism, precision, files, tensors")
-  .argument("<ckpt>", "step folder, global_stepN folder, or a save folder with 'latest'")
+  .argument("<ckpt>", "step folder, global_stepN folder, a save folder with 'latest', or hf://ORG/NAME@REVISION")
   .option("--json", "print the report as JSON")
+  .option("--endpoint <url>", "hub endpoint")
   .action(inspectCommand);
+
+program
+  .command("verify")
+  .description("check a step: optimizer group lengths, fp16(fp32 master) == weights, TP copies agree")
+  .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
+  .option("--json", "print JSON")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(verifyCommand);
 
 program
   .command("steps")
