@@ -3,10 +3,10 @@ import { openTorch } from "../torch/load.js";
 import { formatTree, toJsonTree } from "../torch/tree.js";
 import { UsageError } from "./errors.js";
 
-export async function lsCommand(file: string, opts: { json?: boolean; maxItems: string }): Promise<void> {
+export async function lsCommand(file: string, opts: { json?: boolean; maxItems: string; endpoint?: string }): Promise<void> {
   const maxItems = Number(opts.maxItems);
   if (!Number.isInteger(maxItems) || maxItems < 1) throw new UsageError("--max-items takes a positive integer");
-  const src = await openSource(file);
+  const src = await openSource(file, { endpoint: opts.endpoint });
   try {
     const t = await openTorch(src);
     if (opts.json) {

@@ -20,17 +20,19 @@ program
 program
   .command("ls")
   .description("print the object tree of a .pt file, tensors summarised, foreign objects by name")
-  .argument("<file>", ".pt file")
+  .argument("<file>", ".pt file: a path, hf://ORG/NAME@REVISION/path or an http(s) URL")
   .option("--json", "print the tree as JSON")
   .option("--max-items <n>", "items shown per container", "24")
+  .option("--endpoint <url>", "hub endpoint for hf:// addresses")
   .action(lsCommand);
 
 program
   .command("tensors")
   .description("list every tensor of a .pt file: name, dtype, shape (and SHA-256 of its bytes)")
-  .argument("<file>", ".pt file")
+  .argument("<file>", ".pt file: a path, hf://ORG/NAME@REVISION/path or an http(s) URL")
   .option("--json", "print a JSON array")
   .option("--hash", "add the SHA-256 of each tensor's contiguous little-endian bytes")
+  .option("--endpoint <url>", "hub endpoint for hf:// addresses")
   .action(tensorsCommand);
 
 program

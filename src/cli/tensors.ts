@@ -11,8 +11,8 @@ interface TensorRow {
   sha256?: string;
 }
 
-export async function tensorsCommand(file: string, opts: { json?: boolean; hash?: boolean }): Promise<void> {
-  const src = await openSource(file);
+export async function tensorsCommand(file: string, opts: { json?: boolean; hash?: boolean; endpoint?: string }): Promise<void> {
+  const src = await openSource(file, { endpoint: opts.endpoint });
   try {
     const t = await openTorch(src);
     const rows: TensorRow[] = [];
