@@ -2,6 +2,7 @@
 /** The `neox-ckpt` command: parses arguments, calls the library, prints. */
 import { Command, CommanderError } from "commander";
 import { classify } from "./errors.js";
+import { downloadCommand } from "./download.js";
 import { inspectCommand } from "./inspect.js";
 import { lsCommand } from "./ls.js";
 import { serveCommand } from "./serve.js";
@@ -58,6 +59,17 @@ program
   .option("--json", "print JSON")
   .option("--endpoint <url>", "hub endpoint (default HF_ENDPOINT or https://huggingface.co)")
   .action(stepsCommand);
+
+program
+  .command("download")
+  .description("download a revision: parallel, resumable, sha256-verified, atomic per file")
+  .argument("<repo>", "hf://ORG/NAME (or hf://ORG/NAME@REVISION)")
+  .option("--revision <rev>", "revision (branch) to download", "main")
+  .option("--include <glob...>", "only paths matching these globs (*, **, ?)")
+  .requiredOption("--out <dir>", "destination folder")
+  .option("--parallel <n>", "files at once", "4")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(downloadCommand);
 
 program
   .command("serve")

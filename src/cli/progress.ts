@@ -16,8 +16,9 @@ export class Progress {
   ) {
     this.enabled = enabled;
   }
-  add(bytes: number, note = ""): void {
-    this.done += bytes;
+  /** Sets the amount done so far. */
+  update(done: number, note = ""): void {
+    this.done = done;
     if (!this.enabled) return;
     const now = performance.now();
     if (now - this.last < REDRAW_MS && this.done < this.total) return;
