@@ -103,10 +103,15 @@ export async function resolveModel(step: NeoxStep): Promise<NeoxModel> {
   const maxPositions = pick("max_position_embeddings", num(args.max_position_embeddings), num(c.max_position_embeddings) ?? num(c.seq_length), 2048);
   const headDim = hidden / numHeads;
   const invFreq = first.get("attention.rotary_emb.inv_freq");
-  const rotaryFromFiles = invFreq ? ((invFreq.shape[0] as number) * 2) / headDim : undefined;
+  // inv_freq has ceil(R/2) entries, so it tells R only to within one: it overrides the config
+  // only when the config's rotary_pct cannot produce it.
+  const cfgPct = num(c.rotary_pct);
+  const half = invFreq ? (invFreq.shape[0] as number) : undefined;
+  const fits = (pct: number) => Math.ceil(Math.floor(headDim * pct) / 2) === half;
+  const rotaryFromFiles = half === undefined || (cfgPct !== undefined && fits(cfgPct)) ? undefined : (half * 2) / headDim;
   const posEmb = str(c.pos_emb) ?? "rotary";
   if (posEmb !== "rotary") fail(`position embedding '${posEmb}' is not supported (GPT-NeoX in Hugging Face is rotary only)`);
-  const rotaryPct = pick("rotary_pct", undefined, num(c.rotary_pct), 1.0, rotaryFromFiles);
+  const rotaryPct = pick("rotary_pct", undefined, cfgPct, 1.0, rotaryFromFiles);
   const rotaryBase = pick("rotary_emb_base", undefined, num(c.rotary_emb_base), 10000);
   const layerNormEps = pick("layernorm_epsilon", undefined, num(c.layernorm_epsilon), 1e-5);
   const gptjResidual = pick("gpt_j_residual", undefined, bool(c.gpt_j_residual), false);
