@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { cli } from "../cli/run.js";
+import { fixture } from "../helpers.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "neox-bad-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function copy(name: string): string {
+  const dst = join(tmp, `${name}-${Math.random().toString(36).slice(2)}`);
+  cpSync(fixture(`neox/${name}`), dst, { recursive: true });
+  return dst;
+}
+
+test("a missing shard: exit 1 and the message names the file", () => {
+  const d = copy("pipeline-tp2-dp3-eraA");
+  rmSync(join(d, "global_step100", "layer_03-model_01-model_states.pt"));
+  const r = cli(["inspect", d]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /layer_03-model_01-model_states\.pt/);
+  assert.equal(r.stderr.trim().split("\n").length, 1, "one line");
+});
+
+test("a missing optimizer rank file is named", () => {
+  const d = copy("pipeline-tp2-dp3-eraA");
+  rmSync(join(d, "global_step100", "zero_pp_rank_1_mp_rank_01_optim_states.pt"));
+  const r = cli(["inspect", d]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /zero_pp_rank_1_mp_rank_01_optim_states\.pt/);
+});
+
+test("a truncated layer file: exit 1 naming the file", () => {
+  const d = copy("pipeline-tp2-dp3-eraA");
+  const f = join(d, "global_step100", "layer_02-model_01-model_states.pt");
+  truncateSync(f, Math.floor(readFileSync(f).length / 2));
+  const r = cli(["inspect", d]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /layer_02-model_01-model_states\.pt/);
+});
+
+test("a shard of the wrong shape: exit 1 naming the file and tensor", () => {
+  const d = copy("pipeline-tp2-dp3-eraA");
+  // layer 0 (embedding) put where transformer layer 3 should be on rank 1
+  const s = join(d, "global_step100");
+  cpSync(join(s, "layer_02-model_00-model_states.pt"), join(s, "layer_03-model_01-model_states.pt"));
+  cpSync(join(s, "layer_00-model_01-model_states.pt"), join(s, "layer_02-model_01-model_states.pt"));
+  const r = cli(["inspect", d]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /layer_02-model_01-model_states\.pt/);
+});
+
+test("an unknown layout: exit 1", () => {
+  const d = join(tmp, "empty");
+  cpSync(fixture("neox/yaml"), d, { recursive: true });
+  writeFileSync(join(d, "notes.txt"), "hello");
+  const r = cli(["inspect", d]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /no NeoX checkpoint files/);
+});
