@@ -26,6 +26,16 @@ export async function inspectCommand(ckpt: string, opts: { json?: boolean; endpo
     const total = r.files.reduce((a, f) => a + f.size, 0);
     out.push(`files        ${r.files.length} (${formatBytes(total)})${r.configFiles.length ? `; configs: ${r.configFiles.join(", ")}` : ""}${r.tokenizer ? `; tokenizer: ${r.tokenizer}` : ""}`);
     if (r.extraFiles.length) out.push(`extra files  ${r.extraFiles.join(", ")}`);
+    if (r.optimizer) {
+      const o = r.optimizer;
+      out.push(`optimizer    ZeRO era ${o.era}${o.zeroStage !== null ? `, stage ${o.zeroStage}` : ""}, ${o.dpPartitions} data-parallel partitions, ${o.files} files`);
+      o.groups.forEach((g, i) => {
+        const hyper = Object.entries(g.hyper).filter(([k]) => k !== "params").map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(", ");
+        out.push(`  group ${i}    ${n(g.numel)} elements per TP rank, ${g.params} parameters, ${g.intervals} interval(s)${hyper ? `; ${hyper}` : ""}`);
+      });
+      const ls = o.scalars.loss_scaler as Record<string, unknown> | undefined;
+      if (ls) out.push(`  loss scale ${String(ls.cur_scale)} (${String(ls.class ?? "")})`);
+    }
     for (const note of r.notes) out.push(`note         ${note}`);
     out.push("");
     const w = Math.max(...r.tensors.map((t) => t.name.length));

@@ -1,6 +1,7 @@
 /** `inspect`: what a NeoX step is, from metadata only (plus the small replicated tensors). */
 import { replicatedMaxDiff } from "../plan/execute.js";
 import { numelOf, type TensorPlan } from "../plan/plan.js";
+import { readRankOptimState } from "../zero/rank-state.js";
 import { type NeoxModel, resolveModel } from "./model.js";
 import { planNeoxToHf } from "./plan-neox-to-hf.js";
 import type { NeoxStep } from "./step.js";
@@ -20,6 +21,15 @@ export interface InspectReport {
   configFiles: string[];
   tokenizer: string | null;
   notes: string[];
+  /** Present when the step has ZeRO optimizer files. */
+  optimizer?: {
+    era: string;
+    zeroStage: number | null;
+    dpPartitions: number;
+    files: number;
+    groups: { numel: number; params: number; intervals: number; hyper: Record<string, unknown> }[];
+    scalars: Record<string, unknown>;
+  };
   tensors: {
     name: string;
     shape: number[];
@@ -62,6 +72,18 @@ export async function inspectStep(step: NeoxStep): Promise<InspectReport> {
   const files = (await step.folder.list()).map((f) => ({ path: f.path, size: f.size }));
   const { notes, normLayer: _n, headLayer: _h, ...shape } = model;
   const dp = step.dp || (typeof meta?.get("dp_world_size") === "number" ? (meta?.get("dp_world_size") as number) : 0);
+  let optimizer: InspectReport["optimizer"];
+  if (step.optimStates.length > 0) {
+    const r = await readRankOptimState(step, 0);
+    optimizer = {
+      era: r.era,
+      zeroStage: r.zeroStage ?? null,
+      dpPartitions: r.dp,
+      files: step.optimStates.reduce((n, a) => n + a.length, 0),
+      groups: r.groups.map((g) => ({ numel: g.numel, params: g.params.length, intervals: g.intervals, hyper: g.hyper })),
+      scalars: r.scalars,
+    };
+  }
   return {
     folder: step.folder.name,
     tag: step.tag ?? null,
@@ -80,6 +102,7 @@ export async function inspectStep(step: NeoxStep): Promise<InspectReport> {
     configFiles: step.configFiles.map((f) => f.path),
     tokenizer: step.tokenizer?.path ?? null,
     notes,
+    optimizer,
     tensors,
   };
 }
