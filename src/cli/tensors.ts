@@ -16,7 +16,7 @@ export async function tensorsCommand(file: string, opts: { json?: boolean; hash?
   try {
     const t = await openTorch(src);
     const rows: TensorRow[] = [];
-    const named = walkTensors(t.value);
+    const named = walkTensors(t.value, src.name);
     for (const { name, tensor } of named) {
       const row: TensorRow = { name, dtype: tensor.dtype.name, shape: [...tensor.shape] };
       if (opts.hash) row.sha256 = await tensorSha256(tensor);

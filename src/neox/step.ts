@@ -185,7 +185,7 @@ export async function openNeoxStep(root: Folder): Promise<NeoxStep> {
       let m = tensorCache.get(f.path);
       if (!m) {
         const t = await open(f);
-        m = new Map(walkTensors(t.value).map(({ name, tensor }) => [name, tensor]));
+        m = new Map(walkTensors(t.value, t.source.name).map(({ name, tensor }) => [name, tensor]));
         tensorCache.set(f.path, m);
       }
       return m;

@@ -71,7 +71,7 @@ const int = (v: PyValue | undefined, what: string, ctx: DecodeContext, at: numbe
 
 const ints = (v: PyValue | undefined, what: string, ctx: DecodeContext, at: number): number[] => {
   if (!Array.isArray(v)) return fail(ctx, at, `${what} is not a tuple`);
-  return v.map((x, i) => int(x, `${what}[${i}]`, ctx, at));
+  return Array.from(v, (x, i) => int(x, `${what}[${i}]`, ctx, at));
 };
 
 function rebuildTensor(
@@ -130,11 +130,13 @@ const REDUCERS: Record<string, Reducer> = {
   "torch._utils._rebuild_parameter": (a, ctx, at) => {
     const t = asTensor(a[0], ctx, at);
     t.isParameter = true;
+    t.requiresGrad = a[1] === true;
     return t;
   },
   "torch._utils._rebuild_parameter_with_state": (a, ctx, at) => {
     const t = asTensor(a[0], ctx, at);
     t.isParameter = true;
+    t.requiresGrad = a[1] === true;
     t.state = a[3] ?? null;
     return t;
   },
@@ -261,6 +263,7 @@ export function applyNewObj(cls: PyValue, args: PyValue[], ctx: DecodeContext, a
       case "torch.nn.parameter.Parameter": {
         if (args[0] instanceof TensorRef) {
           args[0].isParameter = true;
+          args[0].requiresGrad = args[1] !== false;
           return args[0];
         }
         break;

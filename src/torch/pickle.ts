@@ -141,7 +141,14 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
     if (v === undefined) return fail(`memo entry ${i} is not defined`);
     return v;
   };
-  const text = (b: Uint8Array): string => utf8.decode(b);
+  // Python writes lone surrogates with "surrogatepass" (ED A0 80 …): keep them, as Python reads them.
+  const text = (b: Uint8Array): string => {
+    try {
+      return utf8Strict.decode(b);
+    } catch {
+      return decodeSurrogatePass(b, utf8);
+    }
+  };
   const py2str = (b: Uint8Array): string => {
     try {
       return utf8Strict.decode(b);
@@ -463,6 +470,21 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
         fail(`unknown pickle opcode 0x${op.toString(16).padStart(2, "0")}`);
     }
   }
+}
+
+/** UTF-8 where 3-byte sequences may encode lone surrogates (Python's "surrogatepass"). */
+function decodeSurrogatePass(b: Uint8Array, lenient: { decode(b: Uint8Array): string }): string {
+  let out = "";
+  let start = 0;
+  for (let i = 0; i + 2 < b.length; i++) {
+    if (b[i] === 0xed && ((b[i + 1] as number) & 0xe0) === 0xa0 && ((b[i + 2] as number) & 0xc0) === 0x80) {
+      out += lenient.decode(b.subarray(start, i));
+      out += String.fromCharCode(0xd000 | (((b[i + 1] as number) & 0x3f) << 6) | ((b[i + 2] as number) & 0x3f));
+      i += 2;
+      start = i + 1;
+    }
+  }
+  return out + lenient.decode(b.subarray(start));
 }
 
 /** A protocol-0 STRING argument: a quoted Python literal. */

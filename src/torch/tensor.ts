@@ -33,7 +33,7 @@ export class TensorRef {
     readonly stride: readonly number[],
     /** Offset into the storage, in elements of `dtype`. */
     readonly storageOffset: number,
-    readonly requiresGrad = false,
+    public requiresGrad = false,
     /** `_rebuild_tensor_v2` metadata (`{"neg": True}`, `{"conj": True}`), if any. */
     readonly metadata?: PyValue,
   ) {

@@ -1,4 +1,5 @@
 /** Finding the tensors in a decoded object tree, named by their path. */
+import { TorchFormatError } from "./errors.js";
 import { NdArray, PyDict, PyObject, PyTuple, type PyValue } from "./pyvalue.js";
 import { pyRepr } from "./repr.js";
 import { TensorRef } from "./tensor.js";
@@ -23,7 +24,7 @@ export function childPath(prefix: string, key: PyValue): string {
  * is listed twice. Dicts, lists, tuples, Namespaces and the attribute/item state of foreign
  * objects are walked; sets and numpy arrays are not.
  */
-export function walkTensors(root: PyValue): NamedTensor[] {
+export function walkTensors(root: PyValue, file = "<object>"): NamedTensor[] {
   const out: NamedTensor[] = [];
   const onPath = new Set<object>();
   const visit = (v: PyValue, path: string, depth: number): void => {
@@ -32,7 +33,9 @@ export function walkTensors(root: PyValue): NamedTensor[] {
       return;
     }
     if (v === null || typeof v !== "object" || v instanceof Uint8Array || v instanceof NdArray) return;
-    if (depth > MAX_WALK_DEPTH) throw new RangeError(`object tree nested deeper than ${MAX_WALK_DEPTH} at ${path}`);
+    if (depth > MAX_WALK_DEPTH) {
+      throw new TorchFormatError(file, "data.pkl", undefined, `object tree nested deeper than ${MAX_WALK_DEPTH} levels (at ${path.slice(0, 80)}…); refusing to walk it`);
+    }
     if (onPath.has(v)) return;
     onPath.add(v);
     for (const [k, child] of children(v)) {
