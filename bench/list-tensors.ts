@@ -31,11 +31,15 @@ const hasTorch = (() => {
 
 if (!existsSync(file)) {
   if (!hasTorch) {
-    console.error("this benchmark needs Debian's python3-torch to make its input (apt-get install -y python3-torch)");
+    console.error(
+      "this benchmark needs Debian's python3-torch to make its input (apt-get install -y python3-torch)",
+    );
     process.exit(1);
   }
   mkdirSync(dataDir, { recursive: true });
-  execFileSync(python, [join(root, "bench", "make_big_pt.py"), file, String(gib)], { stdio: "inherit" });
+  execFileSync(python, [join(root, "bench", "make_big_pt.py"), file, String(gib)], {
+    stdio: "inherit",
+  });
 }
 const size = statSync(file).size;
 
@@ -56,13 +60,19 @@ function torchLoad(): number {
 
 // Drop nothing from the page cache (we are not root-safe to do so); run each side twice and keep
 // the faster run, so both read from a warm cache.
-const a = [await ours(), await ours()].sort((x, y) => x.ms - y.ms)[0] as Awaited<ReturnType<typeof ours>>;
+const a = [await ours(), await ours()].sort((x, y) => x.ms - y.ms)[0] as Awaited<
+  ReturnType<typeof ours>
+>;
 console.log(`file: ${file} (${(size / 2 ** 30).toFixed(2)} GiB, ${a.tensors} tensors)`);
-console.log(`neox-ckpt list: ${a.ms.toFixed(1)} ms, ${a.reads} reads, ${a.bytes} bytes read (${((100 * a.bytes) / size).toFixed(4)}% of the file)`);
+console.log(
+  `neox-ckpt list: ${a.ms.toFixed(1)} ms, ${a.reads} reads, ${a.bytes} bytes read (${((100 * a.bytes) / size).toFixed(4)}% of the file)`,
+);
 if (hasTorch) {
   const b = Math.min(torchLoad(), torchLoad());
   console.log(`torch.load:     ${b.toFixed(1)} ms`);
-  console.log(`ratio: neox-ckpt is ${(b / a.ms).toFixed(1)}x faster than torch.load for listing tensors`);
+  console.log(
+    `ratio: neox-ckpt is ${(b / a.ms).toFixed(1)}x faster than torch.load for listing tensors`,
+  );
 } else {
   console.log("torch.load: skipped (python3-torch not installed)");
 }

@@ -14,7 +14,10 @@ export interface FaultProxy {
 }
 
 /** Starts a proxy to `upstream`; `plan(n)` picks the fault for the n-th request (0-based). */
-export async function startFaultProxy(upstream: string, plan: (n: number, path: string) => Fault): Promise<FaultProxy> {
+export async function startFaultProxy(
+  upstream: string,
+  plan: (n: number, path: string) => Fault,
+): Promise<FaultProxy> {
   const up = new URL(upstream);
   const state = { requests: 0 };
   const server: Server = createServer((req, res) => {
@@ -26,7 +29,13 @@ export async function startFaultProxy(upstream: string, plan: (n: number, path: 
       return;
     }
     const preq = request(
-      { host: up.hostname, port: up.port, path: req.url, method: req.method, headers: { ...req.headers, host: up.host } },
+      {
+        host: up.hostname,
+        port: up.port,
+        path: req.url,
+        method: req.method,
+        headers: { ...req.headers, host: up.host },
+      },
       (pres) => {
         res.writeHead(pres.statusCode ?? 502, pres.headers);
         if (fault === "ok") {
@@ -36,7 +45,10 @@ export async function startFaultProxy(upstream: string, plan: (n: number, path: 
         let sent = 0;
         const total = Number(pres.headers["content-length"] ?? 0);
         pres.on("data", (chunk: Buffer) => {
-          if ((fault === "drop-mid-body" || fault === "short-body") && sent + chunk.length >= total / 2) {
+          if (
+            (fault === "drop-mid-body" || fault === "short-body") &&
+            sent + chunk.length >= total / 2
+          ) {
             const cut = Math.max(0, Math.floor(total / 2) - sent);
             res.write(chunk.subarray(0, cut));
             pres.destroy();

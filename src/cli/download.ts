@@ -20,5 +20,7 @@ export async function downloadCommand(
   });
   bar?.finish();
   const verified = r.files.filter((f) => f.verified).length;
-  process.stdout.write(`${r.files.length} files, ${r.bytes} bytes into ${opts.out} (${verified} verified against their sha256)\n`);
+  process.stdout.write(
+    `${r.files.length} files, ${r.bytes} bytes into ${opts.out} (${verified} verified against their sha256)\n`,
+  );
 }

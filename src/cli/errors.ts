@@ -1,8 +1,8 @@
-import { SourceRangeError } from "../source/byte-source.js";
-import { HttpSourceError, SourceChangedError } from "../source/http.js";
 import { NeoxConfigError } from "../neox/config.js";
 import { NeoxLayoutError } from "../neox/errors.js";
 import { PlanError } from "../plan/execute.js";
+import { SourceRangeError } from "../source/byte-source.js";
+import { HttpSourceError, SourceChangedError } from "../source/http.js";
 import { TorchFormatError } from "../torch/errors.js";
 import { ZeroFormatError } from "../zero/errors.js";
 

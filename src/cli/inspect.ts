@@ -5,7 +5,10 @@ import { formatBytes } from "../torch/repr.js";
 
 const n = (x: number) => x.toLocaleString("en-US");
 
-export async function inspectCommand(ckpt: string, opts: { json?: boolean; endpoint?: string }): Promise<void> {
+export async function inspectCommand(
+  ckpt: string,
+  opts: { json?: boolean; endpoint?: string },
+): Promise<void> {
   const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));
   try {
     const r = await inspectStep(step);
@@ -17,21 +20,40 @@ export async function inspectCommand(ckpt: string, opts: { json?: boolean; endpo
     const out: string[] = [];
     out.push(`checkpoint   ${r.folder}${r.tag ? ` (${r.tag})` : ""}`);
     out.push(`step         ${r.step ?? "unknown"}`);
-    out.push(`format       ${r.format}, TP ${r.parallelism.tp} × PP ${r.parallelism.pp} × DP ${r.parallelism.dp}`);
-    out.push(`model        ${m.numLayers} layers, hidden ${m.hiddenSize}, ${m.numHeads} heads, MLP ${m.intermediateSize}, vocab ${m.paddedVocab} (padded)`);
-    out.push(`             rotary ${m.rotaryPct} of each head (base ${m.rotaryBase}), ${m.norm} eps ${m.layerNormEps}, ${m.gptjResidual ? "parallel (gpt-j) residual" : "sequential residual"}, ${m.tiedEmbeddings ? "tied" : "untied"} embeddings`);
+    out.push(
+      `format       ${r.format}, TP ${r.parallelism.tp} × PP ${r.parallelism.pp} × DP ${r.parallelism.dp}`,
+    );
+    out.push(
+      `model        ${m.numLayers} layers, hidden ${m.hiddenSize}, ${m.numHeads} heads, MLP ${m.intermediateSize}, vocab ${m.paddedVocab} (padded)`,
+    );
+    out.push(
+      `             rotary ${m.rotaryPct} of each head (base ${m.rotaryBase}), ${m.norm} eps ${m.layerNormEps}, ${m.gptjResidual ? "parallel (gpt-j) residual" : "sequential residual"}, ${m.tiedEmbeddings ? "tied" : "untied"} embeddings`,
+    );
     out.push(`precision    ${r.precision}`);
-    out.push(`deepspeed    era ${r.deepspeed.era}${r.deepspeed.version ? `, version ${r.deepspeed.version}` : ""}`);
-    out.push(`parameters   ${n(r.parameters.total)} total, ${n(r.parameters.nonEmbedding)} non-embedding`);
+    out.push(
+      `deepspeed    era ${r.deepspeed.era}${r.deepspeed.version ? `, version ${r.deepspeed.version}` : ""}`,
+    );
+    out.push(
+      `parameters   ${n(r.parameters.total)} total, ${n(r.parameters.nonEmbedding)} non-embedding`,
+    );
     const total = r.files.reduce((a, f) => a + f.size, 0);
-    out.push(`files        ${r.files.length} (${formatBytes(total)})${r.configFiles.length ? `; configs: ${r.configFiles.join(", ")}` : ""}${r.tokenizer ? `; tokenizer: ${r.tokenizer}` : ""}`);
+    out.push(
+      `files        ${r.files.length} (${formatBytes(total)})${r.configFiles.length ? `; configs: ${r.configFiles.join(", ")}` : ""}${r.tokenizer ? `; tokenizer: ${r.tokenizer}` : ""}`,
+    );
     if (r.extraFiles.length) out.push(`extra files  ${r.extraFiles.join(", ")}`);
     if (r.optimizer) {
       const o = r.optimizer;
-      out.push(`optimizer    ZeRO era ${o.era}${o.zeroStage !== null ? `, stage ${o.zeroStage}` : ""}, ${o.dpPartitions} data-parallel partitions, ${o.files} files`);
+      out.push(
+        `optimizer    ZeRO era ${o.era}${o.zeroStage !== null ? `, stage ${o.zeroStage}` : ""}, ${o.dpPartitions} data-parallel partitions, ${o.files} files`,
+      );
       o.groups.forEach((g, i) => {
-        const hyper = Object.entries(g.hyper).filter(([k]) => k !== "params").map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(", ");
-        out.push(`  group ${i}    ${n(g.numel)} elements per TP rank, ${g.params} parameters, ${g.intervals} interval(s)${hyper ? `; ${hyper}` : ""}`);
+        const hyper = Object.entries(g.hyper)
+          .filter(([k]) => k !== "params")
+          .map(([k, v]) => `${k} ${JSON.stringify(v)}`)
+          .join(", ");
+        out.push(
+          `  group ${i}    ${n(g.numel)} elements per TP rank, ${g.params} parameters, ${g.intervals} interval(s)${hyper ? `; ${hyper}` : ""}`,
+        );
       });
       const ls = o.scalars.loss_scaler as Record<string, unknown> | undefined;
       if (ls) out.push(`  loss scale ${String(ls.cur_scale)} (${String(ls.class ?? "")})`);
@@ -40,8 +62,12 @@ export async function inspectCommand(ckpt: string, opts: { json?: boolean; endpo
     out.push("");
     const w = Math.max(...r.tensors.map((t) => t.name.length));
     for (const t of r.tensors) {
-      const diff = t.maxRankDifference !== undefined ? `  max rank diff ${t.maxRankDifference}` : "";
-      out.push(`${t.name.padEnd(w)}  ${t.dtype.padEnd(8)} [${t.shape.join(", ")}]`.padEnd(w + 30) + `  ${t.merge} of ${t.sources.length}${diff}`);
+      const diff =
+        t.maxRankDifference !== undefined ? `  max rank diff ${t.maxRankDifference}` : "";
+      out.push(
+        `${t.name.padEnd(w)}  ${t.dtype.padEnd(8)} [${t.shape.join(", ")}]`.padEnd(w + 30) +
+          `  ${t.merge} of ${t.sources.length}${diff}`,
+      );
     }
     process.stdout.write(`${out.join("\n")}\n`);
   } finally {

@@ -1,19 +1,21 @@
 #!/usr/bin/env node
 /** The `neox-ckpt` command: parses arguments, calls the library, prints. */
 import { Command, CommanderError } from "commander";
-import { classify } from "./errors.js";
 import { downloadCommand } from "./download.js";
+import { classify } from "./errors.js";
 import { inspectCommand } from "./inspect.js";
 import { lsCommand } from "./ls.js";
 import { serveCommand } from "./serve.js";
 import { stepsCommand } from "./steps.js";
-import { verifyCommand } from "./verify.js";
 import { tensorsCommand } from "./tensors.js";
+import { verifyCommand } from "./verify.js";
 
 const program = new Command();
 program
   .name("neox-ckpt")
-  .description("Open, inspect, stream, convert and verify GPT-NeoX / DeepSpeed checkpoints without Python.")
+  .description(
+    "Open, inspect, stream, convert and verify GPT-NeoX / DeepSpeed checkpoints without Python.",
+  )
   .version("0.1.0")
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -39,14 +41,19 @@ program
 program
   .command("inspect")
   .description("describe a NeoX checkpoint step: model, parallelism, precision, files, tensors")
-  .argument("<ckpt>", "step folder, global_stepN folder, a save folder with 'latest', or hf://ORG/NAME@REVISION")
+  .argument(
+    "<ckpt>",
+    "step folder, global_stepN folder, a save folder with 'latest', or hf://ORG/NAME@REVISION",
+  )
   .option("--json", "print the report as JSON")
   .option("--endpoint <url>", "hub endpoint")
   .action(inspectCommand);
 
 program
   .command("verify")
-  .description("check a step: optimizer group lengths, fp16(fp32 master) == weights, TP copies agree")
+  .description(
+    "check a step: optimizer group lengths, fp16(fp32 master) == weights, TP copies agree",
+  )
   .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
   .option("--json", "print JSON")
   .option("--endpoint <url>", "hub endpoint")
@@ -54,7 +61,9 @@ program
 
 program
   .command("steps")
-  .description("list the revisions (training steps) of a checkpoint repository with file counts and sizes")
+  .description(
+    "list the revisions (training steps) of a checkpoint repository with file counts and sizes",
+  )
   .argument("<repo>", "local folder of step folders, or hf://ORG/NAME")
   .option("--json", "print JSON")
   .option("--endpoint <url>", "hub endpoint (default HF_ENDPOINT or https://huggingface.co)")
@@ -73,7 +82,9 @@ program
 
 program
   .command("serve")
-  .description("serve local repositories (ROOT/ORG/NAME/<revision>/…) read-only with the hub's HTTP API")
+  .description(
+    "serve local repositories (ROOT/ORG/NAME/<revision>/…) read-only with the hub's HTTP API",
+  )
   .argument("<root>", "folder holding ORG/NAME/<revision>/ folders")
   .option("--host <host>", "address to listen on", "127.0.0.1")
   .option("--port <n>", "port (0: any free port)", "8765")

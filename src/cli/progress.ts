@@ -29,7 +29,9 @@ export class Progress {
     const fill = Math.round((pct / 100) * width);
     const bar = `${"#".repeat(fill)}${"-".repeat(width - fill)}`;
     process.stderr.write(
-      `\r${this.label} [${bar}] ${pct.toFixed(0).padStart(3)}% ${formatBytes(this.done)}/${formatBytes(this.total)} ${formatBytes(rate)}/s ${note}`.slice(0, (process.stderr.columns ?? 100) - 1).padEnd(Math.min(99, (process.stderr.columns ?? 100) - 1)),
+      `\r${this.label} [${bar}] ${pct.toFixed(0).padStart(3)}% ${formatBytes(this.done)}/${formatBytes(this.total)} ${formatBytes(rate)}/s ${note}`
+        .slice(0, (process.stderr.columns ?? 100) - 1)
+        .padEnd(Math.min(99, (process.stderr.columns ?? 100) - 1)),
     );
   }
   finish(): void {

@@ -1,11 +1,17 @@
 import { startHubServer } from "../server/hub.js";
 import { UsageError } from "./errors.js";
 
-export async function serveCommand(root: string, opts: { host: string; port: string }): Promise<void> {
+export async function serveCommand(
+  root: string,
+  opts: { host: string; port: string },
+): Promise<void> {
   const port = Number(opts.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError("--port takes 0…65535");
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError("--port takes 0…65535");
   const s = await startHubServer({ root, host: opts.host, port });
-  process.stderr.write(`serving ${root} at ${s.url} (hub API: ${s.url}/api/models/ORG/NAME/refs)\n`);
+  process.stderr.write(
+    `serving ${root} at ${s.url} (hub API: ${s.url}/api/models/ORG/NAME/refs)\n`,
+  );
   process.stderr.write(`try: HF_ENDPOINT=${s.url} neox-ckpt steps hf://ORG/NAME\n`);
   const stop = () => {
     void s.close().then(() => process.exit(0));

@@ -11,7 +11,10 @@ interface TensorRow {
   sha256?: string;
 }
 
-export async function tensorsCommand(file: string, opts: { json?: boolean; hash?: boolean; endpoint?: string }): Promise<void> {
+export async function tensorsCommand(
+  file: string,
+  opts: { json?: boolean; hash?: boolean; endpoint?: string },
+): Promise<void> {
   const src = await openSource(file, { endpoint: opts.endpoint });
   try {
     const t = await openTorch(src);
@@ -30,7 +33,9 @@ export async function tensorsCommand(file: string, opts: { json?: boolean; hash?
     for (const [i, r] of rows.entries()) {
       const bytes = formatBytes((named[i] as (typeof named)[number]).tensor.byteLength);
       const shape = `[${r.shape.join(", ")}]`;
-      process.stdout.write(`${r.name.padEnd(w)}  ${r.dtype.padEnd(9)} ${shape.padEnd(16)} ${bytes.padStart(10)}${r.sha256 ? `  ${r.sha256}` : ""}\n`);
+      process.stdout.write(
+        `${r.name.padEnd(w)}  ${r.dtype.padEnd(9)} ${shape.padEnd(16)} ${bytes.padStart(10)}${r.sha256 ? `  ${r.sha256}` : ""}\n`,
+      );
     }
   } finally {
     await src.close();

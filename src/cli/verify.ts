@@ -3,13 +3,17 @@ import { openNeoxStep } from "../neox/step.js";
 import { openFolder } from "../source/open.js";
 import { verifyStep } from "../zero/verify.js";
 
-export async function verifyCommand(ckpt: string, opts: { json?: boolean; endpoint?: string }): Promise<void> {
+export async function verifyCommand(
+  ckpt: string,
+  opts: { json?: boolean; endpoint?: string },
+): Promise<void> {
   const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));
   try {
     const r = await verifyStep(step, await resolveModel(step));
     if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {
-      for (const f of r.findings) process.stdout.write(`FAIL ${f.check}: ${f.location}: ${f.detail}\n`);
+      for (const f of r.findings)
+        process.stdout.write(`FAIL ${f.check}: ${f.location}: ${f.detail}\n`);
       process.stdout.write(`${r.checks} checks, ${r.findings.length} failed\n`);
     }
     if (r.findings.length) process.exitCode = 1;

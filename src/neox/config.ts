@@ -38,11 +38,15 @@ export function parseNeoxYaml(text: string, file: string): ParsedConfig {
     try {
       doc = parse(fixed);
     } catch (e) {
-      throw new NeoxConfigError(file, `not valid YAML even after repairs: ${(e as Error).message.split("\n")[0]}`);
+      throw new NeoxConfigError(
+        file,
+        `not valid YAML even after repairs: ${(e as Error).message.split("\n")[0]}`,
+      );
     }
   }
   if (doc === null || doc === undefined) return { config: {}, repairs };
-  if (typeof doc !== "object" || Array.isArray(doc)) throw new NeoxConfigError(file, "top level is not a mapping");
+  if (typeof doc !== "object" || Array.isArray(doc))
+    throw new NeoxConfigError(file, "top level is not a mapping");
   return { config: normaliseKeys(doc as Record<string, unknown>), repairs };
 }
 
@@ -66,7 +70,8 @@ function addMissingCommas(text: string, repairs: string[]): string {
     let j = i + 1;
     while (j < lines.length && (code[j] as string).trim() === "") j++;
     if (j < lines.length && STARTS_KEY.test(code[j] as string)) {
-      lines[i] = `${cur.replace(/\s+$/, "")},${(lines[i] as string).slice(cur.replace(/\s+$/, "").length)}`;
+      lines[i] =
+        `${cur.replace(/\s+$/, "")},${(lines[i] as string).slice(cur.replace(/\s+$/, "").length)}`;
       repairs.push(`added a missing comma at the end of line ${i + 1}`);
     }
   }

@@ -7,6 +7,8 @@ export class NeoxLayoutError extends Error {
     /** The files that should be there and are not. */
     readonly missing: string[] = [],
   ) {
-    super(`${folder}: ${detail}${missing.length ? ` (missing: ${missing.slice(0, 12).join(", ")}${missing.length > 12 ? `, … ${missing.length - 12} more` : ""})` : ""}`);
+    super(
+      `${folder}: ${detail}${missing.length ? ` (missing: ${missing.slice(0, 12).join(", ")}${missing.length > 12 ? `, … ${missing.length - 12} more` : ""})` : ""}`,
+    );
   }
 }

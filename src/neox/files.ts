@@ -23,7 +23,8 @@ export function classifyFile(path: string): NeoxFileKind {
   m = MP_RANK.exec(base);
   if (m) return { kind: "model-states", mp: Number(m[1]) };
   m = OPTIM.exec(base);
-  if (m) return { kind: "optim-states", bf16: m[1] !== undefined, dp: Number(m[2]), mp: Number(m[3]) };
+  if (m)
+    return { kind: "optim-states", bf16: m[1] !== undefined, dp: Number(m[2]), mp: Number(m[3]) };
   m = ZERO3_MODEL.exec(base);
   if (m) return { kind: "zero3-model-states", dp: Number(m[1]), mp: Number(m[2]) };
   if (/\.ya?ml$/i.test(base)) return { kind: "config" };
@@ -35,7 +36,8 @@ export function classifyFile(path: string): NeoxFileKind {
 const pad2 = (n: number) => String(n).padStart(2, "0");
 
 /** `layer_05-model_01-model_states.pt` */
-export const layerFileName = (layer: number, tp: number) => `layer_${pad2(layer)}-model_${pad2(tp)}-model_states.pt`;
+export const layerFileName = (layer: number, tp: number) =>
+  `layer_${pad2(layer)}-model_${pad2(tp)}-model_states.pt`;
 /** `mp_rank_01_model_states.pt` */
 export const modelStatesFileName = (mp: number) => `mp_rank_${pad2(mp)}_model_states.pt`;
 /** `zero_pp_rank_3_mp_rank_01_optim_states.pt` (`bf16_` prefix for bf16 runs of era B/C). */

@@ -41,7 +41,10 @@ export interface InspectReport {
 }
 
 /** Total and non-embedding parameter counts of an HF tensor list. */
-export function countParameters(plans: readonly Pick<TensorPlan, "name" | "shape">[]): { total: number; nonEmbedding: number } {
+export function countParameters(plans: readonly Pick<TensorPlan, "name" | "shape">[]): {
+  total: number;
+  nonEmbedding: number;
+} {
   let total = 0;
   let emb = 0;
   for (const p of plans) {
@@ -71,7 +74,9 @@ export async function inspectStep(step: NeoxStep): Promise<InspectReport> {
   }
   const files = (await step.folder.list()).map((f) => ({ path: f.path, size: f.size }));
   const { notes, normLayer: _n, headLayer: _h, ...shape } = model;
-  const dp = step.dp || (typeof meta?.get("dp_world_size") === "number" ? (meta?.get("dp_world_size") as number) : 0);
+  const dp =
+    step.dp ||
+    (typeof meta?.get("dp_world_size") === "number" ? (meta?.get("dp_world_size") as number) : 0);
   let optimizer: InspectReport["optimizer"];
   if (step.optimStates.length > 0) {
     const r = await readRankOptimState(step, 0);
@@ -80,7 +85,12 @@ export async function inspectStep(step: NeoxStep): Promise<InspectReport> {
       zeroStage: r.zeroStage ?? null,
       dpPartitions: r.dp,
       files: step.optimStates.reduce((n, a) => n + a.length, 0),
-      groups: r.groups.map((g) => ({ numel: g.numel, params: g.params.length, intervals: g.intervals, hyper: g.hyper })),
+      groups: r.groups.map((g) => ({
+        numel: g.numel,
+        params: g.params.length,
+        intervals: g.intervals,
+        hyper: g.hyper,
+      })),
       scalars: r.scalars,
     };
   }
@@ -93,7 +103,10 @@ export async function inspectStep(step: NeoxStep): Promise<InspectReport> {
     model: shape,
     precision: model.dtype,
     deepspeed: {
-      era: typeof dsVersion === "string" ? "B/C (DeepSpeed ≥ 0.7: param_shapes in mp_rank files)" : "A (legacy DeeperSpeed, as Pythia)",
+      era:
+        typeof dsVersion === "string"
+          ? "B/C (DeepSpeed ≥ 0.7: param_shapes in mp_rank files)"
+          : "A (legacy DeeperSpeed, as Pythia)",
       version: typeof dsVersion === "string" ? dsVersion : null,
     },
     parameters: countParameters(plans),
@@ -106,4 +119,3 @@ export async function inspectStep(step: NeoxStep): Promise<InspectReport> {
     tensors,
   };
 }
-

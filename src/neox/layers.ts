@@ -4,7 +4,11 @@ import { NeoxLayoutError } from "./errors.js";
 import type { NeoxStep } from "./step.js";
 
 /** Names inside a layer (`attention.dense.weight`) → tensor, for layer index `layer`, rank `tp`. */
-export async function layerTensors(step: NeoxStep, layer: number, tp: number): Promise<Map<string, TensorRef>> {
+export async function layerTensors(
+  step: NeoxStep,
+  layer: number,
+  tp: number,
+): Promise<Map<string, TensorRef>> {
   if (step.format === "pipeline") {
     const f = step.layers.get(layer)?.[tp];
     if (!f) return new Map();
@@ -30,7 +34,10 @@ export async function layerIndices(step: NeoxStep): Promise<number[]> {
     if (m) set.add(Number(m[1]));
   }
   if (set.size === 0) {
-    throw new NeoxLayoutError(step.folder.name, "no layer files and no sequential weights under 'module' in mp_rank_00: unknown layout");
+    throw new NeoxLayoutError(
+      step.folder.name,
+      "no layer files and no sequential weights under 'module' in mp_rank_00: unknown layout",
+    );
   }
   return [...set].sort((a, b) => a - b);
 }

@@ -37,7 +37,8 @@ export interface NeoxModel {
   notes: string[];
 }
 
-const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+const num = (v: unknown): number | undefined =>
+  typeof v === "number" && Number.isFinite(v) ? v : undefined;
 const bool = (v: unknown): boolean | undefined => (typeof v === "boolean" ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 
@@ -73,10 +74,17 @@ export async function resolveModel(step: NeoxStep): Promise<NeoxModel> {
   const first = await layerTensors(step, 2, 0);
   const mlpNames = first.has("mlp.linear1.weight") ? "new" : "legacy";
   const h4 = first.get(mlpNames === "new" ? "mlp.linear1.weight" : "mlp.dense_h_to_4h.weight");
-  if (!h4) fail(`layer 2 has no MLP input weight (keys: ${[...first.keys()].slice(0, 8).join(", ")})`);
+  if (!h4)
+    fail(`layer 2 has no MLP input weight (keys: ${[...first.keys()].slice(0, 8).join(", ")})`);
   const intermediateSize = ((h4 as NonNullable<typeof h4>).shape[0] as number) * step.tp;
 
-  const pick = <T>(name: string, fromArgs: T | undefined, fromConfig: T | undefined, fallback: T, fromFiles?: T): T => {
+  const pick = <T>(
+    name: string,
+    fromArgs: T | undefined,
+    fromConfig: T | undefined,
+    fallback: T,
+    fromFiles?: T,
+  ): T => {
     const candidates: [string, T | undefined][] = [
       ["tensors", fromFiles],
       ["checkpoint args", fromArgs],
@@ -85,7 +93,9 @@ export async function resolveModel(step: NeoxStep): Promise<NeoxModel> {
     const chosen = candidates.find(([, v]) => v !== undefined);
     for (const [src, v] of candidates) {
       if (v !== undefined && chosen && v !== chosen[1]) {
-        notes.push(`${name}: ${src} says ${String(v)}, using ${String(chosen[1])} from ${chosen[0]}`);
+        notes.push(
+          `${name}: ${src} says ${String(v)}, using ${String(chosen[1])} from ${chosen[0]}`,
+        );
       }
     }
     if (!chosen) {
@@ -94,13 +104,42 @@ export async function resolveModel(step: NeoxStep): Promise<NeoxModel> {
     }
     return chosen[1] as T;
   };
-  const numLayers = pick("num_layers", num(args.num_layers), num(c.num_layers), numLayersFromFiles, numLayersFromFiles);
-  const hidden = pick("hidden_size", num(args.hidden_size), num(c.hidden_size), hiddenSize, hiddenSize);
-  const numHeads = pick("num_attention_heads", num(args.num_attention_heads), num(c.num_attention_heads), 0);
-  if (!numHeads || hidden % numHeads !== 0) fail(`cannot tell the number of attention heads (got ${numHeads}) for hidden size ${hidden}`);
+  const numLayers = pick(
+    "num_layers",
+    num(args.num_layers),
+    num(c.num_layers),
+    numLayersFromFiles,
+    numLayersFromFiles,
+  );
+  const hidden = pick(
+    "hidden_size",
+    num(args.hidden_size),
+    num(c.hidden_size),
+    hiddenSize,
+    hiddenSize,
+  );
+  const numHeads = pick(
+    "num_attention_heads",
+    num(args.num_attention_heads),
+    num(c.num_attention_heads),
+    0,
+  );
+  if (!numHeads || hidden % numHeads !== 0)
+    fail(`cannot tell the number of attention heads (got ${numHeads}) for hidden size ${hidden}`);
   if (numHeads % step.tp !== 0) fail(`${numHeads} heads do not split over TP ${step.tp}`);
-  const vocab = pick("padded_vocab_size", num(args.padded_vocab_size), undefined, paddedVocab, paddedVocab);
-  const maxPositions = pick("max_position_embeddings", num(args.max_position_embeddings), num(c.max_position_embeddings) ?? num(c.seq_length), 2048);
+  const vocab = pick(
+    "padded_vocab_size",
+    num(args.padded_vocab_size),
+    undefined,
+    paddedVocab,
+    paddedVocab,
+  );
+  const maxPositions = pick(
+    "max_position_embeddings",
+    num(args.max_position_embeddings),
+    num(c.max_position_embeddings) ?? num(c.seq_length),
+    2048,
+  );
   const headDim = hidden / numHeads;
   const invFreq = first.get("attention.rotary_emb.inv_freq");
   // inv_freq has ceil(R/2) entries, so it tells R only to within one: it overrides the config
@@ -108,9 +147,13 @@ export async function resolveModel(step: NeoxStep): Promise<NeoxModel> {
   const cfgPct = num(c.rotary_pct);
   const half = invFreq ? (invFreq.shape[0] as number) : undefined;
   const fits = (pct: number) => Math.ceil(Math.floor(headDim * pct) / 2) === half;
-  const rotaryFromFiles = half === undefined || (cfgPct !== undefined && fits(cfgPct)) ? undefined : (half * 2) / headDim;
+  const rotaryFromFiles =
+    half === undefined || (cfgPct !== undefined && fits(cfgPct)) ? undefined : (half * 2) / headDim;
   const posEmb = str(c.pos_emb) ?? "rotary";
-  if (posEmb !== "rotary") fail(`position embedding '${posEmb}' is not supported (GPT-NeoX in Hugging Face is rotary only)`);
+  if (posEmb !== "rotary")
+    fail(
+      `position embedding '${posEmb}' is not supported (GPT-NeoX in Hugging Face is rotary only)`,
+    );
   const rotaryPct = pick("rotary_pct", undefined, cfgPct, 1.0, rotaryFromFiles);
   const rotaryBase = pick("rotary_emb_base", undefined, num(c.rotary_emb_base), 10000);
   const layerNormEps = pick("layernorm_epsilon", undefined, num(c.layernorm_epsilon), 1e-5);

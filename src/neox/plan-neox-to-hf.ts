@@ -18,18 +18,43 @@ export interface Rule {
 }
 
 /** Keys inside a NeoX layer that hold no parameter of the HF model. */
-const SKIPPED = new Set(["attention.rotary_emb.inv_freq", "attention.bias", "attention.masked_bias"]);
+const SKIPPED = new Set([
+  "attention.rotary_emb.inv_freq",
+  "attention.bias",
+  "attention.masked_bias",
+]);
 
 function transformerRules(m: NeoxModel): Rule[] {
   const rowBias: MergeOp = m.gptjResidual ? "sum" : "replicated";
-  const [fc1, fc2] = m.mlpNames === "new" ? ["mlp.linear1", "mlp.linear2"] : ["mlp.dense_h_to_4h", "mlp.dense_4h_to_h"];
+  const [fc1, fc2] =
+    m.mlpNames === "new"
+      ? ["mlp.linear1", "mlp.linear2"]
+      : ["mlp.dense_h_to_4h", "mlp.dense_4h_to_h"];
   return [
     { neox: "input_layernorm.weight", hf: "input_layernorm.weight", op: "replicated" },
     { neox: "input_layernorm.bias", hf: "input_layernorm.bias", op: "replicated" },
-    { neox: "post_attention_layernorm.weight", hf: "post_attention_layernorm.weight", op: "replicated" },
-    { neox: "post_attention_layernorm.bias", hf: "post_attention_layernorm.bias", op: "replicated" },
-    { neox: "attention.query_key_value.weight", hf: "attention.query_key_value.weight", op: "cat", dim: 0 },
-    { neox: "attention.query_key_value.bias", hf: "attention.query_key_value.bias", op: "cat", dim: 0 },
+    {
+      neox: "post_attention_layernorm.weight",
+      hf: "post_attention_layernorm.weight",
+      op: "replicated",
+    },
+    {
+      neox: "post_attention_layernorm.bias",
+      hf: "post_attention_layernorm.bias",
+      op: "replicated",
+    },
+    {
+      neox: "attention.query_key_value.weight",
+      hf: "attention.query_key_value.weight",
+      op: "cat",
+      dim: 0,
+    },
+    {
+      neox: "attention.query_key_value.bias",
+      hf: "attention.query_key_value.bias",
+      op: "cat",
+      dim: 0,
+    },
     { neox: "attention.dense.weight", hf: "attention.dense.weight", op: "cat", dim: 1 },
     { neox: "attention.dense.bias", hf: "attention.dense.bias", op: rowBias },
     { neox: `${fc1}.weight`, hf: "mlp.dense_h_to_4h.weight", op: "cat", dim: 0 },
@@ -41,9 +66,14 @@ function transformerRules(m: NeoxModel): Rule[] {
 
 /** The rules of one pipeline layer index, with HF names in full (`gpt_neox.layers.3.…`). */
 export function layerRules(m: NeoxModel, layer: number): Rule[] {
-  const full = (prefix: string, rules: Rule[]) => rules.map((r) => ({ ...r, hf: `${prefix}${r.hf}` }));
-  if (layer === 0) return full("gpt_neox.", [{ neox: "word_embeddings.weight", hf: "embed_in.weight", op: "cat", dim: 0 }]);
-  if (layer >= 2 && layer < m.numLayers + 2) return full(`gpt_neox.layers.${layer - 2}.`, transformerRules(m));
+  const full = (prefix: string, rules: Rule[]) =>
+    rules.map((r) => ({ ...r, hf: `${prefix}${r.hf}` }));
+  if (layer === 0)
+    return full("gpt_neox.", [
+      { neox: "word_embeddings.weight", hf: "embed_in.weight", op: "cat", dim: 0 },
+    ]);
+  if (layer >= 2 && layer < m.numLayers + 2)
+    return full(`gpt_neox.layers.${layer - 2}.`, transformerRules(m));
   if (layer === m.normLayer) {
     return full("gpt_neox.", [
       { neox: "norm.weight", hf: "final_layer_norm.weight", op: "replicated" },
@@ -51,7 +81,14 @@ export function layerRules(m: NeoxModel, layer: number): Rule[] {
     ]);
   }
   if (layer === m.headLayer) {
-    return [{ neox: "final_linear.weight", hf: "embed_out.weight", op: "cat", dim: m.outputLayerParallelism === "row" ? 1 : 0 }];
+    return [
+      {
+        neox: "final_linear.weight",
+        hf: "embed_out.weight",
+        op: "cat",
+        dim: m.outputLayerParallelism === "row" ? 1 : 0,
+      },
+    ];
   }
   return [];
 }
@@ -61,13 +98,18 @@ async function planLayer(step: NeoxStep, layer: number, rules: Rule[]): Promise<
   const perRank: Map<string, TensorRef>[] = [];
   for (let r = 0; r < step.tp; r++) perRank.push(await layerTensors(step, layer, r));
   const fileOf = (r: number) =>
-    step.format === "pipeline" ? (step.layers.get(layer)?.[r]?.base ?? "?") : (step.modelStates[r]?.base ?? "?");
+    step.format === "pipeline"
+      ? (step.layers.get(layer)?.[r]?.base ?? "?")
+      : (step.modelStates[r]?.base ?? "?");
   const keyOf = (k: string) => (step.format === "pipeline" ? k : `module.sequential.${layer}.${k}`);
   const known = new Set(rules.map((r) => r.neox));
   for (const [r, tensors] of perRank.entries()) {
     for (const k of tensors.keys()) {
       if (!known.has(k) && !SKIPPED.has(k) && !k.endsWith("._extra_state")) {
-        throw new NeoxLayoutError(step.folder.name, `${fileOf(r)}: tensor '${keyOf(k)}' has no Hugging Face GPT-NeoX equivalent (unsupported architecture variant)`);
+        throw new NeoxLayoutError(
+          step.folder.name,
+          `${fileOf(r)}: tensor '${keyOf(k)}' has no Hugging Face GPT-NeoX equivalent (unsupported architecture variant)`,
+        );
       }
     }
   }
@@ -78,7 +120,10 @@ async function planLayer(step: NeoxStep, layer: number, rules: Rule[]): Promise<
       const t = perRank[r]?.get(rule.neox);
       if (!t) {
         if (r === 0 && rule.neox.endsWith(".bias") && !perRank.some((m) => m.has(rule.neox))) break;
-        throw new NeoxLayoutError(step.folder.name, `${fileOf(r)}: tensor '${keyOf(rule.neox)}' is missing`);
+        throw new NeoxLayoutError(
+          step.folder.name,
+          `${fileOf(r)}: tensor '${keyOf(rule.neox)}' is missing`,
+        );
       }
       sources.push({ file: fileOf(r), key: keyOf(rule.neox), tensor: t });
     }
@@ -90,7 +135,14 @@ async function planLayer(step: NeoxStep, layer: number, rules: Rule[]): Promise<
       const dim = rule.dim ?? 0;
       shape[dim] = sources.reduce((n, s) => n + (s.tensor.shape[dim] ?? 0), 0);
     }
-    out.push({ name: rule.hf, shape, dtype: s0.dtype, op, dim: op === "cat" ? rule.dim : undefined, sources });
+    out.push({
+      name: rule.hf,
+      shape,
+      dtype: s0.dtype,
+      op,
+      dim: op === "cat" ? rule.dim : undefined,
+      sources,
+    });
   }
   return out;
 }

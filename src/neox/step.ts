@@ -4,11 +4,11 @@
  */
 import type { FileInfo, Folder } from "../source/folder.js";
 import { readText } from "../source/folder.js";
-import { type TorchFile, openTorch } from "../torch/load.js";
+import { openTorch, type TorchFile } from "../torch/load.js";
 import { PyDict, type PyValue } from "../torch/pyvalue.js";
 import type { TensorRef } from "../torch/tensor.js";
 import { walkTensors } from "../torch/walk.js";
-import { mergeNeoxConfigs, type MergedConfig } from "./config.js";
+import { type MergedConfig, mergeNeoxConfigs } from "./config.js";
 import { NeoxLayoutError } from "./errors.js";
 import { classifyFile, layerFileName, modelStatesFileName, optimStatesFileName } from "./files.js";
 
@@ -52,7 +52,9 @@ export interface NeoxStep {
 }
 
 /** Finds the step folder under `root`: the folder itself, `latest`'s tag, or a single global_step. */
-async function locateStep(root: Folder): Promise<{ folder: Folder; tag?: string; files: FileInfo[] }> {
+async function locateStep(
+  root: Folder,
+): Promise<{ folder: Folder; tag?: string; files: FileInfo[] }> {
   const all = await root.list();
   const top = all.filter((f) => !f.path.includes("/"));
   const hasPt = top.some((f) => {
@@ -63,18 +65,36 @@ async function locateStep(root: Folder): Promise<{ folder: Folder; tag?: string;
   let tag: string | undefined;
   if (top.some((f) => f.path === "latest")) {
     tag = (await readText(root, "latest")).trim();
-    if (!/^[\w.-]+$/.test(tag)) throw new NeoxLayoutError(root.name, `'latest' names ${JSON.stringify(tag)}, not a step folder`);
+    if (!/^[\w.-]+$/.test(tag))
+      throw new NeoxLayoutError(
+        root.name,
+        `'latest' names ${JSON.stringify(tag)}, not a step folder`,
+      );
   } else {
-    const steps = [...new Set(all.map((f) => f.path.split("/")[0] as string).filter((d) => /^global_step\d+$/.test(d)))];
+    const steps = [
+      ...new Set(
+        all.map((f) => f.path.split("/")[0] as string).filter((d) => /^global_step\d+$/.test(d)),
+      ),
+    ];
     if (steps.length === 1) tag = steps[0];
     else if (steps.length > 1) {
-      throw new NeoxLayoutError(root.name, `holds ${steps.length} steps (${steps.slice(0, 5).join(", ")}…) and no 'latest'; name one of them`);
+      throw new NeoxLayoutError(
+        root.name,
+        `holds ${steps.length} steps (${steps.slice(0, 5).join(", ")}…) and no 'latest'; name one of them`,
+      );
     }
   }
-  if (!tag) throw new NeoxLayoutError(root.name, "no NeoX checkpoint files (layer_*, mp_rank_*, zero_pp_rank_*) found");
+  if (!tag)
+    throw new NeoxLayoutError(
+      root.name,
+      "no NeoX checkpoint files (layer_*, mp_rank_*, zero_pp_rank_*) found",
+    );
   const prefix = `${tag}/`;
-  const files = all.filter((f) => f.path.startsWith(prefix)).map((f) => ({ path: f.path.slice(prefix.length), size: f.size }));
-  if (files.length === 0) throw new NeoxLayoutError(root.name, `'latest' names ${tag}, which does not exist`, [tag]);
+  const files = all
+    .filter((f) => f.path.startsWith(prefix))
+    .map((f) => ({ path: f.path.slice(prefix.length), size: f.size }));
+  if (files.length === 0)
+    throw new NeoxLayoutError(root.name, `'latest' names ${tag}, which does not exist`, [tag]);
   return { folder: root.sub(tag), tag, files };
 }
 
@@ -134,18 +154,23 @@ export async function openNeoxStep(root: Folder): Promise<NeoxStep> {
     const mps = Math.max(modelStates.length, ...[...optim.keys()].map((m) => m + 1));
     for (let m = 0; m < mps; m++) {
       const arr = optim.get(m) ?? [];
-      for (let d = 0; d <= maxDp; d++) if (!arr[d]) missing.push(optimStatesFileName(d, m, bf16Optim));
+      for (let d = 0; d <= maxDp; d++)
+        if (!arr[d]) missing.push(optimStatesFileName(d, m, bf16Optim));
       optimStates.push(arr);
     }
   }
   if (modelStates.length === 0 && layers.size === 0) {
-    throw new NeoxLayoutError(folder.name, "no layer_* or mp_rank_* files: not a NeoX checkpoint step");
+    throw new NeoxLayoutError(
+      folder.name,
+      "no layer_* or mp_rank_* files: not a NeoX checkpoint step",
+    );
   }
   if (modelStates.length === 0) missing.push(modelStatesFileName(0));
   if (missing.length) throw new NeoxLayoutError(folder.name, "incomplete checkpoint", missing);
   configFiles.sort((a, b) => (a.path < b.path ? -1 : 1));
   const configTexts: { name: string; text: string }[] = [];
-  for (const c of configFiles) configTexts.push({ name: c.path, text: await readText(folder, c.path) });
+  for (const c of configFiles)
+    configTexts.push({ name: c.path, text: await readText(folder, c.path) });
   const config = mergeNeoxConfigs(configTexts);
 
   const opened = new Map<string, Promise<TorchFile>>();
@@ -205,4 +230,3 @@ export async function openNeoxStep(root: Folder): Promise<NeoxStep> {
     },
   };
 }
-

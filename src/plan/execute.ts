@@ -62,7 +62,9 @@ export async function* executePlan(
       for (let row = 0; row < outer; row += rowsPer) {
         const rows = Math.min(rowsPer, outer - row);
         const parts = await Promise.all(
-          p.sources.map((s, i) => s.tensor.range(row * (inners[i] as number), rows * (inners[i] as number))),
+          p.sources.map((s, i) =>
+            s.tensor.range(row * (inners[i] as number), rows * (inners[i] as number)),
+          ),
         );
         const block = new Uint8Array(rows * rowElems * es);
         let at = 0;
@@ -81,7 +83,10 @@ export async function* executePlan(
 }
 
 /** Largest |source_r − source_0| over the copies of a replicated tensor (0 when equal). */
-export async function replicatedMaxDiff(p: TensorPlan, chunkBytes = EXECUTOR_CHUNK_BYTES): Promise<number> {
+export async function replicatedMaxDiff(
+  p: TensorPlan,
+  chunkBytes = EXECUTOR_CHUNK_BYTES,
+): Promise<number> {
   if (p.sources.length < 2) return 0;
   const numel = numelOf(p.shape);
   const per = Math.max(1, Math.floor(chunkBytes / p.dtype.itemsize));
@@ -107,7 +112,8 @@ function checkPlan(p: TensorPlan): void {
   };
   if (p.sources.length === 0) fail("no sources");
   for (const s of p.sources) {
-    if (s.tensor.dtype.name !== p.dtype.name) fail(`${s.file}:${s.key} is ${s.tensor.dtype.name}, expected ${p.dtype.name}`);
+    if (s.tensor.dtype.name !== p.dtype.name)
+      fail(`${s.file}:${s.key} is ${s.tensor.dtype.name}, expected ${p.dtype.name}`);
   }
   const numel = numelOf(p.shape);
   if (p.op === "cat") {
@@ -115,17 +121,24 @@ function checkPlan(p: TensorPlan): void {
     let total = 0;
     for (const s of p.sources) {
       const sh = s.tensor.shape;
-      if (sh.length !== p.shape.length) fail(`${s.file}:${s.key} has shape [${sh.join(", ")}], expected rank ${p.shape.length}`);
+      if (sh.length !== p.shape.length)
+        fail(`${s.file}:${s.key} has shape [${sh.join(", ")}], expected rank ${p.shape.length}`);
       for (let d = 0; d < sh.length; d++) {
-        if (d !== dim && sh[d] !== p.shape[d]) fail(`${s.file}:${s.key} has shape [${sh.join(", ")}], incompatible with [${p.shape.join(", ")}] along dim ${dim}`);
+        if (d !== dim && sh[d] !== p.shape[d])
+          fail(
+            `${s.file}:${s.key} has shape [${sh.join(", ")}], incompatible with [${p.shape.join(", ")}] along dim ${dim}`,
+          );
       }
       total += sh[dim] as number;
     }
-    if (total !== p.shape[dim]) fail(`shards add up to ${total} along dim ${dim}, expected ${p.shape[dim]}`);
+    if (total !== p.shape[dim])
+      fail(`shards add up to ${total} along dim ${dim}, expected ${p.shape[dim]}`);
   } else {
     for (const s of p.sources) {
       if (s.tensor.numel !== numel || s.tensor.shape.join() !== p.shape.join()) {
-        fail(`${s.file}:${s.key} has shape [${s.tensor.shape.join(", ")}], expected [${p.shape.join(", ")}]`);
+        fail(
+          `${s.file}:${s.key} has shape [${s.tensor.shape.join(", ")}], expected [${p.shape.join(", ")}]`,
+        );
       }
     }
   }

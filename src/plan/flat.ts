@@ -16,7 +16,8 @@ export class ConcatSource implements ElementSource {
   ) {
     let n = 0;
     for (const p of pieces) {
-      if (p.dtype.name !== dtype.name) throw new TypeError(`piece of ${p.dtype.name} in a ${dtype.name} buffer`);
+      if (p.dtype.name !== dtype.name)
+        throw new TypeError(`piece of ${p.dtype.name} in a ${dtype.name} buffer`);
       this.starts.push(n);
       n += p.numel;
     }
@@ -26,7 +27,9 @@ export class ConcatSource implements ElementSource {
 
   async range(first: number, count: number): Promise<Uint8Array> {
     if (first < 0 || count < 0 || first + count > this.numel) {
-      throw new RangeError(`elements [${first}, ${first + count}) are outside a buffer of ${this.numel}`);
+      throw new RangeError(
+        `elements [${first}, ${first + count}) are outside a buffer of ${this.numel}`,
+      );
     }
     const es = this.dtype.itemsize;
     const out = new Uint8Array(count * es);
@@ -56,12 +59,16 @@ export class WindowSource implements ElementSource {
     this.dtype = inner.dtype;
     this.numel = shape.reduce((a, b) => a * b, 1);
     if (offset < 0 || offset + this.numel > inner.numel) {
-      throw new RangeError(`window [${offset}, ${offset + this.numel}) is outside a buffer of ${inner.numel}`);
+      throw new RangeError(
+        `window [${offset}, ${offset + this.numel}) is outside a buffer of ${inner.numel}`,
+      );
     }
   }
   range(first: number, count: number): Promise<Uint8Array> {
     if (first < 0 || count < 0 || first + count > this.numel) {
-      throw new RangeError(`elements [${first}, ${first + count}) are outside a window of ${this.numel}`);
+      throw new RangeError(
+        `elements [${first}, ${first + count}) are outside a window of ${this.numel}`,
+      );
     }
     return this.inner.range(this.offset + first, count);
   }

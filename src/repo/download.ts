@@ -53,7 +53,10 @@ async function sha256File(path: string): Promise<string> {
 }
 
 /** Downloads the files of `folder` into `opts.out`. */
-export async function downloadFolder(folder: Folder, opts: DownloadOptions): Promise<DownloadResult> {
+export async function downloadFolder(
+  folder: Folder,
+  opts: DownloadOptions,
+): Promise<DownloadResult> {
   const all = (await folder.list()) as (FileInfo & { sha256?: string })[];
   const pats = (opts.include ?? []).map(globToRegExp);
   const files = pats.length ? all.filter((f) => pats.some((p) => p.test(f.path))) : all;
@@ -63,7 +66,8 @@ export async function downloadFolder(folder: Folder, opts: DownloadOptions): Pro
   const queue = [...files];
   const worker = async () => {
     for (let f = queue.shift(); f; f = queue.shift()) {
-      if (f.path.split("/").some((p) => p === ".." || p === "" || p === ".")) throw new DownloadError(`refusing unsafe path ${f.path}`);
+      if (f.path.split("/").some((p) => p === ".." || p === "" || p === "."))
+        throw new DownloadError(`refusing unsafe path ${f.path}`);
       const dest = join(opts.out, ...f.path.split("/"));
       const part = `${dest}.part`;
       await mkdir(dirname(dest), { recursive: true });
@@ -84,7 +88,10 @@ export async function downloadFolder(folder: Folder, opts: DownloadOptions): Pro
       const src = await folder.open(f.path);
       const fh = await open(part, have ? "r+" : "w");
       try {
-        if (src.size !== f.size) throw new DownloadError(`${folder.name}/${f.path}: listed as ${f.size} bytes, served ${src.size}`);
+        if (src.size !== f.size)
+          throw new DownloadError(
+            `${folder.name}/${f.path}: listed as ${f.size} bytes, served ${src.size}`,
+          );
         for (let at = have; at < f.size; at += DOWNLOAD_CHUNK) {
           const n = Math.min(DOWNLOAD_CHUNK, f.size - at);
           const bytes = await src.read(at, n);
@@ -101,7 +108,9 @@ export async function downloadFolder(folder: Folder, opts: DownloadOptions): Pro
         const got = await sha256File(part);
         if (got !== f.sha256) {
           await rm(part);
-          throw new DownloadError(`${folder.name}/${f.path}: sha256 ${got} does not match the listed ${f.sha256}; the partial file was removed`);
+          throw new DownloadError(
+            `${folder.name}/${f.path}: sha256 ${got} does not match the listed ${f.sha256}; the partial file was removed`,
+          );
         }
       }
       await rename(part, dest);

@@ -47,25 +47,38 @@ export interface RepositoryOptions {
 }
 
 /** Opens a repository address: a local folder or `hf://ORG/NAME`. */
-export async function openRepository(address: string, opts: RepositoryOptions = {}): Promise<Repository> {
+export async function openRepository(
+  address: string,
+  opts: RepositoryOptions = {},
+): Promise<Repository> {
   const a = parseAddress(address, opts.endpoint);
   if (a.kind === "hub") {
     const headers = authHeaders();
-    const refs = (await hubJson(`${a.endpoint}/api/models/${a.repo}/refs`, headers, opts.stats)) as {
+    const refs = (await hubJson(
+      `${a.endpoint}/api/models/${a.repo}/refs`,
+      headers,
+      opts.stats,
+    )) as {
       branches?: { name: string }[];
     };
     const revs: Revision[] = (refs.branches ?? []).map((b) => ({
       name: b.name,
       step: stepOfName(b.name),
-      folder: new HubFolder({ endpoint: a.endpoint, repo: a.repo }, b.name, "", { headers, cacheDir: opts.cacheDir, stats: opts.stats }),
+      folder: new HubFolder({ endpoint: a.endpoint, repo: a.repo }, b.name, "", {
+        headers,
+        cacheDir: opts.cacheDir,
+        stats: opts.stats,
+      }),
     }));
     // `main` duplicates the last step on Pythia repositories; keep it only when nothing else is there.
     const stepped = revs.filter((r) => r.step !== undefined);
     return { name: `hf://${a.repo}`, revisions: sortRevisions(stepped.length ? stepped : revs) };
   }
-  if (a.kind === "url") throw new TypeError(`${address}: a repository is a folder or hf://ORG/NAME`);
+  if (a.kind === "url")
+    throw new TypeError(`${address}: a repository is a folder or hf://ORG/NAME`);
   const st = await stat(a.path);
-  if (!st.isDirectory()) throw Object.assign(new Error(`${a.path}: not a directory`), { code: "ENOTDIR" });
+  if (!st.isDirectory())
+    throw Object.assign(new Error(`${a.path}: not a directory`), { code: "ENOTDIR" });
   const revs: Revision[] = [];
   for (const name of await readdir(a.path)) {
     const step = stepOfName(name);

@@ -49,14 +49,17 @@ async function gitBlobSha1(path: string, size: number): Promise<string> {
   return h.digest("hex");
 }
 
-const etagOf = (st: HashKey) => `"${st.size.toString(16)}-${Math.floor(st.mtimeMs * 1000).toString(16)}"`;
+const etagOf = (st: HashKey) =>
+  `"${st.size.toString(16)}-${Math.floor(st.mtimeMs * 1000).toString(16)}"`;
 
 /** A stable fake commit id per revision folder. */
-const commitOf = (repo: string, rev: string) => createHash("sha1").update(`${repo}@${rev}`).digest("hex");
+const commitOf = (repo: string, rev: string) =>
+  createHash("sha1").update(`${repo}@${rev}`).digest("hex");
 
 function contentType(path: string): string {
   if (path.endsWith(".json")) return "application/json";
-  if (/\.(ya?ml|txt|md)$/.test(path) || path.endsWith("/latest") || path === "latest") return "text/plain; charset=utf-8";
+  if (/\.(ya?ml|txt|md)$/.test(path) || path.endsWith("/latest") || path === "latest")
+    return "text/plain; charset=utf-8";
   return "application/octet-stream";
 }
 
@@ -65,7 +68,16 @@ function contentType(path: string): string {
  * below `base` (symbolic links placed by the administrator are followed).
  */
 async function safeJoin(base: string, parts: string[]): Promise<string | undefined> {
-  for (const p of parts) if (p === "" || p === "." || p === ".." || p.includes("\0") || p.includes("\\") || p.includes("/")) return undefined;
+  for (const p of parts)
+    if (
+      p === "" ||
+      p === "." ||
+      p === ".." ||
+      p.includes("\0") ||
+      p.includes("\\") ||
+      p.includes("/")
+    )
+      return undefined;
   const full = join(base, ...parts);
   try {
     await stat(full);
@@ -77,7 +89,10 @@ async function safeJoin(base: string, parts: string[]): Promise<string | undefin
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -96,7 +111,12 @@ async function listRevisions(repoDir: string): Promise<string[]> {
   return out;
 }
 
-async function walk(dir: string, prefix: string, recursive: boolean, out: { path: string; dir: boolean; full: string }[]): Promise<void> {
+async function walk(
+  dir: string,
+  prefix: string,
+  recursive: boolean,
+  out: { path: string; dir: boolean; full: string }[],
+): Promise<void> {
   const names = (await readdir(dir)).sort();
   for (const n of names) {
     if (out.length >= MAX_TREE_ENTRIES) return;
@@ -111,7 +131,9 @@ async function walk(dir: string, prefix: string, recursive: boolean, out: { path
 }
 
 /** Starts the server; resolves once it listens. */
-export async function startHubServer(opts: HubServerOptions): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
+export async function startHubServer(
+  opts: HubServerOptions,
+): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
   const root = await realpath(opts.root);
   const server = createServer((req, res) => {
     handle(req, res).catch((e) => {
@@ -142,7 +164,11 @@ export async function startHubServer(opts: HubServerOptions): Promise<{ server: 
       if (verb === "refs") {
         const revs = await listRevisions(repoDir);
         return sendJson(res, 200, {
-          branches: revs.map((r) => ({ name: r, ref: `refs/heads/${r}`, targetCommit: commitOf(repo, r) })),
+          branches: revs.map((r) => ({
+            name: r,
+            ref: `refs/heads/${r}`,
+            targetCommit: commitOf(repo, r),
+          })),
           tags: [],
           converts: [],
         });
@@ -167,20 +193,45 @@ export async function startHubServer(opts: HubServerOptions): Promise<{ server: 
         const st = await stat(dir);
         if (!st.isDirectory()) return notFound(res, "directory");
         const entries: { path: string; dir: boolean; full: string }[] = [];
-        await walk(dir, rest.join("/"), url.searchParams.get("recursive") === "true" || url.searchParams.get("recursive") === "1", entries);
+        await walk(
+          dir,
+          rest.join("/"),
+          url.searchParams.get("recursive") === "true" || url.searchParams.get("recursive") === "1",
+          entries,
+        );
         const out = [];
         for (const e of entries) {
           if (e.dir) {
-            out.push({ type: "directory", oid: createHash("sha1").update(e.path).digest("hex"), size: 0, path: e.path });
+            out.push({
+              type: "directory",
+              oid: createHash("sha1").update(e.path).digest("hex"),
+              size: 0,
+              path: e.path,
+            });
             continue;
           }
           const s = await stat(e.full);
           const key = { size: s.size, mtimeMs: s.mtimeMs };
-          if (s.size >= LFS_THRESHOLD || e.path.endsWith(".pt") || e.path.endsWith(".safetensors")) {
+          if (
+            s.size >= LFS_THRESHOLD ||
+            e.path.endsWith(".pt") ||
+            e.path.endsWith(".safetensors")
+          ) {
             const sha = await fileSha256(e.full, key);
-            out.push({ type: "file", oid: await gitLfsPointerOid(sha, s.size), size: s.size, path: e.path, lfs: { oid: sha, size: s.size, pointerSize: pointer(sha, s.size).length } });
+            out.push({
+              type: "file",
+              oid: await gitLfsPointerOid(sha, s.size),
+              size: s.size,
+              path: e.path,
+              lfs: { oid: sha, size: s.size, pointerSize: pointer(sha, s.size).length },
+            });
           } else {
-            out.push({ type: "file", oid: await gitBlobSha1(e.full, s.size), size: s.size, path: e.path });
+            out.push({
+              type: "file",
+              oid: await gitBlobSha1(e.full, s.size),
+              size: s.size,
+              path: e.path,
+            });
           }
         }
         return sendJson(res, 200, out);
@@ -222,10 +273,17 @@ function pointer(sha: string, size: number): string {
 
 async function gitLfsPointerOid(sha: string, size: number): Promise<string> {
   const p = pointer(sha, size);
-  return createHash("sha1").update(`blob ${Buffer.byteLength(p)}\0${p}`).digest("hex");
+  return createHash("sha1")
+    .update(`blob ${Buffer.byteLength(p)}\0${p}`)
+    .digest("hex");
 }
 
-async function serveFile(req: IncomingMessage, res: ServerResponse, file: string, commit: string): Promise<void> {
+async function serveFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  file: string,
+  commit: string,
+): Promise<void> {
   const fh = await open(file, "r");
   try {
     const st = await fh.stat();
@@ -283,4 +341,3 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, file: string
     await fh.close();
   }
 }
-

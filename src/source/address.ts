@@ -17,14 +17,27 @@ export function parseAddress(address: string, endpoint?: string): Address {
   if (address.startsWith("hf://")) {
     const rest = address.slice(5);
     const m = /^([^/@]+)\/([^/@]+)(?:@([^/]+))?(?:\/(.*))?$/.exec(rest);
-    if (!m) throw new TypeError(`bad hub address ${address}: expected hf://ORG/NAME@REVISION[/path]`);
-    return { kind: "hub", endpoint: ep, repo: `${m[1]}/${m[2]}`, revision: decodeURIComponent(m[3] ?? "main"), path: m[4] ?? "" };
+    if (!m)
+      throw new TypeError(`bad hub address ${address}: expected hf://ORG/NAME@REVISION[/path]`);
+    return {
+      kind: "hub",
+      endpoint: ep,
+      repo: `${m[1]}/${m[2]}`,
+      revision: decodeURIComponent(m[3] ?? "main"),
+      path: m[4] ?? "",
+    };
   }
   if (/^https?:\/\//.test(address)) {
     const u = new URL(address);
     const m = /^(.*)\/([^/]+)\/([^/]+)\/resolve\/([^/]+)\/?(.*)$/.exec(u.pathname);
     if (m) {
-      return { kind: "hub", endpoint: `${u.origin}${m[1]}`, repo: `${m[2]}/${m[3]}`, revision: decodeURIComponent(m[4] as string), path: m[5] ?? "" };
+      return {
+        kind: "hub",
+        endpoint: `${u.origin}${m[1]}`,
+        repo: `${m[2]}/${m[3]}`,
+        revision: decodeURIComponent(m[4] as string),
+        path: m[5] ?? "",
+      };
     }
     return { kind: "url", url: address };
   }
@@ -32,7 +45,10 @@ export function parseAddress(address: string, endpoint?: string): Address {
 }
 
 /** The download URL of a file in a hub repository. */
-export function resolveUrl(a: { endpoint: string; repo: string; revision: string }, path: string): string {
+export function resolveUrl(
+  a: { endpoint: string; repo: string; revision: string },
+  path: string,
+): string {
   const p = path.split("/").map(encodeURIComponent).join("/");
   return `${a.endpoint}/${a.repo}/resolve/${encodeURIComponent(a.revision)}/${p}`;
 }

@@ -39,7 +39,8 @@ export class LocalFolder implements Folder {
         else if (d.isFile() || d.isSymbolicLink()) {
           const st = await stat(full).catch(() => undefined);
           if (!st?.isFile()) continue;
-          if (out.length >= MAX_LISTED_FILES) throw new RangeError(`${this.name}: more than ${MAX_LISTED_FILES} files`);
+          if (out.length >= MAX_LISTED_FILES)
+            throw new RangeError(`${this.name}: more than ${MAX_LISTED_FILES} files`);
           out.push({ path: relative(this.name, full).split(sep).join("/"), size: st.size });
         }
       }
@@ -61,7 +62,10 @@ export class LocalFolder implements Folder {
 export async function readText(folder: Folder, path: string, maxBytes = 16 << 20): Promise<string> {
   const src = await folder.open(path);
   try {
-    if (src.size > maxBytes) throw new RangeError(`${folder.name}/${path}: ${src.size} bytes is too large for a text file`);
+    if (src.size > maxBytes)
+      throw new RangeError(
+        `${folder.name}/${path}: ${src.size} bytes is too large for a text file`,
+      );
     return new TextDecoder().decode(await src.read(0, src.size));
   } finally {
     await src.close();

@@ -162,7 +162,8 @@ export class HttpSource implements ByteSource {
   /** Blocks `first..last`, fetching the missing ones in one coalesced request. */
   private async blocksFor(first: number, last: number): Promise<Uint8Array[]> {
     const missing: number[] = [];
-    for (let b = first; b <= last; b++) if (!this.blocks.has(b) && !this.inflight.has(b)) missing.push(b);
+    for (let b = first; b <= last; b++)
+      if (!this.blocks.has(b) && !this.inflight.has(b)) missing.push(b);
     if (missing.length > 0) {
       const lo = missing[0] as number;
       const hi = missing[missing.length - 1] as number;
@@ -170,7 +171,10 @@ export class HttpSource implements ByteSource {
       const end = Math.min(this.size, (hi + 1) * this.blockSize);
       const all = this.fetchBlocks(start, end - start).then((bytes) => {
         for (let b = lo; b <= hi; b++) {
-          const blk = bytes.subarray((b - lo) * this.blockSize, Math.min(bytes.length, (b - lo + 1) * this.blockSize));
+          const blk = bytes.subarray(
+            (b - lo) * this.blockSize,
+            Math.min(bytes.length, (b - lo + 1) * this.blockSize),
+          );
           this.remember(b * this.blockSize, blk);
         }
         return bytes;
@@ -178,12 +182,19 @@ export class HttpSource implements ByteSource {
       for (let b = lo; b <= hi; b++) {
         this.inflight.set(
           b,
-          all.then((bytes) => bytes.subarray((b - lo) * this.blockSize, Math.min(bytes.length, (b - lo + 1) * this.blockSize))),
+          all.then((bytes) =>
+            bytes.subarray(
+              (b - lo) * this.blockSize,
+              Math.min(bytes.length, (b - lo + 1) * this.blockSize),
+            ),
+          ),
         );
       }
-      all.finally(() => {
-        for (let b = lo; b <= hi; b++) this.inflight.delete(b);
-      }).catch(() => {});
+      all
+        .finally(() => {
+          for (let b = lo; b <= hi; b++) this.inflight.delete(b);
+        })
+        .catch(() => {});
     }
     const out: Uint8Array[] = [];
     for (let b = first; b <= last; b++) {
@@ -201,7 +212,10 @@ export class HttpSource implements ByteSource {
   private async fetchBlocks(start: number, length: number): Promise<Uint8Array> {
     const dir = this.opts.cacheDir;
     if (!dir || !this.etag) return this.fetchRange(start, length);
-    const key = createHash("sha256").update(`${this.name}\n${this.etag}`).digest("hex").slice(0, 32);
+    const key = createHash("sha256")
+      .update(`${this.name}\n${this.etag}`)
+      .digest("hex")
+      .slice(0, 32);
     const folder = join(dir, key);
     const file = join(folder, `${start}-${length}`);
     try {
@@ -248,7 +262,11 @@ export class HttpSource implements ByteSource {
           lastError = e;
         }
       }
-      throw new HttpSourceError(this.name, undefined, `failed after ${retries + 1} attempts: ${lastError?.message}`);
+      throw new HttpSourceError(
+        this.name,
+        undefined,
+        `failed after ${retries + 1} attempts: ${lastError?.message}`,
+      );
     });
   }
 
@@ -262,7 +280,11 @@ export class HttpSource implements ByteSource {
       if (this.opts.stats) this.opts.stats.requests++;
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, { method: "GET", headers, dispatcher: this.opts.dispatcher ?? defaultAgent() });
+        res = await request(url, {
+          method: "GET",
+          headers,
+          dispatcher: this.opts.dispatcher ?? defaultAgent(),
+        });
       } catch (e) {
         if (this.resolvedUrl && url === this.resolvedUrl) this.resolvedUrl = undefined;
         throw new RetryableError(`network error: ${(e as Error).message}`);
@@ -276,7 +298,12 @@ export class HttpSource implements ByteSource {
       if (url !== this.url) this.resolvedUrl = url;
       if (status === 416) {
         await res.body.dump();
-        throw new SourceRangeError(this.name, offset, length, "server answered 416 Range Not Satisfiable");
+        throw new SourceRangeError(
+          this.name,
+          offset,
+          length,
+          "server answered 416 Range Not Satisfiable",
+        );
       }
       if (status >= 500 || status === 429) {
         await res.body.dump();
@@ -295,16 +322,26 @@ export class HttpSource implements ByteSource {
       const etag = normEtag(headerOf(res.headers.etag));
       let total: number | undefined;
       if (status === 206) {
-        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerOf(res.headers["content-range"]) ?? "");
+        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(
+          headerOf(res.headers["content-range"]) ?? "",
+        );
         if (!m) {
           await res.body.dump();
-          throw new HttpSourceError(this.name, status, "206 response without a valid Content-Range");
+          throw new HttpSourceError(
+            this.name,
+            status,
+            "206 response without a valid Content-Range",
+          );
         }
         total = m[3] === "*" ? undefined : Number(m[3]);
         const want = probe ? undefined : end;
         if (Number(m[1]) !== offset || (want !== undefined && Number(m[2]) !== want)) {
           await res.body.dump();
-          throw new HttpSourceError(this.name, status, `asked bytes ${offset}-${end}, got ${m[1]}-${m[2]}`);
+          throw new HttpSourceError(
+            this.name,
+            status,
+            `asked bytes ${offset}-${end}, got ${m[1]}-${m[2]}`,
+          );
         }
         if (probe) length = Number(m[2]) - offset + 1;
       } else {
@@ -334,17 +371,21 @@ export class HttpSource implements ByteSource {
       try {
         for await (const chunk of res.body) {
           const c = chunk as Uint8Array;
-          if (got + c.length > length) throw new RetryableError("response body longer than the range");
+          if (got + c.length > length)
+            throw new RetryableError("response body longer than the range");
           out.set(c, got);
           got += c.length;
         }
       } catch (e) {
         if (e instanceof RetryableError) throw e;
-        throw new RetryableError(`body interrupted after ${got} of ${length} bytes: ${(e as Error).message}`);
+        throw new RetryableError(
+          `body interrupted after ${got} of ${length} bytes: ${(e as Error).message}`,
+        );
       }
       if (got !== length) throw new RetryableError(`short body: ${got} of ${length} bytes`);
       if (this.opts.stats) this.opts.stats.bytes += got;
-      if (this.size < 0) throw new HttpSourceError(this.name, status, "cannot tell the file's size");
+      if (this.size < 0)
+        throw new HttpSourceError(this.name, status, "cannot tell the file's size");
       return out;
     }
     throw new HttpSourceError(this.name, undefined, `more than ${MAX_REDIRECTS} redirects`);

@@ -3,7 +3,13 @@ import { request } from "undici";
 import { resolveUrl } from "./address.js";
 import type { ByteSource } from "./byte-source.js";
 import type { FileInfo, Folder } from "./folder.js";
-import { defaultAgent, HttpSource, HttpSourceError, type HttpSourceOptions, type HttpStats } from "./http.js";
+import {
+  defaultAgent,
+  HttpSource,
+  HttpSourceError,
+  type HttpSourceOptions,
+  type HttpStats,
+} from "./http.js";
 
 export interface HubRepo {
   endpoint: string;
@@ -14,22 +20,34 @@ export interface HubRepo {
 const MAX_TREE_ENTRIES = 200_000;
 
 /** GET a JSON document from the hub API, following the `Link: rel="next"` pagination. */
-export async function hubJson(url: string, headers: Record<string, string>, stats?: HttpStats): Promise<unknown> {
+export async function hubJson(
+  url: string,
+  headers: Record<string, string>,
+  stats?: HttpStats,
+): Promise<unknown> {
   let next: string | undefined = url;
   let pages: unknown[] | undefined;
   while (next) {
     if (stats) stats.requests++;
-    const res = await request(next, { headers: { accept: "application/json", ...headers }, dispatcher: defaultAgent() });
+    const res = await request(next, {
+      headers: { accept: "application/json", ...headers },
+      dispatcher: defaultAgent(),
+    });
     const text = await res.body.text();
     if (res.statusCode !== 200) {
-      throw new HttpSourceError(next.split("?")[0] as string, res.statusCode, `HTTP ${res.statusCode}${text ? `: ${text.slice(0, 200)}` : ""}`);
+      throw new HttpSourceError(
+        next.split("?")[0] as string,
+        res.statusCode,
+        `HTTP ${res.statusCode}${text ? `: ${text.slice(0, 200)}` : ""}`,
+      );
     }
     const body = JSON.parse(text) as unknown;
     const link = String(res.headers.link ?? "");
     const m = /<([^>]+)>;\s*rel="next"/.exec(link);
     if (!Array.isArray(body)) return body;
     pages = [...(pages ?? []), ...body];
-    if (pages.length > MAX_TREE_ENTRIES) throw new HttpSourceError(url, 200, `more than ${MAX_TREE_ENTRIES} entries`);
+    if (pages.length > MAX_TREE_ENTRIES)
+      throw new HttpSourceError(url, 200, `more than ${MAX_TREE_ENTRIES} entries`);
     next = m ? new URL(m[1] as string, next).toString() : undefined;
   }
   return pages;
@@ -50,7 +68,10 @@ export class HubFolder implements Folder {
     readonly repo: HubRepo,
     readonly revision: string,
     readonly prefix: string,
-    private readonly opts: HttpSourceOptions & { headers: Record<string, string>; stats?: HttpStats },
+    private readonly opts: HttpSourceOptions & {
+      headers: Record<string, string>;
+      stats?: HttpStats;
+    },
   ) {
     this.name = `hf://${repo.repo}@${revision}${prefix ? `/${prefix}` : ""}`;
   }
@@ -73,11 +94,18 @@ export class HubFolder implements Folder {
   async open(path: string): Promise<ByteSource> {
     const full = this.prefix ? `${this.prefix}/${path}` : path;
     const known = (await this.list()).find((f) => f.path === path);
-    return HttpSource.open(resolveUrl({ ...this.repo, revision: this.revision }, full), { ...this.opts, size: known?.size });
+    return HttpSource.open(resolveUrl({ ...this.repo, revision: this.revision }, full), {
+      ...this.opts,
+      size: known?.size,
+    });
   }
 
   sub(path: string): Folder {
-    return new HubFolder(this.repo, this.revision, this.prefix ? `${this.prefix}/${path}` : path, this.opts);
+    return new HubFolder(
+      this.repo,
+      this.revision,
+      this.prefix ? `${this.prefix}/${path}` : path,
+      this.opts,
+    );
   }
 }
-

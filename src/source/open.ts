@@ -29,14 +29,23 @@ export async function openSource(address: string, opts: OpenOptions = {}): Promi
 export async function openFolder(address: string, opts: OpenOptions = {}): Promise<Folder> {
   const a = parseAddress(address, opts.endpoint);
   if (a.kind === "hub") {
-    return new HubFolder({ endpoint: a.endpoint, repo: a.repo }, a.revision, a.path.replace(/\/+$/, ""), {
-      headers: authHeaders(),
-      cacheDir: opts.cacheDir,
-      stats: opts.stats,
-    });
+    return new HubFolder(
+      { endpoint: a.endpoint, repo: a.repo },
+      a.revision,
+      a.path.replace(/\/+$/, ""),
+      {
+        headers: authHeaders(),
+        cacheDir: opts.cacheDir,
+        stats: opts.stats,
+      },
+    );
   }
-  if (a.kind === "url") throw new TypeError(`${address}: a plain URL names a file, not a folder; use hf://ORG/NAME@REVISION`);
+  if (a.kind === "url")
+    throw new TypeError(
+      `${address}: a plain URL names a file, not a folder; use hf://ORG/NAME@REVISION`,
+    );
   const st = await stat(a.path);
-  if (!st.isDirectory()) throw Object.assign(new Error(`${a.path}: not a directory`), { code: "ENOTDIR" });
+  if (!st.isDirectory())
+    throw Object.assign(new Error(`${a.path}: not a directory`), { code: "ENOTDIR" });
   return new LocalFolder(a.path);
 }

@@ -2,6 +2,8 @@
  * What the pickle decoder does with globals: known names become typed values, everything else
  * stays a name. Nothing here imports or calls anything named by a file.
  */
+
+import type { ByteSource } from "../source/byte-source.js";
 import { dtypeByName, dtypeOfStorageClass } from "./dtype.js";
 import { TorchFormatError } from "./errors.js";
 import {
@@ -22,7 +24,6 @@ import {
   TorchStorageType,
 } from "./pyvalue.js";
 import { TensorRef } from "./tensor.js";
-import type { ByteSource } from "../source/byte-source.js";
 
 /** Largest `bytes(n)` / numpy scalar payload we build from a pickled count. */
 const MAX_BUILT_BYTES = 64 << 20;
@@ -88,7 +89,8 @@ function rebuildTensor(
   if (!(storage instanceof StorageRef)) return fail(ctx, at, "tensor without a storage");
   let dtype = storage.dtype;
   if (dtypeOverride !== undefined) {
-    if (!(dtypeOverride instanceof TorchDtype)) return fail(ctx, at, "tensor dtype is not a torch dtype");
+    if (!(dtypeOverride instanceof TorchDtype))
+      return fail(ctx, at, "tensor dtype is not a torch dtype");
     dtype = dtypeOverride.info;
   }
   const t = new TensorRef(
@@ -122,7 +124,8 @@ function latin1(text: string, ctx: DecodeContext, at: number): Uint8Array {
 }
 
 const REDUCERS: Record<string, Reducer> = {
-  "torch._utils._rebuild_tensor": (a, ctx, at) => rebuildTensor(ctx, at, a[0], a[1], a[2], a[3], false),
+  "torch._utils._rebuild_tensor": (a, ctx, at) =>
+    rebuildTensor(ctx, at, a[0], a[1], a[2], a[3], false),
   "torch._utils._rebuild_tensor_v2": (a, ctx, at) =>
     rebuildTensor(ctx, at, a[0], a[1], a[2], a[3], a[4], undefined, a[6]),
   "torch._utils._rebuild_tensor_v3": (a, ctx, at) =>
@@ -153,7 +156,12 @@ const REDUCERS: Record<string, Reducer> = {
     const type = a[0];
     if (typeof type !== "string") return fail(ctx, at, "torch.device without a type");
     const [t, idx] = type.split(":");
-    const index = a[1] !== undefined && a[1] !== null ? int(a[1], "device index", ctx, at) : idx ? Number(idx) : undefined;
+    const index =
+      a[1] !== undefined && a[1] !== null
+        ? int(a[1], "device index", ctx, at)
+        : idx
+          ? Number(idx)
+          : undefined;
     return new TorchDevice(t as string, index);
   },
   "torch.serialization._get_layout": (a) => (typeof a[0] === "string" ? a[0] : "torch.strided"),
@@ -171,7 +179,9 @@ const REDUCERS: Record<string, Reducer> = {
   "builtins.frozenset": (a) => setFrom(a[0], true),
   "builtins.complex": (a) => new PyComplex(Number(a[0] ?? 0), Number(a[1] ?? 0)),
   "builtins.slice": (a) =>
-    a.length === 1 ? new PySlice(null, a[0] ?? null, null) : new PySlice(a[0] ?? null, a[1] ?? null, a[2] ?? null),
+    a.length === 1
+      ? new PySlice(null, a[0] ?? null, null)
+      : new PySlice(a[0] ?? null, a[1] ?? null, a[2] ?? null),
   "numpy.core.multiarray._reconstruct": () => new NdArray(),
   "numpy._core.multiarray._reconstruct": () => new NdArray(),
   "numpy.dtype": (a, ctx, at) => {
@@ -191,18 +201,25 @@ function rebuildFromType(a: PyValue[], ctx: DecodeContext, at: number): PyValue 
       if (cls === "torch.nn.parameter.Parameter") inner.isParameter = true;
       else inner.subclass = cls;
     }
-    if (state instanceof PyDict ? state.size > 0 : state !== undefined && state !== null) inner.state = state;
+    if (state instanceof PyDict ? state.size > 0 : state !== undefined && state !== null)
+      inner.state = state;
   }
   return inner;
 }
 
-function dictFrom(items: PyValue | undefined, className: string, ctx: DecodeContext, at: number): PyDict {
+function dictFrom(
+  items: PyValue | undefined,
+  className: string,
+  ctx: DecodeContext,
+  at: number,
+): PyDict {
   const d = new PyDict(className);
   if (items instanceof PyDict) {
     for (const [k, v] of items.entries()) d.set(k, v);
   } else if (Array.isArray(items)) {
     for (const pair of items) {
-      if (!Array.isArray(pair) || pair.length !== 2) fail(ctx, at, `${className} item is not a pair`);
+      if (!Array.isArray(pair) || pair.length !== 2)
+        fail(ctx, at, `${className} item is not a pair`);
       d.set((pair as PyValue[])[0] as PyValue, (pair as PyValue[])[1] as PyValue);
     }
   }
@@ -213,11 +230,16 @@ function bytesFrom(v: PyValue | undefined, ctx: DecodeContext, at: number): Uint
   if (v === undefined) return new Uint8Array(0);
   if (v instanceof Uint8Array) return v.slice();
   if (typeof v === "number") {
-    if (!Number.isSafeInteger(v) || v < 0 || v > MAX_BUILT_BYTES) fail(ctx, at, `bytes(${v}) is out of range`);
+    if (!Number.isSafeInteger(v) || v < 0 || v > MAX_BUILT_BYTES)
+      fail(ctx, at, `bytes(${v}) is out of range`);
     return new Uint8Array(v);
   }
   if (Array.isArray(v)) {
-    return Uint8Array.from(v, (x) => (typeof x === "number" && x >= 0 && x < 256 ? x : fail(ctx, at, "bytes from a list of non-bytes")));
+    return Uint8Array.from(v, (x) =>
+      typeof x === "number" && x >= 0 && x < 256
+        ? x
+        : fail(ctx, at, "bytes from a list of non-bytes"),
+    );
   }
   return fail(ctx, at, "bytes from an unsupported value");
 }
@@ -233,13 +255,27 @@ function numpyScalar(a: PyValue[], ctx: DecodeContext, at: number): PyValue {
   if (!(dt instanceof NumpyDtype) || !(raw instanceof Uint8Array)) {
     return new PyObject("call", new PyGlobal("numpy.core.multiarray", "scalar"), a);
   }
-  if (raw.length !== dt.itemsize) fail(ctx, at, `numpy scalar of ${raw.length} bytes for dtype ${dt.typestr}`);
-  const v = readScalar(new DataView(raw.buffer, raw.byteOffset, raw.byteLength), 0, dt.kind, dt.itemsize, dt.byteorder !== ">");
-  return typeof v === "number" && Number.isNaN(v) && dt.kind !== "f" ? new PyObject("call", new PyGlobal("numpy.core.multiarray", "scalar"), a) : v;
+  if (raw.length !== dt.itemsize)
+    fail(ctx, at, `numpy scalar of ${raw.length} bytes for dtype ${dt.typestr}`);
+  const v = readScalar(
+    new DataView(raw.buffer, raw.byteOffset, raw.byteLength),
+    0,
+    dt.kind,
+    dt.itemsize,
+    dt.byteorder !== ">",
+  );
+  return typeof v === "number" && Number.isNaN(v) && dt.kind !== "f"
+    ? new PyObject("call", new PyGlobal("numpy.core.multiarray", "scalar"), a)
+    : v;
 }
 
 /** REDUCE: a known function gives its typed value; any other call stays a description. */
-export function applyReduce(callee: PyValue, args: PyValue, ctx: DecodeContext, at: number): PyValue {
+export function applyReduce(
+  callee: PyValue,
+  args: PyValue,
+  ctx: DecodeContext,
+  at: number,
+): PyValue {
   if (!(args instanceof PyTuple)) return fail(ctx, at, "REDUCE arguments are not a tuple");
   if (callee instanceof PyGlobal) {
     const r = REDUCERS[callee.qualifiedName];
@@ -249,7 +285,13 @@ export function applyReduce(callee: PyValue, args: PyValue, ctx: DecodeContext, 
 }
 
 /** NEWOBJ / NEWOBJ_EX / INST / OBJ: `cls.__new__(cls, *args)`, recorded, not run. */
-export function applyNewObj(cls: PyValue, args: PyValue[], ctx: DecodeContext, at: number, kwargs?: PyValue): PyValue {
+export function applyNewObj(
+  cls: PyValue,
+  args: PyValue[],
+  ctx: DecodeContext,
+  at: number,
+  kwargs?: PyValue,
+): PyValue {
   if (cls instanceof PyGlobal) {
     switch (cls.qualifiedName) {
       case "argparse.Namespace":
@@ -272,7 +314,8 @@ export function applyNewObj(cls: PyValue, args: PyValue[], ctx: DecodeContext, a
         break;
     }
   }
-  if (cls instanceof TorchStorageType) return fail(ctx, at, "storage object outside a persistent id");
+  if (cls instanceof TorchStorageType)
+    return fail(ctx, at, "storage object outside a persistent id");
   return new PyObject("object", cls, args, kwargs);
 }
 
@@ -318,17 +361,27 @@ export function applyBuild(target: PyValue, state: PyValue, ctx: DecodeContext, 
 }
 
 function buildNdArray(arr: NdArray, state: PyValue, ctx: DecodeContext, at: number): void {
-  if (!(state instanceof PyTuple) || state.length < 5) return fail(ctx, at, "numpy array state is not a 5-tuple");
+  if (!(state instanceof PyTuple) || state.length < 5) {
+    fail(ctx, at, "numpy array state is not a 5-tuple");
+    return;
+  }
   const [, shape, dtype, fortran, raw] = state;
   arr.shape = ints(shape, "numpy shape", ctx, at);
-  if (!(dtype instanceof NumpyDtype)) return fail(ctx, at, "numpy array without a dtype");
+  if (!(dtype instanceof NumpyDtype)) {
+    fail(ctx, at, "numpy array without a dtype");
+    return;
+  }
   arr.dtype = dtype;
   arr.fortranOrder = fortran === true;
   let n = 1;
   for (const d of arr.shape) n *= d;
   if (raw instanceof Uint8Array) {
     if (n * dtype.itemsize !== raw.length) {
-      fail(ctx, at, `numpy array of shape ${JSON.stringify(arr.shape)} has ${raw.length} data bytes`);
+      fail(
+        ctx,
+        at,
+        `numpy array of shape ${JSON.stringify(arr.shape)} has ${raw.length} data bytes`,
+      );
     }
     arr.data = raw;
   } else if (typeof raw === "string") {

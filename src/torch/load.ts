@@ -6,8 +6,20 @@ import type { ByteSource } from "../source/byte-source.js";
 import { LocalFileSource } from "../source/local-file.js";
 import { TorchFormatError } from "./errors.js";
 import { decodePickle, MAX_PICKLE_BYTES, NeedMoreData } from "./pickle.js";
-import { PyTuple, type PyValue, StorageRef, type StorageLocation, TorchStorageType } from "./pyvalue.js";
-import { findZipDirectory, payloadOffset, readEntry, type ZipDirectory, type ZipEntry } from "./zip.js";
+import {
+  PyTuple,
+  type PyValue,
+  type StorageLocation,
+  StorageRef,
+  TorchStorageType,
+} from "./pyvalue.js";
+import {
+  findZipDirectory,
+  payloadOffset,
+  readEntry,
+  type ZipDirectory,
+  type ZipEntry,
+} from "./zip.js";
 
 /** The magic number that opens a legacy (pre-1.6) torch file. */
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
@@ -47,17 +59,38 @@ export async function openTorch(src: ByteSource): Promise<TorchFile> {
   const dir = await findZipDirectory(src);
   if (dir) return openZip(src, dir);
   const head = await src.read(0, Math.min(src.size, 4));
-  if (head.length === 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) {
-    throw new TorchFormatError(src.name, "zip", src.size, "zip archive without an end-of-central-directory record (truncated)");
+  if (
+    head.length === 4 &&
+    head[0] === 0x50 &&
+    head[1] === 0x4b &&
+    head[2] === 0x03 &&
+    head[3] === 0x04
+  ) {
+    throw new TorchFormatError(
+      src.name,
+      "zip",
+      src.size,
+      "zip archive without an end-of-central-directory record (truncated)",
+    );
   }
   if (src.size > 262) {
     const magic = await src.read(257, 5);
     if (new TextDecoder("latin1").decode(magic) === "ustar") {
-      throw new TorchFormatError(src.name, undefined, 257, "the 2016-era tar checkpoint format is not supported; re-save it with a current torch");
+      throw new TorchFormatError(
+        src.name,
+        undefined,
+        257,
+        "the 2016-era tar checkpoint format is not supported; re-save it with a current torch",
+      );
     }
   }
   if (head[0] === 0x80) return openLegacy(src);
-  throw new TorchFormatError(src.name, undefined, 0, "not a PyTorch checkpoint (neither a zip archive nor a legacy pickle stream)");
+  throw new TorchFormatError(
+    src.name,
+    undefined,
+    0,
+    "not a PyTorch checkpoint (neither a zip archive nor a legacy pickle stream)",
+  );
 }
 
 function storagePid(
@@ -70,19 +103,31 @@ function storagePid(
   const fail = (msg: string): never => {
     throw new TorchFormatError(src.name, record, at, msg);
   };
-  if (!(pid instanceof PyTuple)) return fail("persistent id is not a tuple (only torch storages are allowed)");
-  if (pid[0] === "module" && legacy) return fail("whole-module pickles (source-code persistent ids) are not supported");
+  if (!(pid instanceof PyTuple))
+    return fail("persistent id is not a tuple (only torch storages are allowed)");
+  if (pid[0] === "module" && legacy)
+    return fail("whole-module pickles (source-code persistent ids) are not supported");
   if (pid[0] !== "storage" || pid.length !== (legacy ? 6 : 5)) {
     return fail(`persistent id ${JSON.stringify(String(pid[0]))} is not a storage`);
   }
   const [, type, key, location, numel, view] = pid;
-  if (!(type instanceof TorchStorageType)) return fail("storage type is not a known torch storage class");
+  if (!(type instanceof TorchStorageType))
+    return fail("storage type is not a known torch storage class");
   if (typeof key !== "string") return fail("storage key is not a string");
-  if (typeof numel !== "number" || !Number.isSafeInteger(numel) || numel < 0) return fail("storage size is not a count");
+  if (typeof numel !== "number" || !Number.isSafeInteger(numel) || numel < 0)
+    return fail("storage size is not a count");
   if (numel * type.dtype.itemsize > src.size) {
-    return fail(`storage ${key} claims ${numel * type.dtype.itemsize} bytes, more than the file's ${src.size}`);
+    return fail(
+      `storage ${key} claims ${numel * type.dtype.itemsize} bytes, more than the file's ${src.size}`,
+    );
   }
-  return { type, key, location: typeof location === "string" ? location : String(location), numel, view: view ?? null };
+  return {
+    type,
+    key,
+    location: typeof location === "string" ? location : String(location),
+    numel,
+    view: view ?? null,
+  };
 }
 
 async function openZip(src: ByteSource, dir: ZipDirectory): Promise<TorchFile> {
@@ -93,11 +138,18 @@ async function openZip(src: ByteSource, dir: ZipDirectory): Promise<TorchFile> {
   const rec = (name: string) => dir.entries.get(prefix ? `${prefix}/${name}` : name);
   const pkl = rec("data.pkl");
   if (!pkl) {
-    const what = rec("constants.pkl") ? "a TorchScript archive (torch.jit.save), not a torch.save checkpoint" : "no data.pkl record";
+    const what = rec("constants.pkl")
+      ? "a TorchScript archive (torch.jit.save), not a torch.save checkpoint"
+      : "no data.pkl record";
     throw new TorchFormatError(src.name, "zip", dir.centralDirectoryOffset, what);
   }
   if (pkl.size > MAX_PICKLE_BYTES) {
-    throw new TorchFormatError(src.name, pkl.name, pkl.localHeaderOffset, `pickle of ${pkl.size} bytes is larger than ${MAX_PICKLE_BYTES}`);
+    throw new TorchFormatError(
+      src.name,
+      pkl.name,
+      pkl.localHeaderOffset,
+      `pickle of ${pkl.size} bytes is larger than ${MAX_PICKLE_BYTES}`,
+    );
   }
   const { data: bytes, offset: base } = await readEntry(src, dir, pkl);
   let byteorder: Promise<boolean> | undefined;
@@ -106,7 +158,13 @@ async function openZip(src: ByteSource, dir: ZipDirectory): Promise<TorchFile> {
       const e = rec("byteorder");
       if (!e) return false;
       const b = new TextDecoder().decode((await readEntry(src, dir, e)).data).trim();
-      if (b !== "little" && b !== "big") throw new TorchFormatError(src.name, e.name, e.localHeaderOffset, `unknown byteorder ${JSON.stringify(b)}`);
+      if (b !== "little" && b !== "big")
+        throw new TorchFormatError(
+          src.name,
+          e.name,
+          e.localHeaderOffset,
+          `unknown byteorder ${JSON.stringify(b)}`,
+        );
       return b === "big";
     })();
     return byteorder;
@@ -122,19 +180,41 @@ async function openZip(src: ByteSource, dir: ZipDirectory): Promise<TorchFile> {
       const known = storages.get(p.key);
       if (known) return known;
       const entry = rec(`data/${p.key}`);
-      if (!entry) throw new TorchFormatError(src.name, pkl.name, at, `storage ${p.key} has no record data/${p.key}`);
+      if (!entry)
+        throw new TorchFormatError(
+          src.name,
+          pkl.name,
+          at,
+          `storage ${p.key} has no record data/${p.key}`,
+        );
       const need = p.numel * p.type.dtype.itemsize;
       if (entry.size < need) {
-        throw new TorchFormatError(src.name, entry.name, entry.localHeaderOffset, `record has ${entry.size} bytes but storage ${p.key} needs ${need}`);
+        throw new TorchFormatError(
+          src.name,
+          entry.name,
+          entry.localHeaderOffset,
+          `record has ${entry.size} bytes but storage ${p.key} needs ${need}`,
+        );
       }
       if (entry.method !== 0) {
-        throw new TorchFormatError(src.name, entry.name, entry.localHeaderOffset, `compression method ${entry.method} is not supported`);
+        throw new TorchFormatError(
+          src.name,
+          entry.name,
+          entry.localHeaderOffset,
+          `compression method ${entry.method} is not supported`,
+        );
       }
-      const s = new StorageRef(p.key, p.type.dtype, p.numel, p.location, async (): Promise<StorageLocation> => ({
-        byteOffset: await payloadOffset(src, dir, entry),
-        byteLength: entry.size,
-        bigEndian: await bigEndian(),
-      }));
+      const s = new StorageRef(
+        p.key,
+        p.type.dtype,
+        p.numel,
+        p.location,
+        async (): Promise<StorageLocation> => ({
+          byteOffset: await payloadOffset(src, dir, entry),
+          byteLength: entry.size,
+          bigEndian: await bigEndian(),
+        }),
+      );
       storages.set(p.key, s);
       return s;
     },
@@ -151,7 +231,12 @@ async function openLegacy(src: ByteSource): Promise<TorchFile> {
     } catch (e) {
       if (!(e instanceof NeedMoreData)) throw e;
       if (len === src.size || len >= MAX_LEGACY_PICKLES) {
-        throw new TorchFormatError(src.name, "pickle", len, "legacy checkpoint truncated inside its pickles");
+        throw new TorchFormatError(
+          src.name,
+          "pickle",
+          len,
+          "legacy checkpoint truncated inside its pickles",
+        );
       }
       len = Math.min(src.size, len * 4, MAX_LEGACY_PICKLES);
     }
@@ -163,18 +248,37 @@ interface LegacyStorage {
   root?: { key: string; offset: number };
 }
 
-async function decodeLegacy(src: ByteSource, bytes: Uint8Array, complete: boolean): Promise<TorchFile> {
+async function decodeLegacy(
+  src: ByteSource,
+  bytes: Uint8Array,
+  complete: boolean,
+): Promise<TorchFile> {
   const noPid = (_: PyValue, at: number): never => {
-    throw new TorchFormatError(src.name, "header", at, "unexpected persistent id in a legacy header pickle");
+    throw new TorchFormatError(
+      src.name,
+      "header",
+      at,
+      "unexpected persistent id in a legacy header pickle",
+    );
   };
   const opts = { source: src, file: src.name, complete, persistentLoad: noPid };
   const magic = decodePickle(bytes, { ...opts, record: "magic" });
   if (magic.value !== LEGACY_MAGIC) {
-    throw new TorchFormatError(src.name, "magic", 0, "not a PyTorch checkpoint (legacy magic number missing)");
+    throw new TorchFormatError(
+      src.name,
+      "magic",
+      0,
+      "not a PyTorch checkpoint (legacy magic number missing)",
+    );
   }
   const version = decodePickle(bytes, { ...opts, record: "protocol version", start: magic.end });
   if (version.value !== 1001) {
-    throw new TorchFormatError(src.name, "protocol version", magic.end, `unsupported legacy protocol ${String(version.value)}`);
+    throw new TorchFormatError(
+      src.name,
+      "protocol version",
+      magic.end,
+      `unsupported legacy protocol ${String(version.value)}`,
+    );
   }
   // sys_info only describes the saving host; raw data is little-endian whatever the host.
   const sysInfo = decodePickle(bytes, { ...opts, record: "sys_info", start: version.end });
@@ -228,7 +332,12 @@ async function decodeLegacy(src: ByteSource, bytes: Uint8Array, complete: boolea
   });
   const keyList = decodePickle(bytes, { ...opts, record: "storage keys", start: main.end });
   if (!Array.isArray(keyList.value) || !keyList.value.every((k) => typeof k === "string")) {
-    throw new TorchFormatError(src.name, "storage keys", main.end, "storage key list is not a list of strings");
+    throw new TorchFormatError(
+      src.name,
+      "storage keys",
+      main.end,
+      "storage key list is not a list of strings",
+    );
   }
   keys = keyList.value as string[];
   dataStart = keyList.end;
@@ -249,31 +358,64 @@ async function locateLegacyStorages(
   let p = start;
   for (const key of keys) {
     const s = storages.get(key);
-    if (!s) throw new TorchFormatError(src.name, `storage ${key}`, p, "storage listed but never used by the pickle");
-    if (p + 8 > src.size) throw new TorchFormatError(src.name, `storage ${key}`, p, "file ends before the storage's element count");
+    if (!s)
+      throw new TorchFormatError(
+        src.name,
+        `storage ${key}`,
+        p,
+        "storage listed but never used by the pickle",
+      );
+    if (p + 8 > src.size)
+      throw new TorchFormatError(
+        src.name,
+        `storage ${key}`,
+        p,
+        "file ends before the storage's element count",
+      );
     const head = await src.read(p, 8);
     const count = new DataView(head.buffer, head.byteOffset, 8).getBigInt64(0, true);
     const es = s.ref.dtype.itemsize;
     if (count !== BigInt(s.ref.numel)) {
-      throw new TorchFormatError(src.name, `storage ${key}`, p, `element count ${count} differs from the pickle's ${s.ref.numel}`);
+      throw new TorchFormatError(
+        src.name,
+        `storage ${key}`,
+        p,
+        `element count ${count} differs from the pickle's ${s.ref.numel}`,
+      );
     }
     const bytes = s.ref.numel * es;
     if (p + 8 + bytes > src.size) {
-      throw new TorchFormatError(src.name, `storage ${key}`, p + 8, `storage of ${bytes} bytes runs past the end of the file (${src.size})`);
+      throw new TorchFormatError(
+        src.name,
+        `storage ${key}`,
+        p + 8,
+        `storage of ${bytes} bytes runs past the end of the file (${src.size})`,
+      );
     }
     located.set(key, { byteOffset: p + 8, byteLength: bytes, bigEndian: false });
     p += 8 + bytes;
   }
   for (const [k, s] of storages) {
     if (!s.root) {
-      if (!located.has(k)) throw new TorchFormatError(src.name, `storage ${k}`, start, "storage used by the pickle but missing from the data");
+      if (!located.has(k))
+        throw new TorchFormatError(
+          src.name,
+          `storage ${k}`,
+          start,
+          "storage used by the pickle but missing from the data",
+        );
       continue;
     }
     const root = located.get(s.root.key) as StorageLocation;
     const es = s.ref.dtype.itemsize;
     const off = root.byteOffset + s.root.offset * es;
     if (s.root.offset < 0 || off + s.ref.byteLength > root.byteOffset + root.byteLength) {
-      throw new TorchFormatError(src.name, `storage ${k}`, off, "storage view outside its root storage");
+      throw new TorchFormatError(
+        src.name,
+        `storage ${k}`,
+        off,
+        "storage view outside its root storage",
+      );
     }
     located.set(k, { byteOffset: off, byteLength: s.ref.byteLength, bigEndian: false });
   }

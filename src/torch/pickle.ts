@@ -4,7 +4,13 @@
  * at worst produce an odd-looking value or a TorchFormatError.
  */
 import { TorchFormatError } from "./errors.js";
-import { applyBuild, applyNewObj, applyReduce, type DecodeContext, globalValue } from "./globals.js";
+import {
+  applyBuild,
+  applyNewObj,
+  applyReduce,
+  type DecodeContext,
+  globalValue,
+} from "./globals.js";
 import { narrow, PyDict, PyObject, PySet, PyTuple, type PyValue } from "./pyvalue.js";
 
 /** Largest pickle we decode: checkpoint pickles are KBs to a few MBs; tensor data is elsewhere. */
@@ -133,7 +139,8 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
     return items;
   };
   const memoPut = (i: number) => {
-    if (memo.size >= MAX_MEMO_ENTRIES && !memo.has(i)) fail(`more than ${MAX_MEMO_ENTRIES} memo entries`);
+    if (memo.size >= MAX_MEMO_ENTRIES && !memo.has(i))
+      fail(`more than ${MAX_MEMO_ENTRIES} memo entries`);
     memo.set(i, top());
   };
   const memoGet = (i: number): PyValue => {
@@ -259,7 +266,8 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
         // FLOAT
         const s = line();
         const v = Number(s);
-        if (Number.isNaN(v) && !/^[-+]?nan$/i.test(s)) fail(`bad float literal ${JSON.stringify(s.slice(0, 40))}`);
+        if (Number.isNaN(v) && !/^[-+]?nan$/i.test(s))
+          fail(`bad float literal ${JSON.stringify(s.slice(0, 40))}`);
         push(v);
         break;
       }
@@ -410,7 +418,8 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
       case 0x93: {
         const name = pop();
         const module = pop();
-        if (typeof module !== "string" || typeof name !== "string") fail("STACK_GLOBAL needs two strings");
+        if (typeof module !== "string" || typeof name !== "string")
+          fail("STACK_GLOBAL needs two strings");
         push(globalValue(module as string, name as string));
         break;
       }
@@ -477,9 +486,15 @@ function decodeSurrogatePass(b: Uint8Array, lenient: { decode(b: Uint8Array): st
   let out = "";
   let start = 0;
   for (let i = 0; i + 2 < b.length; i++) {
-    if (b[i] === 0xed && ((b[i + 1] as number) & 0xe0) === 0xa0 && ((b[i + 2] as number) & 0xc0) === 0x80) {
+    if (
+      b[i] === 0xed &&
+      ((b[i + 1] as number) & 0xe0) === 0xa0 &&
+      ((b[i + 2] as number) & 0xc0) === 0x80
+    ) {
       out += lenient.decode(b.subarray(start, i));
-      out += String.fromCharCode(0xd000 | (((b[i + 1] as number) & 0x3f) << 6) | ((b[i + 2] as number) & 0x3f));
+      out += String.fromCharCode(
+        0xd000 | (((b[i + 1] as number) & 0x3f) << 6) | ((b[i + 2] as number) & 0x3f),
+      );
       i += 2;
       start = i + 1;
     }
@@ -490,12 +505,28 @@ function decodeSurrogatePass(b: Uint8Array, lenient: { decode(b: Uint8Array): st
 /** A protocol-0 STRING argument: a quoted Python literal. */
 function unquote(s: string, fail: (m: string) => never): string {
   const q = s[0];
-  if ((q !== "'" && q !== '"') || s.length < 2 || s[s.length - 1] !== q) fail("STRING argument is not quoted");
+  if ((q !== "'" && q !== '"') || s.length < 2 || s[s.length - 1] !== q)
+    fail("STRING argument is not quoted");
   const body = s.slice(1, -1);
   return body.replace(/\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)/g, (_m, e: string) => {
     if (e[0] === "x") return String.fromCharCode(Number.parseInt(e.slice(1), 16));
     if (/^[0-7]/.test(e)) return String.fromCharCode(Number.parseInt(e, 8));
-    return ({ n: "\n", t: "\t", r: "\r", "\\": "\\", "'": "'", '"': '"', a: "\x07", b: "\b", f: "\f", v: "\v" } as Record<string, string>)[e] ?? `\\${e}`;
+    return (
+      (
+        {
+          n: "\n",
+          t: "\t",
+          r: "\r",
+          "\\": "\\",
+          "'": "'",
+          '"': '"',
+          a: "\x07",
+          b: "\b",
+          f: "\f",
+          v: "\v",
+        } as Record<string, string>
+      )[e] ?? `\\${e}`
+    );
   });
 }
 

@@ -62,7 +62,8 @@ function keyOf(k: PyValue, ids: WeakMap<object, number>): string {
   }
   if (k instanceof PyFloat) return `n${k.value}`;
   if (k instanceof PyTuple) return `t(${k.map((x) => keyOf(x, ids)).join(",")})`;
-  if (k instanceof Uint8Array) return `b${Array.from(k, (x) => x.toString(16).padStart(2, "0")).join("")}`;
+  if (k instanceof Uint8Array)
+    return `b${Array.from(k, (x) => x.toString(16).padStart(2, "0")).join("")}`;
   let id = ids.get(k as object);
   if (id === undefined) {
     id = ++lastObjectId;

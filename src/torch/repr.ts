@@ -94,7 +94,8 @@ export function tensorSummary(t: TensorRef): string {
 export function pyRepr(v: PyValue, maxItems = Number.POSITIVE_INFINITY, depth = 0): string {
   if (depth > 64) return "...";
   const r = (x: PyValue) => pyRepr(x, maxItems, depth + 1);
-  const list = (xs: string[], total: number) => (total > xs.length ? [...xs, `... ${total - xs.length} more`] : xs).join(", ");
+  const list = (xs: string[], total: number) =>
+    (total > xs.length ? [...xs, `... ${total - xs.length} more`] : xs).join(", ");
   if (v === null) return "None";
   switch (typeof v) {
     case "boolean":
@@ -115,9 +116,15 @@ export function pyRepr(v: PyValue, maxItems = Number.POSITIVE_INFINITY, depth = 
   if (v instanceof PyDict) {
     const es = [...v.entries()].slice(0, maxItems);
     if (v.className === "argparse.Namespace") {
-      return `Namespace(${list(es.map(([k, x]) => `${typeof k === "string" ? k : r(k)}=${r(x)}`), v.size)})`;
+      return `Namespace(${list(
+        es.map(([k, x]) => `${typeof k === "string" ? k : r(k)}=${r(x)}`),
+        v.size,
+      )})`;
     }
-    const body = list(es.map(([k, x]) => `${r(k)}: ${r(x)}`), v.size);
+    const body = list(
+      es.map(([k, x]) => `${r(k)}: ${r(x)}`),
+      v.size,
+    );
     return v.className === "dict" ? `{${body}}` : `${v.className}({${body}})`;
   }
   if (v instanceof PySet) {
@@ -126,7 +133,8 @@ export function pyRepr(v: PyValue, maxItems = Number.POSITIVE_INFINITY, depth = 
     return v.items.length === 0 ? "set()" : `{${body}}`;
   }
   if (v instanceof PyFloat) return floatRepr(v.value);
-  if (v instanceof PyComplex) return `(${floatRepr(v.re)}${v.im < 0 || Object.is(v.im, -0) ? "-" : "+"}${floatRepr(Math.abs(v.im)).replace(/\.0$/, "")}j)`;
+  if (v instanceof PyComplex)
+    return `(${floatRepr(v.re)}${v.im < 0 || Object.is(v.im, -0) ? "-" : "+"}${floatRepr(Math.abs(v.im)).replace(/\.0$/, "")}j)`;
   if (v instanceof PySlice) return `slice(${r(v.start)}, ${r(v.stop)}, ${r(v.step)})`;
   if (v instanceof PyGlobal) return `<global ${v.qualifiedName}>`;
   if (v instanceof PyObject) {
@@ -139,7 +147,8 @@ export function pyRepr(v: PyValue, maxItems = Number.POSITIVE_INFINITY, depth = 
     return `${s}>`;
   }
   if (v instanceof TorchDtype) return `torch.${v.name}`;
-  if (v instanceof TorchDevice) return `device(type='${v.type}'${v.index !== undefined ? `, index=${v.index}` : ""})`;
+  if (v instanceof TorchDevice)
+    return `device(type='${v.type}'${v.index !== undefined ? `, index=${v.index}` : ""})`;
   if (v instanceof TorchStorageType) return `<class ${v.module}.${v.name}>`;
   if (v instanceof StorageRef) return `<storage '${v.key}' ${v.dtype.name}[${v.numel}]>`;
   if (v instanceof TensorRef) return tensorSummary(v);

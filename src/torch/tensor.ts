@@ -90,8 +90,16 @@ export class TensorRef {
    * little-endian bytes (any view; one read for contiguous tensors).
    */
   async range(first: number, count: number): Promise<Uint8Array> {
-    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(count) || first < 0 || count < 0 || first + count > this.numel) {
-      throw new RangeError(`elements [${first}, ${first + count}) are outside a tensor of ${this.numel}`);
+    if (
+      !Number.isSafeInteger(first) ||
+      !Number.isSafeInteger(count) ||
+      first < 0 ||
+      count < 0 ||
+      first + count > this.numel
+    ) {
+      throw new RangeError(
+        `elements [${first}, ${first + count}) are outside a tensor of ${this.numel}`,
+      );
     }
     const loc = await this.storage.resolve();
     const swap = loc.bigEndian ? this.dtype.componentSize : 0;
@@ -164,7 +172,12 @@ export class TensorRef {
     let i = 0;
     while (i < count) {
       let j = i + 1;
-      while (j < count && pos[j] === (pos[j - 1] as number) + 1 && (j - i) * es < MAX_GATHER_SPAN_BYTES) j++;
+      while (
+        j < count &&
+        pos[j] === (pos[j - 1] as number) + 1 &&
+        (j - i) * es < MAX_GATHER_SPAN_BYTES
+      )
+        j++;
       out.set(await this.source.read(base + (pos[i] as number) * es, (j - i) * es), i * es);
       i = j;
     }

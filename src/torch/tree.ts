@@ -26,7 +26,9 @@ export interface TreeOptions {
 }
 
 const isContainer = (v: PyValue): boolean =>
-  Array.isArray(v) || v instanceof PyDict || (v instanceof PyObject && (v.state !== undefined || v.items.length > 0));
+  Array.isArray(v) ||
+  v instanceof PyDict ||
+  (v instanceof PyObject && (v.state !== undefined || v.items.length > 0));
 
 /**
  * An indented listing, one value per line, like printing what `torch.load` returns: tensors
@@ -56,9 +58,14 @@ export function formatTree(root: PyValue, opts: TreeOptions = {}): string {
       open = tuple ? "(" : "[";
       close = tuple ? ")" : "]";
       total = v.length;
-      v.slice(0, maxItems).forEach((x, i) => entries.push([`[${i}] `, x]));
+      for (const [i, x] of v.slice(0, maxItems).entries()) entries.push([`[${i}] `, x]);
     } else if (v instanceof PyDict) {
-      open = v.className === "argparse.Namespace" ? "Namespace(" : v.className === "dict" ? "{" : `${v.className}({`;
+      open =
+        v.className === "argparse.Namespace"
+          ? "Namespace("
+          : v.className === "dict"
+            ? "{"
+            : `${v.className}({`;
       close = v.className === "argparse.Namespace" ? ")" : v.className === "dict" ? "}" : "})";
       total = v.size;
       const ns = v.className === "argparse.Namespace";
@@ -70,9 +77,16 @@ export function formatTree(root: PyValue, opts: TreeOptions = {}): string {
       open = `<${o.kind} ${o.qualifiedName}(${o.args.map((a) => pyRepr(a, maxItems)).join(", ")})`;
       close = ">";
       const st = o.state;
-      const attrs = st instanceof PyDict ? st : st instanceof PyTuple && st[0] instanceof PyDict ? st[0] : undefined;
+      const attrs =
+        st instanceof PyDict
+          ? st
+          : st instanceof PyTuple && st[0] instanceof PyDict
+            ? st[0]
+            : undefined;
       const all: [string, PyValue][] = [];
-      if (attrs) for (const [k, x] of attrs.entries()) all.push([`.${typeof k === "string" ? k : pyRepr(k)} = `, x]);
+      if (attrs)
+        for (const [k, x] of attrs.entries())
+          all.push([`.${typeof k === "string" ? k : pyRepr(k)} = `, x]);
       else if (st !== undefined) all.push(["state = ", st]);
       for (const [k, x] of o.items) all.push([`[${pyRepr(k)}] = `, x]);
       total = all.length;
@@ -93,13 +107,7 @@ export function formatTree(root: PyValue, opts: TreeOptions = {}): string {
   return lines.join("\n");
 }
 
-export type JsonTree =
-  | null
-  | boolean
-  | number
-  | string
-  | JsonTree[]
-  | { [k: string]: JsonTree };
+export type JsonTree = null | boolean | number | string | JsonTree[] | { [k: string]: JsonTree };
 
 /**
  * A JSON form of the tree. Python types that JSON lacks are tagged objects
@@ -139,10 +147,12 @@ export function toJsonTree(root: PyValue, depth = 0, onPath = new Set<object>())
       if (root.requiresGrad) out.requires_grad = true;
       return out;
     }
-    if (root instanceof PySet) return { type: root.frozen ? "frozenset" : "set", items: root.items.map(rec) };
+    if (root instanceof PySet)
+      return { type: root.frozen ? "frozenset" : "set", items: root.items.map(rec) };
     if (root instanceof PyFloat) return rec(root.value);
     if (root instanceof PyComplex) return { type: "complex", re: rec(root.re), im: rec(root.im) };
-    if (root instanceof PySlice) return { type: "slice", start: rec(root.start), stop: rec(root.stop), step: rec(root.step) };
+    if (root instanceof PySlice)
+      return { type: "slice", start: rec(root.start), stop: rec(root.stop), step: rec(root.step) };
     if (root instanceof PyGlobal) return { type: "global", name: root.qualifiedName };
     if (root instanceof PyObject) {
       const out: { [k: string]: JsonTree } = {
@@ -151,16 +161,24 @@ export function toJsonTree(root: PyValue, depth = 0, onPath = new Set<object>())
         args: root.args.map(rec),
       };
       if (root.state !== undefined) out.state = rec(root.state);
-      if (root.items.length) out.items = root.items.map(([k, v]) => ({ key: rec(k), value: rec(v) }));
+      if (root.items.length)
+        out.items = root.items.map(([k, v]) => ({ key: rec(k), value: rec(v) }));
       if (root.listItems.length) out.list = root.listItems.map(rec);
       return out;
     }
     if (root instanceof TorchDtype) return { type: "dtype", name: root.name };
-    if (root instanceof TorchDevice) return { type: "device", device: root.type, index: root.index ?? null };
-    if (root instanceof TorchStorageType) return { type: "storage-type", name: `${root.module}.${root.name}` };
-    if (root instanceof StorageRef) return { type: "storage", key: root.key, dtype: root.dtype.name, numel: root.numel };
+    if (root instanceof TorchDevice)
+      return { type: "device", device: root.type, index: root.index ?? null };
+    if (root instanceof TorchStorageType)
+      return { type: "storage-type", name: `${root.module}.${root.name}` };
+    if (root instanceof StorageRef)
+      return { type: "storage", key: root.key, dtype: root.dtype.name, numel: root.numel };
     if (root instanceof NdArray) {
-      const out: { [k: string]: JsonTree } = { type: "ndarray", dtype: root.dtype?.str ?? null, shape: root.shape };
+      const out: { [k: string]: JsonTree } = {
+        type: "ndarray",
+        dtype: root.dtype?.str ?? null,
+        shape: root.shape,
+      };
       out.values = root.values().map((x) => (typeof x === "bigint" ? String(x) : x));
       return out;
     }

@@ -32,14 +32,24 @@ export function walkTensors(root: PyValue, file = "<object>"): NamedTensor[] {
       out.push({ name: path, tensor: v });
       return;
     }
-    if (v === null || typeof v !== "object" || v instanceof Uint8Array || v instanceof NdArray) return;
+    if (v === null || typeof v !== "object" || v instanceof Uint8Array || v instanceof NdArray)
+      return;
     if (depth > MAX_WALK_DEPTH) {
-      throw new TorchFormatError(file, "data.pkl", undefined, `object tree nested deeper than ${MAX_WALK_DEPTH} levels (at ${path.slice(0, 80)}…); refusing to walk it`);
+      throw new TorchFormatError(
+        file,
+        "data.pkl",
+        undefined,
+        `object tree nested deeper than ${MAX_WALK_DEPTH} levels (at ${path.slice(0, 80)}…); refusing to walk it`,
+      );
     }
     if (onPath.has(v)) return;
     onPath.add(v);
     for (const [k, child] of children(v)) {
-      visit(child, typeof k === "number" && Array.isArray(v) ? `${path}[${k}]` : childPath(path, k), depth + 1);
+      visit(
+        child,
+        typeof k === "number" && Array.isArray(v) ? `${path}[${k}]` : childPath(path, k),
+        depth + 1,
+      );
     }
     onPath.delete(v);
   };
@@ -54,7 +64,8 @@ export function children(v: PyValue): [PyValue, PyValue][] {
   if (v instanceof PyObject) {
     const out: [PyValue, PyValue][] = [];
     const s = v.state;
-    const dict = s instanceof PyDict ? s : s instanceof PyTuple && s[0] instanceof PyDict ? s[0] : undefined;
+    const dict =
+      s instanceof PyDict ? s : s instanceof PyTuple && s[0] instanceof PyDict ? s[0] : undefined;
     if (dict) out.push(...dict.entries());
     out.push(...v.items);
     return out;

@@ -46,7 +46,13 @@ export interface ZipDirectory {
 /** Reads the central directory (usually one read of the file's tail). */
 export async function readZipDirectory(src: ByteSource): Promise<ZipDirectory> {
   const dir = await findZipDirectory(src);
-  if (!dir) throw new TorchFormatError(src.name, "zip", src.size, "no end-of-central-directory record (truncated or not a zip)");
+  if (!dir)
+    throw new TorchFormatError(
+      src.name,
+      "zip",
+      src.size,
+      "no end-of-central-directory record (truncated or not a zip)",
+    );
   return dir;
 }
 
@@ -65,7 +71,10 @@ export async function findZipDirectory(src: ByteSource): Promise<ZipDirectory | 
   const tv = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
   let eocd = -1;
   for (let i = tailLen - EOCD_SIZE; i >= Math.max(0, tailLen - MAX_EOCD_SEARCH); i--) {
-    if (tv.getUint32(i, true) === SIG_EOCD && i + EOCD_SIZE + tv.getUint16(i + 20, true) === tailLen) {
+    if (
+      tv.getUint32(i, true) === SIG_EOCD &&
+      i + EOCD_SIZE + tv.getUint16(i + 20, true) === tailLen
+    ) {
       eocd = i;
       break;
     }
@@ -90,9 +99,13 @@ export async function findZipDirectory(src: ByteSource): Promise<ZipDirectory | 
     cdSize = u64(rv, 40, src.name, z64Offset + 40);
     cdOffset = u64(rv, 48, src.name, z64Offset + 48);
   }
-  if (cdSize > MAX_CENTRAL_DIRECTORY) fail(cdOffset, `central directory of ${cdSize} bytes is too large`);
+  if (cdSize > MAX_CENTRAL_DIRECTORY)
+    fail(cdOffset, `central directory of ${cdSize} bytes is too large`);
   if (cdOffset + cdSize > src.size) {
-    fail(cdOffset, `central directory (${cdSize} bytes) runs past the end of the file (${src.size})`);
+    fail(
+      cdOffset,
+      `central directory (${cdSize} bytes) runs past the end of the file (${src.size})`,
+    );
   }
   if (count * CDH_SIZE > cdSize) fail(cdOffset, `${count} entries cannot fit in ${cdSize} bytes`);
   const cd =
@@ -141,7 +154,10 @@ export async function findZipDirectory(src: ByteSource): Promise<ZipDirectory | 
       e += 4 + len;
     }
     if (localHeaderOffset + LFH_SIZE > cdOffset || localHeaderOffset + compressedSize > cdOffset) {
-      fail(at, `record ${name} (offset ${localHeaderOffset}, ${compressedSize} bytes) overlaps the central directory`);
+      fail(
+        at,
+        `record ${name} (offset ${localHeaderOffset}, ${compressedSize} bytes) overlaps the central directory`,
+      );
     }
     const entry: ZipEntry = { name, method, crc32, compressedSize, size, localHeaderOffset };
     entries.set(name, entry);
@@ -155,7 +171,11 @@ export async function findZipDirectory(src: ByteSource): Promise<ZipDirectory | 
  * Offset of an entry's payload: taken from the local header, whose extra field (with torch's
  * alignment padding) differs from the central directory's. One small read.
  */
-export async function payloadOffset(src: ByteSource, dir: ZipDirectory, e: ZipEntry): Promise<number> {
+export async function payloadOffset(
+  src: ByteSource,
+  dir: ZipDirectory,
+  e: ZipEntry,
+): Promise<number> {
   const head = await readLocalHeader(src, e);
   return checkedPayload(src, dir, e, head);
 }
@@ -170,7 +190,12 @@ export async function readEntry(
   e: ZipEntry,
 ): Promise<{ data: Uint8Array; offset: number }> {
   if (e.method !== 0) {
-    throw new TorchFormatError(src.name, e.name, e.localHeaderOffset, `compression method ${e.method} is not supported (torch writes stored records)`);
+    throw new TorchFormatError(
+      src.name,
+      e.name,
+      e.localHeaderOffset,
+      `compression method ${e.method} is not supported (torch writes stored records)`,
+    );
   }
   const guess = LFH_SIZE + e.name.length * 3 + 128;
   const want = Math.min(guess + e.compressedSize, dir.centralDirectoryOffset - e.localHeaderOffset);

@@ -15,14 +15,20 @@ export type ZeroEra =
 
 export function detectEra(osd: PyValue): ZeroEra | undefined {
   if (!(osd instanceof PyDict)) return undefined;
-  if (osd.has("local_sub_partitions_of_fp32_groups")) return osd.has("zero_stage") || osd.has("partition_count") ? "A" : "A-rigid";
+  if (osd.has("local_sub_partitions_of_fp32_groups"))
+    return osd.has("zero_stage") || osd.has("partition_count") ? "A" : "A-rigid";
   if (osd.has("fp32_flat_groups")) return "zero3";
   if (osd.has("single_partition_of_fp32_groups")) return osd.has("zero_stage") ? "B" : "bf16";
   return undefined;
 }
 
 /** DeepSpeed's ZeroStageEnum member names. */
-const STAGES: Record<string, number> = { disabled: 0, optimizer_states: 1, gradients: 2, weights: 3 };
+const STAGES: Record<string, number> = {
+  disabled: 0,
+  optimizer_states: 1,
+  gradients: 2,
+  weights: 3,
+};
 
 /** The ZeRO stage from an int, or from `getattr(ZeroStageEnum, "gradients")` as Python 3.11 pickles it. */
 export function zeroStage(v: PyValue | undefined): number | undefined {

@@ -43,7 +43,11 @@ export function bestMaxElemsPerComm(numel: number, maxPerComm: number, dp: numbe
 }
 
 /** The era-A sub-partition layout of one group of `numel` elements. */
-export function legacyZero1Layout(numel: number, dp: number, reduceBucketSize: number): LegacyZero1Layout {
+export function legacyZero1Layout(
+  numel: number,
+  dp: number,
+  reduceBucketSize: number,
+): LegacyZero1Layout {
   const M = bestMaxElemsPerComm(numel, reduceBucketSize, dp);
   const a = Math.ceil(numel / dp);
   const c = Math.floor(M / dp);

@@ -9,7 +9,13 @@ import type { NeoxStep } from "../neox/step.js";
 import type { MergeOp, SourceRef, TensorPlan } from "../plan/plan.js";
 import { DTYPES } from "../torch/dtype.js";
 import { ZeroFormatError } from "./errors.js";
-import { type ParamState, type RankOptimState, readRankOptimState, STATE_KINDS, type StateKind } from "./rank-state.js";
+import {
+  type ParamState,
+  type RankOptimState,
+  readRankOptimState,
+  STATE_KINDS,
+  type StateKind,
+} from "./rank-state.js";
 
 const F32 = DTYPES.get("float32") as NonNullable<ReturnType<typeof DTYPES.get>>;
 
@@ -29,9 +35,14 @@ export interface OptimPlans {
 
 /** Reads every MP rank's partition map and plans the merged per-parameter states. */
 export async function planOptimizerStates(step: NeoxStep, m: NeoxModel): Promise<OptimPlans> {
-  if (step.optimStates.length === 0) throw new ZeroFormatError(step.folder.name, "no optimizer files (zero_pp_rank_*_optim_states.pt)");
+  if (step.optimStates.length === 0)
+    throw new ZeroFormatError(
+      step.folder.name,
+      "no optimizer files (zero_pp_rank_*_optim_states.pt)",
+    );
   const ranks: RankOptimState[] = [];
-  for (let mp = 0; mp < step.optimStates.length; mp++) ranks.push(await readRankOptimState(step, mp));
+  for (let mp = 0; mp < step.optimStates.length; mp++)
+    ranks.push(await readRankOptimState(step, mp));
   // Per TP rank, every parameter by engine name (pipeline stages hold disjoint layers).
   const byTp: Map<string, ParamState>[] = [];
   for (const r of ranks) {
@@ -44,7 +55,11 @@ export async function planOptimizerStates(step: NeoxStep, m: NeoxModel): Promise
     const out = new Map<string, ParamState & { engine: string }>();
     for (const [name, p] of map) {
       const s = splitEngineName(name);
-      if (!s) throw new ZeroFormatError(step.folder.name, `optimizer parameter '${name}' has no layer index`);
+      if (!s)
+        throw new ZeroFormatError(
+          step.folder.name,
+          `optimizer parameter '${name}' has no layer index`,
+        );
       out.set(`${s.layer}/${s.local}`, { ...p, engine: name });
     }
     return out;
@@ -64,12 +79,21 @@ export async function planOptimizerStates(step: NeoxStep, m: NeoxModel): Promise
           const p = byLayerLocal[tp]?.get(`${layer}/${rule.neox}`);
           if (!p) {
             if (tp === 0 && rule.neox.endsWith(".bias")) break;
-            throw new ZeroFormatError(step.folder.name, `no optimizer state for '${layer}.${rule.neox}' on TP rank ${tp}`);
+            throw new ZeroFormatError(
+              step.folder.name,
+              `no optimizer state for '${layer}.${rule.neox}' on TP rank ${tp}`,
+            );
           }
           seen.add(p.engine);
           const src = p.sources[kind];
           if (!src) break;
-          sources.push({ file: ranks.find((r) => r.params.has(p.engine) && r.mp % step.tp === tp)?.files.join("+") ?? "?", key: p.engine, tensor: src });
+          sources.push({
+            file:
+              ranks.find((r) => r.params.has(p.engine) && r.mp % step.tp === tp)?.files.join("+") ??
+              "?",
+            key: p.engine,
+            tensor: src,
+          });
         }
         if (sources.length === 0) continue;
         let op: MergeOp = sources.length === 1 ? "copy" : rule.op;
@@ -79,14 +103,25 @@ export async function planOptimizerStates(step: NeoxStep, m: NeoxModel): Promise
           const dim = rule.dim ?? 0;
           shape[dim] = sources.reduce((n, s) => n + (s.tensor.shape[dim] ?? 0), 0);
         }
-        list.push({ name: rule.hf, shape, dtype: F32, op, dim: op === "cat" ? rule.dim : undefined, sources });
+        list.push({
+          name: rule.hf,
+          shape,
+          dtype: F32,
+          op,
+          dim: op === "cat" ? rule.dim : undefined,
+          sources,
+        });
       }
     }
     if (list.length) plans[kind] = list;
   }
   for (const map of byTp) {
     for (const name of map.keys()) {
-      if (!seen.has(name)) throw new ZeroFormatError(step.folder.name, `optimizer parameter '${name}' does not belong to the model`);
+      if (!seen.has(name))
+        throw new ZeroFormatError(
+          step.folder.name,
+          `optimizer parameter '${name}' does not belong to the model`,
+        );
     }
   }
   return { plans, ranks };

@@ -65,16 +65,29 @@ function tensorOf(v: PyValue | undefined, what: string, file: string): TensorRef
 
 /** Plain JSON-able value of a scalar (numbers, strings, bools, lists of them, tensors of one element as null). */
 function plain(v: PyValue | undefined): unknown {
-  if (v === undefined || v === null || typeof v === "number" || typeof v === "string" || typeof v === "boolean") return v ?? null;
+  if (
+    v === undefined ||
+    v === null ||
+    typeof v === "number" ||
+    typeof v === "string" ||
+    typeof v === "boolean"
+  )
+    return v ?? null;
   if (typeof v === "bigint") return v.toString();
   if (Array.isArray(v)) return v.map((x) => plain(x));
   if (v instanceof PyDict) {
     const o: Record<string, unknown> = {};
-    for (const [k, x] of v.entries()) if (typeof k === "string" && !(x instanceof TensorRef)) o[k] = plain(x);
+    for (const [k, x] of v.entries())
+      if (typeof k === "string" && !(x instanceof TensorRef)) o[k] = plain(x);
     return o;
   }
   if (v instanceof PyObject) {
-    const st = v.state instanceof PyDict ? v.state : v.state instanceof PyTuple && v.state[0] instanceof PyDict ? v.state[0] : undefined;
+    const st =
+      v.state instanceof PyDict
+        ? v.state
+        : v.state instanceof PyTuple && v.state[0] instanceof PyDict
+          ? v.state[0]
+          : undefined;
     return { class: v.qualifiedName, ...(st ? (plain(st) as object) : {}) };
   }
   return null;
@@ -83,7 +96,8 @@ function plain(v: PyValue | undefined): unknown {
 function shapesOf(d: PyDict, file: string): NamedShape[] {
   const out: NamedShape[] = [];
   for (const [k, v] of d.entries()) {
-    if (typeof k !== "string" || !Array.isArray(v)) throw new ZeroFormatError(file, "param_shapes holds a non-shape entry");
+    if (typeof k !== "string" || !Array.isArray(v))
+      throw new ZeroFormatError(file, "param_shapes holds a non-shape entry");
     out.push({ name: k, shape: v.map((x) => Number(x)) });
   }
   return out;
@@ -92,65 +106,133 @@ function shapesOf(d: PyDict, file: string): NamedShape[] {
 /** Reads (metadata only) the optimizer states of model-parallel rank `mp`. */
 export async function readRankOptimState(step: NeoxStep, mp: number): Promise<RankOptimState> {
   const files = step.optimStates[mp];
-  if (!files || files.length === 0) throw new ZeroFormatError(step.folder.name, `no optimizer files for mp_rank ${mp}`);
+  if (!files || files.length === 0)
+    throw new ZeroFormatError(step.folder.name, `no optimizer files for mp_rank ${mp}`);
   const roots: { file: StepFile; top: PyDict; osd: PyDict }[] = [];
   for (const f of files) {
     const top = dictOf((await step.open(f)).value, "the file", f.base);
-    roots.push({ file: f, top, osd: dictOf(top.get("optimizer_state_dict"), "optimizer_state_dict", f.base) });
+    roots.push({
+      file: f,
+      top,
+      osd: dictOf(top.get("optimizer_state_dict"), "optimizer_state_dict", f.base),
+    });
   }
   const r0 = roots[0] as (typeof roots)[number];
   const era = detectEra(r0.osd);
-  if (!era) throw new ZeroFormatError(r0.file.base, "unknown optimizer layout (no ZeRO keys in optimizer_state_dict)");
+  if (!era)
+    throw new ZeroFormatError(
+      r0.file.base,
+      "unknown optimizer layout (no ZeRO keys in optimizer_state_dict)",
+    );
   for (const r of roots) {
-    if (detectEra(r.osd) !== era) throw new ZeroFormatError(r.file.base, `written by a different optimizer than ${r0.file.base}`);
+    if (detectEra(r.osd) !== era)
+      throw new ZeroFormatError(
+        r.file.base,
+        `written by a different optimizer than ${r0.file.base}`,
+      );
   }
   const D = roots.length;
   const pc = r0.osd.get("partition_count");
-  const partitionCount = Array.isArray(pc) ? Math.max(...pc.map(Number)) : typeof pc === "number" ? pc : undefined;
+  const partitionCount = Array.isArray(pc)
+    ? Math.max(...pc.map(Number))
+    : typeof pc === "number"
+      ? pc
+      : undefined;
   if (partitionCount !== undefined && partitionCount !== D) {
-    throw new ZeroFormatError(r0.file.base, `partition_count is ${partitionCount} but there are ${D} data-parallel files for mp_rank ${mp}`);
+    throw new ZeroFormatError(
+      r0.file.base,
+      `partition_count is ${partitionCount} but there are ${D} data-parallel files for mp_rank ${mp}`,
+    );
   }
   const scalars: Record<string, unknown> = {};
-  for (const k of ["loss_scaler", "dynamic_loss_scale", "overflow", "clip_grad", "partition_count", "num_comm_intervals_per_group", "group_paddings", "ds_version"]) {
+  for (const k of [
+    "loss_scaler",
+    "dynamic_loss_scale",
+    "overflow",
+    "clip_grad",
+    "partition_count",
+    "num_comm_intervals_per_group",
+    "group_paddings",
+    "ds_version",
+  ]) {
     if (r0.osd.has(k)) scalars[k] = plain(r0.osd.get(k));
   }
   const stage = zeroStage(r0.osd.get("zero_stage"));
   if (era === "A") return readEraA(mp, roots, D, scalars, stage);
   if (era === "B" || era === "bf16") return readEraB(step, mp, era, roots, D, scalars, stage);
-  throw new ZeroFormatError(r0.file.base, era === "zero3" ? "ZeRO-3 optimizer states are not supported yet" : "era-A files written with elastic_checkpoint false are not supported yet");
+  throw new ZeroFormatError(
+    r0.file.base,
+    era === "zero3"
+      ? "ZeRO-3 optimizer states are not supported yet"
+      : "era-A files written with elastic_checkpoint false are not supported yet",
+  );
 }
 
 type Root = { file: StepFile; top: PyDict; osd: PyDict };
 
-function readEraA(mp: number, roots: Root[], D: number, scalars: Record<string, unknown>, stage?: number): RankOptimState {
+function readEraA(
+  mp: number,
+  roots: Root[],
+  D: number,
+  scalars: Record<string, unknown>,
+  stage?: number,
+): RankOptimState {
   const r0 = roots[0] as Root;
-  const shapes = shapesOf(dictOf(r0.top.get("param_shapes"), "param_shapes", r0.file.base), r0.file.base);
-  const lsp0 = listOf(r0.osd.get("local_sub_partitions_of_fp32_groups"), "local_sub_partitions_of_fp32_groups", r0.file.base);
+  const shapes = shapesOf(
+    dictOf(r0.top.get("param_shapes"), "param_shapes", r0.file.base),
+    r0.file.base,
+  );
+  const lsp0 = listOf(
+    r0.osd.get("local_sub_partitions_of_fp32_groups"),
+    "local_sub_partitions_of_fp32_groups",
+    r0.file.base,
+  );
   const groupsShapes = lsp0.length === 1 ? [shapes] : neoxParamGroups(shapes);
   if (groupsShapes.length !== lsp0.length) {
-    throw new ZeroFormatError(r0.file.base, `${lsp0.length} param groups saved, the NeoX rule rebuilds ${groupsShapes.length}`);
+    throw new ZeroFormatError(
+      r0.file.base,
+      `${lsp0.length} param groups saved, the NeoX rule rebuilds ${groupsShapes.length}`,
+    );
   }
   const params = new Map<string, ParamState>();
   const groups: GroupInfo[] = [];
   groupsShapes.forEach((gShapes, g) => {
     const counts = roots.map((r) => {
-      const groupsOfFile = listOf(r.osd.get("local_sub_partitions_of_fp32_groups"), "local_sub_partitions_of_fp32_groups", r.file.base);
-      return listOf(groupsOfFile[g], `local_sub_partitions_of_fp32_groups[${g}]`, r.file.base).length;
+      const groupsOfFile = listOf(
+        r.osd.get("local_sub_partitions_of_fp32_groups"),
+        "local_sub_partitions_of_fp32_groups",
+        r.file.base,
+      );
+      return listOf(groupsOfFile[g], `local_sub_partitions_of_fp32_groups[${g}]`, r.file.base)
+        .length;
     });
     const intervals = counts[0] as number;
     counts.forEach((c, r) => {
-      if (c !== intervals) throw new ZeroFormatError((roots[r] as Root).file.base, `group ${g} has ${c} communication intervals, rank 0 has ${intervals}`);
+      if (c !== intervals)
+        throw new ZeroFormatError(
+          (roots[r] as Root).file.base,
+          `group ${g} has ${c} communication intervals, rank 0 has ${intervals}`,
+        );
     });
     const pieces: Record<StateKind, ElementSource[]> = { fp32: [], exp_avg: [], exp_avg_sq: [] };
     let haveMoments = true;
     for (let i = 0; i < intervals; i++) {
       for (const r of roots) {
         const f = r.file.base;
-        const lsp = listOf(listOf(r.osd.get("local_sub_partitions_of_fp32_groups"), "sub-partitions", f)[g], "sub-partitions", f);
+        const lsp = listOf(
+          listOf(r.osd.get("local_sub_partitions_of_fp32_groups"), "sub-partitions", f)[g],
+          "sub-partitions",
+          f,
+        );
         pieces.fp32.push(tensorOf(lsp[i], `local_sub_partitions_of_fp32_groups[${g}][${i}]`, f));
         const bos = r.osd.get("base_optimizer_state");
-        const st = Array.isArray(bos) && Array.isArray(bos[g]) ? (bos[g] as PyValue[])[i] : undefined;
-        if (st instanceof PyDict && st.get("exp_avg") instanceof TensorRef && st.get("exp_avg_sq") instanceof TensorRef) {
+        const st =
+          Array.isArray(bos) && Array.isArray(bos[g]) ? (bos[g] as PyValue[])[i] : undefined;
+        if (
+          st instanceof PyDict &&
+          st.get("exp_avg") instanceof TensorRef &&
+          st.get("exp_avg_sq") instanceof TensorRef
+        ) {
           pieces.exp_avg.push(st.get("exp_avg") as TensorRef);
           pieces.exp_avg_sq.push(st.get("exp_avg_sq") as TensorRef);
         } else haveMoments = false;
@@ -172,10 +254,24 @@ function readEraA(mp: number, roots: Root[], D: number, scalars: Record<string, 
     addParams(params, gShapes, g, flats);
     groups.push({ numel, params: gShapes.map((p) => p.name), intervals, hyper: {} });
   });
-  return { mp, era: "A", dp: D, zeroStage: stage ?? 1, params, groups, scalars, files: roots.map((r) => r.file.base) };
+  return {
+    mp,
+    era: "A",
+    dp: D,
+    zeroStage: stage ?? 1,
+    params,
+    groups,
+    scalars,
+    files: roots.map((r) => r.file.base),
+  };
 }
 
-function addParams(params: Map<string, ParamState>, shapes: NamedShape[], g: number, flats: Partial<Record<StateKind, ElementSource>>): void {
+function addParams(
+  params: Map<string, ParamState>,
+  shapes: NamedShape[],
+  g: number,
+  flats: Partial<Record<StateKind, ElementSource>>,
+): void {
   let offset = 0;
   for (const p of shapes) {
     const sources: Partial<Record<StateKind, ElementSource>> = {};
@@ -188,13 +284,24 @@ function addParams(params: Map<string, ParamState>, shapes: NamedShape[], g: num
   }
 }
 
-async function readEraB(step: NeoxStep, mp: number, era: ZeroEra, roots: Root[], D: number, scalars: Record<string, unknown>, stage?: number): Promise<RankOptimState> {
+async function readEraB(
+  step: NeoxStep,
+  mp: number,
+  era: ZeroEra,
+  roots: Root[],
+  D: number,
+  scalars: Record<string, unknown>,
+  stage?: number,
+): Promise<RankOptimState> {
   const r0 = roots[0] as Root;
   const msFile = step.modelStates[mp];
-  if (!msFile) throw new ZeroFormatError(step.folder.name, `no mp_rank file for optimizer rank ${mp}`);
+  if (!msFile)
+    throw new ZeroFormatError(step.folder.name, `no mp_rank file for optimizer rank ${mp}`);
   const ms = dictOf((await step.open(msFile)).value, "the file", msFile.base);
   const ps = ms.get("param_shapes");
-  const groupShapes = listOf(ps, "param_shapes", msFile.base).map((g) => shapesOf(dictOf(g, "param_shapes group", msFile.base), msFile.base));
+  const groupShapes = listOf(ps, "param_shapes", msFile.base).map((g) =>
+    shapesOf(dictOf(g, "param_shapes group", msFile.base), msFile.base),
+  );
   const params = new Map<string, ParamState>();
   const groups: GroupInfo[] = [];
   groupShapes.forEach((gShapes, g) => {
@@ -204,7 +311,11 @@ async function readEraB(step: NeoxStep, mp: number, era: ZeroEra, roots: Root[],
     let hyper: Record<string, unknown> = {};
     for (const r of roots) {
       const f = r.file.base;
-      const sp = listOf(r.osd.get("single_partition_of_fp32_groups"), "single_partition_of_fp32_groups", f);
+      const sp = listOf(
+        r.osd.get("single_partition_of_fp32_groups"),
+        "single_partition_of_fp32_groups",
+        f,
+      );
       pieces.fp32.push(tensorOf(sp[g], `single_partition_of_fp32_groups[${g}]`, f));
       const bos = r.osd.get("base_optimizer_state");
       let st: PyValue | undefined;
@@ -212,10 +323,15 @@ async function readEraB(step: NeoxStep, mp: number, era: ZeroEra, roots: Root[],
         const state = bos.get("state");
         st = state instanceof PyDict ? state.get(g) : undefined;
         const pg = bos.get("param_groups");
-        if (r === r0 && Array.isArray(pg) && pg[g] instanceof PyDict) hyper = plain(pg[g]) as Record<string, unknown>;
+        if (r === r0 && Array.isArray(pg) && pg[g] instanceof PyDict)
+          hyper = plain(pg[g]) as Record<string, unknown>;
         if (r === r0 && st instanceof PyDict && st.has("step")) hyper.step = plain(st.get("step"));
       } else if (Array.isArray(bos)) st = bos[g];
-      if (st instanceof PyDict && st.get("exp_avg") instanceof TensorRef && st.get("exp_avg_sq") instanceof TensorRef) {
+      if (
+        st instanceof PyDict &&
+        st.get("exp_avg") instanceof TensorRef &&
+        st.get("exp_avg_sq") instanceof TensorRef
+      ) {
         pieces.exp_avg.push(st.get("exp_avg") as TensorRef);
         pieces.exp_avg_sq.push(st.get("exp_avg_sq") as TensorRef);
       } else haveMoments = false;
@@ -228,12 +344,24 @@ async function readEraB(step: NeoxStep, mp: number, era: ZeroEra, roots: Root[],
       const align = 2 * D;
       const up = (x: number) => Math.ceil(x / align) * align;
       if (flat.numel < numel || up(flat.numel) !== up(numel)) {
-        throw new ZeroFormatError(roots.map((r) => r.file.base).join(", "), `group ${g}: the ${k} partitions hold ${flat.numel} elements but the group's parameters need ${numel}`);
+        throw new ZeroFormatError(
+          roots.map((r) => r.file.base).join(", "),
+          `group ${g}: the ${k} partitions hold ${flat.numel} elements but the group's parameters need ${numel}`,
+        );
       }
       flats[k] = flat;
     }
     addParams(params, gShapes, g, flats);
     groups.push({ numel, params: gShapes.map((p) => p.name), intervals: 1, hyper });
   });
-  return { mp, era, dp: D, zeroStage: stage, params, groups, scalars, files: roots.map((r) => r.file.base) };
+  return {
+    mp,
+    era,
+    dp: D,
+    zeroStage: stage,
+    params,
+    groups,
+    scalars,
+    files: roots.map((r) => r.file.base),
+  };
 }

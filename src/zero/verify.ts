@@ -8,8 +8,8 @@ import { layerTensors } from "../neox/layers.js";
 import type { NeoxModel } from "../neox/model.js";
 import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
-import { replicatedMaxDiff } from "../plan/execute.js";
 import { castBytes } from "../plan/cast.js";
+import { replicatedMaxDiff } from "../plan/execute.js";
 import { DTYPES } from "../torch/dtype.js";
 import { ZeroFormatError } from "./errors.js";
 import { planOptimizerStates, splitEngineName } from "./plan-optim.js";
@@ -39,7 +39,11 @@ export async function verifyStep(step: NeoxStep, m: NeoxModel): Promise<VerifyRe
     checks++;
     const d = await replicatedMaxDiff(p);
     if (d !== 0) {
-      findings.push({ check: "replicated", location: `${p.name} (${p.sources.map((s) => s.file).join(", ")})`, detail: `TP copies differ by up to ${d}` });
+      findings.push({
+        check: "replicated",
+        location: `${p.name} (${p.sources.map((s) => s.file).join(", ")})`,
+        detail: `TP copies differ by up to ${d}`,
+      });
     }
   }
   if (step.optimStates.length === 0) return { checks, findings };
@@ -63,11 +67,19 @@ export async function verifyStep(step: NeoxStep, m: NeoxModel): Promise<VerifyRe
       const w = (await layerTensors(step, split.layer, tp)).get(split.local);
       checks++;
       if (!w) {
-        findings.push({ check: "missing", location: `${name} (mp_rank ${mp})`, detail: "optimizer state without a weight in the layer files" });
+        findings.push({
+          check: "missing",
+          location: `${name} (mp_rank ${mp})`,
+          detail: "optimizer state without a weight in the layer files",
+        });
         continue;
       }
       if (w.numel !== master.numel) {
-        findings.push({ check: "master-vs-weight", location: `${name} (mp_rank ${mp})`, detail: `master has ${master.numel} elements, weight ${w.numel}` });
+        findings.push({
+          check: "master-vs-weight",
+          location: `${name} (mp_rank ${mp})`,
+          detail: `master has ${master.numel} elements, weight ${w.numel}`,
+        });
         continue;
       }
       const es = w.dtype.itemsize;
@@ -87,7 +99,10 @@ export async function verifyStep(step: NeoxStep, m: NeoxModel): Promise<VerifyRe
         }
       }
       if (bad) {
-        const file = step.format === "pipeline" ? step.layers.get(split.layer)?.[tp]?.base : step.modelStates[tp]?.base;
+        const file =
+          step.format === "pipeline"
+            ? step.layers.get(split.layer)?.[tp]?.base
+            : step.modelStates[tp]?.base;
         findings.push({
           check: "master-vs-weight",
           location: `${name} (${rank.files.join(", ")} vs ${file})`,

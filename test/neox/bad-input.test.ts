@@ -45,8 +45,14 @@ test("a shard of the wrong shape: exit 1 naming the file and tensor", () => {
   const d = copy("pipeline-tp2-dp3-eraA");
   // layer 0 (embedding) put where transformer layer 3 should be on rank 1
   const s = join(d, "global_step100");
-  cpSync(join(s, "layer_02-model_00-model_states.pt"), join(s, "layer_03-model_01-model_states.pt"));
-  cpSync(join(s, "layer_00-model_01-model_states.pt"), join(s, "layer_02-model_01-model_states.pt"));
+  cpSync(
+    join(s, "layer_02-model_00-model_states.pt"),
+    join(s, "layer_03-model_01-model_states.pt"),
+  );
+  cpSync(
+    join(s, "layer_00-model_01-model_states.pt"),
+    join(s, "layer_02-model_01-model_states.pt"),
+  );
   const r = cli(["inspect", d]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /layer_02-model_01-model_states\.pt/);

@@ -19,21 +19,37 @@ import { fixture } from "../helpers.js";
 
 async function planBytes(p: TensorPlan, dtype: string): Promise<Buffer> {
   const parts: Uint8Array[] = [];
-  for await (const c of executePlan(p, dtypeByName(dtype) as NonNullable<ReturnType<typeof dtypeByName>>, 64)) parts.push(c.slice());
+  for await (const c of executePlan(
+    p,
+    dtypeByName(dtype) as NonNullable<ReturnType<typeof dtypeByName>>,
+    64,
+  ))
+    parts.push(c.slice());
   return Buffer.concat(parts);
 }
 
-async function expectedTensors(file: string): Promise<Map<string, { dtype: string; shape: number[]; bytes: Buffer }>> {
+async function expectedTensors(
+  file: string,
+): Promise<Map<string, { dtype: string; shape: number[]; bytes: Buffer }>> {
   const t = await openTorchPath(fixture(`neox/expected/${file}`));
   const out = new Map();
   for (const { name, tensor } of walkTensors(t.value)) {
-    out.set(name, { dtype: tensor.dtype.name, shape: [...tensor.shape], bytes: Buffer.from(await tensor.bytes()) });
+    out.set(name, {
+      dtype: tensor.dtype.name,
+      shape: [...tensor.shape],
+      bytes: Buffer.from(await tensor.bytes()),
+    });
   }
   await t.source.close();
   return out;
 }
 
-for (const name of ["pipeline-tp2-dp3-eraA", "pipeline-tp2-dp3-eraB", "sequential-tp2", "pipeline-tp2-lnskew"]) {
+for (const name of [
+  "pipeline-tp2-dp3-eraA",
+  "pipeline-tp2-dp3-eraB",
+  "sequential-tp2",
+  "pipeline-tp2-lnskew",
+]) {
   test(`${name}: every HF tensor equals torch's merge, in every output dtype`, async () => {
     const meta = JSON.parse(readFileSync(fixture(`neox/expected/${name}.json`), "utf8")) as {
       hf_keys: string[];
@@ -43,14 +59,20 @@ for (const name of ["pipeline-tp2-dp3-eraA", "pipeline-tp2-dp3-eraB", "sequentia
     try {
       const model = await resolveModel(step);
       const plans = await planNeoxToHf(step, model);
-      assert.deepEqual(plans.map((p) => p.name), meta.hf_keys);
+      assert.deepEqual(
+        plans.map((p) => p.name),
+        meta.hf_keys,
+      );
       for (const dtype of ["float16", "bfloat16", "float32"]) {
         const want = await expectedTensors(`${name}.hf-${dtype}.pt`);
         for (const p of plans) {
           const w = want.get(p.name);
           assert.ok(w, `${p.name} expected`);
           assert.deepEqual([...p.shape], w.shape, p.name);
-          assert.ok((await planBytes(p, dtype)).equals(w.bytes), `${p.name} as ${dtype} differs from torch`);
+          assert.ok(
+            (await planBytes(p, dtype)).equals(w.bytes),
+            `${p.name} as ${dtype} differs from torch`,
+          );
         }
       }
     } finally {
@@ -69,7 +91,10 @@ for (const name of ["pipeline-tp2-dp3-eraA", "pipeline-tp2-dp3-eraB"]) {
         const got = plans[kind] ?? [];
         assert.deepEqual(got.map((p) => p.name).sort(), [...want.keys()].sort(), kind);
         for (const p of got) {
-          assert.ok((await planBytes(p, "float32")).equals((want.get(p.name) as { bytes: Buffer }).bytes), `${kind} ${p.name}`);
+          assert.ok(
+            (await planBytes(p, "float32")).equals((want.get(p.name) as { bytes: Buffer }).bytes),
+            `${kind} ${p.name}`,
+          );
         }
       }
     } finally {

@@ -25,10 +25,13 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const get = (path: string, headers: Record<string, string> = {}, method = "GET") => fetch(`${hub.url}${path}`, { headers, method });
+const get = (path: string, headers: Record<string, string> = {}, method = "GET") =>
+  fetch(`${hub.url}${path}`, { headers, method });
 
 test("refs lists one branch per revision folder", async () => {
-  const r = (await (await get("/api/models/EleutherAI/tiny/refs")).json()) as { branches: { name: string }[] };
+  const r = (await (await get("/api/models/EleutherAI/tiny/refs")).json()) as {
+    branches: { name: string }[];
+  };
   assert.deepEqual(r.branches.map((b) => b.name).sort(), ["step0", "step1000", "step2"]);
 });
 
@@ -78,9 +81,23 @@ test("paths that climb out of the root are refused", async () => {
 
 test("@huggingface/hub lists and downloads from it", async () => {
   const files: string[] = [];
-  for await (const f of listFiles({ repo: "EleutherAI/tiny", revision: "step1000", hubUrl: hub.url, recursive: true })) files.push(f.path);
+  for await (const f of listFiles({
+    repo: "EleutherAI/tiny",
+    revision: "step1000",
+    hubUrl: hub.url,
+    recursive: true,
+  }))
+    files.push(f.path);
   assert.ok(files.includes("mp_rank_00_model_states.pt"), files.join(","));
-  const blob = await downloadFile({ repo: "EleutherAI/tiny", revision: "step1000", path: "mp_rank_00_model_states.pt", hubUrl: hub.url });
+  const blob = await downloadFile({
+    repo: "EleutherAI/tiny",
+    revision: "step1000",
+    path: "mp_rank_00_model_states.pt",
+    hubUrl: hub.url,
+  });
   assert.ok(blob);
-  assert.deepEqual(Buffer.from(await (blob as Blob).slice(100, 200).arrayBuffer()), big.subarray(100, 200));
+  assert.deepEqual(
+    Buffer.from(await (blob as Blob).slice(100, 200).arrayBuffer()),
+    big.subarray(100, 200),
+  );
 });

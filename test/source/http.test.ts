@@ -4,9 +4,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { SourceRangeError } from "../../src/source/byte-source.js";
-import { HttpSource, HttpSourceError, HttpStats, SourceChangedError } from "../../src/source/http.js";
 import { startHubServer } from "../../src/server/hub.js";
+import { SourceRangeError } from "../../src/source/byte-source.js";
+import {
+  HttpSource,
+  HttpSourceError,
+  HttpStats,
+  SourceChangedError,
+} from "../../src/source/http.js";
 import { type Fault, startFaultProxy } from "../fault-proxy.js";
 
 const root = mkdtempSync(join(tmpdir(), "neox-http-"));
@@ -53,7 +58,9 @@ test("random reads equal the file's bytes; small reads share cached blocks", asy
 test("a file replaced between reads is an error, not silent corruption", async () => {
   const dir = join(root, "org", "repo", "step1");
   writeFileSync(join(dir, "changing.bin"), randomBytes(600_000));
-  const s = await HttpSource.open(`${hub.url}/org/repo/resolve/step1/changing.bin`, { blockSize: 65536 });
+  const s = await HttpSource.open(`${hub.url}/org/repo/resolve/step1/changing.bin`, {
+    blockSize: 65536,
+  });
   await s.read(0, 100);
   await new Promise((r) => setTimeout(r, 20));
   writeFileSync(join(dir, "changing.bin"), randomBytes(600_000));
@@ -79,7 +86,10 @@ test("faults (500s, dropped and short bodies, slow bodies) are retried into the 
 test("a server that keeps failing gives a typed error after the retries", async () => {
   const proxy = await startFaultProxy(hub.url, () => "500");
   try {
-    await assert.rejects(HttpSource.open(fileUrl(proxy.url), { retries: 2, backoffMs: 1 }), HttpSourceError);
+    await assert.rejects(
+      HttpSource.open(fileUrl(proxy.url), { retries: 2, backoffMs: 1 }),
+      HttpSourceError,
+    );
     assert.equal(proxy.requests, 3);
   } finally {
     await proxy.close();

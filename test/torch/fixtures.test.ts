@@ -10,11 +10,20 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { bf16ToF32, f16ToF32 } from "../../src/torch/half.js";
 import { openTorchPath } from "../../src/torch/load.js";
-import { NdArray, PyComplex, PyDict, PyObject, PySet, PySlice, PyTuple, type PyValue, TorchDtype } from "../../src/torch/pyvalue.js";
-import { TensorRef } from "../../src/torch/tensor.js";
+import {
+  NdArray,
+  PyComplex,
+  PyDict,
+  PyObject,
+  PySet,
+  PySlice,
+  PyTuple,
+  type PyValue,
+  TorchDtype,
+} from "../../src/torch/pyvalue.js";
+import type { TensorRef } from "../../src/torch/tensor.js";
 import { tensorSha256 } from "../../src/torch/tensor-hash.js";
-import { children, walkTensors } from "../../src/torch/walk.js";
-import { childPath } from "../../src/torch/walk.js";
+import { childPath, children, walkTensors } from "../../src/torch/walk.js";
 import { cli } from "../cli/run.js";
 import { fixture } from "../helpers.js";
 
@@ -38,7 +47,15 @@ interface ExpectedFile {
   extra_scalars?: Scalar[];
   globals?: string[];
 }
-type Scalar =  { path: string; type: string; value?: unknown; dtype?: string; shape?: number[]; sha256?: string; values?: unknown[] };
+type Scalar = {
+  path: string;
+  type: string;
+  value?: unknown;
+  dtype?: string;
+  shape?: number[];
+  sha256?: string;
+  values?: unknown[];
+};
 const expected = JSON.parse(readFileSync(fixture("torch/expected.json"), "utf8")) as {
   files: Record<string, ExpectedFile>;
   malicious: Record<string, { globals: string[]; tensors: ExpectedTensor[] }>;
@@ -53,7 +70,8 @@ function jsonFloat(x: number): unknown {
   if (Object.is(x, -0)) return "-0.0";
   return x;
 }
-const jsonInt = (x: number | bigint) => (typeof x === "bigint" ? (x >= -(2n ** 53n) + 1n && x < 2n ** 53n ? Number(x) : x.toString()) : x);
+const jsonInt = (x: number | bigint) =>
+  typeof x === "bigint" ? (x >= -(2n ** 53n) + 1n && x < 2n ** 53n ? Number(x) : x.toString()) : x;
 
 async function firstValues(t: TensorRef): Promise<unknown[] | undefined> {
   const n = Math.min(8, t.numel);
@@ -71,11 +89,17 @@ async function firstValues(t: TensorRef): Promise<unknown[] | undefined> {
       return Array.from(bf16ToF32(new Uint16Array(b.buffer)), jsonFloat);
     case "complex64": {
       const f = new Float32Array(b.buffer);
-      return Array.from({ length: n }, (_, i) => [jsonFloat(f[2 * i] as number), jsonFloat(f[2 * i + 1] as number)]);
+      return Array.from({ length: n }, (_, i) => [
+        jsonFloat(f[2 * i] as number),
+        jsonFloat(f[2 * i + 1] as number),
+      ]);
     }
     case "complex128": {
       const f = new Float64Array(b.buffer);
-      return Array.from({ length: n }, (_, i) => [jsonFloat(f[2 * i] as number), jsonFloat(f[2 * i + 1] as number)]);
+      return Array.from({ length: n }, (_, i) => [
+        jsonFloat(f[2 * i] as number),
+        jsonFloat(f[2 * i + 1] as number),
+      ]);
     }
     case "bool":
       return Array.from(b, (x) => x !== 0);
@@ -106,7 +130,12 @@ function lookup(root: PyValue, path: string): PyValue | undefined {
       return;
     }
     if (p && !path.startsWith(p)) return;
-    for (const [k, c] of children(v)) visit(c, typeof k === "number" && Array.isArray(v) ? `${p}[${k}]` : childPath(p, k), depth + 1);
+    for (const [k, c] of children(v))
+      visit(
+        c,
+        typeof k === "number" && Array.isArray(v) ? `${p}[${k}]` : childPath(p, k),
+        depth + 1,
+      );
   };
   visit(root, "", 0);
   return found;
@@ -147,14 +176,18 @@ for (const [file, exp] of Object.entries(expected.files)) {
       assert.equal(t.format, exp.format);
       if (exp.prefix !== undefined) assert.equal(t.prefix, exp.prefix);
       const got = walkTensors(t.value);
-      assert.deepEqual(got.map((g) => g.name), exp.tensors.map((e) => e.name));
+      assert.deepEqual(
+        got.map((g) => g.name),
+        exp.tensors.map((e) => e.name),
+      );
       for (const [i, e] of exp.tensors.entries()) {
         const g = (got[i] as (typeof got)[number]).tensor;
         assert.equal(g.dtype.name, e.dtype, e.name);
         assert.deepEqual([...g.shape], e.shape, e.name);
         assert.deepEqual([...g.stride], e.stride, e.name);
         assert.equal(g.storageOffset, e.storage_offset, e.name);
-        if (e.storage_key !== undefined && exp.format === "zip") assert.equal(g.storage.key, e.storage_key, e.name);
+        if (e.storage_key !== undefined && exp.format === "zip")
+          assert.equal(g.storage.key, e.storage_key, e.name);
         assert.equal(g.isParameter, e.is_parameter, e.name);
         assert.equal(g.requiresGrad, e.requires_grad, e.name);
         assert.equal(await tensorSha256(g), e.sha256, `${e.name} sha256`);
@@ -163,13 +196,27 @@ for (const [file, exp] of Object.entries(expected.files)) {
       }
       for (const s of [...exp.scalars, ...(exp.extra_scalars ?? [])]) {
         const v = lookup(t.value, s.path);
-        const want = s.type === "set" || s.type === "frozenset" ? (s.value as unknown[]).length : s.value;
+        const want =
+          s.type === "set" || s.type === "frozenset" ? (s.value as unknown[]).length : s.value;
         if (s.type === "ndarray") {
           assert.ok(v instanceof NdArray, s.path);
           assert.deepEqual(v.shape, s.shape, s.path);
           assert.equal(v.dtype?.str, s.dtype, s.path);
-          assert.equal(createHash("sha256").update(v.data as Uint8Array).digest("hex"), s.sha256, s.path);
-          assert.deepEqual(v.values().slice(0, 8).map((x) => (typeof x === "bigint" ? Number(x) : x)), s.values, s.path);
+          assert.equal(
+            createHash("sha256")
+              .update(v.data as Uint8Array)
+              .digest("hex"),
+            s.sha256,
+            s.path,
+          );
+          assert.deepEqual(
+            v
+              .values()
+              .slice(0, 8)
+              .map((x) => (typeof x === "bigint" ? Number(x) : x)),
+            s.values,
+            s.path,
+          );
           continue;
         }
         if (s.type === "numpy_scalar") {
@@ -188,7 +235,12 @@ test("`tensors --json --hash` prints exactly the expected entries for every fixt
   for (const [file, exp] of Object.entries(expected.files)) {
     const r = cli(["tensors", fixture(`torch/${file}`), "--json", "--hash"]);
     assert.equal(r.code, 0, `${file}: ${r.stderr}`);
-    const want = exp.tensors.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, sha256: e.sha256 }));
+    const want = exp.tensors.map((e) => ({
+      name: e.name,
+      dtype: e.dtype,
+      shape: e.shape,
+      sha256: e.sha256,
+    }));
     assert.deepEqual(JSON.parse(r.stdout), want, file);
   }
 });
@@ -199,10 +251,14 @@ test("malicious pickles: nothing runs, ls names the offending global, tensors st
     for (const [file, exp] of Object.entries(expected.malicious)) {
       const ls = cli(["ls", fixture(`torch/${file}`)], { cwd });
       assert.equal(ls.code, 0, `${file}: ${ls.stderr}`);
-      for (const g of exp.globals) assert.ok(ls.stdout.includes(g), `${file}: ls shows ${g}\n${ls.stdout}`);
+      for (const g of exp.globals)
+        assert.ok(ls.stdout.includes(g), `${file}: ls shows ${g}\n${ls.stdout}`);
       const ts = cli(["tensors", fixture(`torch/${file}`), "--json", "--hash"], { cwd });
       assert.equal(ts.code, 0, file);
-      assert.deepEqual((JSON.parse(ts.stdout) as { name: string }[]).map((x) => x.name), exp.tensors.map((x) => x.name));
+      assert.deepEqual(
+        (JSON.parse(ts.stdout) as { name: string }[]).map((x) => x.name),
+        exp.tensors.map((x) => x.name),
+      );
       assert.equal(existsSync(join(cwd, "NEOX_CKPT_PWNED")), false, `${file} ran its payload`);
     }
   } finally {
@@ -226,7 +282,8 @@ test("corrupt and truncated files: exit 1 with one line naming file and offset, 
     assert.equal(lines.length, 1, `${file}: ${r.stderr}`);
     assert.ok(lines[0]?.includes(file.split("/")[1] as string), `${file}: ${lines[0]}`);
     assert.match(lines[0] as string, /Error/);
-    if (!file.includes("empty") && !file.includes("nesting")) assert.match(lines[0] as string, /offset \d+/, `${file}: ${lines[0]}`);
+    if (!file.includes("empty") && !file.includes("nesting"))
+      assert.match(lines[0] as string, /offset \d+/, `${file}: ${lines[0]}`);
     assert.equal(r.stdout, "", `${file}: no partial output`);
     assert.ok(ms < 2000, `${file} took ${ms} ms`);
   }

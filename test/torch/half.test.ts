@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { bf16ToF32, f16ToF32, f32BitsToBf16, f32BitsToF16, f32ToF16 } from "../../src/torch/half.js";
+import {
+  bf16ToF32,
+  f16ToF32,
+  f32BitsToBf16,
+  f32BitsToF16,
+  f32ToF16,
+} from "../../src/torch/half.js";
 import { fixture } from "../helpers.js";
 
 const expected = JSON.parse(readFileSync(fixture("half.json"), "utf8")) as {
@@ -36,8 +42,15 @@ test("every float16 bit pattern widens to torch's float32", () => {
 });
 
 test("bfloat16 widens by shifting and f32ToF16 agrees with the scalar path", () => {
-  assert.deepEqual(Array.from(bf16ToF32(new Uint16Array([0x3f80, 0xc000, 0x7f80]))), [1, -2, Number.POSITIVE_INFINITY]);
+  assert.deepEqual(Array.from(bf16ToF32(new Uint16Array([0x3f80, 0xc000, 0x7f80]))), [
+    1,
+    -2,
+    Number.POSITIVE_INFINITY,
+  ]);
   const xs = new Float32Array([1, 65504, 1e-8, -0.5]);
   const bits = new Uint32Array(xs.buffer);
-  assert.deepEqual(Array.from(f32ToF16(xs)), Array.from(bits, (b) => f32BitsToF16(b)));
+  assert.deepEqual(
+    Array.from(f32ToF16(xs)),
+    Array.from(bits, (b) => f32BitsToF16(b)),
+  );
 });

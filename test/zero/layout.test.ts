@@ -15,13 +15,22 @@ test("era-A layouts reproduce the spec's computed Pythia table (§5.2)", () => {
   ];
   for (const [numel, D, M0, intervals, S, padding] of rows) {
     const l = legacyZero1Layout(numel, D, M0);
-    assert.deepEqual([l.intervals, l.subPartitionSize, l.padding], [intervals, S, padding], `numel ${numel}`);
-    assert.equal(l.subPartitions.reduce((n, s) => n + s.length, 0), numel);
+    assert.deepEqual(
+      [l.intervals, l.subPartitionSize, l.padding],
+      [intervals, S, padding],
+      `numel ${numel}`,
+    );
+    assert.equal(
+      l.subPartitions.reduce((n, s) => n + s.length, 0),
+      numel,
+    );
     assert.equal(l.subPartitions.length, intervals * D);
     const k = (intervals - 1) * D + 1;
     assert.deepEqual([l.subPartitions[k]?.rank, l.subPartitions[k]?.interval], [1, intervals - 1]);
   }
-  const empty = legacyZero1Layout(2_960_916_480, 64, 1.26e9).subPartitions.filter((s) => s.length === 0).length;
+  const empty = legacyZero1Layout(2_960_916_480, 64, 1.26e9).subPartitions.filter(
+    (s) => s.length === 0,
+  ).length;
   assert.ok(empty > 0, "12B has empty trailing sub-partitions");
 });
 
@@ -29,7 +38,14 @@ test("era-B/C layout pads to 2·D and splits evenly", () => {
   const l = zero12Layout(1001, 3);
   assert.equal(l.partitionSize, 334);
   assert.equal(l.padding, 1);
-  assert.deepEqual(l.partitions.map((p) => [p.start, p.length, p.padding]), [[0, 334, 0], [334, 334, 0], [668, 333, 1]]);
+  assert.deepEqual(
+    l.partitions.map((p) => [p.start, p.length, p.padding]),
+    [
+      [0, 334, 0],
+      [334, 334, 0],
+      [668, 333, 1],
+    ],
+  );
 });
 
 test("NeoX param groups: norm parameters and biases go to the no-decay group", () => {
@@ -37,10 +53,20 @@ test("NeoX param groups: norm parameters and biases go to the no-decay group", (
   assert.equal(isNormParameter("5.norm.bias"), true);
   assert.equal(isNormParameter("2.attention.dense.weight"), false);
   const g = neoxParamGroups(
-    ["0.word_embeddings.weight", "2.input_layernorm.weight", "2.attention.query_key_value.weight", "2.attention.query_key_value.bias", "5.norm.weight", "6.final_linear.weight"].map((name) => ({ name, shape: [1] })),
+    [
+      "0.word_embeddings.weight",
+      "2.input_layernorm.weight",
+      "2.attention.query_key_value.weight",
+      "2.attention.query_key_value.bias",
+      "5.norm.weight",
+      "6.final_linear.weight",
+    ].map((name) => ({ name, shape: [1] })),
   );
-  assert.deepEqual(g.map((x) => x.map((p) => p.name)), [
-    ["0.word_embeddings.weight", "2.attention.query_key_value.weight", "6.final_linear.weight"],
-    ["2.input_layernorm.weight", "2.attention.query_key_value.bias", "5.norm.weight"],
-  ]);
+  assert.deepEqual(
+    g.map((x) => x.map((p) => p.name)),
+    [
+      ["0.word_embeddings.weight", "2.attention.query_key_value.weight", "6.final_linear.weight"],
+      ["2.input_layernorm.weight", "2.attention.query_key_value.bias", "5.norm.weight"],
+    ],
+  );
 });
