@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `neox-ckpt` command: parses arguments, calls the library, prints. */
 import { Command, CommanderError } from "commander";
+import { auditCommand } from "./audit.js";
 import { downloadCommand } from "./download.js";
 import { classify } from "./errors.js";
 import { inspectCommand } from "./inspect.js";
@@ -68,6 +69,20 @@ program
   .option("--json", "print JSON")
   .option("--endpoint <url>", "hub endpoint (default HF_ENDPOINT or https://huggingface.co)")
   .action(stepsCommand);
+
+program
+  .command("audit")
+  .description("check a repository: every step present, complete, distinct, and what its name says")
+  .argument("<repo>", "local folder of step folders, or hf://ORG/NAME")
+  .option(
+    "--expect <schedule>",
+    "log-spaced (20 steps), pythia-154, or a list a,b,c (default: guessed)",
+  )
+  .option("--deep", "also sample the embedding and one layer per step (zero, NaN, out-of-order)")
+  .option("--json", "print every finding as JSON")
+  .option("--strict", "exit 3 when there are findings")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(auditCommand);
 
 program
   .command("download")

@@ -1,0 +1,178 @@
+/**
+ * Sharded safetensors weights as Hugging Face writes them (spec §4.6): split in state-dict
+ * order by huggingface_hub's rule, name the shards `model-0000K-of-0000N.safetensors`, and
+ * write `model.safetensors.index.json` when there is more than one shard.
+ */
+import { readdir, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "./atomic-write.js";
+import { pythonJsonDumps } from "./python-json.js";
+import { parseSize } from "./size.js";
+import { type SafetensorsInputTensor, writeSafetensors } from "./write.js";
+
+/** huggingface_hub's and current transformers' default shard limit. */
+export const DEFAULT_MAX_SHARD_SIZE = "5GB";
+/** `save_pretrained`'s safetensors file pattern; `{suffix}` is empty or `-0000K-of-0000N`. */
+export const DEFAULT_SHARD_PATTERN = "model{suffix}.safetensors";
+
+/** One planned shard. */
+export interface PlannedShard<T> {
+  readonly file: string;
+  /** Tensors in state-dict order (the writer orders them inside the file). */
+  readonly tensors: readonly T[];
+  /** Sum of the tensors' bytes. */
+  readonly size: number;
+}
+
+/** How tensors split into files. */
+export interface ShardPlan<T> {
+  readonly shards: readonly PlannedShard<T>[];
+  /** Sum of all tensors' bytes: the index's `total_size`. */
+  readonly totalSize: number;
+  /** Tensor name → file, in shard order then state-dict order (huggingface_hub's order). */
+  readonly weightMap: ReadonlyMap<string, string>;
+  /** The index file's name, written only when there is more than one shard. */
+  readonly indexFile: string;
+}
+
+/** Options of {@link planShards}. */
+export interface PlanShardsOptions {
+  /** File name pattern with a `{suffix}` placeholder. Default {@link DEFAULT_SHARD_PATTERN}. */
+  filenamePattern?: string;
+}
+
+function fileName(pattern: string, suffix: string): string {
+  if (!pattern.includes("{suffix}")) throw new RangeError(`file pattern '${pattern}' has no {suffix}`);
+  return pattern.replace("{suffix}", suffix);
+}
+
+/**
+ * Splits tensors into shards exactly as huggingface_hub's `split_state_dict_into_shards_factory`:
+ * in the given (state-dict) order, a tensor joins the current shard unless that would take it
+ * over `maxShardSize`, which closes the shard first; a tensor bigger than the limit becomes a
+ * shard of its own at once (placed before the shard still being filled, as huggingface_hub
+ * does). No tensors give one empty shard.
+ */
+export function planShards<T extends { readonly name: string; readonly byteLength: number }>(
+  tensors: readonly T[],
+  maxShardSize: number | string = DEFAULT_MAX_SHARD_SIZE,
+  options: PlanShardsOptions = {},
+): ShardPlan<T> {
+  const pattern = options.filenamePattern ?? DEFAULT_SHARD_PATTERN;
+  const limit = parseSize(maxShardSize);
+  const groups: T[][] = [];
+  let current: T[] = [];
+  let currentSize = 0;
+  let totalSize = 0;
+  for (const t of tensors) {
+    totalSize += t.byteLength;
+    if (t.byteLength > limit) {
+      groups.push([t]);
+      continue;
+    }
+    if (currentSize + t.byteLength > limit) {
+      groups.push(current);
+      current = [];
+      currentSize = 0;
+    }
+    current.push(t);
+    currentSize += t.byteLength;
+  }
+  if (current.length > 0 || groups.length === 0) groups.push(current);
+  const n = groups.length;
+  const pad = (k: number) => String(k).padStart(5, "0");
+  const shards = groups.map((g, i) => ({
+    file: fileName(pattern, n === 1 ? "" : `-${pad(i + 1)}-of-${pad(n)}`),
+    tensors: g,
+    size: g.reduce((s, t) => s + t.byteLength, 0),
+  }));
+  const weightMap = new Map<string, string>();
+  for (const s of shards) for (const t of s.tensors) weightMap.set(t.name, s.file);
+  return { shards, totalSize, weightMap, indexFile: `${fileName(pattern, "")}.index.json` };
+}
+
+/**
+ * The index file's text. `transformers` (default): `json.dumps(index, indent=2,
+ * sort_keys=True) + "\n"` as `save_pretrained` writes it (weight_map sorted by name);
+ * `huggingface_hub`: `json.dump(index, indent=2)` as `save_torch_state_dict` writes it
+ * (weight_map in shard order, no final newline).
+ */
+export function shardIndexJson(
+  plan: ShardPlan<{ readonly name: string }>,
+  style: "transformers" | "huggingface_hub" = "transformers",
+  extraMetadata: Readonly<Record<string, number | string>> = {},
+): string {
+  const index = {
+    metadata: { total_size: plan.totalSize, ...extraMetadata },
+    weight_map: Object.fromEntries(plan.weightMap),
+  };
+  return style === "transformers"
+    ? `${pythonJsonDumps(index, { indent: 2, sortKeys: true })}\n`
+    : pythonJsonDumps(index, { indent: 2 });
+}
+
+/** Options of {@link writeShardedSafetensors}. */
+export interface WriteShardedOptions extends PlanShardsOptions {
+  /** Largest shard, bytes or a size string (`"5GB"`, `"2GiB"`). Default `"5GB"`. */
+  maxShardSize?: number | string;
+  /** `__metadata__` of every file; null writes none. Default `{"format": "pt"}`. */
+  metadata?: Readonly<Record<string, string>> | null;
+  /** Which tool's index formatting to reproduce. Default `"transformers"`. */
+  indexStyle?: "transformers" | "huggingface_hub";
+  /** Keys added to the index's `metadata` (recent transformers add `total_parameters`). Default none. */
+  indexMetadata?: Readonly<Record<string, number | string>>;
+  /**
+   * Remove weights files of an earlier save that the new set does not include (other shard
+   * counts, a stale index or single file), as huggingface_hub does. Default true.
+   */
+  removeStale?: boolean;
+}
+
+/** What {@link writeShardedSafetensors} wrote. */
+export interface ShardedWriteResult<T> {
+  readonly plan: ShardPlan<T>;
+  /** Files written, shards first, then the index when there is one. */
+  readonly files: readonly string[];
+  /** Earlier weights files removed. */
+  readonly removed: readonly string[];
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * Writes tensors into `dir` as Hugging Face sharded weights: one `model.safetensors` when they
+ * fit in one shard, else `model-0000K-of-0000N.safetensors` files and the index. Every file is
+ * written atomically, shards before the index; tensors are streamed in shard order.
+ */
+export async function writeShardedSafetensors<T extends SafetensorsInputTensor>(
+  dir: string,
+  tensors: readonly T[],
+  options: WriteShardedOptions = {},
+): Promise<ShardedWriteResult<T>> {
+  const plan = planShards(tensors, options.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE, options);
+  const files: string[] = [];
+  for (const s of plan.shards) {
+    await writeSafetensors(join(dir, s.file), s.tensors, { metadata: options.metadata });
+    files.push(s.file);
+  }
+  if (plan.shards.length > 1) {
+    const text = shardIndexJson(plan, options.indexStyle, options.indexMetadata);
+    await writeFileAtomic(join(dir, plan.indexFile), (sink) => sink.write(new TextEncoder().encode(text)));
+    files.push(plan.indexFile);
+  }
+  const removed: string[] = [];
+  if (options.removeStale ?? true) {
+    const [before, after] = (options.filenamePattern ?? DEFAULT_SHARD_PATTERN).split("{suffix}") as [string, string];
+    const ours = new RegExp(`^${escapeRegExp(before)}(-\\d{5}-of-\\d{5})?${escapeRegExp(after)}(\\.index\\.json)?$`);
+    const keep = new Set(files);
+    for (const f of await readdir(dir)) {
+      if (ours.test(f) && !keep.has(f)) {
+        await unlink(join(dir, f));
+        removed.push(f);
+      }
+    }
+  }
+  return { plan, files, removed };
+}

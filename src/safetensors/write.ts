@@ -1,0 +1,157 @@
+/**
+ * The streaming safetensors writer (spec §4.5): the same bytes as the reference writer for
+ * the same tensors — order by dtype rank (largest first) then name, compact header with
+ * `__metadata__` first, padded with spaces to a multiple of 8 — with tensor data streamed
+ * from producers, each checked to deliver exactly the bytes it declared.
+ */
+import type { DTypeInfo } from "../torch/dtype.js";
+import { writeFileAtomic } from "./atomic-write.js";
+import { compareCodePoints } from "./code-point-order.js";
+import { type SafetensorsDType, toSafetensorsDType } from "./dtype.js";
+import { SafetensorsWriteError } from "./errors.js";
+import { MAX_DIMS, MAX_HEADER_BYTES } from "./read.js";
+
+/** `__metadata__` written by default: transformers checks `format` when it loads a file. */
+export const DEFAULT_SAFETENSORS_METADATA: Readonly<Record<string, string>> = Object.freeze({ format: "pt" });
+/** The header is padded to this multiple so that the byte buffer starts aligned. */
+const HEADER_ALIGNMENT = 8;
+
+/** What the header needs to know about a tensor. */
+export interface SafetensorsHeaderTensor {
+  readonly name: string;
+  /** A torch dtype, or a safetensors dtype string (`"F16"`, `"F4"`, …). */
+  readonly dtype: DTypeInfo | string;
+  readonly shape: readonly number[];
+  /** Bytes of data; must equal the shape's element count × the dtype's size. */
+  readonly byteLength: number;
+}
+
+/** A tensor to write: header facts and a producer of its little-endian, C-order bytes. */
+export interface SafetensorsInputTensor extends SafetensorsHeaderTensor {
+  /** Yields exactly `byteLength` bytes, in order. Called once, when the tensor's turn comes. */
+  chunks(): AsyncIterable<Uint8Array>;
+}
+
+/** One tensor's place in the file. */
+export interface SafetensorsLayoutEntry<T> {
+  readonly tensor: T;
+  readonly dtype: SafetensorsDType;
+  /** `[begin, end)` relative to the byte buffer, as written in the header. */
+  readonly dataOffsets: readonly [number, number];
+}
+
+/** The complete layout of a file, before any tensor byte is produced. */
+export interface SafetensorsLayout<T> {
+  /** The file's first `8 + N` bytes: the header length and the padded header. */
+  readonly head: Uint8Array;
+  /** N: the padded header's length. */
+  readonly headerSize: number;
+  /** Tensors in file order. */
+  readonly entries: readonly SafetensorsLayoutEntry<T>[];
+  /** Bytes of tensor data. */
+  readonly dataSize: number;
+  /** Bytes of the whole file. */
+  readonly fileSize: number;
+}
+
+/**
+ * Computes the file a set of tensors makes: order, offsets and header bytes, exactly as the
+ * reference writer (`safetensors.torch.save_file`) would. `metadata` null writes no
+ * `__metadata__`; its keys keep their object order (the reference's is a hash map's, which is
+ * arbitrary when there are several keys). `file` names the target in errors.
+ */
+export function safetensorsLayout<T extends SafetensorsHeaderTensor>(
+  tensors: readonly T[],
+  metadata: Readonly<Record<string, string>> | null = DEFAULT_SAFETENSORS_METADATA,
+  file = "<safetensors>",
+): SafetensorsLayout<T> {
+  const names = new Set<string>();
+  const typed = tensors.map((t) => {
+    const bad = (detail: string): never => {
+      throw new SafetensorsWriteError(file, t.name, detail);
+    };
+    if (typeof t.name !== "string") bad("name is not a string");
+    if (t.name === "__metadata__") bad("'__metadata__' is reserved for the metadata");
+    if (names.has(t.name)) bad("name appears twice");
+    names.add(t.name);
+    const dtype = toSafetensorsDType(t.dtype);
+    if (!dtype) return bad(`dtype ${typeof t.dtype === "string" ? t.dtype : t.dtype.name} has no safetensors equivalent`);
+    if (t.shape.length > MAX_DIMS) bad(`${t.shape.length} dimensions (at most ${MAX_DIMS})`);
+    let numel = 1n;
+    for (const d of t.shape) {
+      if (!Number.isSafeInteger(d) || d < 0) bad(`shape [${t.shape.join(", ")}] holds ${d}`);
+      numel *= BigInt(d);
+    }
+    const bits = numel * BigInt(dtype.bits);
+    if (bits % 8n !== 0n) bad(`shape [${t.shape.join(", ")}] of ${dtype.name} is not a whole number of bytes`);
+    if (BigInt(t.byteLength) !== bits / 8n || !Number.isSafeInteger(t.byteLength)) {
+      bad(`declares ${t.byteLength} bytes but shape [${t.shape.join(", ")}] of ${dtype.name} holds ${bits / 8n}`);
+    }
+    return { tensor: t, dtype };
+  });
+  typed.sort((a, b) => b.dtype.rank - a.dtype.rank || compareCodePoints(a.tensor.name, b.tensor.name));
+
+  const parts: string[] = [];
+  if (metadata !== null) {
+    const kv = Object.entries(metadata).map(([k, v]) => {
+      if (typeof v !== "string") throw new SafetensorsWriteError(file, undefined, `metadata '${k}' is not a string`);
+      return `${JSON.stringify(k)}:${JSON.stringify(v)}`;
+    });
+    parts.push(`"__metadata__":{${kv.join(",")}}`);
+  }
+  let offset = 0;
+  const entries = typed.map(({ tensor, dtype }) => {
+    const dataOffsets = [offset, offset + tensor.byteLength] as const;
+    offset += tensor.byteLength;
+    parts.push(
+      `${JSON.stringify(tensor.name)}:{"dtype":"${dtype.name}","shape":[${tensor.shape.join(",")}],"data_offsets":[${dataOffsets[0]},${dataOffsets[1]}]}`,
+    );
+    return { tensor, dtype, dataOffsets };
+  });
+  const json = new TextEncoder().encode(`{${parts.join(",")}}`);
+  const headerSize = Math.ceil(json.length / HEADER_ALIGNMENT) * HEADER_ALIGNMENT;
+  if (headerSize > MAX_HEADER_BYTES) {
+    throw new SafetensorsWriteError(file, undefined, `header of ${headerSize} bytes exceeds the format's limit of ${MAX_HEADER_BYTES}`);
+  }
+  const head = new Uint8Array(8 + headerSize).fill(0x20, 8);
+  new DataView(head.buffer).setBigUint64(0, BigInt(headerSize), true);
+  head.set(json, 8);
+  return { head, headerSize, entries, dataSize: offset, fileSize: head.length + offset };
+}
+
+/** Options of {@link writeSafetensors}. */
+export interface WriteSafetensorsOptions {
+  /** `__metadata__`; null writes none. Default `{"format": "pt"}`. */
+  metadata?: Readonly<Record<string, string>> | null;
+}
+
+/**
+ * Writes `tensors` to `path` as the reference writer would, streaming each tensor's bytes in
+ * file order (memory stays bounded by the producers' chunks and a 1 MiB write buffer). The
+ * file appears atomically; a producer that yields more or fewer bytes than it declared fails
+ * the write with {@link SafetensorsWriteError} and leaves nothing behind.
+ */
+export async function writeSafetensors<T extends SafetensorsInputTensor>(
+  path: string,
+  tensors: readonly T[],
+  options: WriteSafetensorsOptions = {},
+): Promise<SafetensorsLayout<T>> {
+  const layout = safetensorsLayout(tensors, options.metadata === undefined ? DEFAULT_SAFETENSORS_METADATA : options.metadata, path);
+  await writeFileAtomic(path, async (sink) => {
+    await sink.write(layout.head);
+    for (const { tensor } of layout.entries) {
+      let got = 0;
+      for await (const chunk of tensor.chunks()) {
+        if (got + chunk.length > tensor.byteLength) {
+          throw new SafetensorsWriteError(path, tensor.name, `producer yielded more than the ${tensor.byteLength} bytes declared`);
+        }
+        await sink.write(chunk);
+        got += chunk.length;
+      }
+      if (got !== tensor.byteLength) {
+        throw new SafetensorsWriteError(path, tensor.name, `producer yielded ${got} bytes, ${tensor.byteLength} declared`);
+      }
+    }
+  });
+  return layout;
+}
