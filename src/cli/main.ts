@@ -2,6 +2,8 @@
 /** The `neox-ckpt` command: parses arguments, calls the library, prints. */
 import { Command, CommanderError } from "commander";
 import { auditCommand } from "./audit.js";
+import { convertCommand } from "./convert.js";
+import { diffCommand } from "./diff.js";
 import { downloadCommand } from "./download.js";
 import { classify } from "./errors.js";
 import { inspectCommand } from "./inspect.js";
@@ -49,6 +51,32 @@ program
   .option("--json", "print the report as JSON")
   .option("--endpoint <url>", "hub endpoint")
   .action(inspectCommand);
+
+program
+  .command("convert")
+  .description(
+    "convert a NeoX step to a Hugging Face GPTNeoXForCausalLM folder (safetensors), streaming",
+  )
+  .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
+  .requiredOption("--out <dir>", "output folder (must be empty or absent unless --force)")
+  .option("--dtype <dtype>", "float16 | bfloat16 | float32 (default: as stored)")
+  .option("--max-shard-size <size>", "largest safetensors shard (5GB, 500MB, 2GiB)", "5GB")
+  .option("--tokenizer <file>", "tokenizer.json to copy (default: one found in the checkpoint)")
+  .option("--dry-run", "print the plan and config, write nothing")
+  .option("--force", "replace a non-empty output folder")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(convertCommand);
+
+program
+  .command("diff")
+  .description(
+    "compare two checkpoints tensor by tensor (NeoX or Hugging Face), matched by HF name",
+  )
+  .argument("<a>", "NeoX step or HF folder (or hf:// address)")
+  .argument("<b>", "NeoX step or HF folder (or hf:// address)")
+  .option("--json", "print JSON")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(diffCommand);
 
 program
   .command("verify")

@@ -73,7 +73,8 @@ export interface GptNeoxConfigParams {
 }
 
 function positiveInt(field: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v <= 0) throw new HfConfigError(field, `${v} is not a positive integer`);
+  if (!Number.isSafeInteger(v) || v <= 0)
+    throw new HfConfigError(field, `${v} is not a positive integer`);
   return v;
 }
 
@@ -86,9 +87,14 @@ function positiveInt(field: string, v: number): number {
 export function gptNeoxConfig(p: GptNeoxConfigParams): Record<string, unknown> {
   const hidden = positiveInt("hidden_size", p.hiddenSize);
   const heads = positiveInt("num_attention_heads", p.numHeads);
-  if (hidden % heads !== 0) throw new HfConfigError("num_attention_heads", `${heads} does not divide hidden_size ${hidden}`);
+  if (hidden % heads !== 0)
+    throw new HfConfigError(
+      "num_attention_heads",
+      `${heads} does not divide hidden_size ${hidden}`,
+    );
   const rotaryPct = p.rotaryPct ?? 0.25;
-  if (!(rotaryPct > 0 && rotaryPct <= 1)) throw new HfConfigError("rotary_pct", `${rotaryPct} is not in (0, 1]`);
+  if (!(rotaryPct > 0 && rotaryPct <= 1))
+    throw new HfConfigError("rotary_pct", `${rotaryPct} is not in (0, 1]`);
   const config: Record<string, unknown> = {
     architectures: ["GPTNeoXForCausalLM"],
     bos_token_id: p.bosTokenId ?? 0,
@@ -98,7 +104,10 @@ export function gptNeoxConfig(p: GptNeoxConfigParams): Record<string, unknown> {
     initializer_range: p.initializerRange ?? 0.02,
     intermediate_size: positiveInt("intermediate_size", p.intermediateSize ?? 4 * hidden),
     layer_norm_eps: p.layerNormEps ?? 1e-5,
-    max_position_embeddings: positiveInt("max_position_embeddings", p.maxPositionEmbeddings ?? 2048),
+    max_position_embeddings: positiveInt(
+      "max_position_embeddings",
+      p.maxPositionEmbeddings ?? 2048,
+    ),
     model_type: "gpt_neox",
     num_attention_heads: heads,
     num_hidden_layers: positiveInt("num_hidden_layers", p.numLayers),
@@ -112,7 +121,9 @@ export function gptNeoxConfig(p: GptNeoxConfigParams): Record<string, unknown> {
     vocab_size: positiveInt("vocab_size", p.vocabSize),
   };
   if (p.attentionBias === false) config.attention_bias = false;
-  return Object.fromEntries(Object.entries(config).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return Object.fromEntries(
+    Object.entries(config).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
 }
 
 /** The `generation_config.json` object the published Pythia models carry. */
@@ -140,7 +151,8 @@ export interface HfGptNeoxConfig extends GptNeoxShape {
 }
 
 type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Json =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * Reads a GPT-NeoX `config.json` (text or parsed object) written by any transformers release:
@@ -177,9 +189,14 @@ export function readHfConfig(json: unknown): HfGptNeoxConfig {
     const r = c[f];
     if (isObject(r)) rope.push([f, r]);
   }
-  const agree = (fields: (readonly [string, unknown])[], name: string, fallback: number): number => {
+  const agree = (
+    fields: (readonly [string, unknown])[],
+    name: string,
+    fallback: number,
+  ): number => {
     const given = fields.filter(([, v]) => v !== undefined && v !== null);
-    for (const [f, v] of given) if (!isNum(v)) throw new HfConfigError(f, `${JSON.stringify(v)} is not a number`);
+    for (const [f, v] of given)
+      if (!isNum(v)) throw new HfConfigError(f, `${JSON.stringify(v)} is not a number`);
     const first = given[0];
     if (!first) {
       defaulted.push(name);
@@ -217,17 +234,26 @@ export function readHfConfig(json: unknown): HfGptNeoxConfig {
   const hiddenSize = take("hidden_size", isInt, "a positive integer");
   const numHeads = take("num_attention_heads", isInt, "a positive integer");
   if (hiddenSize % numHeads !== 0) {
-    throw new HfConfigError("num_attention_heads", `${numHeads} does not divide hidden_size ${hiddenSize}`);
+    throw new HfConfigError(
+      "num_attention_heads",
+      `${numHeads} does not divide hidden_size ${hiddenSize}`,
+    );
   }
-  if (!(rotaryPct > 0 && rotaryPct <= 1)) throw new HfConfigError("rotary_pct", `${rotaryPct} is not in (0, 1]`);
+  if (!(rotaryPct > 0 && rotaryPct <= 1))
+    throw new HfConfigError("rotary_pct", `${rotaryPct} is not in (0, 1]`);
   const dtype = c.torch_dtype ?? c.dtype;
   if (dtype !== undefined && dtype !== null && !isStr(dtype)) {
     throw new HfConfigError("torch_dtype", `${JSON.stringify(dtype)} is not a string`);
   }
-  const isTokenId = (v: unknown): v is number | null => v === null || (Number.isSafeInteger(v) && (v as number) >= 0);
+  const isTokenId = (v: unknown): v is number | null =>
+    v === null || (Number.isSafeInteger(v) && (v as number) >= 0);
   const eos = c.eos_token_id;
-  const eosOk = eos === undefined || isTokenId(eos) || (Array.isArray(eos) && eos.every((x) => isTokenId(x) && x !== null));
+  const eosOk =
+    eos === undefined ||
+    isTokenId(eos) ||
+    (Array.isArray(eos) && eos.every((x) => isTokenId(x) && x !== null));
   if (!eosOk) throw new HfConfigError("eos_token_id", `${JSON.stringify(eos)} is not a token id`);
+  if (eos === undefined) defaulted.push("eos_token_id");
   return {
     vocabSize: take("vocab_size", isInt, "a positive integer"),
     hiddenSize,
@@ -236,7 +262,12 @@ export function readHfConfig(json: unknown): HfGptNeoxConfig {
     intermediateSize: take("intermediate_size", isInt, "a positive integer", d.intermediateSize),
     rotaryPct,
     rotaryEmbBase,
-    maxPositionEmbeddings: take("max_position_embeddings", isInt, "a positive integer", d.maxPositionEmbeddings),
+    maxPositionEmbeddings: take(
+      "max_position_embeddings",
+      isInt,
+      "a positive integer",
+      d.maxPositionEmbeddings,
+    ),
     layerNormEps: take("layer_norm_eps", isNum, "a number", d.layerNormEps),
     useParallelResidual: take("use_parallel_residual", isBool, "a boolean", d.useParallelResidual),
     tieWordEmbeddings: take("tie_word_embeddings", isBool, "a boolean", d.tieWordEmbeddings),
@@ -244,7 +275,7 @@ export function readHfConfig(json: unknown): HfGptNeoxConfig {
     hiddenAct: take("hidden_act", isStr, "a string", d.hiddenAct),
     torchDtype: (dtype ?? undefined) as string | undefined,
     bosTokenId: take("bos_token_id", isTokenId, "a token id", 0),
-    eosTokenId: eos === undefined ? (defaulted.push("eos_token_id"), 2) : (eos as number | number[] | null),
+    eosTokenId: eos === undefined ? 2 : (eos as number | number[] | null),
     ropeScaling,
     defaulted,
   };

@@ -16,7 +16,9 @@ export interface HfParameter {
  * Keys of one layer relative to `gpt_neox.layers.{i}.`, in natural state-dict order, with
  * their shapes. The attention biases are absent when `attentionBias` is false.
  */
-function layerParameters(s: Pick<GptNeoxShape, "hiddenSize" | "intermediateSize" | "attentionBias">): HfParameter[] {
+function layerParameters(
+  s: Pick<GptNeoxShape, "hiddenSize" | "intermediateSize" | "attentionBias">,
+): HfParameter[] {
   const H = s.hiddenSize;
   const I = s.intermediateSize;
   const out: HfParameter[] = [
@@ -33,7 +35,9 @@ function layerParameters(s: Pick<GptNeoxShape, "hiddenSize" | "intermediateSize"
     { name: "mlp.dense_4h_to_h.weight", shape: [H, I] },
     { name: "mlp.dense_4h_to_h.bias", shape: [H] },
   ];
-  return s.attentionBias ? out : out.filter((p) => !/^attention\.(query_key_value|dense)\.bias$/.test(p.name));
+  return s.attentionBias
+    ? out
+    : out.filter((p) => !/^attention\.(query_key_value|dense)\.bias$/.test(p.name));
 }
 
 /**
@@ -42,7 +46,15 @@ function layerParameters(s: Pick<GptNeoxShape, "hiddenSize" | "intermediateSize"
  * buffers are not parameters and are not listed.
  */
 export function hfParameters(
-  s: Pick<GptNeoxShape, "vocabSize" | "hiddenSize" | "numLayers" | "intermediateSize" | "attentionBias" | "tieWordEmbeddings">,
+  s: Pick<
+    GptNeoxShape,
+    | "vocabSize"
+    | "hiddenSize"
+    | "numLayers"
+    | "intermediateSize"
+    | "attentionBias"
+    | "tieWordEmbeddings"
+  >,
 ): HfParameter[] {
   const H = s.hiddenSize;
   const out: HfParameter[] = [{ name: "gpt_neox.embed_in.weight", shape: [s.vocabSize, H] }];
@@ -66,7 +78,15 @@ export interface ParameterCount {
 
 /** Counts the parameters of a GPT-NeoX model of this shape. */
 export function countParameters(
-  s: Pick<GptNeoxShape, "vocabSize" | "hiddenSize" | "numLayers" | "intermediateSize" | "attentionBias" | "tieWordEmbeddings">,
+  s: Pick<
+    GptNeoxShape,
+    | "vocabSize"
+    | "hiddenSize"
+    | "numLayers"
+    | "intermediateSize"
+    | "attentionBias"
+    | "tieWordEmbeddings"
+  >,
 ): ParameterCount {
   let total = 0;
   let embedding = 0;
@@ -115,16 +135,23 @@ const NEOX_LAYER_KEYS: ReadonlyMap<string, string> = new Map([
  * or the `sequential.{layer}` index), for a model of `numLayers` transformer layers; undefined
  * when HF GPT-NeoX has no such tensor (learned position embeddings, Transformer Engine names…).
  */
-export function neoxLayerKeyToHfName(layer: number, key: string, numLayers: number): string | undefined {
+export function neoxLayerKeyToHfName(
+  layer: number,
+  key: string,
+  numLayers: number,
+): string | undefined {
   if (layer === 0) return key === "word_embeddings.weight" ? "gpt_neox.embed_in.weight" : undefined;
   if (layer >= 2 && layer < numLayers + 2) {
     const k = NEOX_LAYER_KEYS.get(key);
     return k === undefined ? undefined : `gpt_neox.layers.${layer - 2}.${k}`;
   }
   if (layer === numLayers + 3) {
-    return key === "norm.weight" || key === "norm.bias" ? `gpt_neox.final_layer_norm.${key.slice(5)}` : undefined;
+    return key === "norm.weight" || key === "norm.bias"
+      ? `gpt_neox.final_layer_norm.${key.slice(5)}`
+      : undefined;
   }
-  if (layer === numLayers + 4) return key === "final_linear.weight" ? "embed_out.weight" : undefined;
+  if (layer === numLayers + 4)
+    return key === "final_linear.weight" ? "embed_out.weight" : undefined;
   return undefined;
 }
 
@@ -136,7 +163,8 @@ const NEOX_NAME = /^(?:module\.)?(?:sequential\.)?(\d+)\.(.+)$/;
  * `tied_modules.embed.{key}` (tied embeddings). Undefined when HF has no such tensor.
  */
 export function neoxToHfName(name: string, numLayers: number): string | undefined {
-  if (name.startsWith("tied_modules.embed.")) return neoxLayerKeyToHfName(0, name.slice(19), numLayers);
+  if (name.startsWith("tied_modules.embed."))
+    return neoxLayerKeyToHfName(0, name.slice(19), numLayers);
   const m = NEOX_NAME.exec(name);
   if (!m) return undefined;
   return neoxLayerKeyToHfName(Number(m[1]), m[2] as string, numLayers);
@@ -158,20 +186,29 @@ const HF_LAYER = /^gpt_neox\.layers\.(\d+)\.(.+)$/;
  * The NeoX name of an HF GPT-NeoX tensor for a model of `numLayers` layers; undefined for
  * tensors NeoX does not have (`attention.bias`, `attention.masked_bias`).
  */
-export function hfToNeoxName(name: string, numLayers: number, options: HfToNeoxOptions = {}): string | undefined {
+export function hfToNeoxName(
+  name: string,
+  numLayers: number,
+  options: HfToNeoxOptions = {},
+): string | undefined {
   const prefix = (options.format ?? "pipeline") === "sequential" ? "sequential." : "";
   const at = (index: number, key: string) => `${prefix}${index}.${key}`;
   if (name === "gpt_neox.embed_in.weight") return at(0, "word_embeddings.weight");
   if (name === "gpt_neox.final_layer_norm.weight") return at(numLayers + 3, "norm.weight");
   if (name === "gpt_neox.final_layer_norm.bias") return at(numLayers + 3, "norm.bias");
   if (name === "embed_out.weight") {
-    return options.tieWordEmbeddings ? at(0, "word_embeddings.weight") : at(numLayers + 4, "final_linear.weight");
+    return options.tieWordEmbeddings
+      ? at(0, "word_embeddings.weight")
+      : at(numLayers + 4, "final_linear.weight");
   }
   const m = HF_LAYER.exec(name);
   if (!m) return undefined;
   const i = Number(m[1]);
   let key = m[2] as string;
   if (i >= numLayers || !NEOX_LAYER_KEYS.has(key)) return undefined;
-  if (options.mlpNames === "new") key = key.replace("mlp.dense_h_to_4h.", "mlp.linear1.").replace("mlp.dense_4h_to_h.", "mlp.linear2.");
+  if (options.mlpNames === "new")
+    key = key
+      .replace("mlp.dense_h_to_4h.", "mlp.linear1.")
+      .replace("mlp.dense_4h_to_h.", "mlp.linear2.");
   return at(i + 2, key);
 }

@@ -19,8 +19,26 @@ export interface PythiaPreset {
   readonly dp: number;
 }
 
-const P = (name: string, layers: number, hidden: number, heads: number, paddedVocab: number, tp: number, dp: number): PythiaPreset =>
-  Object.freeze({ name, layers, hidden, heads, intermediate: 4 * hidden, paddedVocab, rotaryPct: 0.25, tp, dp });
+const P = (
+  name: string,
+  layers: number,
+  hidden: number,
+  heads: number,
+  paddedVocab: number,
+  tp: number,
+  dp: number,
+): PythiaPreset =>
+  Object.freeze({
+    name,
+    layers,
+    hidden,
+    heads,
+    intermediate: 4 * hidden,
+    paddedVocab,
+    rotaryPct: 0.25,
+    tp,
+    dp,
+  });
 
 /** The eight Pythia sizes, smallest first. */
 export const PYTHIA_PRESETS: Readonly<Record<string, PythiaPreset>> = Object.freeze({

@@ -23,7 +23,10 @@ export interface ByteSink {
  * `fill` resolves and the data is on disk; on any error the temporary file is removed and the
  * error rethrown, leaving a previous `path` untouched.
  */
-export async function writeFileAtomic(path: string, fill: (sink: ByteSink) => Promise<void>): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  fill: (sink: ByteSink) => Promise<void>,
+): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   const handle = await open(tmp, "wx");

@@ -1,5 +1,10 @@
 export { compareCodePoints } from "./code-point-order.js";
-export { SAFETENSORS_DTYPES, type SafetensorsDType, safetensorsDType, toSafetensorsDType } from "./dtype.js";
+export {
+  SAFETENSORS_DTYPES,
+  type SafetensorsDType,
+  safetensorsDType,
+  toSafetensorsDType,
+} from "./dtype.js";
 export { SafetensorsFormatError, type SafetensorsRule, SafetensorsWriteError } from "./errors.js";
 export { type PythonJsonOptions, pythonFloatRepr, pythonJsonDumps } from "./python-json.js";
 export {
@@ -33,7 +38,12 @@ export {
   writeShardedSafetensors,
 } from "./shard.js";
 export { parseSize } from "./size.js";
-export { MAX_JSON_DEPTH, parseStrictJson, StrictJsonError, type StrictJsonOptions } from "./strict-json.js";
+export {
+  MAX_JSON_DEPTH,
+  parseStrictJson,
+  StrictJsonError,
+  type StrictJsonOptions,
+} from "./strict-json.js";
 export {
   DEFAULT_SAFETENSORS_METADATA,
   type SafetensorsHeaderTensor,

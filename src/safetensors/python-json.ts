@@ -79,7 +79,9 @@ export function pythonJsonDumps(value: unknown, options: PythonJsonOptions = {})
       return `[${open}${v.map((x) => go(x, level + 1, key)).join(sep)}${close}]`;
     }
     if (typeof v === "object") {
-      const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
+      const entries = Object.entries(v as Record<string, unknown>).filter(
+        ([, x]) => x !== undefined,
+      );
       if (sortKeys) entries.sort(([a], [b]) => compareCodePoints(a, b));
       if (entries.length === 0) return "{}";
       const items = entries.map(([k, x]) => `${pyString(k)}: ${go(x, level + 1, k)}`);

@@ -6,7 +6,12 @@
 import type { ByteSource } from "../source/byte-source.js";
 import { type Folder, LocalFolder } from "../source/folder.js";
 import { SafetensorsFormatError } from "./errors.js";
-import { type OpenSafetensorsOptions, openSafetensors, type SafetensorsFile, type SafetensorsTensor } from "./read.js";
+import {
+  type OpenSafetensorsOptions,
+  openSafetensors,
+  type SafetensorsFile,
+  type SafetensorsTensor,
+} from "./read.js";
 import { parseStrictJson, StrictJsonError } from "./strict-json.js";
 
 /** The single-file weights name written by `save_pretrained`. */
@@ -52,7 +57,8 @@ async function readIndex(
   const src: ByteSource = await folder.open(name);
   let text: string;
   try {
-    if (src.size > MAX_INDEX_BYTES) bad(`${src.size} bytes exceeds the limit of ${MAX_INDEX_BYTES} for an index`);
+    if (src.size > MAX_INDEX_BYTES)
+      bad(`${src.size} bytes exceeds the limit of ${MAX_INDEX_BYTES} for an index`);
     text = new TextDecoder("utf-8", { fatal: true }).decode(await src.read(0, src.size));
   } catch (e) {
     if (e instanceof TypeError) bad("not valid UTF-8");
@@ -77,7 +83,8 @@ async function readIndex(
   const weightMap = new Map<string, string>();
   for (const [tensor, file] of Object.entries(wm)) {
     if (typeof file !== "string") return bad(`weight_map entry is not a file name`, tensor);
-    if (!SHARD_NAME.test(file)) bad(`weight_map names '${file}', not a .safetensors file of this folder`, tensor);
+    if (!SHARD_NAME.test(file))
+      bad(`weight_map names '${file}', not a .safetensors file of this folder`, tensor);
     weightMap.set(tensor, file);
   }
   return { weightMap, metadata: index.metadata as Record<string, unknown> | undefined };
@@ -127,7 +134,13 @@ export async function openSafetensorsDir(
     for (const s of shards) {
       if (!present.has(s)) {
         const first = [...weightMap].find(([, f]) => f === s)?.[0];
-        throw new SafetensorsFormatError(indexPath, first, "missing-shard", undefined, `shard '${s}' is not in the folder`);
+        throw new SafetensorsFormatError(
+          indexPath,
+          first,
+          "missing-shard",
+          undefined,
+          `shard '${s}' is not in the folder`,
+        );
       }
     }
     for (const s of shards) files.set(s, await open(s));
@@ -136,15 +149,28 @@ export async function openSafetensorsDir(
       for (const [name, t] of f.tensors) {
         const named = weightMap.get(name);
         if (named !== s) {
-          const why = named === undefined ? "the index does not list it" : `the index puts it in '${named}'`;
-          throw new SafetensorsFormatError(`${folder.name}/${s}`, name, "index-mismatch", undefined, `tensor is in this shard but ${why}`);
+          const why =
+            named === undefined ? "the index does not list it" : `the index puts it in '${named}'`;
+          throw new SafetensorsFormatError(
+            `${folder.name}/${s}`,
+            name,
+            "index-mismatch",
+            undefined,
+            `tensor is in this shard but ${why}`,
+          );
         }
         tensors.set(name, t);
       }
     }
     for (const [name, s] of weightMap) {
       if (!tensors.has(name)) {
-        throw new SafetensorsFormatError(indexPath, name, "index-mismatch", undefined, `the index puts the tensor in '${s}', which does not hold it`);
+        throw new SafetensorsFormatError(
+          indexPath,
+          name,
+          "index-mismatch",
+          undefined,
+          `the index puts the tensor in '${s}', which does not hold it`,
+        );
       }
     }
     return dirOf(folder, files, tensors, weightMap, metadata);

@@ -83,8 +83,16 @@ export class SafetensorsTensor {
     if (this.dtype.bits % 8 !== 0) {
       throw new RangeError(`${this.name}: ${this.dtype.name} packs elements below a byte`);
     }
-    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(count) || first < 0 || count < 0 || first + count > this.numel) {
-      throw new RangeError(`elements [${first}, ${first + count}) are outside a tensor of ${this.numel}`);
+    if (
+      !Number.isSafeInteger(first) ||
+      !Number.isSafeInteger(count) ||
+      first < 0 ||
+      count < 0 ||
+      first + count > this.numel
+    ) {
+      throw new RangeError(
+        `elements [${first}, ${first + count}) are outside a tensor of ${this.numel}`,
+      );
     }
     const size = this.dtype.bits / 8;
     return this.source.read(this.byteOffset + first * size, count * size);
@@ -93,6 +101,7 @@ export class SafetensorsTensor {
 
 /** An opened safetensors file: its validated header and lazy tensors. */
 export interface SafetensorsFile {
+  /** Where the bytes come from; close it when done. */
   readonly source: ByteSource;
   /** The header length N (padding included). */
   readonly headerSize: number;
@@ -152,26 +161,41 @@ export async function openSafetensors(
   const first = await source.read(0, Math.min(source.size, guess));
   const n64 = new DataView(first.buffer, first.byteOffset, LENGTH_BYTES).getBigUint64(0, true);
   if (n64 > BigInt(MAX_HEADER_BYTES)) {
-    fail("header-too-large", `header length ${n64} exceeds the limit of ${MAX_HEADER_BYTES} bytes`, 0);
+    fail(
+      "header-too-large",
+      `header length ${n64} exceeds the limit of ${MAX_HEADER_BYTES} bytes`,
+      0,
+    );
   }
   const n = Number(n64);
   const dataStart = LENGTH_BYTES + n;
   if (dataStart > source.size) {
-    fail("header-length", `header length ${n} runs past the end of the file (size ${source.size})`, 0);
+    fail(
+      "header-length",
+      `header length ${n} runs past the end of the file (size ${source.size})`,
+      0,
+    );
   }
   let headerBytes: Uint8Array;
   if (dataStart <= first.length) headerBytes = first.subarray(LENGTH_BYTES, dataStart);
   else {
     headerBytes = new Uint8Array(n);
     headerBytes.set(first.subarray(LENGTH_BYTES));
-    headerBytes.set(await source.read(first.length, dataStart - first.length), first.length - LENGTH_BYTES);
+    headerBytes.set(
+      await source.read(first.length, dataStart - first.length),
+      first.length - LENGTH_BYTES,
+    );
   }
 
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(headerBytes);
   } catch {
-    return fail("header-utf8", "header is not valid UTF-8", LENGTH_BYTES + invalidUtf8At(headerBytes));
+    return fail(
+      "header-utf8",
+      "header is not valid UTF-8",
+      LENGTH_BYTES + invalidUtf8At(headerBytes),
+    );
   }
   // Character index → file offset, computed only for the record an error names.
   const offsetOf = (charIndex: number): number =>
@@ -182,16 +206,27 @@ export async function openSafetensors(
     header = parseStrictJson(text, { topLevelKeyIndex: keyAt });
   } catch (e) {
     if (!(e instanceof StrictJsonError)) throw e;
-    if (e.duplicateKey === undefined) return fail("header-json", `header is not valid JSON: ${e.detail}`, offsetOf(e.index));
+    if (e.duplicateKey === undefined)
+      return fail("header-json", `header is not valid JSON: ${e.detail}`, offsetOf(e.index));
     // A repeated top-level key is a tensor (or __metadata__) given twice; deeper, a field.
-    return fail("duplicate-key", e.detail, offsetOf(e.index), e.depth === 1 ? e.duplicateKey : undefined);
+    return fail(
+      "duplicate-key",
+      e.detail,
+      offsetOf(e.index),
+      e.depth === 1 ? e.duplicateKey : undefined,
+    );
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
     return fail("header-not-object", "header is not a JSON object", LENGTH_BYTES);
   }
 
   let metadata: Record<string, string> | undefined;
-  const entries: { name: string; dtype: SafetensorsDType; shape: number[]; offsets: [number, number] }[] = [];
+  const entries: {
+    name: string;
+    dtype: SafetensorsDType;
+    shape: number[];
+    offsets: [number, number];
+  }[] = [];
   // The file offset of a tensor's key: what an error about that tensor points at.
   const keyOffset = (name: string): number => offsetOf(keyAt.get(name) ?? 0);
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
@@ -201,7 +236,8 @@ export async function openSafetensors(
         fail("metadata", "__metadata__ is not an object", at);
       }
       for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
-        if (typeof s !== "string") fail("metadata", `__metadata__[${JSON.stringify(k)}] is not a string`, at);
+        if (typeof s !== "string")
+          fail("metadata", `__metadata__[${JSON.stringify(k)}] is not a string`, at);
       }
       metadata = v as Record<string, string>;
       continue;
@@ -210,7 +246,8 @@ export async function openSafetensors(
     if (typeof v !== "object" || v === null || Array.isArray(v)) bad("entry is not an object");
     const info = v as Record<string, unknown>;
     for (const k of TENSOR_FIELDS) if (!Object.hasOwn(info, k)) bad(`entry has no '${k}'`);
-    for (const k of Object.keys(info)) if (!TENSOR_FIELDS.has(k)) bad(`entry has an unknown field '${k}'`);
+    for (const k of Object.keys(info))
+      if (!TENSOR_FIELDS.has(k)) bad(`entry has an unknown field '${k}'`);
     if (typeof info.dtype !== "string") bad("dtype is not a string");
     const dtype = safetensorsDType(info.dtype as string);
     if (!dtype) fail("dtype", `unknown dtype ${JSON.stringify(info.dtype)}`, keyOffset(name), name);
@@ -218,14 +255,22 @@ export async function openSafetensors(
     if (!Array.isArray(shape)) return bad("shape is not an array");
     if (shape.length > MAX_DIMS) bad(`shape has ${shape.length} dimensions (at most ${MAX_DIMS})`);
     for (const d of shape) {
-      if (!Number.isSafeInteger(d) || (d as number) < 0) bad(`shape [${shape.join(", ")}] holds ${d}, not a non-negative integer below 2^53`);
+      if (!Number.isSafeInteger(d) || (d as number) < 0)
+        bad(`shape [${shape.join(", ")}] holds ${d}, not a non-negative integer below 2^53`);
     }
     const off = info.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2) return bad("data_offsets is not a pair [begin, end]");
+    if (!Array.isArray(off) || off.length !== 2)
+      return bad("data_offsets is not a pair [begin, end]");
     for (const o of off) {
-      if (!Number.isSafeInteger(o) || (o as number) < 0) bad(`data_offsets [${off.join(", ")}] holds ${o}, not a non-negative integer below 2^53`);
+      if (!Number.isSafeInteger(o) || (o as number) < 0)
+        bad(`data_offsets [${off.join(", ")}] holds ${o}, not a non-negative integer below 2^53`);
     }
-    entries.push({ name, dtype: dtype as SafetensorsDType, shape: shape as number[], offsets: off as [number, number] });
+    entries.push({
+      name,
+      dtype: dtype as SafetensorsDType,
+      shape: shape as number[],
+      offsets: off as [number, number],
+    });
   }
 
   // The reference sorts by (begin, end) and then requires the entries to tile [0, last end).
@@ -233,7 +278,8 @@ export async function openSafetensors(
   const tensors = new Map<string, SafetensorsTensor>();
   let expected = 0;
   for (const e of entries) {
-    const bad = (rule: SafetensorsRule, detail: string): never => fail(rule, detail, keyOffset(e.name), e.name);
+    const bad = (rule: SafetensorsRule, detail: string): never =>
+      fail(rule, detail, keyOffset(e.name), e.name);
     const [begin, end] = e.offsets;
     if (begin !== expected) {
       const why =
@@ -250,13 +296,22 @@ export async function openSafetensors(
       bad("overflow", `shape [${e.shape.join(", ")}] × ${e.dtype.name} overflows 64 bits`);
     }
     if (bits % 8n !== 0n) {
-      bad("misaligned-bits", `shape [${e.shape.join(", ")}] of ${e.dtype.name} is ${bits} bits, not whole bytes`);
+      bad(
+        "misaligned-bits",
+        `shape [${e.shape.join(", ")}] of ${e.dtype.name} is ${bits} bits, not whole bytes`,
+      );
     }
     if (bits / 8n !== BigInt(end - begin)) {
-      bad("byte-length", `shape [${e.shape.join(", ")}] of ${e.dtype.name} needs ${bits / 8n} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+      bad(
+        "byte-length",
+        `shape [${e.shape.join(", ")}] of ${e.dtype.name} needs ${bits / 8n} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+      );
     }
     expected = end;
-    tensors.set(e.name, new SafetensorsTensor(source, e.name, e.dtype, e.shape, [begin, end], dataStart));
+    tensors.set(
+      e.name,
+      new SafetensorsTensor(source, e.name, e.dtype, e.shape, [begin, end], dataStart),
+    );
   }
   if (dataStart + expected !== source.size) {
     const detail =

@@ -3,7 +3,7 @@
  * order by huggingface_hub's rule, name the shards `model-0000K-of-0000N.safetensors`, and
  * write `model.safetensors.index.json` when there is more than one shard.
  */
-import { readdir, unlink } from "node:fs/promises";
+import { mkdir, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-write.js";
 import { pythonJsonDumps } from "./python-json.js";
@@ -42,7 +42,8 @@ export interface PlanShardsOptions {
 }
 
 function fileName(pattern: string, suffix: string): string {
-  if (!pattern.includes("{suffix}")) throw new RangeError(`file pattern '${pattern}' has no {suffix}`);
+  if (!pattern.includes("{suffix}"))
+    throw new RangeError(`file pattern '${pattern}' has no {suffix}`);
   return pattern.replace("{suffix}", suffix);
 }
 
@@ -142,9 +143,10 @@ function escapeRegExp(s: string): string {
 }
 
 /**
- * Writes tensors into `dir` as Hugging Face sharded weights: one `model.safetensors` when they
- * fit in one shard, else `model-0000K-of-0000N.safetensors` files and the index. Every file is
- * written atomically, shards before the index; tensors are streamed in shard order.
+ * Writes tensors into `dir` (created if missing) as Hugging Face sharded weights: one
+ * `model.safetensors` when they fit in one shard, else `model-0000K-of-0000N.safetensors`
+ * files and the index. Every file is written atomically, shards before the index; tensors are
+ * streamed in shard order.
  */
 export async function writeShardedSafetensors<T extends SafetensorsInputTensor>(
   dir: string,
@@ -152,6 +154,7 @@ export async function writeShardedSafetensors<T extends SafetensorsInputTensor>(
   options: WriteShardedOptions = {},
 ): Promise<ShardedWriteResult<T>> {
   const plan = planShards(tensors, options.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE, options);
+  await mkdir(dir, { recursive: true });
   const files: string[] = [];
   for (const s of plan.shards) {
     await writeSafetensors(join(dir, s.file), s.tensors, { metadata: options.metadata });
@@ -159,13 +162,19 @@ export async function writeShardedSafetensors<T extends SafetensorsInputTensor>(
   }
   if (plan.shards.length > 1) {
     const text = shardIndexJson(plan, options.indexStyle, options.indexMetadata);
-    await writeFileAtomic(join(dir, plan.indexFile), (sink) => sink.write(new TextEncoder().encode(text)));
+    await writeFileAtomic(join(dir, plan.indexFile), (sink) =>
+      sink.write(new TextEncoder().encode(text)),
+    );
     files.push(plan.indexFile);
   }
   const removed: string[] = [];
   if (options.removeStale ?? true) {
-    const [before, after] = (options.filenamePattern ?? DEFAULT_SHARD_PATTERN).split("{suffix}") as [string, string];
-    const ours = new RegExp(`^${escapeRegExp(before)}(-\\d{5}-of-\\d{5})?${escapeRegExp(after)}(\\.index\\.json)?$`);
+    const [before, after] = (options.filenamePattern ?? DEFAULT_SHARD_PATTERN).split(
+      "{suffix}",
+    ) as [string, string];
+    const ours = new RegExp(
+      `^${escapeRegExp(before)}(-\\d{5}-of-\\d{5})?${escapeRegExp(after)}(\\.index\\.json)?$`,
+    );
     const keep = new Set(files);
     for (const f of await readdir(dir)) {
       if (ours.test(f) && !keep.has(f)) {

@@ -21,7 +21,8 @@ const SIZE = /^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([KMGT]I?B)?\s*$/i;
  */
 export function parseSize(size: string | number): number {
   if (typeof size === "number") {
-    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`size ${size} is not a byte count`);
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new RangeError(`size ${size} is not a byte count`);
     return size;
   }
   const m = SIZE.exec(size);
@@ -29,7 +30,8 @@ export function parseSize(size: string | number): number {
   const value = Number(m[1]);
   const unit = m[2]?.toUpperCase();
   if (unit === undefined) {
-    if (!Number.isSafeInteger(value)) throw new RangeError(`'${size}': a size without a unit is a whole number of bytes`);
+    if (!Number.isSafeInteger(value))
+      throw new RangeError(`'${size}': a size without a unit is a whole number of bytes`);
     return value;
   }
   const bytes = Math.trunc(value * (UNITS[unit] as number));

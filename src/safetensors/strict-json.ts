@@ -137,7 +137,12 @@ export function parseStrictJson(text: string, options: StrictJsonOptions = {}): 
       if (text[i] !== ":") fail("expected ':'");
       i++;
       const v = value(depth);
-      Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(obj, key, {
+        value: v,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
       ws();
       if (text[i] === ",") {
         i++;

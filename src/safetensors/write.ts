@@ -12,7 +12,9 @@ import { SafetensorsWriteError } from "./errors.js";
 import { MAX_DIMS, MAX_HEADER_BYTES } from "./read.js";
 
 /** `__metadata__` written by default: transformers checks `format` when it loads a file. */
-export const DEFAULT_SAFETENSORS_METADATA: Readonly<Record<string, string>> = Object.freeze({ format: "pt" });
+export const DEFAULT_SAFETENSORS_METADATA: Readonly<Record<string, string>> = Object.freeze({
+  format: "pt",
+});
 /** The header is padded to this multiple so that the byte buffer starts aligned. */
 const HEADER_ALIGNMENT = 8;
 
@@ -75,7 +77,10 @@ export function safetensorsLayout<T extends SafetensorsHeaderTensor>(
     if (names.has(t.name)) bad("name appears twice");
     names.add(t.name);
     const dtype = toSafetensorsDType(t.dtype);
-    if (!dtype) return bad(`dtype ${typeof t.dtype === "string" ? t.dtype : t.dtype.name} has no safetensors equivalent`);
+    if (!dtype)
+      return bad(
+        `dtype ${typeof t.dtype === "string" ? t.dtype : t.dtype.name} has no safetensors equivalent`,
+      );
     if (t.shape.length > MAX_DIMS) bad(`${t.shape.length} dimensions (at most ${MAX_DIMS})`);
     let numel = 1n;
     for (const d of t.shape) {
@@ -83,18 +88,24 @@ export function safetensorsLayout<T extends SafetensorsHeaderTensor>(
       numel *= BigInt(d);
     }
     const bits = numel * BigInt(dtype.bits);
-    if (bits % 8n !== 0n) bad(`shape [${t.shape.join(", ")}] of ${dtype.name} is not a whole number of bytes`);
-    if (BigInt(t.byteLength) !== bits / 8n || !Number.isSafeInteger(t.byteLength)) {
-      bad(`declares ${t.byteLength} bytes but shape [${t.shape.join(", ")}] of ${dtype.name} holds ${bits / 8n}`);
+    if (bits % 8n !== 0n)
+      bad(`shape [${t.shape.join(", ")}] of ${dtype.name} is not a whole number of bytes`);
+    if (!Number.isSafeInteger(t.byteLength) || BigInt(t.byteLength) !== bits / 8n) {
+      bad(
+        `declares ${t.byteLength} bytes but shape [${t.shape.join(", ")}] of ${dtype.name} holds ${bits / 8n}`,
+      );
     }
     return { tensor: t, dtype };
   });
-  typed.sort((a, b) => b.dtype.rank - a.dtype.rank || compareCodePoints(a.tensor.name, b.tensor.name));
+  typed.sort(
+    (a, b) => b.dtype.rank - a.dtype.rank || compareCodePoints(a.tensor.name, b.tensor.name),
+  );
 
   const parts: string[] = [];
   if (metadata !== null) {
     const kv = Object.entries(metadata).map(([k, v]) => {
-      if (typeof v !== "string") throw new SafetensorsWriteError(file, undefined, `metadata '${k}' is not a string`);
+      if (typeof v !== "string")
+        throw new SafetensorsWriteError(file, undefined, `metadata '${k}' is not a string`);
       return `${JSON.stringify(k)}:${JSON.stringify(v)}`;
     });
     parts.push(`"__metadata__":{${kv.join(",")}}`);
@@ -111,7 +122,11 @@ export function safetensorsLayout<T extends SafetensorsHeaderTensor>(
   const json = new TextEncoder().encode(`{${parts.join(",")}}`);
   const headerSize = Math.ceil(json.length / HEADER_ALIGNMENT) * HEADER_ALIGNMENT;
   if (headerSize > MAX_HEADER_BYTES) {
-    throw new SafetensorsWriteError(file, undefined, `header of ${headerSize} bytes exceeds the format's limit of ${MAX_HEADER_BYTES}`);
+    throw new SafetensorsWriteError(
+      file,
+      undefined,
+      `header of ${headerSize} bytes exceeds the format's limit of ${MAX_HEADER_BYTES}`,
+    );
   }
   const head = new Uint8Array(8 + headerSize).fill(0x20, 8);
   new DataView(head.buffer).setBigUint64(0, BigInt(headerSize), true);
@@ -136,20 +151,32 @@ export async function writeSafetensors<T extends SafetensorsInputTensor>(
   tensors: readonly T[],
   options: WriteSafetensorsOptions = {},
 ): Promise<SafetensorsLayout<T>> {
-  const layout = safetensorsLayout(tensors, options.metadata === undefined ? DEFAULT_SAFETENSORS_METADATA : options.metadata, path);
+  const layout = safetensorsLayout(
+    tensors,
+    options.metadata === undefined ? DEFAULT_SAFETENSORS_METADATA : options.metadata,
+    path,
+  );
   await writeFileAtomic(path, async (sink) => {
     await sink.write(layout.head);
     for (const { tensor } of layout.entries) {
       let got = 0;
       for await (const chunk of tensor.chunks()) {
         if (got + chunk.length > tensor.byteLength) {
-          throw new SafetensorsWriteError(path, tensor.name, `producer yielded more than the ${tensor.byteLength} bytes declared`);
+          throw new SafetensorsWriteError(
+            path,
+            tensor.name,
+            `producer yielded more than the ${tensor.byteLength} bytes declared`,
+          );
         }
         await sink.write(chunk);
         got += chunk.length;
       }
       if (got !== tensor.byteLength) {
-        throw new SafetensorsWriteError(path, tensor.name, `producer yielded ${got} bytes, ${tensor.byteLength} declared`);
+        throw new SafetensorsWriteError(
+          path,
+          tensor.name,
+          `producer yielded ${got} bytes, ${tensor.byteLength} declared`,
+        );
       }
     }
   });

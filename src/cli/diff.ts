@@ -1,0 +1,40 @@
+import { diffTensorSets } from "../neox/diff.js";
+import { openTensorSet } from "../neox/tensor-set.js";
+import { openFolder } from "../source/open.js";
+
+export async function diffCommand(
+  a: string,
+  b: string,
+  opts: { json?: boolean; endpoint?: string },
+): Promise<void> {
+  const sa = await openTensorSet(await openFolder(a, { endpoint: opts.endpoint }));
+  try {
+    const sb = await openTensorSet(await openFolder(b, { endpoint: opts.endpoint }));
+    try {
+      const d = await diffTensorSets(sa, sb);
+      const same = d.filter((x) => x.status === "equal").length;
+      if (opts.json)
+        process.stdout.write(
+          `${JSON.stringify({ a, b, equal: same, total: d.length, tensors: d }, null, 2)}\n`,
+        );
+      else {
+        const w = Math.max(4, ...d.map((x) => x.name.length));
+        for (const x of d) {
+          let what: string = x.status;
+          if (x.status === "differ")
+            what = `differ: ${x.differing} elements, max |a-b| ${x.maxAbsDiff ?? "?"}`;
+          if (x.status === "shape")
+            what = `shape [${x.shapeA?.join(", ")}] vs [${x.shapeB?.join(", ")}]`;
+          if (x.status === "dtype") what = `dtype ${x.dtypeA} vs ${x.dtypeB}`;
+          process.stdout.write(`${x.name.padEnd(w)}  ${what}\n`);
+        }
+        process.stdout.write(`${same} of ${d.length} tensors equal\n`);
+      }
+      if (same !== d.length) process.exitCode = 4;
+    } finally {
+      await sb.close();
+    }
+  } finally {
+    await sa.close();
+  }
+}

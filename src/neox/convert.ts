@@ -1,0 +1,162 @@
+/**
+ * NeoX step → Hugging Face GPTNeoXForCausalLM folder: config.json, generation_config.json,
+ * safetensors shards (+ index) and the tokenizer — streamed through the plan executor, written to
+ * a temporary folder and renamed into place only when complete.
+ */
+import { randomBytes } from "node:crypto";
+import { copyFile, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { generationConfig, gptNeoxConfig } from "../hf/config.js";
+import { formatHfJson } from "../hf/hf-json.js";
+import { canCast } from "../plan/cast.js";
+import { executePlan, PlanError, replicatedMaxDiff } from "../plan/execute.js";
+import { numelOf, type TensorPlan } from "../plan/plan.js";
+import { writeShardedSafetensors } from "../safetensors/shard.js";
+import { type DTypeInfo, dtypeByName } from "../torch/dtype.js";
+import { NeoxLayoutError } from "./errors.js";
+import { type NeoxModel, resolveModel } from "./model.js";
+import { planNeoxToHf } from "./plan-neox-to-hf.js";
+import type { NeoxStep } from "./step.js";
+
+export interface ConvertOptions {
+  /** Output folder; must not exist or be empty unless `force`. */
+  out: string;
+  /** Output dtype: float16 | bfloat16 | float32 (default: the checkpoint's own). */
+  dtype?: string;
+  /** Largest shard, e.g. "5GB" (default 5GB, as huggingface_hub). */
+  maxShardSize?: string;
+  /** A tokenizer.json to copy (default: one found in the checkpoint). */
+  tokenizer?: string;
+  /** Replace a non-empty output folder. */
+  force?: boolean;
+  /** Called with the bytes written so far (for a progress display). */
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+export interface ConvertResult {
+  out: string;
+  model: NeoxModel;
+  dtype: string;
+  files: string[];
+  tensors: number;
+  bytes: number;
+  /** Replicated tensors whose copies differ across TP ranks, with the largest difference. */
+  replicatedDifferences: { name: string; maxDiff: number }[];
+}
+
+/** What `convert` will do, without reading tensor data: the plans and the config. */
+export async function planConversion(step: NeoxStep, dtype?: string) {
+  const model = await resolveModel(step);
+  if (model.norm !== "layernorm") {
+    throw new NeoxLayoutError(
+      step.folder.name,
+      `norm '${model.norm}' has no Hugging Face GPT-NeoX equivalent`,
+    );
+  }
+  const plans = await planNeoxToHf(step, model);
+  const out = outputDtype(dtype ?? model.dtype);
+  for (const p of plans) {
+    if (!canCast(p.dtype, out))
+      throw new PlanError(`${p.name}: cannot convert ${p.dtype.name} to ${out.name}`);
+  }
+  const config = gptNeoxConfig({
+    numLayers: model.numLayers,
+    hiddenSize: model.hiddenSize,
+    numHeads: model.numHeads,
+    intermediateSize: model.intermediateSize,
+    vocabSize: model.paddedVocab,
+    maxPositionEmbeddings: model.maxPositions,
+    rotaryPct: model.rotaryPct,
+    rotaryEmbBase: model.rotaryBase,
+    layerNormEps: model.layerNormEps,
+    useParallelResidual: model.gptjResidual,
+    tieWordEmbeddings: model.tiedEmbeddings,
+    torchDtype: out.name,
+  });
+  return { model, plans, dtype: out, config };
+}
+
+function outputDtype(name: string): DTypeInfo {
+  const d = dtypeByName(name);
+  if (!d || !["float16", "bfloat16", "float32"].includes(d.name)) {
+    throw new PlanError(`output dtype must be float16, bfloat16 or float32, not ${name}`);
+  }
+  return d;
+}
+
+async function isEmptyDir(path: string): Promise<boolean | undefined> {
+  try {
+    return (await readdir(path)).length === 0;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+/** Converts a NeoX step into a Hugging Face folder. */
+export async function convertToHf(step: NeoxStep, opts: ConvertOptions): Promise<ConvertResult> {
+  const out = resolve(opts.out);
+  const empty = await isEmptyDir(out);
+  if (empty === false && !opts.force) {
+    throw new NeoxLayoutError(out, "output folder is not empty (use --force to replace it)");
+  }
+  const { model, plans, dtype, config } = await planConversion(step, opts.dtype);
+  const replicatedDifferences: ConvertResult["replicatedDifferences"] = [];
+  for (const p of plans) {
+    if (p.op !== "replicated") continue;
+    const d = await replicatedMaxDiff(p);
+    if (d !== 0) replicatedDifferences.push({ name: p.name, maxDiff: d });
+  }
+  const tmp = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString("hex")}`);
+  await mkdir(tmp, { recursive: true });
+  try {
+    await writeFile(join(tmp, "config.json"), formatHfJson(config));
+    await writeFile(join(tmp, "generation_config.json"), formatHfJson(generationConfig()));
+    const files = ["config.json", "generation_config.json"];
+    if (opts.tokenizer) {
+      await copyFile(opts.tokenizer, join(tmp, "tokenizer.json"));
+      files.push("tokenizer.json");
+    } else if (step.tokenizer) {
+      const src = await step.folder.open(step.tokenizer.path);
+      try {
+        await writeFile(join(tmp, "tokenizer.json"), await src.read(0, src.size));
+      } finally {
+        await src.close();
+      }
+      files.push("tokenizer.json");
+    }
+    const total = plans.reduce((n, p) => n + numelOf(p.shape) * dtype.itemsize, 0);
+    let written = 0;
+    const tensors = plans.map((p: TensorPlan) => ({
+      name: p.name,
+      dtype,
+      shape: [...p.shape],
+      byteLength: numelOf(p.shape) * dtype.itemsize,
+      chunks: async function* () {
+        for await (const c of executePlan(p, dtype)) {
+          written += c.byteLength;
+          opts.onProgress?.(written, total);
+          yield c;
+        }
+      },
+    }));
+    const shards = await writeShardedSafetensors(tmp, tensors, {
+      maxShardSize: opts.maxShardSize ?? "5GB",
+    });
+    files.push(...shards.files);
+    if (empty !== undefined) await rm(out, { recursive: true, force: true });
+    await rename(tmp, out);
+    return {
+      out,
+      model,
+      dtype: dtype.name,
+      files,
+      tensors: plans.length,
+      bytes: total,
+      replicatedDifferences,
+    };
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}

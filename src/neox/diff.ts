@@ -1,0 +1,91 @@
+/**
+ * `diff`: per-tensor comparison of two checkpoints matched by Hugging Face name (NeoX steps are
+ * merged on the fly): equality, and the largest |a − b| when both are floating point.
+ */
+import { ByteStream } from "../plan/byte-stream.js";
+import { toFloat32 } from "../plan/cast.js";
+import type { NamedTensorSource, TensorSet } from "./tensor-set.js";
+
+/** Elements compared per step: bounded memory whatever the tensor size. */
+const DIFF_CHUNK_ELEMENTS = 1 << 20;
+const FLOATS = new Set(["float16", "bfloat16", "float32"]);
+
+export interface TensorDiff {
+  name: string;
+  status: "equal" | "differ" | "only-a" | "only-b" | "shape" | "dtype";
+  shapeA?: number[];
+  shapeB?: number[];
+  dtypeA?: string;
+  dtypeB?: string;
+  /** Largest |a − b| (floats only; NaN when one side has a NaN the other lacks). */
+  maxAbsDiff?: number;
+  /** Elements that differ. */
+  differing?: number;
+}
+
+async function compare(a: NamedTensorSource, b: NamedTensorSource): Promise<TensorDiff> {
+  const base = {
+    name: a.name,
+    shapeA: [...a.shape],
+    shapeB: [...b.shape],
+    dtypeA: a.dtype.name,
+    dtypeB: b.dtype.name,
+  };
+  if (a.shape.join() !== b.shape.join()) return { ...base, status: "shape" };
+  const sameDtype = a.dtype.name === b.dtype.name;
+  const floats = FLOATS.has(a.dtype.name) && FLOATS.has(b.dtype.name);
+  if (!sameDtype && !floats) return { ...base, status: "dtype" };
+  const sa = new ByteStream(a.chunks());
+  const sb = new ByteStream(b.chunks());
+  const numel = a.shape.reduce((x, y) => x * y, 1);
+  let max = 0;
+  let differing = 0;
+  for (let at = 0; at < numel; at += DIFF_CHUNK_ELEMENTS) {
+    const n = Math.min(DIFF_CHUNK_ELEMENTS, numel - at);
+    const ba = await sa.take(n * a.dtype.itemsize);
+    const bb = await sb.take(n * b.dtype.itemsize);
+    if (floats) {
+      const fa = toFloat32(ba, a.dtype);
+      const fb = toFloat32(bb, b.dtype);
+      for (let i = 0; i < n; i++) {
+        const x = fa[i] as number;
+        const y = fb[i] as number;
+        if (Object.is(x, y) || x === y) continue;
+        differing++;
+        const d = Math.abs(x - y);
+        max = Number.isNaN(d) ? Number.NaN : Number.isNaN(max) ? max : Math.max(max, d);
+      }
+    } else {
+      const es = a.dtype.itemsize;
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < es; j++) {
+          if (ba[i * es + j] !== bb[i * es + j]) {
+            differing++;
+            break;
+          }
+        }
+      }
+    }
+  }
+  return {
+    ...base,
+    status: differing === 0 ? "equal" : "differ",
+    maxAbsDiff: floats ? max : undefined,
+    differing,
+  };
+}
+
+/** Compares every tensor of `a` and `b`, in `a`'s order then `b`'s extra names. */
+export async function diffTensorSets(a: TensorSet, b: TensorSet): Promise<TensorDiff[]> {
+  const out: TensorDiff[] = [];
+  for (const [name, ta] of a.tensors) {
+    const tb = b.tensors.get(name);
+    if (!tb) out.push({ name, status: "only-a", shapeA: [...ta.shape], dtypeA: ta.dtype.name });
+    else out.push(await compare(ta, tb));
+  }
+  for (const [name, tb] of b.tensors) {
+    if (!a.tensors.has(name))
+      out.push({ name, status: "only-b", shapeB: [...tb.shape], dtypeB: tb.dtype.name });
+  }
+  return out;
+}

@@ -1,0 +1,225 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { SafetensorsWriteError } from "../../src/safetensors/errors.js";
+import { openSafetensors } from "../../src/safetensors/read.js";
+import {
+  type SafetensorsInputTensor,
+  safetensorsLayout,
+  writeSafetensors,
+} from "../../src/safetensors/write.js";
+import { LocalFileSource } from "../../src/source/local-file.js";
+import { MemorySource } from "../../src/source/memory.js";
+import { DTYPES } from "../../src/torch/dtype.js";
+import { fixture } from "../helpers.js";
+import { expected, inputOf, shuffled } from "./reference.js";
+
+const dir = mkdtempSync(join(tmpdir(), "neox-ckpt-st-write-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+test("writes the same bytes as the reference writer, whatever the input order", async () => {
+  for (const [name, f] of Object.entries(expected.files)) {
+    const want = readFileSync(fixture(`safetensors/${name}`));
+    assert.equal(sha256(want), f.sha256, `fixture ${name} is intact`);
+    for (const order of [f.tensors, [...f.tensors].reverse(), shuffled(f.tensors)]) {
+      const out = join(dir, name);
+      const layout = await writeSafetensors(
+        out,
+        order.map((x) => inputOf(x)),
+        { metadata: f.metadata },
+      );
+      const got = readFileSync(out);
+      assert.equal(got.length, f.size, name);
+      assert.ok(Buffer.compare(got, want) === 0, `${name}: bytes differ from the reference`);
+      assert.equal(layout.fileSize, f.size);
+    }
+  }
+});
+
+test("round trip: what the writer writes, the reader reads back exactly", async () => {
+  const src = await LocalFileSource.open(fixture("safetensors/mixed.safetensors"));
+  const st = await openSafetensors(src);
+  // Feed the reader's lazy tensors straight into the writer, chunked small.
+  const tensors: SafetensorsInputTensor[] = [...st.tensors.values()].map((x) => ({
+    name: x.name,
+    dtype: x.dtype.name,
+    shape: x.shape,
+    byteLength: x.byteLength,
+    chunks: () => x.chunks(3),
+  }));
+  const out = join(dir, "roundtrip.safetensors");
+  await writeSafetensors(out, tensors);
+  assert.ok(
+    Buffer.compare(readFileSync(out), readFileSync(fixture("safetensors/mixed.safetensors"))) === 0,
+  );
+  const back = await openSafetensors(new MemorySource(readFileSync(out)));
+  for (const [name, x] of st.tensors) {
+    const got = await back.tensors.get(name)?.bytes();
+    assert.ok(got && Buffer.from(got).equals(await x.bytes()), name);
+  }
+  await src.close();
+});
+
+test("accepts torch dtypes as well as safetensors strings", async () => {
+  const f16 = DTYPES.get("float16");
+  assert.ok(f16);
+  const layout = safetensorsLayout([{ name: "h", dtype: f16, shape: [3], byteLength: 6 }]);
+  assert.equal(layout.entries[0]?.dtype.name, "F16");
+});
+
+test("header: __metadata__ first, tensors in offset order, fields dtype/shape/data_offsets, spaces to a multiple of 8", () => {
+  const layout = safetensorsLayout(
+    [
+      { name: "b", dtype: "F16", shape: [1], byteLength: 2 },
+      { name: "a", dtype: "F16", shape: [2], byteLength: 4 },
+      { name: "c", dtype: "F64", shape: [], byteLength: 8 },
+      { name: "flag", dtype: "BOOL", shape: [1], byteLength: 1 },
+      { name: "q", dtype: "F4", shape: [2, 3], byteLength: 3 },
+    ],
+    { format: "pt", note: "x" },
+  );
+  const n = Number(new DataView(layout.head.buffer).getBigUint64(0, true));
+  assert.equal(n, layout.headerSize);
+  assert.equal(n % 8, 0);
+  const text = new TextDecoder().decode(layout.head.subarray(8));
+  const json =
+    '{"__metadata__":{"format":"pt","note":"x"},' +
+    '"c":{"dtype":"F64","shape":[],"data_offsets":[0,8]},' +
+    '"a":{"dtype":"F16","shape":[2],"data_offsets":[8,12]},' +
+    '"b":{"dtype":"F16","shape":[1],"data_offsets":[12,14]},' +
+    '"q":{"dtype":"F4","shape":[2,3],"data_offsets":[14,17]},' +
+    '"flag":{"dtype":"BOOL","shape":[1],"data_offsets":[17,18]}}';
+  assert.equal(text, json + " ".repeat(n - json.length));
+  assert.equal(layout.dataSize, 18);
+  assert.deepEqual(
+    layout.entries.map((e) => e.tensor.name),
+    ["c", "a", "b", "q", "flag"],
+  );
+});
+
+test("header: null metadata writes no __metadata__; the reference's own test vectors", () => {
+  const one = safetensorsLayout(
+    [{ name: "attn.0", dtype: "F32", shape: [1, 2, 3], byteLength: 24 }],
+    null,
+  );
+  assert.deepEqual(
+    Buffer.from(one.head),
+    Buffer.concat([
+      Buffer.from([64, 0, 0, 0, 0, 0, 0, 0]),
+      Buffer.from('{"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}}'),
+    ]),
+  );
+  const empty = safetensorsLayout([], null);
+  assert.deepEqual([...empty.head], [8, 0, 0, 0, 0, 0, 0, 0, 123, 125, 32, 32, 32, 32, 32, 32]);
+  const meta = safetensorsLayout([], { framework: "pt" });
+  assert.equal(
+    Buffer.from(meta.head.subarray(8)).toString(),
+    '{"__metadata__":{"framework":"pt"}}     ',
+  );
+  assert.equal(meta.head[0], 40);
+});
+
+test("names sort by code point (UTF-8 bytes), not UTF-16 units", () => {
+  const layout = safetensorsLayout(
+    ["\u{1F600}", "\uE000", "z", "é"].map((name) => ({
+      name,
+      dtype: "U8",
+      shape: [1],
+      byteLength: 1,
+    })),
+  );
+  assert.deepEqual(
+    layout.entries.map((e) => e.tensor.name),
+    ["z", "é", "\uE000", "\u{1F600}"],
+  );
+});
+
+test("rejects input it cannot write", () => {
+  const ok = { name: "w", dtype: "F32", shape: [2], byteLength: 8 };
+  const cases: [object[], RegExp][] = [
+    [[ok, ok], /twice/],
+    [[{ ...ok, name: "__metadata__" }], /reserved/],
+    [[{ ...ok, dtype: "F17" }], /no safetensors equivalent/],
+    [[{ ...ok, dtype: DTYPES.get("complex128") }], /complex128 has no safetensors equivalent/],
+    [[{ ...ok, byteLength: 7 }], /declares 7 bytes/],
+    [[{ ...ok, byteLength: 7.5 }], /declares 7.5 bytes/],
+    [[{ ...ok, shape: [-1] }], /holds -1/],
+    [[{ ...ok, dtype: "F4", shape: [3], byteLength: 2 }], /whole number of bytes/],
+  ];
+  for (const [tensors, re] of cases) {
+    assert.throws(
+      () => safetensorsLayout(tensors as never),
+      (e: unknown) => e instanceof SafetensorsWriteError && re.test(e.message),
+    );
+  }
+  assert.throws(() => safetensorsLayout([], { a: 1 } as never), SafetensorsWriteError);
+});
+
+test("a producer that yields more or fewer bytes than declared fails, leaving no file and the old one intact", async () => {
+  const out = join(dir, "lying.safetensors");
+  writeFileSync(out, "previous");
+  const liar = (n: number): SafetensorsInputTensor => ({
+    name: "w",
+    dtype: "U8",
+    shape: [4],
+    byteLength: 4,
+    async *chunks() {
+      yield new Uint8Array(n);
+    },
+  });
+  for (const [n, re] of [
+    [5, /more than the 4 bytes declared/],
+    [3, /yielded 3 bytes, 4 declared/],
+  ] as const) {
+    await assert.rejects(
+      writeSafetensors(out, [liar(n)]),
+      (e: unknown) => e instanceof SafetensorsWriteError && re.test(e.message) && e.tensor === "w",
+    );
+    assert.equal(readFileSync(out, "utf8"), "previous");
+  }
+  const failing: SafetensorsInputTensor = {
+    name: "w",
+    dtype: "U8",
+    shape: [4],
+    byteLength: 4,
+    // biome-ignore lint/correctness/useYield: a producer that fails before its first chunk
+    async *chunks() {
+      throw new Error("source vanished");
+    },
+  };
+  await assert.rejects(writeSafetensors(out, [failing]), /source vanished/);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith(".tmp")),
+    [],
+  );
+});
+
+test("streams large tensors in order with bounded pieces", async () => {
+  const n = 3 << 20;
+  let produced = 0;
+  const big = (name: string, fill: number): SafetensorsInputTensor => ({
+    name,
+    dtype: "U8",
+    shape: [n],
+    byteLength: n,
+    async *chunks() {
+      for (let at = 0; at < n; at += 1 << 20) {
+        produced += 1 << 20;
+        yield new Uint8Array(1 << 20).fill(fill);
+      }
+    },
+  });
+  const out = join(dir, "big.safetensors");
+  await writeSafetensors(out, [big("b", 2), big("a", 1)]);
+  assert.equal(produced, 2 * n);
+  const src = await LocalFileSource.open(out);
+  const st = await openSafetensors(src);
+  assert.equal((await st.tensors.get("a")?.range(n - 1, 1))?.[0], 1);
+  assert.equal((await st.tensors.get("b")?.range(0, 1))?.[0], 2);
+  await src.close();
+});
