@@ -1,0 +1,384 @@
+/**
+ * A protocol-2 pickle encoder for the value model the decoder produces, so anything we read can
+ * be written back, and torch.load reads it. Containers are memoized by identity (shared objects
+ * stay shared); tensors go out as persistent ids through `persistentId`.
+ */
+import {
+  NdArray,
+  NumpyDtype,
+  PyComplex,
+  PyDict,
+  PyFloat,
+  PyGlobal,
+  PyObject,
+  PySet,
+  PySlice,
+  PyTuple,
+  type PyValue,
+  TorchDevice,
+  TorchDtype,
+  TorchStorageType,
+} from "./pyvalue.js";
+
+/** Items per APPENDS/SETITEMS batch, as Python's pickler. */
+const BATCH = 1000;
+
+/** Something the encoder hands to `persistentId` instead of pickling it. */
+export type Persistent = object;
+
+export interface EncodeOptions {
+  /** Returns the persistent id (a tuple) for objects stored outside the pickle, else undefined. */
+  persistentId?: (v: Persistent) => PyValue | undefined;
+  /** Encodes objects the value model does not know (tensors): called with the encoder. */
+  custom?: (v: object, enc: PickleEncoder) => boolean;
+}
+
+export class PickleEncoder {
+  private parts: Uint8Array[] = [];
+  private cur = new Uint8Array(1 << 16);
+  private len = 0;
+  private readonly memo = new Map<object, number>();
+  private readonly te = new TextEncoder();
+
+  constructor(private readonly opts: EncodeOptions = {}) {}
+
+  private ensure(n: number): void {
+    if (this.len + n <= this.cur.length) return;
+    this.parts.push(this.cur.subarray(0, this.len));
+    this.cur = new Uint8Array(Math.max(1 << 16, n));
+    this.len = 0;
+  }
+  byte(b: number): void {
+    this.ensure(1);
+    this.cur[this.len++] = b;
+  }
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.cur.set(b, this.len);
+    this.len += b.length;
+  }
+  private u32(v: number): void {
+    this.ensure(4);
+    new DataView(this.cur.buffer, this.cur.byteOffset + this.len, 4).setUint32(0, v, true);
+    this.len += 4;
+  }
+  private text(s: string): void {
+    this.bytes(this.te.encode(s));
+  }
+
+  /** GLOBAL module\nname\n */
+  global(module: string, name: string): void {
+    this.byte(0x63);
+    this.text(`${module}\n${name}\n`);
+  }
+  private put(o: object): void {
+    const i = this.memo.size;
+    this.memo.set(o, i);
+    if (i < 256) {
+      this.byte(0x71);
+      this.byte(i);
+    } else {
+      this.byte(0x72);
+      this.u32(i);
+    }
+  }
+  private get(o: object): boolean {
+    const i = this.memo.get(o);
+    if (i === undefined) return false;
+    if (i < 256) {
+      this.byte(0x68);
+      this.byte(i);
+    } else {
+      this.byte(0x6a);
+      this.u32(i);
+    }
+    return true;
+  }
+  private int(v: number | bigint): void {
+    if (typeof v === "number" && Number.isSafeInteger(v)) {
+      if (v >= 0 && v < 256) {
+        this.byte(0x4b);
+        this.byte(v);
+        return;
+      }
+      if (v >= 0 && v < 65536) {
+        this.byte(0x4d);
+        this.byte(v & 0xff);
+        this.byte(v >> 8);
+        return;
+      }
+      if (v >= -0x80000000 && v <= 0x7fffffff) {
+        this.byte(0x4a);
+        this.ensure(4);
+        new DataView(this.cur.buffer, this.cur.byteOffset + this.len, 4).setInt32(0, v, true);
+        this.len += 4;
+        return;
+      }
+    }
+    let x = BigInt(v);
+    const out: number[] = [];
+    // Minimal two's complement, little-endian.
+    for (;;) {
+      out.push(Number(x & 0xffn));
+      x >>= 8n;
+      const top = (out[out.length - 1] as number) & 0x80;
+      if ((x === 0n && !top) || (x === -1n && top)) break;
+    }
+    if (out.length < 256) {
+      this.byte(0x8a);
+      this.byte(out.length);
+    } else {
+      this.byte(0x8b);
+      this.u32(out.length);
+    }
+    this.bytes(Uint8Array.from(out));
+  }
+  private float(v: number): void {
+    this.byte(0x47);
+    this.ensure(8);
+    new DataView(this.cur.buffer, this.cur.byteOffset + this.len, 8).setFloat64(0, v, false);
+    this.len += 8;
+  }
+  private str(s: string): void {
+    const b = this.te.encode(s);
+    this.byte(0x58);
+    this.u32(b.length);
+    this.bytes(b);
+  }
+  /** `bytes` under protocol 2: `_codecs.encode(latin-1 text, "latin1")`. */
+  private pyBytes(b: Uint8Array): void {
+    if (b.length === 0) {
+      this.global("__builtin__", "bytes");
+      this.byte(0x29);
+      this.byte(0x52);
+      return;
+    }
+    this.global("_codecs", "encode");
+    let s = "";
+    for (const c of b) s += String.fromCharCode(c);
+    this.str(s);
+    this.str("latin1");
+    this.byte(0x86);
+    this.byte(0x52);
+  }
+  /** A tuple of values. */
+  tuple(items: readonly PyValue[]): void {
+    if (items.length === 0) {
+      this.byte(0x29);
+      return;
+    }
+    if (items.length <= 3) {
+      for (const x of items) this.value(x);
+      this.byte(0x84 + items.length);
+      return;
+    }
+    this.byte(0x28);
+    for (const x of items) this.value(x);
+    this.byte(0x74);
+  }
+  private appends(items: readonly PyValue[]): void {
+    for (let i = 0; i < items.length; i += BATCH) {
+      const batch = items.slice(i, i + BATCH);
+      if (batch.length === 1) {
+        this.value(batch[0] as PyValue);
+        this.byte(0x61);
+      } else {
+        this.byte(0x28);
+        for (const x of batch) this.value(x);
+        this.byte(0x65);
+      }
+    }
+  }
+  private setitems(entries: readonly [PyValue, PyValue][]): void {
+    for (let i = 0; i < entries.length; i += BATCH) {
+      const batch = entries.slice(i, i + BATCH);
+      if (batch.length === 1) {
+        const [k, v] = batch[0] as [PyValue, PyValue];
+        this.value(k);
+        this.value(v);
+        this.byte(0x73);
+      } else {
+        this.byte(0x28);
+        for (const [k, v] of batch) {
+          this.value(k);
+          this.value(v);
+        }
+        this.byte(0x75);
+      }
+    }
+  }
+  /** An empty OrderedDict (torch's backward-hooks argument). */
+  emptyOrderedDict(): void {
+    this.global("collections", "OrderedDict");
+    this.byte(0x29);
+    this.byte(0x52);
+  }
+  /** BINPERSID of a persistent id. */
+  persistent(pid: PyValue): void {
+    this.value(pid);
+    this.byte(0x51);
+  }
+
+  value(v: PyValue): void {
+    if (v === null) return this.byte(0x4e);
+    switch (typeof v) {
+      case "boolean":
+        return this.byte(v ? 0x88 : 0x89);
+      case "number":
+        return Number.isInteger(v) && !Object.is(v, -0) ? this.int(v) : this.float(v);
+      case "bigint":
+        return this.int(v);
+      case "string":
+        return this.str(v);
+    }
+    const pid = this.opts.persistentId?.(v);
+    if (pid !== undefined) return this.persistent(pid);
+    if (this.opts.custom?.(v, this)) return;
+    if (v instanceof PyFloat) return this.float(v.value);
+    if (v instanceof Uint8Array) return this.pyBytes(v);
+    if (this.get(v)) return;
+    if (v instanceof PyTuple) {
+      this.tuple(v);
+      this.put(v);
+      return;
+    }
+    if (Array.isArray(v)) {
+      this.byte(0x5d);
+      this.put(v);
+      this.appends(v);
+      return;
+    }
+    if (v instanceof PyDict) return this.dict(v);
+    if (v instanceof PySet) {
+      this.global("__builtin__", v.frozen ? "frozenset" : "set");
+      this.value(v.items);
+      this.byte(0x85);
+      this.byte(0x52);
+      this.put(v);
+      return;
+    }
+    if (v instanceof PyComplex) {
+      this.global("__builtin__", "complex");
+      this.tuple([new PyFloat(v.re), new PyFloat(v.im)]);
+      this.byte(0x52);
+      return;
+    }
+    if (v instanceof PySlice) {
+      this.global("__builtin__", "slice");
+      this.tuple([v.start, v.stop, v.step]);
+      this.byte(0x52);
+      return;
+    }
+    if (v instanceof PyGlobal) return this.global(py2Module(v.module), v.name);
+    if (v instanceof TorchDtype) return this.global("torch", v.name);
+    if (v instanceof TorchStorageType) return this.global(v.module, v.name);
+    if (v instanceof TorchDevice) {
+      this.global("torch", "device");
+      this.tuple(v.index === undefined ? [v.type] : [v.type, v.index]);
+      this.byte(0x52);
+      return;
+    }
+    if (v instanceof NumpyDtype) return this.numpyDtype(v);
+    if (v instanceof NdArray) return this.ndarray(v);
+    if (v instanceof PyObject) return this.object(v);
+    throw new TypeError(`cannot pickle ${(v as object).constructor?.name ?? typeof v}`);
+  }
+
+  private dict(d: PyDict): void {
+    if (d.className === "dict") {
+      this.byte(0x7d);
+      this.put(d);
+      this.setitems([...d.entries()]);
+      return;
+    }
+    if (d.className === "argparse.Namespace") {
+      this.global("argparse", "Namespace");
+      this.byte(0x29);
+      this.byte(0x81);
+      this.put(d);
+      const state = PyDict.from(d.entries());
+      this.value(state);
+      this.byte(0x62);
+      return;
+    }
+    const dot = d.className.lastIndexOf(".");
+    this.global(d.className.slice(0, dot), d.className.slice(dot + 1));
+    this.byte(0x29);
+    this.byte(0x52);
+    this.put(d);
+    this.setitems([...d.entries()]);
+    if (d.attrs && d.attrs.size > 0) {
+      this.value(d.attrs);
+      this.byte(0x62);
+    }
+  }
+
+  private object(o: PyObject): void {
+    if (o.callee instanceof PyGlobal) this.global(py2Module(o.callee.module), o.callee.name);
+    else this.value(o.callee as PyValue);
+    this.tuple(o.args);
+    this.byte(o.kind === "object" ? 0x81 : 0x52);
+    this.put(o);
+    if (o.listItems.length) this.appends(o.listItems);
+    if (o.items.length) this.setitems(o.items);
+    if (o.state !== undefined) {
+      this.value(o.state);
+      this.byte(0x62);
+    }
+  }
+
+  private numpyDtype(d: NumpyDtype): void {
+    this.global("numpy", "dtype");
+    this.tuple([d.typestr, false, true]);
+    this.byte(0x52);
+    this.put(d);
+    this.tuple([3, d.itemsize === 1 ? "|" : d.byteorder === "=" ? "<" : d.byteorder, null, null, null, -1, -1, 0]);
+    this.byte(0x62);
+  }
+
+  private ndarray(a: NdArray): void {
+    this.global("numpy.core.multiarray", "_reconstruct");
+    this.global("numpy", "ndarray");
+    this.tuple([0]);
+    this.pyBytes(Uint8Array.of(0x62));
+    this.byte(0x87);
+    this.byte(0x52);
+    this.put(a);
+    this.byte(0x28);
+    this.int(1);
+    this.tuple(a.shape);
+    if (a.dtype) this.value(a.dtype);
+    else this.byte(0x4e);
+    this.byte(a.fortranOrder ? 0x88 : 0x89);
+    if (a.data instanceof Uint8Array) this.pyBytes(a.data);
+    else this.value(a.data);
+    this.byte(0x74);
+    this.byte(0x62);
+  }
+
+  /** The whole pickle: PROTO 2, the value, STOP. */
+  static encode(v: PyValue, opts: EncodeOptions = {}): Uint8Array {
+    const e = new PickleEncoder(opts);
+    e.byte(0x80);
+    e.byte(2);
+    e.value(v);
+    e.byte(0x2e);
+    return e.finish();
+  }
+
+  finish(): Uint8Array {
+    const all = [...this.parts, this.cur.subarray(0, this.len)];
+    const out = new Uint8Array(all.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of all) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+}
+
+/** Protocol-2 pickles name Python 3's `builtins` as `__builtin__` (fix_imports). */
+function py2Module(m: string): string {
+  return m === "builtins" ? "__builtin__" : m === "copyreg" ? "copy_reg" : m;
+}

@@ -1,0 +1,66 @@
+/**
+ * Tensors to be written: a storage that produces its bytes when the writer asks, and tensor views
+ * on it (several tensors may share one storage, as DeepSpeed's flat buffers do).
+ */
+import type { ElementSource } from "../plan/plan.js";
+import type { DTypeInfo } from "./dtype.js";
+import { DEFAULT_CHUNK_BYTES } from "./tensor.js";
+
+/** Storage bytes written by `saveTorch`. */
+export class NewStorage {
+  constructor(
+    readonly dtype: DTypeInfo,
+    /** Elements of `dtype`. */
+    readonly numel: number,
+    /** Produces exactly `numel × itemsize` little-endian bytes. */
+    readonly produce: () => AsyncIterable<Uint8Array>,
+  ) {}
+  get byteLength(): number {
+    return this.numel * this.dtype.itemsize;
+  }
+
+  /** A storage holding `bytes`. */
+  static fromBytes(dtype: DTypeInfo, bytes: Uint8Array): NewStorage {
+    if (bytes.byteLength % dtype.itemsize !== 0) throw new RangeError(`${bytes.byteLength} bytes is not a whole number of ${dtype.name}`);
+    return new NewStorage(dtype, bytes.byteLength / dtype.itemsize, async function* () {
+      yield bytes;
+    });
+  }
+
+  /** A storage streaming the elements of a source (a TensorRef, a plan window, …). */
+  static fromSource(src: ElementSource, chunkBytes = DEFAULT_CHUNK_BYTES): NewStorage {
+    const per = Math.max(1, Math.floor(chunkBytes / src.dtype.itemsize));
+    return new NewStorage(src.dtype, src.numel, async function* () {
+      for (let at = 0; at < src.numel; at += per) yield src.range(at, Math.min(per, src.numel - at));
+    });
+  }
+}
+
+/** A tensor view on a NewStorage. */
+export class NewTensor {
+  readonly stride: readonly number[];
+  constructor(
+    readonly storage: NewStorage,
+    readonly shape: readonly number[],
+    readonly storageOffset = 0,
+    stride?: readonly number[],
+    readonly requiresGrad = false,
+    readonly isParameter = false,
+  ) {
+    this.stride = stride ?? contiguousStride(shape);
+  }
+  get dtype(): DTypeInfo {
+    return this.storage.dtype;
+  }
+
+  /** A contiguous tensor over its own storage. */
+  static of(storage: NewStorage, shape: readonly number[] = [storage.numel]): NewTensor {
+    return new NewTensor(storage, shape);
+  }
+}
+
+export function contiguousStride(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) s[i] = (s[i + 1] as number) * (shape[i + 1] as number);
+  return s;
+}
