@@ -332,7 +332,16 @@ export class PickleEncoder {
     this.tuple([d.typestr, false, true]);
     this.byte(0x52);
     this.put(d);
-    this.tuple([3, d.itemsize === 1 ? "|" : d.byteorder === "=" ? "<" : d.byteorder, null, null, null, -1, -1, 0]);
+    this.tuple([
+      3,
+      d.itemsize === 1 ? "|" : d.byteorder === "=" ? "<" : d.byteorder,
+      null,
+      null,
+      null,
+      -1,
+      -1,
+      0,
+    ]);
     this.byte(0x62);
   }
 

@@ -21,7 +21,8 @@ export class NewStorage {
 
   /** A storage holding `bytes`. */
   static fromBytes(dtype: DTypeInfo, bytes: Uint8Array): NewStorage {
-    if (bytes.byteLength % dtype.itemsize !== 0) throw new RangeError(`${bytes.byteLength} bytes is not a whole number of ${dtype.name}`);
+    if (bytes.byteLength % dtype.itemsize !== 0)
+      throw new RangeError(`${bytes.byteLength} bytes is not a whole number of ${dtype.name}`);
     return new NewStorage(dtype, bytes.byteLength / dtype.itemsize, async function* () {
       yield bytes;
     });
@@ -31,7 +32,8 @@ export class NewStorage {
   static fromSource(src: ElementSource, chunkBytes = DEFAULT_CHUNK_BYTES): NewStorage {
     const per = Math.max(1, Math.floor(chunkBytes / src.dtype.itemsize));
     return new NewStorage(src.dtype, src.numel, async function* () {
-      for (let at = 0; at < src.numel; at += per) yield src.range(at, Math.min(per, src.numel - at));
+      for (let at = 0; at < src.numel; at += per)
+        yield src.range(at, Math.min(per, src.numel - at));
     });
   }
 }
@@ -61,6 +63,7 @@ export class NewTensor {
 
 export function contiguousStride(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length).fill(1);
-  for (let i = shape.length - 2; i >= 0; i--) s[i] = (s[i + 1] as number) * (shape[i + 1] as number);
+  for (let i = shape.length - 2; i >= 0; i--)
+    s[i] = (s[i + 1] as number) * (shape[i + 1] as number);
   return s;
 }

@@ -4,6 +4,7 @@
  * number, bytes → Uint8Array) and to the small classes below where it is not.
  */
 import type { DTypeInfo } from "./dtype.js";
+import type { NewTensor } from "./new-tensor.js";
 import type { TensorRef } from "./tensor.js";
 
 export type PyValue =
@@ -27,6 +28,8 @@ export type PyValue =
   | TorchStorageType
   | StorageRef
   | TensorRef
+  /** A tensor to be written (only in trees given to `saveTorch`). */
+  | NewTensor
   | NdArray
   | NumpyDtype;
 

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import { basename } from "node:path";
-import { type DTypeInfo, DTYPES } from "./dtype.js";
+import { DTYPES, type DTypeInfo } from "./dtype.js";
 import { PickleEncoder } from "./encode-pickle.js";
 import { NewStorage, NewTensor } from "./new-tensor.js";
 import { PyTuple, type PyValue, TorchStorageType } from "./pyvalue.js";
@@ -21,7 +21,11 @@ export interface SaveOptions {
 const U8 = DTYPES.get("uint8") as DTypeInfo;
 
 /** Saves `value` to `path` atomically. */
-export async function saveTorch(path: string, value: PyValue | object, opts: SaveOptions = {}): Promise<void> {
+export async function saveTorch(
+  path: string,
+  value: PyValue | object,
+  opts: SaveOptions = {},
+): Promise<void> {
   const storages = new Map<NewStorage, string>();
   const order: NewStorage[] = [];
   const copies = new Map<TensorRef, NewTensor>();
@@ -40,7 +44,9 @@ export async function saveTorch(path: string, value: PyValue | object, opts: Sav
     if (t.isParameter) enc.global("torch._utils", "_rebuild_parameter");
     enc.global("torch._utils", v3 ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2");
     enc.byte(0x28);
-    const storageType = v3 ? new TorchStorageType("torch.storage", "UntypedStorage", U8) : new TorchStorageType("torch", d.storageClass as string, d);
+    const storageType = v3
+      ? new TorchStorageType("torch.storage", "UntypedStorage", U8)
+      : new TorchStorageType("torch", d.storageClass as string, d);
     const numel = v3 ? t.storage.byteLength : t.storage.numel;
     enc.persistent(PyTuple.of_(["storage", storageType, keyOf(t.storage), "cpu", numel]));
     enc.value(t.storageOffset);
@@ -67,7 +73,14 @@ export async function saveTorch(path: string, value: PyValue | object, opts: Sav
       if (v instanceof TensorRef) {
         let c = copies.get(v);
         if (!c) {
-          c = new NewTensor(NewStorage.fromSource(v), v.shape, 0, undefined, v.requiresGrad, v.isParameter);
+          c = new NewTensor(
+            NewStorage.fromSource(v),
+            v.shape,
+            0,
+            undefined,
+            v.requiresGrad,
+            v.isParameter,
+          );
           copies.set(v, c);
         }
         encodeTensor(c, enc);

@@ -51,7 +51,11 @@ export class ZipWriter {
   }
 
   /** Adds a record of `size` bytes produced by `data` (checked to be exactly `size`). */
-  async add(record: string, size: number, data: AsyncIterable<Uint8Array> | Uint8Array): Promise<void> {
+  async add(
+    record: string,
+    size: number,
+    data: AsyncIterable<Uint8Array> | Uint8Array,
+  ): Promise<void> {
     const name = new TextEncoder().encode(`${this.prefix}/${record}`);
     const offset = this.pos;
     const zip64 = size >= U32_MAX || offset >= U32_MAX;
@@ -85,11 +89,13 @@ export class ZipWriter {
     const chunks = data instanceof Uint8Array ? [data] : data;
     for await (const c of chunks) {
       got += c.length;
-      if (got > size) throw new RangeError(`record ${record}: producer gave more than ${size} bytes`);
+      if (got > size)
+        throw new RangeError(`record ${record}: producer gave more than ${size} bytes`);
       crc = crc32(c, crc);
       await this.write(c);
     }
-    if (got !== size) throw new RangeError(`record ${record}: producer gave ${got} of ${size} bytes`);
+    if (got !== size)
+      throw new RangeError(`record ${record}: producer gave ${got} of ${size} bytes`);
     if (size > 0) {
       const d = new Uint8Array(zip64 ? 24 : 16);
       const dv = new DataView(d.buffer);
