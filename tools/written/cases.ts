@@ -8,7 +8,7 @@ import { DTYPES, type DTypeInfo } from "../../src/torch/dtype.js";
 import { f32ToBf16, f32ToF16 } from "../../src/torch/half.js";
 import { NewStorage, NewTensor } from "../../src/torch/new-tensor.js";
 import { NdArray, NumpyDtype, PyDict, PyFloat, PyGlobal, PyObject, PySet, PyTuple, type PyValue } from "../../src/torch/pyvalue.js";
-import { saveTorch } from "../../src/torch/save.js";
+import { saveTorch } from "../../src/torch/save-torch.js";
 
 const d = (n: string) => DTYPES.get(n) as DTypeInfo;
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
