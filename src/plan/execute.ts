@@ -4,7 +4,7 @@
  */
 import type { DTypeInfo } from "../torch/dtype.js";
 import { castBytes, fromFloat32, toFloat32 } from "./cast.js";
-import { numelOf, type TensorPlan } from "./plan.js";
+import { type ElementSource, numelOf, type TensorPlan } from "./plan.js";
 
 /** Default output chunk: bounded memory whatever the tensor size. */
 export const EXECUTOR_CHUNK_BYTES = 8 << 20;
@@ -141,5 +141,55 @@ function checkPlan(p: TensorPlan): void {
         );
       }
     }
+  }
+}
+
+/** A plan as a random-access element source (for writers that shard a merged tensor again). */
+export class PlanSource implements ElementSource {
+  readonly numel: number;
+  readonly shape: readonly number[];
+  readonly dtype: DTypeInfo;
+  constructor(private readonly p: TensorPlan) {
+    checkPlan(p);
+    this.shape = p.shape;
+    this.numel = numelOf(p.shape);
+    this.dtype = p.dtype;
+  }
+  async range(first: number, count: number): Promise<Uint8Array> {
+    const p = this.p;
+    const srcs = p.sources.map((s) => s.tensor);
+    if (p.op === "copy" || p.op === "replicated")
+      return (srcs[0] as ElementSource).range(first, count);
+    if (p.op === "sum") {
+      const acc = toFloat32(await (srcs[0] as ElementSource).range(first, count), p.dtype);
+      for (const s of srcs.slice(1)) {
+        const x = toFloat32(await s.range(first, count), p.dtype);
+        for (let i = 0; i < count; i++) acc[i] = (acc[i] as number) + (x[i] as number);
+      }
+      return fromFloat32(acc, p.dtype);
+    }
+    const dim = p.dim ?? 0;
+    const es = p.dtype.itemsize;
+    const out = new Uint8Array(count * es);
+    const inners = srcs.map((s) => numelOf(s.shape.slice(dim)));
+    const rowElems = inners.reduce((a, b) => a + b, 0);
+    // Walk output elements row by row (for dim 0 a "row" is the whole tensor).
+    let at = first;
+    while (at < first + count) {
+      const row = Math.floor(at / rowElems);
+      let col = at - row * rowElems;
+      let i = 0;
+      while (col >= (inners[i] as number)) {
+        col -= inners[i] as number;
+        i++;
+      }
+      const n = Math.min((inners[i] as number) - col, first + count - at);
+      out.set(
+        await (srcs[i] as ElementSource).range(row * (inners[i] as number) + col, n),
+        (at - first) * es,
+      );
+      at += n;
+    }
+    return out;
   }
 }

@@ -3,6 +3,7 @@
  * (ZeRO partitions) and a window into it viewed with a shape (one parameter).
  */
 import type { DTypeInfo } from "../torch/dtype.js";
+import { castBytes, fromFloat32, toFloat32 } from "./cast.js";
 import type { ElementSource } from "./plan.js";
 
 /** Pieces laid end to end as one flat 1-D source. */
@@ -84,4 +85,107 @@ function upperBound(xs: number[], v: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** Columns `[c0, c1)` of a row-major 2-D source (a row-parallel shard of a full weight). */
+export class ColumnsSource implements ElementSource {
+  readonly shape: readonly number[];
+  readonly numel: number;
+  readonly dtype: DTypeInfo;
+  constructor(
+    private readonly inner: ElementSource,
+    private readonly c0: number,
+    private readonly c1: number,
+  ) {
+    const [rows, cols] = inner.shape as [number, number];
+    if (inner.shape.length !== 2 || c0 < 0 || c1 > cols || c0 > c1)
+      throw new RangeError(`columns [${c0}, ${c1}) of shape [${inner.shape.join(", ")}]`);
+    this.dtype = inner.dtype;
+    this.shape = [rows, c1 - c0];
+    this.numel = rows * (c1 - c0);
+  }
+  async range(first: number, count: number): Promise<Uint8Array> {
+    const w = this.c1 - this.c0;
+    const cols = this.inner.shape[1] as number;
+    const es = this.dtype.itemsize;
+    const out = new Uint8Array(count * es);
+    if (count === 0) return out;
+    const r0 = Math.floor(first / w);
+    const r1 = Math.floor((first + count - 1) / w);
+    const rows = await this.inner.range(r0 * cols, (r1 - r0 + 1) * cols);
+    let at = 0;
+    for (let r = r0; r <= r1; r++) {
+      const from = r === r0 ? first - r0 * w : 0;
+      const to = r === r1 ? first + count - r1 * w : w;
+      const base = ((r - r0) * cols + this.c0) * es;
+      out.set(rows.subarray(base + from * es, base + to * es), at);
+      at += (to - from) * es;
+    }
+    return out;
+  }
+}
+
+/** `numel` zeros (ZeRO padding). */
+export class ZeroSource implements ElementSource {
+  readonly shape: readonly number[];
+  constructor(
+    readonly dtype: DTypeInfo,
+    readonly numel: number,
+  ) {
+    this.shape = [numel];
+  }
+  async range(_first: number, count: number): Promise<Uint8Array> {
+    return new Uint8Array(count * this.dtype.itemsize);
+  }
+}
+
+/**
+ * Rank `r` of `t` copies that sum back to the source exactly (spec §3.2 reversed): every rank but
+ * the last holds `S/t` rounded to the dtype, the last holds `S − (t−1)·that`, so the float32 sum
+ * the merge computes gives `S` again even where `S/t` is not representable (fp16 subnormals).
+ */
+export class SplitSumSource implements ElementSource {
+  readonly shape: readonly number[];
+  readonly numel: number;
+  readonly dtype: DTypeInfo;
+  constructor(
+    private readonly inner: ElementSource,
+    private readonly r: number,
+    private readonly t: number,
+  ) {
+    this.shape = inner.shape;
+    this.numel = inner.numel;
+    this.dtype = inner.dtype;
+  }
+  async range(first: number, count: number): Promise<Uint8Array> {
+    const total = toFloat32(await this.inner.range(first, count), this.dtype);
+    const part = toFloat32(
+      fromFloat32(
+        total.map((x) => x / this.t),
+        this.dtype,
+      ),
+      this.dtype,
+    );
+    if (this.r < this.t - 1) return fromFloat32(part, this.dtype);
+    const last = new Float32Array(count);
+    for (let i = 0; i < count; i++)
+      last[i] = (total[i] as number) - (this.t - 1) * (part[i] as number);
+    return fromFloat32(last, this.dtype);
+  }
+}
+
+/** A source converted to another floating-point dtype (fp16 weight → fp32 master). */
+export class CastSource implements ElementSource {
+  readonly shape: readonly number[];
+  readonly numel: number;
+  constructor(
+    private readonly inner: ElementSource,
+    readonly dtype: DTypeInfo,
+  ) {
+    this.shape = inner.shape;
+    this.numel = inner.numel;
+  }
+  async range(first: number, count: number): Promise<Uint8Array> {
+    return castBytes(await this.inner.range(first, count), this.inner.dtype, this.dtype);
+  }
 }

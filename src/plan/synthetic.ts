@@ -1,0 +1,103 @@
+/**
+ * Deterministic pseudo-random tensors with random access: element i of a tensor is a function of
+ * (seed, i) alone, so any shard or window can be produced without the rest, at disk speed.
+ */
+import type { DTypeInfo } from "../torch/dtype.js";
+import { f32BitsToF16 } from "../torch/half.js";
+import type { ElementSource } from "./plan.js";
+
+/** float16 bit patterns of 65536 quantiles of N(0, 1): a table lookup per element. */
+let normalTable: Float32Array | undefined;
+function normals(): Float32Array {
+  if (normalTable) return normalTable;
+  const t = new Float32Array(65536);
+  for (let i = 0; i < 65536; i++) t[i] = inverseNormal((i + 0.5) / 65536);
+  normalTable = t;
+  return t;
+}
+
+/** Acklam's inverse normal CDF (relative error < 1.2e-9): plenty for synthetic weights. */
+function inverseNormal(p: number): number {
+  const [a0, a1, a2, a3, a4, a5] = [
+    -39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716,
+    2.506628274631,
+  ];
+  const [b0, b1, b2, b3, b4] = [
+    -54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972,
+    -13.28068155288572,
+  ];
+  const [c0, c1, c2, c3, c4, c5] = [
+    -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734,
+    4.374664141464968, 2.938163982698783,
+  ];
+  const [d0, d1, d2, d3] = [
+    0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416,
+  ];
+  const q = Math.min(p, 1 - p);
+  if (q < 0.02425) {
+    const r = Math.sqrt(-2 * Math.log(q));
+    const x =
+      (((((c0 * r + c1) * r + c2) * r + c3) * r + c4) * r + c5) /
+      ((((d0 * r + d1) * r + d2) * r + d3) * r + 1);
+    return p > 0.5 ? -x : x;
+  }
+  const u = p - 0.5;
+  const r = u * u;
+  return (
+    ((((((a0 * r + a1) * r + a2) * r + a3) * r + a4) * r + a5) * u) /
+    (((((b0 * r + b1) * r + b2) * r + b3) * r + b4) * r + 1)
+  );
+}
+
+/** 32-bit mix of (seed, index): a counter-based generator. */
+function mix(seed: number, i: number): number {
+  let h = (seed ^ Math.imul(i, 0x9e3779b1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** A stable 32-bit seed for a tensor name. */
+export function seedOf(base: number, name: string): number {
+  let h = (base ^ 0x811c9dc5) >>> 0;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+export interface SyntheticOptions {
+  /** `normal`: N(mean, std); `positive`: |N(0, std)| (second moments). */
+  kind?: "normal" | "positive";
+  mean?: number;
+  std?: number;
+}
+
+/** Float16 or float32 pseudo-random values. */
+export class SyntheticSource implements ElementSource {
+  readonly numel: number;
+  constructor(
+    readonly dtype: DTypeInfo,
+    readonly shape: readonly number[],
+    private readonly seed: number,
+    private readonly opts: SyntheticOptions = {},
+  ) {
+    if (dtype.name !== "float16" && dtype.name !== "float32")
+      throw new TypeError(`synthetic ${dtype.name} is not supported`);
+    this.numel = shape.reduce((a, b) => a * b, 1);
+  }
+  async range(first: number, count: number): Promise<Uint8Array> {
+    const t = normals();
+    const mean = this.opts.mean ?? 0;
+    const std = this.opts.std ?? 0.02;
+    const pos = this.opts.kind === "positive";
+    const f = new Float32Array(count);
+    for (let i = 0; i < count; i++) {
+      const z = t[mix(this.seed, first + i) & 0xffff] as number;
+      f[i] = pos ? Math.abs(z) * std : mean + z * std;
+    }
+    if (this.dtype.name === "float32") return new Uint8Array(f.buffer);
+    const bits = new Uint32Array(f.buffer);
+    const h = new Uint16Array(count);
+    for (let i = 0; i < count; i++) h[i] = f32BitsToF16(bits[i] as number);
+    return new Uint8Array(h.buffer);
+  }
+}
