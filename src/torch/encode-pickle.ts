@@ -140,7 +140,7 @@ export class PickleEncoder {
     this.len += 8;
   }
   private str(s: string): void {
-    const b = this.te.encode(s);
+    const b = utf8SurrogatePass(s, this.te);
     this.byte(0x58);
     this.u32(b.length);
     this.bytes(b);
@@ -390,4 +390,21 @@ export class PickleEncoder {
 /** Protocol-2 pickles name Python 3's `builtins` as `__builtin__` (fix_imports). */
 function py2Module(m: string): string {
   return m === "builtins" ? "__builtin__" : m === "copyreg" ? "copy_reg" : m;
+}
+
+/** UTF-8 with lone surrogates written as Python's "surrogatepass" does (ED A0 80 …). */
+function utf8SurrogatePass(s: string, te: { encode(s: string): Uint8Array }): Uint8Array {
+  if (!/[\ud800-\udfff]/.test(s)) return te.encode(s);
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const next = s.charCodeAt(i + 1);
+    if (c >= 0xd800 && c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+      out.push(...te.encode(s.slice(i, i + 2)));
+      i++;
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+    } else out.push(...te.encode(s[i] as string));
+  }
+  return Uint8Array.from(out);
 }

@@ -50,6 +50,16 @@ export class NewTensor {
     readonly isParameter = false,
   ) {
     this.stride = stride ?? contiguousStride(shape);
+    let last = storageOffset;
+    let empty = false;
+    for (let i = 0; i < shape.length; i++) {
+      const n = shape[i] as number;
+      if (n === 0) empty = true;
+      last += (n - 1) * (this.stride[i] as number);
+    }
+    if (!empty && (storageOffset < 0 || last >= storage.numel)) {
+      throw new RangeError(`a view of shape [${shape.join(", ")}] at offset ${storageOffset} reaches element ${last} of a storage of ${storage.numel}`);
+    }
   }
   get dtype(): DTypeInfo {
     return this.storage.dtype;
