@@ -10,6 +10,7 @@ import { inspectCommand } from "./inspect.js";
 import { lsCommand } from "./ls.js";
 import { serveCommand } from "./serve.js";
 import { stepsCommand } from "./steps.js";
+import { synthCommand } from "./synth.js";
 import { tensorsCommand } from "./tensors.js";
 import { verifyCommand } from "./verify.js";
 
@@ -77,6 +78,22 @@ program
   .option("--json", "print JSON")
   .option("--endpoint <url>", "hub endpoint")
   .action(diffCommand);
+
+program
+  .command("synth")
+  .description(
+    "write a full-shape Pythia checkpoint with deterministic pseudo-random values (scale tests, benchmarks)",
+  )
+  .requiredOption("--preset <name>", "pythia-70m | 160m | 410m | 1b | 1.4b | 2.8b | 6.9b | 12b")
+  .requiredOption("--out <dir>", "output folder")
+  .option("--tp <n>", "tensor-parallel size (default: the preset's)")
+  .option("--dp <n>", "data-parallel size of the optimizer files (default: the preset's)")
+  .option("--no-optim", "weights and metadata only")
+  .option("--seed <n>", "random seed", "1234")
+  .option("--step <n>", "training step recorded", "0")
+  .option("--era <a|b>", "optimizer layout: a (Pythia, legacy ZeRO-1) or b (DeepSpeed >= 0.7)", "a")
+  .option("--save-folder", "write global_stepN/ + latest instead of files at the root")
+  .action(synthCommand);
 
 program
   .command("verify")

@@ -149,6 +149,7 @@ function shard(
   r: number,
   tp: number,
   moment: boolean,
+  grid: DTypeInfo = full.dtype,
 ): ElementSource {
   if (tp === 1) return full;
   switch (rule.op) {
@@ -169,7 +170,7 @@ function shard(
     }
     case "sum":
       // Each rank adds its own copy, so the copies share the sum; Adam moments are per copy.
-      return moment ? full : new SplitSumSource(full, r, tp);
+      return moment ? full : new SplitSumSource(full, r, tp, grid);
     default:
       return full;
   }
@@ -248,6 +249,9 @@ export async function writeNeoxStep(
   await mkdir(stepDir, { recursive: true });
   const done = (name: string) => opts.onFile?.(name);
 
+  // A summed row bias cannot always be split so that its weights and its fp32 masters both sum
+  // back exactly and still round to each other per rank: weights are kept exact, and a rank's
+  // master may then round to its weight ±1 ulp (verify allows that for these biases only).
   // Layer files.
   const layers = [...new Set(order.map((o) => o.layer))];
   for (const layer of layers) {
@@ -375,7 +379,16 @@ export async function writeNeoxStep(
       const flats = groups.map((g) => ({
         fp32: new ConcatSource(
           F32,
-          g.map((p) => shard(new CastSource(opt.fp32(p.o.rule.hf), F32), p.o.rule, r, tp, false)),
+          g.map((p) =>
+            shard(
+              new CastSource(opt.fp32(p.o.rule.hf), F32),
+              p.o.rule,
+              r,
+              tp,
+              false,
+              ckpt.weight(p.o.rule.hf).dtype,
+            ),
+          ),
         ),
         m: new ConcatSource(
           F32,

@@ -143,6 +143,7 @@ export class ZeroSource implements ElementSource {
  * Rank `r` of `t` copies that sum back to the source exactly (spec §3.2 reversed): every rank but
  * the last holds `S/t` rounded to the dtype, the last holds `S − (t−1)·that`, so the float32 sum
  * the merge computes gives `S` again even where `S/t` is not representable (fp16 subnormals).
+ * Splitting fp32 masters on the 16-bit grid keeps `fp16(master_r) == weight_r` for every rank.
  */
 export class SplitSumSource implements ElementSource {
   readonly shape: readonly number[];
@@ -152,6 +153,8 @@ export class SplitSumSource implements ElementSource {
     private readonly inner: ElementSource,
     private readonly r: number,
     private readonly t: number,
+    /** Dtype whose values the leading copies take (the 16-bit weight dtype for fp32 masters). */
+    private readonly grid: DTypeInfo = inner.dtype,
   ) {
     this.shape = inner.shape;
     this.numel = inner.numel;
@@ -162,9 +165,9 @@ export class SplitSumSource implements ElementSource {
     const part = toFloat32(
       fromFloat32(
         total.map((x) => x / this.t),
-        this.dtype,
+        this.grid,
       ),
-      this.dtype,
+      this.grid,
     );
     if (this.r < this.t - 1) return fromFloat32(part, this.dtype);
     const last = new Float32Array(count);

@@ -58,7 +58,9 @@ export class NewTensor {
       last += (n - 1) * (this.stride[i] as number);
     }
     if (!empty && (storageOffset < 0 || last >= storage.numel)) {
-      throw new RangeError(`a view of shape [${shape.join(", ")}] at offset ${storageOffset} reaches element ${last} of a storage of ${storage.numel}`);
+      throw new RangeError(
+        `a view of shape [${shape.join(", ")}] at offset ${storageOffset} reaches element ${last} of a storage of ${storage.numel}`,
+      );
     }
   }
   get dtype(): DTypeInfo {

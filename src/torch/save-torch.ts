@@ -40,7 +40,8 @@ export async function saveTorch(
   };
   const encodeTensor = (t: NewTensor, enc: PickleEncoder): void => {
     const d = t.dtype;
-    if (d.name.startsWith("q")) throw new TypeError(`writing quantized ${d.name} tensors is not supported`);
+    if (d.name.startsWith("q"))
+      throw new TypeError(`writing quantized ${d.name} tensors is not supported`);
     const v3 = !d.storageClass;
     if (t.isParameter) enc.global("torch._utils", "_rebuild_parameter");
     enc.global("torch._utils", v3 ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2");
@@ -74,7 +75,9 @@ export async function saveTorch(
       if (v instanceof TensorRef) {
         let c = copies.get(v);
         if (v.metadata !== undefined || v.subclass !== undefined) {
-          throw new TypeError("copying a lazily negated/conjugated tensor or a tensor subclass is not supported");
+          throw new TypeError(
+            "copying a lazily negated/conjugated tensor or a tensor subclass is not supported",
+          );
         }
         if (!c) {
           c = new NewTensor(
