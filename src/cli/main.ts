@@ -3,6 +3,7 @@
 import { Command, CommanderError } from "commander";
 import { auditCommand } from "./audit.js";
 import { convertCommand } from "./convert.js";
+import { demoCommand } from "./demo.js";
 import { diffCommand } from "./diff.js";
 import { downloadCommand } from "./download.js";
 import { classify } from "./errors.js";
@@ -23,6 +24,14 @@ program
   .version("0.1.0")
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command("demo")
+  .description(
+    "write the embedded pythia-micro series as NeoX checkpoints, inspect, verify and convert one step",
+  )
+  .option("--out <dir>", "where to write", "neox-ckpt-demo")
+  .action(demoCommand);
 
 program
   .command("ls")
