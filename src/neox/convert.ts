@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { generationConfig, gptNeoxConfig } from "../hf/config.js";
 import { formatHfJson } from "../hf/hf-json.js";
 import { canCast } from "../plan/cast.js";
-import { executePlan, PlanError, replicatedMaxDiff } from "../plan/execute.js";
+import { executePlan, PlanError, prefetched, replicatedMaxDiff } from "../plan/execute.js";
 import { numelOf, type TensorPlan } from "../plan/plan.js";
 import { writeShardedSafetensors } from "../safetensors/shard.js";
 import { type DTypeInfo, dtypeByName } from "../torch/dtype.js";
@@ -133,7 +133,7 @@ export async function convertToHf(step: NeoxStep, opts: ConvertOptions): Promise
       shape: [...p.shape],
       byteLength: numelOf(p.shape) * dtype.itemsize,
       chunks: async function* () {
-        for await (const c of executePlan(p, dtype)) {
+        for await (const c of prefetched(executePlan(p, dtype))) {
           written += c.byteLength;
           opts.onProgress?.(written, total);
           yield c;

@@ -193,3 +193,20 @@ export class PlanSource implements ElementSource {
     return out;
   }
 }
+
+/**
+ * Keeps one chunk of `source` in flight while the consumer handles the current one, so reading
+ * and writing overlap (memory: two chunks).
+ */
+export async function* prefetched<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  let next = it.next();
+  for (;;) {
+    const r = await next;
+    if (r.done) return;
+    next = it.next();
+    // A failure of the prefetch surfaces when awaited; keep it from being "unhandled" meanwhile.
+    next.catch(() => {});
+    yield r.value;
+  }
+}
