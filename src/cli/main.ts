@@ -9,6 +9,7 @@ import { downloadCommand } from "./download.js";
 import { classify } from "./errors.js";
 import { inspectCommand } from "./inspect.js";
 import { lsCommand } from "./ls.js";
+import { optimCommand } from "./optim.js";
 import { serveCommand } from "./serve.js";
 import { stepsCommand } from "./steps.js";
 import { synthCommand } from "./synth.js";
@@ -103,6 +104,25 @@ program
   .option("--era <a|b>", "optimizer layout: a (Pythia, legacy ZeRO-1) or b (DeepSpeed >= 0.7)", "a")
   .option("--save-folder", "write global_stepN/ + latest instead of files at the root")
   .action(synthCommand);
+
+program
+  .command("optim")
+  .description(
+    "consolidate ZeRO optimizer states per parameter: fp32 masters, exp_avg, exp_avg_sq (any era)",
+  )
+  .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
+  .requiredOption("--out <dir>", "output folder")
+  .option("--params <regex>", "only parameters whose HF or NeoX name matches")
+  .option("--names <hf|neox>", "tensor names in the output", "hf")
+  .option(
+    "--format <hf|universal>",
+    "hf: three safetensors checkpoints + optimizer.json; universal: DeepSpeed's layout",
+    "hf",
+  )
+  .option("--max-shard-size <size>", "largest safetensors shard", "5GB")
+  .option("--force", "replace a non-empty output folder")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(optimCommand);
 
 program
   .command("verify")

@@ -1,0 +1,266 @@
+/**
+ * `optim`: per-parameter optimizer states written out — as three Hugging Face–style safetensors
+ * checkpoints (fp32 masters, exp_avg, exp_avg_sq) plus optimizer.json, or as DeepSpeed's
+ * universal checkpoint layout. Streaming, atomic (temporary folder renamed when complete).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { gptNeoxConfig } from "../hf/config.js";
+import { formatHfJson } from "../hf/hf-json.js";
+import type { NeoxModel } from "../neox/model.js";
+import { layerRules } from "../neox/plan-neox-to-hf.js";
+import type { NeoxStep } from "../neox/step.js";
+import { executePlan, PlanSource, prefetched } from "../plan/execute.js";
+import { numelOf, type TensorPlan } from "../plan/plan.js";
+import { writeShardedSafetensors } from "../safetensors/shard.js";
+import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
+import { NewStorage, NewTensor } from "../torch/new-tensor.js";
+import { PyDict, type PyValue } from "../torch/pyvalue.js";
+import { saveTorch } from "../torch/save-torch.js";
+import { ZeroFormatError } from "./errors.js";
+import { planOptimizerStates } from "./plan-optim.js";
+import { type RankOptimState, STATE_KINDS, type StateKind } from "./rank-state.js";
+
+const F32 = DTYPES.get("float32") as DTypeInfo;
+
+export interface OptimExportOptions {
+  out: string;
+  /** Only parameters whose (HF or NeoX) name matches. */
+  params?: RegExp;
+  /** Tensor names in the hf output: HF names (default) or NeoX engine names. */
+  names?: "hf" | "neox";
+  format?: "hf" | "universal";
+  force?: boolean;
+  maxShardSize?: string;
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+export interface OptimExportResult {
+  out: string;
+  era: string;
+  parameters: number;
+  bytes: number;
+  kinds: StateKind[];
+  missingKinds: StateKind[];
+}
+
+/** HF name → NeoX engine name (`gpt_neox.layers.0.attention.dense.weight` → `2.attention.dense.weight`). */
+function engineNames(m: NeoxModel): Map<string, { engine: string; dim?: number; vocab: boolean }> {
+  const out = new Map<string, { engine: string; dim?: number; vocab: boolean }>();
+  const layers = [0, ...Array.from({ length: m.numLayers }, (_, i) => i + 2), m.normLayer];
+  if (m.headLayer !== undefined) layers.push(m.headLayer);
+  for (const l of layers) {
+    for (const r of layerRules(m, l)) {
+      out.set(r.hf, {
+        engine: `${l}.${r.neox}`,
+        dim: r.op === "cat" ? r.dim : undefined,
+        vocab: r.neox === "word_embeddings.weight" || r.neox === "final_linear.weight",
+      });
+    }
+  }
+  return out;
+}
+
+async function emptyOrAbsent(path: string, force?: boolean): Promise<boolean | undefined> {
+  try {
+    const n = (await readdir(path)).length;
+    if (n > 0 && !force)
+      throw new ZeroFormatError(path, "output folder is not empty (use --force to replace it)");
+    return n === 0;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+/** Writes the step's optimizer states. */
+export async function exportOptimizerStates(
+  step: NeoxStep,
+  m: NeoxModel,
+  opts: OptimExportOptions,
+): Promise<OptimExportResult> {
+  const out = resolve(opts.out);
+  const existed = await emptyOrAbsent(out, opts.force);
+  const { plans, ranks } = await planOptimizerStates(step, m);
+  const names = engineNames(m);
+  const keep = (p: TensorPlan) =>
+    !opts.params || opts.params.test(p.name) || opts.params.test(names.get(p.name)?.engine ?? "");
+  const kinds = STATE_KINDS.filter((k) => plans[k]);
+  const missingKinds = STATE_KINDS.filter((k) => !plans[k]);
+  const selected = Object.fromEntries(
+    kinds.map((k) => [k, (plans[k] as TensorPlan[]).filter(keep)]),
+  ) as Record<StateKind, TensorPlan[]>;
+  const count = selected.fp32?.length ?? 0;
+  if (count === 0)
+    throw new ZeroFormatError(step.folder.name, `no parameter matches ${opts.params}`);
+  const total = kinds.reduce(
+    (n, k) => n + selected[k].reduce((x, p) => x + numelOf(p.shape) * 4, 0),
+    0,
+  );
+  let done = 0;
+  const r0 = ranks[0];
+  const tmp = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString("hex")}`);
+  await mkdir(tmp, { recursive: true });
+  try {
+    const scalars = await optimizerScalars(step, ranks[0], missingKinds);
+    if ((opts.format ?? "hf") === "hf") {
+      for (const k of kinds) {
+        const dir = join(tmp, k);
+        const tensors = selected[k].map((p) => ({
+          name: opts.names === "neox" ? (names.get(p.name)?.engine ?? p.name) : p.name,
+          dtype: F32,
+          shape: [...p.shape],
+          byteLength: numelOf(p.shape) * 4,
+          chunks: async function* () {
+            for await (const c of prefetched(executePlan(p, F32))) {
+              done += c.byteLength;
+              opts.onProgress?.(done, total);
+              yield c;
+            }
+          },
+        }));
+        await writeShardedSafetensors(dir, tensors, { maxShardSize: opts.maxShardSize ?? "5GB" });
+        if (k === "fp32" && !opts.params && opts.names !== "neox") {
+          const cfg = gptNeoxConfig({
+            numLayers: m.numLayers,
+            hiddenSize: m.hiddenSize,
+            numHeads: m.numHeads,
+            intermediateSize: m.intermediateSize,
+            vocabSize: m.paddedVocab,
+            maxPositionEmbeddings: m.maxPositions,
+            rotaryPct: m.rotaryPct,
+            rotaryEmbBase: m.rotaryBase,
+            layerNormEps: m.layerNormEps,
+            useParallelResidual: m.gptjResidual,
+            tieWordEmbeddings: m.tiedEmbeddings,
+            torchDtype: "float32",
+          });
+          await writeFile(join(dir, "config.json"), formatHfJson(cfg));
+        }
+      }
+      await writeFile(join(tmp, "optimizer.json"), `${JSON.stringify(scalars, null, 2)}\n`);
+    } else {
+      // DeepSpeed universal layout: zero/<engine name>/{fp32,exp_avg,exp_avg_sq}.pt + optimizer_state.pt.
+      const zero = join(tmp, "zero");
+      for (const p of selected.fp32) {
+        const info = names.get(p.name);
+        if (!info) continue;
+        const dir = join(zero, info.engine);
+        await mkdir(dir, { recursive: true });
+        for (const k of kinds) {
+          const plan = selected[k].find((x) => x.name === p.name) as TensorPlan;
+          // A bias summed across TP ranks is replicated per rank in DeepSpeed's view: store one rank's copy.
+          const effective = plan.op === "sum" ? { ...plan, op: "replicated" as const } : plan;
+          const entries: [PyValue, PyValue][] = [
+            ["param", NewTensor.of(NewStorage.fromSource(new PlanSource(effective)), plan.shape)],
+            ["cat_dim", info.dim ?? 0],
+          ];
+          if (info.vocab) entries.push(["vocab_tensor", true]);
+          await saveTorch(join(dir, `${k}.pt`), PyDict.from(entries));
+          done += numelOf(plan.shape) * 4;
+          opts.onProgress?.(done, total);
+        }
+        const stepValue = scalars.optimizer_step ?? scalars.iteration;
+        if (stepValue !== null && stepValue !== undefined)
+          await saveTorch(join(dir, "step.pt"), stepValue);
+      }
+      await saveTorch(
+        join(zero, "optimizer_state.pt"),
+        PyDict.from([
+          [
+            "param_groups",
+            (r0?.groups ?? []).map((g) =>
+              PyDict.from(
+                Object.entries(g.hyper).filter(
+                  ([, v]) => typeof v === "number" || Array.isArray(v),
+                ) as [PyValue, PyValue][],
+              ),
+            ),
+          ],
+        ]),
+      );
+      for (const f of step.modelStates) {
+        const src = await step.folder.open(f.path);
+        try {
+          await writeFile(join(tmp, f.base), await src.read(0, src.size));
+        } finally {
+          await src.close();
+        }
+      }
+      await writeFile(join(tmp, "optimizer.json"), `${JSON.stringify(scalars, null, 2)}\n`);
+    }
+    if (existed !== undefined) await rm(out, { recursive: true, force: true });
+    await rename(tmp, out);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return { out, era: r0?.era ?? "?", parameters: count, bytes: total, kinds, missingKinds };
+}
+
+/** NeoX's AnnealingLR (cosine) at `n`, from the scheduler state in mp_rank files. */
+function annealedLr(s: PyDict): number | undefined {
+  const f = (k: string) => (typeof s.get(k) === "number" ? (s.get(k) as number) : undefined);
+  const start = f("start_lr");
+  const warmup = f("warmup_iter") ?? 0;
+  const n = f("num_iters");
+  const end = f("end_iter");
+  const min = f("min_lr") ?? 0;
+  if (start === undefined || n === undefined || end === undefined) return undefined;
+  if (warmup > 0 && n <= warmup) return (start * n) / warmup;
+  if (s.get("decay_style") !== "cosine") return undefined;
+  return (
+    min + ((start - min) / 2) * (Math.cos((Math.PI * (n - warmup)) / Math.max(1, end - warmup)) + 1)
+  );
+}
+
+/** The scalars of optimizer.json: layout, loss scale, and per-group hyper-parameters. */
+async function optimizerScalars(
+  step: NeoxStep,
+  r0: RankOptimState | undefined,
+  missing: StateKind[],
+) {
+  const meta = await step.metadata();
+  const cfg = step.config.config;
+  const params = ((cfg.optimizer as { params?: Record<string, unknown> } | undefined)?.params ??
+    {}) as Record<string, unknown>;
+  const sched = meta?.get("lr_scheduler");
+  const lr = sched instanceof PyDict ? annealedLr(sched) : undefined;
+  const ls = r0?.scalars.loss_scaler as Record<string, unknown> | undefined;
+  const fromFile = (r0?.groups ?? []).every((g) => Object.keys(g.hyper).length > 0);
+  const wd = typeof cfg.weight_decay === "number" ? cfg.weight_decay : undefined;
+  const groups = (r0?.groups ?? []).map((g, i) => {
+    const h = g.hyper;
+    return {
+      numel_per_tp_rank: g.numel,
+      parameters: g.params.length,
+      comm_intervals: g.intervals,
+      lr: h.lr ?? lr ?? null,
+      betas: h.betas ?? params.betas ?? null,
+      eps: h.eps ?? params.eps ?? null,
+      weight_decay: h.weight_decay ?? (i === 0 ? (wd ?? null) : 0),
+      source: fromFile
+        ? "optimizer files"
+        : "config (betas, eps, weight decay) and lr_scheduler (lr): era-A files record none",
+    };
+  });
+  const stepOf = r0?.groups[0]?.hyper.step;
+  return {
+    era: r0?.era,
+    zero_stage: r0?.zeroStage ?? null,
+    dp_size: r0?.dp,
+    tp_size: step.tp,
+    iteration:
+      typeof meta?.get("iteration") === "number" ? (meta?.get("iteration") as number) : null,
+    optimizer_step: typeof stepOf === "number" ? stepOf : null,
+    loss_scale: ls?.cur_scale ?? null,
+    dynamic_loss_scale: r0?.scalars.dynamic_loss_scale ?? null,
+    overflow: r0?.scalars.overflow ?? null,
+    clip_grad: r0?.scalars.clip_grad ?? null,
+    partition_count: r0?.scalars.partition_count ?? null,
+    param_groups: groups,
+    loss_scaler: ls ?? null,
+    states_not_yet_created: missing,
+  };
+}
