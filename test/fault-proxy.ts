@@ -52,8 +52,11 @@ export async function startFaultProxy(
             const cut = Math.max(0, Math.floor(total / 2) - sent);
             res.write(chunk.subarray(0, cut));
             pres.destroy();
-            if (fault === "short-body") res.end();
-            else res.destroy();
+            if (fault === "short-body") {
+              // The body ends early and the server closes the connection.
+              res.end();
+              res.socket?.destroySoon();
+            } else res.destroy();
             return;
           }
           sent += chunk.length;

@@ -16,6 +16,8 @@ export interface HubRepo {
   repo: string;
 }
 
+/** Attempts at an API call on 5xx, 429 and network errors. */
+const API_RETRIES = 4;
 /** Most entries we accept from one tree listing: a checkpoint step has hundreds. */
 const MAX_TREE_ENTRIES = 200_000;
 
@@ -28,12 +30,24 @@ export async function hubJson(
   let next: string | undefined = url;
   let pages: unknown[] | undefined;
   while (next) {
-    if (stats) stats.requests++;
-    const res = await request(next, {
-      headers: { accept: "application/json", ...headers },
-      dispatcher: defaultAgent(),
-    });
-    const text = await res.body.text();
+    const url: string = next;
+    let res: Awaited<ReturnType<typeof request>> | undefined;
+    let text = "";
+    for (let attempt = 0; ; attempt++) {
+      if (stats) stats.requests++;
+      try {
+        res = await request(url, { headers: { accept: "application/json", ...headers }, dispatcher: defaultAgent() });
+        text = await res.body.text();
+        if ((res.statusCode < 500 && res.statusCode !== 429) || attempt >= API_RETRIES) break;
+      } catch (e) {
+        if (attempt >= API_RETRIES) {
+          throw new HttpSourceError(url.split("?")[0] as string, undefined, `network error: ${(e as Error).message}`);
+        }
+      }
+      if (stats) stats.retries++;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+    if (!res) throw new HttpSourceError(url, undefined, "no response");
     if (res.statusCode !== 200) {
       throw new HttpSourceError(
         next.split("?")[0] as string,
