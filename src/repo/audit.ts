@@ -313,7 +313,10 @@ function outOfOrder(infos: StepInfo[], findings: Finding[]): void {
       const prev = k > 0 ? (d[k - 1] as number) : Number.POSITIVE_INFINITY;
       const next = d[k + 1] as number;
       const here = d[k] as number;
-      if (here < 0.5 * Math.min(prev, next)) {
+      const mine = (withSamples[k] as StepInfo).samples?.get(name);
+      // A zero or non-finite sample is already reported as such; its distances mean nothing.
+      const broken = !mine || mine.every((x) => x === 0) || mine.some((x) => !Number.isFinite(x));
+      if (!broken && here < 0.5 * Math.min(prev, next)) {
         const rev = (withSamples[k] as StepInfo).rev.name;
         if (!findings.some((f) => f.revision === rev && f.kind === "duplicate-of")) {
           findings.push({

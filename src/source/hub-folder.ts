@@ -36,12 +36,19 @@ export async function hubJson(
     for (let attempt = 0; ; attempt++) {
       if (stats) stats.requests++;
       try {
-        res = await request(url, { headers: { accept: "application/json", ...headers }, dispatcher: defaultAgent() });
+        res = await request(url, {
+          headers: { accept: "application/json", ...headers },
+          dispatcher: defaultAgent(),
+        });
         text = await res.body.text();
         if ((res.statusCode < 500 && res.statusCode !== 429) || attempt >= API_RETRIES) break;
       } catch (e) {
         if (attempt >= API_RETRIES) {
-          throw new HttpSourceError(url.split("?")[0] as string, undefined, `network error: ${(e as Error).message}`);
+          throw new HttpSourceError(
+            url.split("?")[0] as string,
+            undefined,
+            `network error: ${(e as Error).message}`,
+          );
         }
       }
       if (stats) stats.retries++;

@@ -16,9 +16,15 @@ export function cli(args: string[], opts: { cwd?: string; env?: Record<string, s
 }
 
 /** Runs the CLI without blocking this process (needed when this process serves it over HTTP). */
-export function cliAsync(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function cliAsync(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env } });
+    const child = spawn(process.execPath, [main, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => {

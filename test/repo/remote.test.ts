@@ -23,8 +23,12 @@ const repo = join(root, "EleutherAI", "neox-ckpt-micro");
 
 before(async () => {
   mkdirSync(repo, { recursive: true });
-  cpSync(fixture("neox/pipeline-tp2-dp3-eraA/global_step100"), join(repo, "step100"), { recursive: true });
-  cpSync(fixture("neox/pipeline-tp2-dp3-eraB/global_step100"), join(repo, "step200"), { recursive: true });
+  cpSync(fixture("neox/pipeline-tp2-dp3-eraA/global_step100"), join(repo, "step100"), {
+    recursive: true,
+  });
+  cpSync(fixture("neox/pipeline-tp2-dp3-eraB/global_step100"), join(repo, "step200"), {
+    recursive: true,
+  });
   hub = await startHubServer({ root, port: 0 });
 });
 after(async () => {
@@ -37,17 +41,26 @@ const env = () => ({ HF_ENDPOINT: hub.url });
 const remote = "hf://EleutherAI/neox-ckpt-micro@step100";
 const local = () => join(repo, "step100");
 /** JSON output without the fields that name where it was read from. */
-const strip = (s: string) => JSON.stringify(JSON.parse(s), (k, v) => (k === "folder" || k === "file" || k === "repository" ? undefined : v));
+const strip = (s: string) =>
+  JSON.stringify(JSON.parse(s), (k, v) =>
+    k === "folder" || k === "file" || k === "repository" ? undefined : v,
+  );
 
 test("inspect, tensors, ls, verify and steps: remote output equals local output", async () => {
-  for (const args of [["inspect", "--json"], ["verify", "--json"]]) {
+  for (const args of [
+    ["inspect", "--json"],
+    ["verify", "--json"],
+  ]) {
     const a = await cli([args[0] as string, local(), ...args.slice(1)]);
     const b = await cli([args[0] as string, remote, ...args.slice(1)], { env: env() });
     assert.equal(b.code, a.code, b.stderr);
     assert.equal(strip(b.stdout), strip(a.stdout), args.join(" "));
   }
   const f = "mp_rank_01_model_states.pt";
-  for (const cmd of [["tensors", "--json", "--hash"], ["ls", "--json"]]) {
+  for (const cmd of [
+    ["tensors", "--json", "--hash"],
+    ["ls", "--json"],
+  ]) {
     const a = await cli([cmd[0] as string, join(local(), f), ...cmd.slice(1)]);
     const b = await cli([cmd[0] as string, `${remote}/${f}`, ...cmd.slice(1)], { env: env() });
     assert.equal(b.code, 0, b.stderr);
@@ -56,21 +69,35 @@ test("inspect, tensors, ls, verify and steps: remote output equals local output"
   const steps = await cli(["steps", "hf://EleutherAI/neox-ckpt-micro", "--json"], { env: env() });
   assert.equal(steps.code, 0, steps.stderr);
   assert.deepEqual(
-    (JSON.parse(steps.stdout).revisions as { revision: string; step: number }[]).map((r) => [r.revision, r.step]),
-    [["step100", 100], ["step200", 200]],
+    (JSON.parse(steps.stdout).revisions as { revision: string; step: number }[]).map((r) => [
+      r.revision,
+      r.step,
+    ]),
+    [
+      ["step100", 100],
+      ["step200", 200],
+    ],
   );
 });
 
 test("convert, optim and diff over hf:// write the same bytes as locally", async () => {
-  for (const [cmd, extra] of [["convert", []], ["optim", []]] as const) {
+  for (const [cmd, extra] of [
+    ["convert", []],
+    ["optim", []],
+  ] as const) {
     const a = join(out, `${cmd}-local`);
     const b = join(out, `${cmd}-remote`);
     assert.equal((await cli([cmd, local(), "--out", a, ...extra])).code, 0);
     const r = await cli([cmd, remote, "--out", b, ...extra], { env: env() });
     assert.equal(r.code, 0, r.stderr);
-    const files = (d: string) => readdirSync(d, { recursive: true }).map(String).filter((f) => f.endsWith(".safetensors") || f.endsWith(".json")).sort();
+    const files = (d: string) =>
+      readdirSync(d, { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith(".safetensors") || f.endsWith(".json"))
+        .sort();
     assert.deepEqual(files(b), files(a));
-    for (const f of files(a)) assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), `${cmd}: ${f}`);
+    for (const f of files(a))
+      assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), `${cmd}: ${f}`);
   }
   const d = await cli(["diff", remote, join(out, "convert-local"), "--json"], { env: env() });
   assert.equal(d.code, 0, d.stderr);
@@ -86,7 +113,10 @@ test("inspect of a remote step stays within its request and byte budget", async 
   await step.close();
   const total = files.reduce((n, f) => n + f.size, 0);
   // listing + (tail + pickle) per .pt file opened, + the configs, + a few small LayerNorm reads
-  assert.ok(stats.requests <= 1 + 3 * files.length + 4, `${stats.requests} requests for ${files.length} files`);
+  assert.ok(
+    stats.requests <= 1 + 3 * files.length + 4,
+    `${stats.requests} requests for ${files.length} files`,
+  );
   assert.ok(stats.bytes < total, `${stats.bytes} of ${total} bytes`);
 });
 
@@ -94,9 +124,14 @@ test("under injected faults (500s, dropped and short bodies) remote runs still m
   const want = await cli(["convert", local(), "--out", join(out, "f-local")]);
   assert.equal(want.code, 0);
   await (async () => {
-    const proxy = await startFaultProxy(hub.url, (n) => (["500", "drop-mid-body", "ok", "short-body", "ok", "500"] as const)[n % 6] ?? "ok");
+    const proxy = await startFaultProxy(
+      hub.url,
+      (n) => (["500", "drop-mid-body", "ok", "short-body", "ok", "500"] as const)[n % 6] ?? "ok",
+    );
     try {
-      const r = await cli(["convert", remote, "--out", join(out, "f-remote")], { env: { HF_ENDPOINT: proxy.url } });
+      const r = await cli(["convert", remote, "--out", join(out, "f-remote")], {
+        env: { HF_ENDPOINT: proxy.url },
+      });
       assert.equal(r.code, 0, r.stderr);
       const a = readFileSync(join(out, "f-local", "model.safetensors"));
       const b = readFileSync(join(out, "f-remote", "model.safetensors"));

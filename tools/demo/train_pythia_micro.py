@@ -101,7 +101,7 @@ CONFIG = {
     "warmup_iters": 1430,
     "lr_convention": "step t (1-based) uses lr(t); snapshot k records lr(k)",
     # data
-    "micro_batch_size": 8,  # 8 x 64 tokens: keeps the run under 15 min on 2 cores
+    "micro_batch_size": 8,  # 8 x 64 tokens: about 15 min for the run on 2 idle cores
     "gradient_accumulation_steps": 1,
     "data_parallel_size": 1,
     "train_fraction": 0.9,

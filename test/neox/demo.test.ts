@@ -1,0 +1,154 @@
+/**
+ * The embedded demo series end to end, and the audit of repositories built from it with one
+ * defect each (every finding reported, and nothing else).
+ */
+import assert from "node:assert/strict";
+import {
+  closeSync,
+  cpSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { DEMO_DATA } from "../../src/neox/demo.js";
+import { openSafetensorsDir } from "../../src/safetensors/read-dir.js";
+import { openTorchPath } from "../../src/torch/load.js";
+import type { PyDict } from "../../src/torch/pyvalue.js";
+import { TensorRef } from "../../src/torch/tensor.js";
+import { walkTensors } from "../../src/torch/walk.js";
+import { cli } from "../cli/run.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "neox-demo-"));
+const repo = join(tmp, "demo", "neox-ckpt", "pythia-micro");
+let demoOut = "";
+before(() => {
+  const r = cli(["demo", "--out", join(tmp, "demo")]);
+  demoOut = r.stdout + r.stderr;
+  assert.equal(r.code, 0, demoOut);
+});
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+test("demo writes 20 steps, verifies clean and converts the last one", () => {
+  assert.match(demoOut, /verify: \d+ checks, 0 failed/);
+  assert.match(demoOut, /convert: wrote .*model\.safetensors/);
+  const steps = cli(["steps", repo, "--json"]);
+  assert.deepEqual(
+    (JSON.parse(steps.stdout).revisions as { step: number }[]).map((r) => r.step),
+    [
+      0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000,
+      143000,
+    ],
+  );
+  // a second run replaces its own output
+  assert.equal(cli(["demo", "--out", join(tmp, "demo")]).code, 0);
+});
+
+test("optim on a demo step gives back torch's fp32 masters and Adam moments bit for bit", async () => {
+  const out = join(tmp, "optim512");
+  const r = cli(["optim", join(repo, "step512"), "--out", out]);
+  assert.equal(r.code, 0, r.stderr);
+  const series = await openTorchPath(join(DEMO_DATA, "series.pt"));
+  const snap = ((series.value as PyDict).get("snapshots") as PyDict).get("512") as PyDict;
+  for (const [kind, key] of [
+    ["fp32", "fp32"],
+    ["exp_avg", "exp_avg"],
+    ["exp_avg_sq", "exp_avg_sq"],
+  ]) {
+    const st = await openSafetensorsDir(join(out, kind as string));
+    const want = snap.get(key as string) as PyDict;
+    assert.equal(st.tensors.size, want.size);
+    for (const [name, t] of want.entries()) {
+      assert.ok(t instanceof TensorRef);
+      const got = st.tensors.get(name as string);
+      assert.ok(got, `${kind} ${String(name)}`);
+      assert.ok(
+        Buffer.from(await got.bytes()).equals(Buffer.from(await t.bytes())),
+        `${kind} ${String(name)}`,
+      );
+    }
+    await st.close();
+  }
+  const j = JSON.parse(readFileSync(join(out, "optimizer.json"), "utf8"));
+  assert.equal(j.iteration, 512);
+  assert.equal(j.era, "A");
+  assert.deepEqual(j.param_groups[0].betas, [0.9, 0.95]);
+  await series.source.close();
+});
+
+test("audit: the demo repository is clean", () => {
+  const r = cli(["audit", repo, "--deep", "--strict", "--json"]);
+  assert.equal(r.code, 0, r.stdout);
+  assert.deepEqual(JSON.parse(r.stdout).findings, []);
+});
+
+function withDefect(
+  name: string,
+  make: (dir: string) => void,
+): { revision: string; kind: string; file?: string }[] {
+  const dir = join(tmp, `audit-${name}`);
+  cpSync(repo, dir, { recursive: true });
+  make(dir);
+  const r = cli(["audit", dir, "--deep", "--json", "--strict"]);
+  assert.equal(r.code, 3, `${name}: ${r.stdout}${r.stderr}`);
+  return (JSON.parse(r.stdout).findings as { revision: string; kind: string; file?: string }[]).map(
+    (f) => ({ revision: f.revision, kind: f.kind, ...(f.file ? { file: f.file } : {}) }),
+  );
+}
+
+test("audit finds each injected defect, and nothing else", async () => {
+  assert.deepEqual(
+    withDefect("missing", (d) => rmSync(join(d, "step64"), { recursive: true })),
+    [{ revision: "step64", kind: "missing-revision" }],
+  );
+  assert.deepEqual(
+    withDefect("duplicate", (d) => {
+      rmSync(join(d, "step2000"), { recursive: true });
+      cpSync(join(d, "step1000"), join(d, "step2000"), { recursive: true });
+    }).sort((a, b) => a.kind.localeCompare(b.kind)),
+    [
+      { revision: "step2000", kind: "duplicate-of" },
+      { revision: "step2000", kind: "step-mismatch", file: "mp_rank_00_model_states.pt" },
+    ],
+  );
+  // final-era content under an early name: the recorded step, the distances and the bytes all say so
+  const mislabelled = withDefect("mislabelled", (d) => {
+    rmSync(join(d, "step4"), { recursive: true });
+    cpSync(join(d, "step143000"), join(d, "step4"), { recursive: true });
+  });
+  assert.deepEqual([...new Set(mislabelled.map((f) => `${f.revision} ${f.kind}`))].sort(), [
+    "step143000 duplicate-of",
+    "step4 out-of-order",
+    "step4 step-mismatch",
+  ]);
+  assert.deepEqual(
+    withDefect("rankfile", (d) =>
+      rmSync(join(d, "step8", "zero_pp_rank_1_mp_rank_00_optim_states.pt")),
+    ),
+    [{ revision: "step8", kind: "incomplete" }],
+  );
+  assert.deepEqual(
+    withDefect("truncated", (d) =>
+      truncateSync(join(d, "step16", "layer_03-model_01-model_states.pt"), 500),
+    ),
+    [{ revision: "step16", kind: "unreadable", file: "layer_03-model_01-model_states.pt" }],
+  );
+  const f = join(repo, "step32", "layer_00-model_00-model_states.pt");
+  const t = await openTorchPath(f);
+  const emb = walkTensors(t.value)[0]?.tensor as TensorRef;
+  const loc = await emb.storage.resolve();
+  await t.source.close();
+  assert.deepEqual(
+    withDefect("zeros", (d) => {
+      const fd = openSync(join(d, "step32", "layer_00-model_00-model_states.pt"), "r+");
+      writeSync(fd, new Uint8Array(loc.byteLength), 0, loc.byteLength, loc.byteOffset);
+      closeSync(fd);
+    }),
+    [{ revision: "step32", kind: "zero-tensor" }],
+  );
+});
