@@ -11,7 +11,7 @@ import { Agent, type Dispatcher, request } from "undici";
 import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
 
 /** Small reads are served from aligned blocks of this size: nearby reads share one request. */
-export const DEFAULT_BLOCK_SIZE = 256 << 10;
+export const DEFAULT_BLOCK_SIZE = 64 << 10;
 /** Memory cache per source: enough for a pickle and a zip directory many times over. */
 export const DEFAULT_CACHE_BYTES = 64 << 20;
 /** Requests in flight per source. */

@@ -10,8 +10,11 @@ import { TorchFormatError } from "./errors.js";
 const EOCD_SIZE = 22;
 /** A zip comment is at most 65535 bytes, so the EOCD lies within this many bytes of the end. */
 const MAX_EOCD_SEARCH = 0xffff + EOCD_SIZE;
-/** First read of a file's tail: large enough to hold the directory of most checkpoints. */
-const TAIL_READ = 256 << 10;
+/**
+ * First read of a file's tail: holds the end records and the directory of most checkpoints (torch
+ * writes no archive comment); a comment or a large directory costs one more read.
+ */
+const TAIL_READ = 16 << 10;
 /** A central directory header without its variable parts. */
 const CDH_SIZE = 46;
 /** The largest central directory we parse: a directory of 1M records is far past any checkpoint. */
@@ -65,21 +68,28 @@ export async function findZipDirectory(src: ByteSource): Promise<ZipDirectory | 
     throw new TorchFormatError(src.name, "zip", offset, msg);
   };
   if (src.size < EOCD_SIZE) return undefined;
-  const tailLen = Math.min(src.size, Math.max(TAIL_READ, MAX_EOCD_SEARCH));
-  const tailStart = src.size - tailLen;
-  const tail = await src.read(tailStart, tailLen);
-  const tv = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
-  let eocd = -1;
-  for (let i = tailLen - EOCD_SIZE; i >= Math.max(0, tailLen - MAX_EOCD_SEARCH); i--) {
-    if (
-      tv.getUint32(i, true) === SIG_EOCD &&
-      i + EOCD_SIZE + tv.getUint16(i + 20, true) === tailLen
-    ) {
-      eocd = i;
-      break;
+  const findEocd = (buf: Uint8Array): number => {
+    const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    for (let i = buf.length - EOCD_SIZE; i >= Math.max(0, buf.length - MAX_EOCD_SEARCH); i--) {
+      if (
+        v.getUint32(i, true) === SIG_EOCD &&
+        i + EOCD_SIZE + v.getUint16(i + 20, true) === buf.length
+      )
+        return i;
     }
+    return -1;
+  };
+  let tailLen = Math.min(src.size, TAIL_READ);
+  let tail = await src.read(src.size - tailLen, tailLen);
+  let eocd = findEocd(tail);
+  if (eocd < 0 && tailLen < src.size) {
+    tailLen = Math.min(src.size, MAX_EOCD_SEARCH);
+    tail = await src.read(src.size - tailLen, tailLen);
+    eocd = findEocd(tail);
   }
   if (eocd < 0) return undefined;
+  const tailStart = src.size - tailLen;
+  const tv = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
   let count = tv.getUint16(eocd + 10, true);
   let cdSize = tv.getUint32(eocd + 12, true);
   let cdOffset = tv.getUint32(eocd + 16, true);

@@ -1,0 +1,46 @@
+/**
+ * Consolidating the ZeRO optimizer states of a synthetic checkpoint (era A, as Pythia) into
+ * per-parameter fp32 / exp_avg / exp_avg_sq safetensors, against `cp` of the same optimizer files.
+ *
+ * Run: npm run build && node dist/bench/optim.js [--preset pythia-410m]
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { synthesize } from "../src/neox/synth.js";
+
+const i = process.argv.indexOf("--preset");
+const preset = i > 0 ? (process.argv[i + 1] as string) : "pythia-410m";
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const data = join(root, "bench", "data");
+const src = join(data, `synth-${preset}-optim`);
+if (!existsSync(join(src, "mp_rank_00_model_states.pt"))) {
+  mkdirSync(data, { recursive: true });
+  await synthesize({ preset, out: src, dp: 4 });
+}
+const optimFiles = readdirSync(src).filter((f) => f.includes("optim_states"));
+const bytes = optimFiles.reduce((n, f) => n + statSync(join(src, f)).size, 0);
+const cpDir = join(data, "cp-optim");
+const t0 = performance.now();
+rmSync(cpDir, { recursive: true, force: true });
+mkdirSync(cpDir);
+execFileSync("cp", [...optimFiles.map((f) => join(src, f)), cpDir]);
+execFileSync("sync");
+const cp = (performance.now() - t0) / 1000;
+rmSync(cpDir, { recursive: true, force: true });
+const out = join(data, "optim-out");
+const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+const t1 = performance.now();
+const res = execFileSync(
+  "/usr/bin/time",
+  ["-f", "%M", process.execPath, main, "optim", src, "--out", out, "--force"],
+  { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" },
+);
+void res;
+const ours = (performance.now() - t1) / 1000;
+rmSync(out, { recursive: true, force: true });
+console.log(`optimizer files: ${optimFiles.length} (${(bytes / 1e9).toFixed(2)} GB)`);
+console.log(
+  `cp: ${cp.toFixed(2)} s; optim: ${ours.toFixed(2)} s; ratio ${(cp / ours).toFixed(2)}x cp`,
+);

@@ -1,0 +1,65 @@
+/**
+ * Remote reads against our hub server on loopback: `inspect` of a whole synthetic step, and
+ * reading one tensor — requests and bytes transferred against the files' sizes.
+ * Goals: ≤ 3 requests per file and ≤ 0.1 % of the bytes for inspect; one tensor ≤ its size + 256 KiB.
+ *
+ * Run: npm run build && node dist/bench/remote.js [--preset pythia-410m]
+ */
+import { existsSync, mkdirSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { inspectStep } from "../src/neox/inspect.js";
+import { layerTensors } from "../src/neox/layers.js";
+import { openNeoxStep } from "../src/neox/step.js";
+import { synthesize } from "../src/neox/synth.js";
+import { startHubServer } from "../src/server/hub.js";
+import { HttpStats } from "../src/source/http.js";
+import { openFolder } from "../src/source/open.js";
+
+const i = process.argv.indexOf("--preset");
+const preset = i > 0 ? (process.argv[i + 1] as string) : "pythia-410m";
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const data = join(root, "bench", "data");
+const src = join(data, `synth-${preset}-optim`);
+if (!existsSync(join(src, "mp_rank_00_model_states.pt"))) {
+  mkdirSync(data, { recursive: true });
+  await synthesize({ preset, out: src, dp: 4 });
+}
+const served = join(data, "served");
+const repoDir = join(served, "bench", preset);
+mkdirSync(repoDir, { recursive: true });
+if (!existsSync(join(repoDir, "step0"))) symlinkSync(src, join(repoDir, "step0"));
+const hub = await startHubServer({ root: served, port: 0 });
+try {
+  const address = `hf://bench/${preset}@step0`;
+  // The tree listing hashes every file once (LFS oids); warm it so the timings below are of reads.
+  await (await openFolder(address, { endpoint: hub.url })).list();
+  const stats = new HttpStats();
+  const folder = await openFolder(address, { endpoint: hub.url, stats });
+  const files = (await folder.list()).filter((f) => f.path.endsWith(".pt"));
+  const total = files.reduce((n, f) => n + f.size, 0);
+  const step = await openNeoxStep(folder);
+  const t0 = performance.now();
+  await inspectStep(step);
+  const ms = performance.now() - t0;
+  const opened = files.filter((f) => !f.path.includes("optim_states")).length;
+  console.log(
+    `inspect ${address}: ${files.length} .pt files (${(total / 2 ** 30).toFixed(2)} GiB), ${opened} opened`,
+  );
+  console.log(
+    `  ${stats.requests} requests (${(stats.requests / opened).toFixed(2)} per opened file; goal ≤ 3), ${stats.bytes} bytes = ${((100 * stats.bytes) / total).toFixed(4)} % of the step (goal ≤ 0.1 %), ${ms.toFixed(0)} ms`,
+  );
+  const before = { requests: stats.requests, bytes: stats.bytes };
+  const emb = (await layerTensors(step, 0, 0)).get("word_embeddings.weight");
+  if (!emb) throw new Error("no embedding");
+  for await (const _ of emb.chunks()) {
+    // read it all
+  }
+  const got = stats.bytes - before.bytes;
+  console.log(
+    `one tensor (word_embeddings.weight, ${emb.byteLength} bytes): ${stats.requests - before.requests} requests, ${got} bytes = size + ${got - emb.byteLength} (goal ≤ size + 262144)`,
+  );
+  await step.close();
+} finally {
+  await hub.close();
+}
