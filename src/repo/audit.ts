@@ -55,23 +55,25 @@ const IDENTITY_SAMPLE_BYTES = 256;
 const DEEP_BLOCKS = 8;
 const DEEP_BLOCK_ELEMENTS = 512;
 
-/** Identity of a file: its LFS sha256 when listed, else its size, pickle and sampled bytes. */
-async function fileFingerprint(
-  step: NeoxStep,
-  path: string,
-  size: number,
-  sha?: string,
-): Promise<string> {
-  if (sha) return `sha256:${sha}`;
-  const f =
-    [...step.layers.values()].flat().find((x) => x?.path === path) ??
-    step.modelStates.find((x) => x?.path === path) ??
-    step.optimStates.flat().find((x) => x?.path === path);
+/**
+ * Identity of a file, the same locally and remotely: the CRC-32 and size of every zip record
+ * (from the central directory, already read to open the file), or for legacy files the pickle's
+ * storages sampled at three places.
+ */
+async function fileFingerprint(step: NeoxStep, path: string, size: number): Promise<string> {
+  const f = [
+    ...[...step.layers.values()].flat(),
+    ...step.modelStates,
+    ...step.optimStates.flat(),
+  ].find((x) => x?.path === path);
   const h = createHash("sha256").update(`${size}\n`);
   if (!f) return `size:${size}`;
   const t = await step.open(f);
-  const src = t.source;
-  // The pickle names the tensors, the samples tell their values apart.
+  if (t.records) {
+    const prefix = t.prefix ? `${t.prefix}/` : "";
+    for (const r of t.records) h.update(`${r.name.slice(prefix.length)}:${r.size}:${r.crc32}\n`);
+    return `crc:${h.digest("hex")}`;
+  }
   for (const s of [...t.storages.values()].slice(0, 2)) {
     const loc = await s.resolve();
     for (const at of [
@@ -80,10 +82,9 @@ async function fileFingerprint(
       Math.max(0, loc.byteLength - IDENTITY_SAMPLE_BYTES),
     ]) {
       const n = Math.min(IDENTITY_SAMPLE_BYTES, loc.byteLength - at);
-      if (n > 0) h.update(await src.read(loc.byteOffset + at, n));
+      if (n > 0) h.update(await t.source.read(loc.byteOffset + at, n));
     }
   }
-  h.update(String(t.storages.size));
   return `sample:${h.digest("hex")}`;
 }
 
@@ -201,12 +202,10 @@ export async function auditRepository(
           detail: `the files record step ${iteration}`,
         });
       }
-      const prefix = step.tag ? `${step.tag}/` : "";
       info.fingerprints = new Map();
       for (const f of all) {
-        const l = listing.find((x) => x.path === `${prefix}${f.path}`);
         try {
-          info.fingerprints.set(f.path, await fileFingerprint(step, f.path, f.size, l?.sha256));
+          info.fingerprints.set(f.path, await fileFingerprint(step, f.path, f.size));
         } catch {
           // already reported as unreadable
         }

@@ -141,3 +141,18 @@ test("under injected faults (500s, dropped and short bodies) remote runs still m
     }
   })();
 });
+
+test("audit over hf:// gives the findings of the local audit", async () => {
+  const a = await cli(["audit", repo, "--json", "--deep", "--expect", "100,200,300"]);
+  const b = await cli(
+    ["audit", "hf://EleutherAI/neox-ckpt-micro", "--json", "--deep", "--expect", "100,200,300"],
+    { env: env() },
+  );
+  assert.equal(b.code, a.code, b.stderr);
+  const findings = (s: string) =>
+    (JSON.parse(s).findings as { revision: string; kind: string }[])
+      .map((f) => `${f.revision} ${f.kind}`)
+      .sort();
+  assert.deepEqual(findings(b.stdout), findings(a.stdout));
+  assert.ok(findings(a.stdout).includes("step300 missing-revision"));
+});
