@@ -4,7 +4,7 @@
  *
  * Run: npm run build && node dist/bench/optim.js [--preset pythia-410m]
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,15 +32,16 @@ rmSync(cpDir, { recursive: true, force: true });
 const out = join(data, "optim-out");
 const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const t1 = performance.now();
-const res = execFileSync(
+const child = spawnSync(
   "/usr/bin/time",
   ["-f", "%M", process.execPath, main, "optim", src, "--out", out, "--force"],
-  { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" },
+  { encoding: "utf8" },
 );
-void res;
+if (child.status !== 0) throw new Error(child.stderr);
+const rssKiB = Number(child.stderr.trim().split("\n").pop());
 const ours = (performance.now() - t1) / 1000;
 rmSync(out, { recursive: true, force: true });
 console.log(`optimizer files: ${optimFiles.length} (${(bytes / 1e9).toFixed(2)} GB)`);
 console.log(
-  `cp: ${cp.toFixed(2)} s; optim: ${ours.toFixed(2)} s; ratio ${(cp / ours).toFixed(2)}x cp`,
+  `cp: ${cp.toFixed(2)} s; optim: ${ours.toFixed(2)} s; ratio ${(cp / ours).toFixed(2)}x cp; peak RSS ${(rssKiB / 1024).toFixed(0)} MiB`,
 );

@@ -38,6 +38,6 @@ export { tensorSha256 } from "./torch/tensor-hash.js";
 export { formatTree, toJsonTree } from "./torch/tree.js";
 export { type NamedTensor, walkTensors } from "./torch/walk.js";
 export { exportOptimizerStates } from "./zero/export.js";
-export { planOptimizerStates } from "./zero/plan-optim.js";
+export { optimizerState, planOptimizerStates } from "./zero/plan-optim.js";
 export { readRankOptimState } from "./zero/rank-state.js";
 export { verifyStep } from "./zero/verify.js";

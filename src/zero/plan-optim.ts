@@ -6,6 +6,7 @@
 import type { NeoxModel } from "../neox/model.js";
 import { layerRules } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
+import { PlanSource } from "../plan/execute.js";
 import type { MergeOp, SourceRef, TensorPlan } from "../plan/plan.js";
 import { DTYPES } from "../torch/dtype.js";
 import { ZeroFormatError } from "./errors.js";
@@ -125,4 +126,24 @@ export async function planOptimizerStates(step: NeoxStep, m: NeoxModel): Promise
     }
   }
   return { plans, ranks };
+}
+
+/**
+ * One parameter's optimizer state, merged across TP ranks, as random-access float32 readers
+ * (`name`: Hugging Face name, e.g. `gpt_neox.layers.3.mlp.dense_4h_to_h.weight`). A moment is
+ * undefined while the optimizer has not created it (step 0 of DeepSpeed ≥ 0.7).
+ */
+export async function optimizerState(
+  step: NeoxStep,
+  m: NeoxModel,
+  name: string,
+): Promise<Partial<Record<StateKind, PlanSource>>> {
+  const { plans } = await planOptimizerStates(step, m);
+  const out: Partial<Record<StateKind, PlanSource>> = {};
+  for (const k of STATE_KINDS) {
+    const p = plans[k]?.find((x) => x.name === name);
+    if (p) out[k] = new PlanSource(p);
+  }
+  if (!out.fp32) throw new ZeroFormatError(step.folder.name, `no optimizer state for ${name}`);
+  return out;
 }

@@ -66,3 +66,36 @@ test("an unknown layout: exit 1", () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /no NeoX checkpoint files/);
 });
+
+test("a tensor of the wrong shape: convert exits 1 naming file and tensor, leaves nothing", async () => {
+  const { saveTorch } = await import("../../src/torch/save-torch.js");
+  const { openTorchPath } = await import("../../src/torch/load.js");
+  const { PyDict } = await import("../../src/torch/pyvalue.js");
+  const { NewStorage, NewTensor } = await import("../../src/torch/new-tensor.js");
+  const { DTYPES } = await import("../../src/torch/dtype.js");
+  const d = copy("pipeline-tp2-dp3-eraA");
+  const f = join(d, "global_step100", "layer_02-model_01-model_states.pt");
+  const t = await openTorchPath(f);
+  const src = t.value as InstanceType<typeof PyDict>;
+  const bad = new PyDict();
+  for (const [k, v] of src.entries()) bad.set(k, v);
+  const f16 = DTYPES.get("float16");
+  assert.ok(f16);
+  bad.set(
+    "attention.query_key_value.weight",
+    NewTensor.of(NewStorage.fromBytes(f16, new Uint8Array(10 * 16 * 2)), [10, 16]),
+  );
+  const tmpFile = `${f}.new`;
+  await saveTorch(tmpFile, bad);
+  await t.source.close();
+  const { renameSync } = await import("node:fs");
+  renameSync(tmpFile, f);
+  const out = join(tmp, "wrong-shape-out");
+  const r = cli(["convert", d, "--out", out]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /layer_02-model_0[01]-model_states\.pt/);
+  assert.match(r.stderr, /query_key_value/);
+  assert.equal(readFileSync(f).length > 0, true);
+  const { existsSync } = await import("node:fs");
+  assert.ok(!existsSync(out));
+});

@@ -156,3 +156,82 @@ test("audit over hf:// gives the findings of the local audit", async () => {
   assert.deepEqual(findings(b.stdout), findings(a.stdout));
   assert.ok(findings(a.stdout).includes("step300 missing-revision"));
 });
+
+test("tensors --json --hash over hf:// equals the local run for every torch fixture", async () => {
+  const expected = JSON.parse(readFileSync(fixture("torch/expected.json"), "utf8")) as {
+    files: Record<string, unknown>;
+  };
+  const rev = join(root, "torch", "fixtures", "main");
+  mkdirSync(rev, { recursive: true });
+  for (const f of Object.keys(expected.files)) cpSync(fixture(`torch/${f}`), join(rev, f));
+  for (const f of Object.keys(expected.files)) {
+    const a = await cli(["tensors", fixture(`torch/${f}`), "--json", "--hash"]);
+    const b = await cli(["tensors", `hf://torch/fixtures@main/${f}`, "--json", "--hash"], {
+      env: env(),
+    });
+    assert.equal(b.code, 0, `${f}: ${b.stderr}`);
+    assert.equal(b.stdout, a.stdout, f);
+  }
+});
+
+test("download: parallel, sha256-verified, resumable", async () => {
+  const dst = join(out, "dl");
+  const r = await cli(
+    [
+      "download",
+      "hf://EleutherAI/neox-ckpt-micro",
+      "--revision",
+      "step100",
+      "--include",
+      "layer_0*",
+      "--out",
+      dst,
+    ],
+    { env: env() },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const files = readdirSync(dst).sort();
+  assert.ok(files.length >= 8 && files.every((f) => f.startsWith("layer_0")), files.join(","));
+  assert.match(r.stdout, new RegExp(`${files.length} verified`));
+  for (const f of files)
+    assert.ok(readFileSync(join(dst, f)).equals(readFileSync(join(local(), f))), f);
+  // a partial file is continued, not restarted
+  const f0 = files[0] as string;
+  const full = readFileSync(join(dst, f0));
+  rmSync(join(dst, f0));
+  const { writeFileSync } = await import("node:fs");
+  writeFileSync(join(dst, `${f0}.part`), full.subarray(0, 1000));
+  const again = await cli(
+    [
+      "download",
+      "hf://EleutherAI/neox-ckpt-micro",
+      "--revision",
+      "step100",
+      "--include",
+      f0,
+      "--out",
+      dst,
+    ],
+    { env: env() },
+  );
+  assert.equal(again.code, 0, again.stderr);
+  assert.ok(readFileSync(join(dst, f0)).equals(full));
+  // a corrupt partial file fails the sha256 check and is removed
+  rmSync(join(dst, f0));
+  writeFileSync(join(dst, `${f0}.part`), Buffer.alloc(1000, 7));
+  const bad = await cli(
+    [
+      "download",
+      "hf://EleutherAI/neox-ckpt-micro",
+      "--revision",
+      "step100",
+      "--include",
+      f0,
+      "--out",
+      dst,
+    ],
+    { env: env() },
+  );
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /sha256/);
+});
