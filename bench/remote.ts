@@ -9,6 +9,8 @@ import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inspectStep } from "../src/neox/inspect.js";
+import { auditRepository } from "../src/repo/audit.js";
+import { openRepository } from "../src/repo/repository.js";
 import { layerTensors } from "../src/neox/layers.js";
 import { openNeoxStep } from "../src/neox/step.js";
 import { synthesize } from "../src/neox/synth.js";
@@ -60,6 +62,12 @@ try {
     `one tensor (word_embeddings.weight, ${emb.byteLength} bytes): ${stats.requests - before.requests} requests, ${got} bytes = size + ${got - emb.byteLength} (goal ≤ size + 262144)`,
   );
   await step.close();
+  for (const deep of [false, true]) {
+    const as = new HttpStats();
+    const repo = await openRepository(`hf://bench/${preset}`, { endpoint: hub.url, stats: as });
+    const report = await auditRepository(repo, { deep, expect: "0" });
+    console.log(`audit${deep ? " --deep" : ""} hf://bench/${preset} (1 revision): ${as.requests} requests, ${as.bytes} bytes = ${((100 * as.bytes) / total).toFixed(4)} % of the step, ${report.findings.length} findings`);
+  }
 } finally {
   await hub.close();
 }
