@@ -2,7 +2,7 @@
  * The NeoX → Hugging Face GPTNeoXForCausalLM plan (spec §3): which shards make each HF tensor
  * and how they merge. Legacy buffers (`rotary_emb.inv_freq`) are skipped; padded vocab kept.
  */
-import type { MergeOp, SourceRef, TensorPlan } from "../plan/plan.js";
+import { type MergeOp, mergedShape, type SourceRef, type TensorPlan } from "../plan/plan.js";
 import type { TensorRef } from "../torch/tensor.js";
 import { NeoxLayoutError } from "./errors.js";
 import { layerTensors } from "./layers.js";
@@ -130,11 +130,7 @@ async function planLayer(step: NeoxStep, layer: number, rules: Rule[]): Promise<
     if (sources.length === 0) continue;
     const s0 = (sources[0] as SourceRef).tensor;
     const op: MergeOp = sources.length === 1 ? "copy" : rule.op;
-    const shape = [...s0.shape];
-    if (op === "cat") {
-      const dim = rule.dim ?? 0;
-      shape[dim] = sources.reduce((n, s) => n + (s.tensor.shape[dim] ?? 0), 0);
-    }
+    const shape = mergedShape(sources, op, rule.dim);
     out.push({
       name: rule.hf,
       shape,

@@ -46,3 +46,10 @@ export function numelOf(shape: readonly number[]): number {
   for (const d of shape) n *= d;
   return n;
 }
+
+/** The shape a merge of `sources` gives: their shape, with `dim` summed for a concatenation. */
+export function mergedShape(sources: readonly SourceRef[], op: MergeOp, dim = 0): number[] {
+  const shape = [...(sources[0] as SourceRef).tensor.shape];
+  if (op === "cat") shape[dim] = sources.reduce((n, s) => n + (s.tensor.shape[dim] ?? 0), 0);
+  return shape;
+}

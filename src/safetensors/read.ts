@@ -3,7 +3,7 @@
  * as strictly as the reference reader (and rejects duplicate keys, which it does not), and
  * hands out tensors whose bytes are read only when asked, in bounded chunks.
  */
-import type { ByteSource } from "../source/byte-source.js";
+import { type ByteSource, checkElements } from "../source/byte-source.js";
 import { type SafetensorsDType, safetensorsDType } from "./dtype.js";
 import { SafetensorsFormatError, type SafetensorsRule } from "./errors.js";
 import { parseStrictJson, StrictJsonError } from "./strict-json.js";
@@ -83,17 +83,7 @@ export class SafetensorsTensor {
     if (this.dtype.bits % 8 !== 0) {
       throw new RangeError(`${this.name}: ${this.dtype.name} packs elements below a byte`);
     }
-    if (
-      !Number.isSafeInteger(first) ||
-      !Number.isSafeInteger(count) ||
-      first < 0 ||
-      count < 0 ||
-      first + count > this.numel
-    ) {
-      throw new RangeError(
-        `elements [${first}, ${first + count}) are outside a tensor of ${this.numel}`,
-      );
-    }
+    checkElements(first, count, this.numel);
     const size = this.dtype.bits / 8;
     return this.source.read(this.byteOffset + first * size, count * size);
   }

@@ -39,6 +39,19 @@ export function checkRange(name: string, size: number, offset: number, length: n
   }
 }
 
+/** Checks that elements `[first, first + count)` lie inside `numel`; throws a RangeError if not. */
+export function checkElements(first: number, count: number, numel: number): void {
+  if (
+    !Number.isSafeInteger(first) ||
+    !Number.isSafeInteger(count) ||
+    first < 0 ||
+    count < 0 ||
+    first + count > numel
+  ) {
+    throw new RangeError(`elements [${first}, ${first + count}) are outside a tensor of ${numel}`);
+  }
+}
+
 /** Counts the reads and bytes that pass through a source: used by benchmarks and tests. */
 export class CountingSource implements ByteSource {
   reads = 0;

@@ -1,4 +1,4 @@
-import type { ByteSource } from "../source/byte-source.js";
+import { type ByteSource, checkElements } from "../source/byte-source.js";
 import { type DTypeInfo, type TypedArray, typedView } from "./dtype.js";
 import { TorchFormatError } from "./errors.js";
 import type { PyValue, StorageRef } from "./pyvalue.js";
@@ -90,17 +90,7 @@ export class TensorRef {
    * little-endian bytes (any view; one read for contiguous tensors).
    */
   async range(first: number, count: number): Promise<Uint8Array> {
-    if (
-      !Number.isSafeInteger(first) ||
-      !Number.isSafeInteger(count) ||
-      first < 0 ||
-      count < 0 ||
-      first + count > this.numel
-    ) {
-      throw new RangeError(
-        `elements [${first}, ${first + count}) are outside a tensor of ${this.numel}`,
-      );
-    }
+    checkElements(first, count, this.numel);
     const loc = await this.storage.resolve();
     const swap = loc.bigEndian ? this.dtype.componentSize : 0;
     let b: Uint8Array;

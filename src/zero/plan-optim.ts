@@ -7,7 +7,7 @@ import type { NeoxModel } from "../neox/model.js";
 import { layerRules } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
 import { PlanSource } from "../plan/execute.js";
-import type { MergeOp, SourceRef, TensorPlan } from "../plan/plan.js";
+import { type MergeOp, mergedShape, type SourceRef, type TensorPlan } from "../plan/plan.js";
 import { DTYPES } from "../torch/dtype.js";
 import { ZeroFormatError } from "./errors.js";
 import {
@@ -99,11 +99,7 @@ export async function planOptimizerStates(step: NeoxStep, m: NeoxModel): Promise
         if (sources.length === 0) continue;
         let op: MergeOp = sources.length === 1 ? "copy" : rule.op;
         if (op === "sum" && kind !== "fp32") op = "replicated";
-        const shape = [...(sources[0] as SourceRef).tensor.shape];
-        if (op === "cat") {
-          const dim = rule.dim ?? 0;
-          shape[dim] = sources.reduce((n, s) => n + (s.tensor.shape[dim] ?? 0), 0);
-        }
+        const shape = mergedShape(sources, op, rule.dim);
         list.push({
           name: rule.hf,
           shape,

@@ -228,14 +228,7 @@ function readEraA(
         const bos = r.osd.get("base_optimizer_state");
         const st =
           Array.isArray(bos) && Array.isArray(bos[g]) ? (bos[g] as PyValue[])[i] : undefined;
-        if (
-          st instanceof PyDict &&
-          st.get("exp_avg") instanceof TensorRef &&
-          st.get("exp_avg_sq") instanceof TensorRef
-        ) {
-          pieces.exp_avg.push(st.get("exp_avg") as TensorRef);
-          pieces.exp_avg_sq.push(st.get("exp_avg_sq") as TensorRef);
-        } else haveMoments = false;
+        if (!addMoments(pieces, st)) haveMoments = false;
       }
     }
     const numel = gShapes.reduce((n, p) => n + numelOfShape(p.shape), 0);
@@ -327,14 +320,7 @@ async function readEraB(
           hyper = plain(pg[g]) as Record<string, unknown>;
         if (r === r0 && st instanceof PyDict && st.has("step")) hyper.step = plain(st.get("step"));
       } else if (Array.isArray(bos)) st = bos[g];
-      if (
-        st instanceof PyDict &&
-        st.get("exp_avg") instanceof TensorRef &&
-        st.get("exp_avg_sq") instanceof TensorRef
-      ) {
-        pieces.exp_avg.push(st.get("exp_avg") as TensorRef);
-        pieces.exp_avg_sq.push(st.get("exp_avg_sq") as TensorRef);
-      } else haveMoments = false;
+      if (!addMoments(pieces, st)) haveMoments = false;
     }
     const flats: Partial<Record<StateKind, ConcatSource>> = {};
     for (const k of STATE_KINDS) {
@@ -364,4 +350,15 @@ async function readEraB(
     scalars,
     files: roots.map((r) => r.file.base),
   };
+}
+
+/** Appends a per-partition Adam state's moments; false when it has none (not yet created). */
+function addMoments(pieces: Record<StateKind, ElementSource[]>, st: PyValue | undefined): boolean {
+  if (!(st instanceof PyDict)) return false;
+  const m = st.get("exp_avg");
+  const v = st.get("exp_avg_sq");
+  if (!(m instanceof TensorRef) || !(v instanceof TensorRef)) return false;
+  pieces.exp_avg.push(m);
+  pieces.exp_avg_sq.push(v);
+  return true;
 }
