@@ -9,11 +9,11 @@ import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inspectStep } from "../src/neox/inspect.js";
-import { auditRepository } from "../src/repo/audit.js";
-import { openRepository } from "../src/repo/repository.js";
 import { layerTensors } from "../src/neox/layers.js";
 import { openNeoxStep } from "../src/neox/step.js";
 import { synthesize } from "../src/neox/synth.js";
+import { auditRepository } from "../src/repo/audit.js";
+import { openRepository } from "../src/repo/repository.js";
 import { startHubServer } from "../src/server/hub.js";
 import { HttpStats } from "../src/source/http.js";
 import { openFolder } from "../src/source/open.js";
@@ -66,7 +66,9 @@ try {
     const as = new HttpStats();
     const repo = await openRepository(`hf://bench/${preset}`, { endpoint: hub.url, stats: as });
     const report = await auditRepository(repo, { deep, expect: "0" });
-    console.log(`audit${deep ? " --deep" : ""} hf://bench/${preset} (1 revision): ${as.requests} requests, ${as.bytes} bytes = ${((100 * as.bytes) / total).toFixed(4)} % of the step, ${report.findings.length} findings`);
+    console.log(
+      `audit${deep ? " --deep" : ""} hf://bench/${preset} (1 revision): ${as.requests} requests, ${as.bytes} bytes = ${((100 * as.bytes) / total).toFixed(4)} % of the step, ${report.findings.length} findings`,
+    );
   }
 } finally {
   await hub.close();

@@ -10,6 +10,7 @@ import { classify } from "./errors.js";
 import { inspectCommand } from "./inspect.js";
 import { lsCommand } from "./ls.js";
 import { optimCommand } from "./optim.js";
+import { reshardCommand, toNeoxCommand } from "./reshard.js";
 import { serveCommand } from "./serve.js";
 import { stepsCommand } from "./steps.js";
 import { synthCommand } from "./synth.js";
@@ -123,6 +124,35 @@ program
   .option("--force", "replace a non-empty output folder")
   .option("--endpoint <url>", "hub endpoint")
   .action(optimCommand);
+
+program
+  .command("reshard")
+  .description(
+    "rewrite a NeoX step for another TP/DP layout (weights and optimizer states), streaming",
+  )
+  .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
+  .requiredOption("--out <dir>", "output folder")
+  .requiredOption("--tp <n>", "tensor-parallel size")
+  .requiredOption("--dp <n>", "data-parallel size of the optimizer files")
+  .option("--era <a|b>", "optimizer layout: a (legacy ZeRO-1, Pythia) or b (DeepSpeed >= 0.7)", "a")
+  .option("--no-optim", "weights and metadata only")
+  .option("--save-folder", "write global_stepN/ + latest")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(reshardCommand);
+
+program
+  .command("to-neox")
+  .description("write a Hugging Face GPT-NeoX folder (safetensors) as a NeoX checkpoint")
+  .argument("<hf>", "HF folder or hf://ORG/NAME@REVISION")
+  .requiredOption("--out <dir>", "output folder")
+  .option("--tp <n>", "tensor-parallel size", "1")
+  .option("--dp <n>", "data-parallel size of the optimizer files", "1")
+  .option("--era <a|b>", "optimizer layout", "b")
+  .option("--optim <step>", "take optimizer states from this NeoX step (default: fresh states)")
+  .option("--step <n>", "training step recorded")
+  .option("--save-folder", "write global_stepN/ + latest")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(toNeoxCommand);
 
 program
   .command("verify")

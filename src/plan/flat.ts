@@ -131,8 +131,9 @@ export class ZeroSource implements ElementSource {
   constructor(
     readonly dtype: DTypeInfo,
     readonly numel: number,
+    shape?: readonly number[],
   ) {
-    this.shape = [numel];
+    this.shape = shape ?? [numel];
   }
   async range(_first: number, count: number): Promise<Uint8Array> {
     return new Uint8Array(count * this.dtype.itemsize);
