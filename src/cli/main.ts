@@ -150,6 +150,10 @@ program
   .option("--era <a|b>", "optimizer layout", "b")
   .option("--optim <step>", "take optimizer states from this NeoX step (default: fresh states)")
   .option("--step <n>", "training step recorded")
+  .option(
+    "--config <file...>",
+    "NeoX YAML(s) to put in the checkpoint (default: one describing the model)",
+  )
   .option("--save-folder", "write global_stepN/ + latest")
   .option("--endpoint <url>", "hub endpoint")
   .action(toNeoxCommand);

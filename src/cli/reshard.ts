@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import { basename } from "node:path";
 import { hfToNeox, reshardStep } from "../neox/reshard.js";
 import { openNeoxStep } from "../neox/step.js";
 import { openFolder } from "../source/open.js";
@@ -50,11 +52,15 @@ export async function toNeoxCommand(
     era: string;
     optim?: string;
     step?: string;
+    config?: string[];
     saveFolder?: boolean;
     endpoint?: string;
   },
 ): Promise<void> {
   const l = layout(opts.tp, opts.dp, opts.era);
+  const configs: { name: string; text: string }[] = [];
+  for (const c of opts.config ?? [])
+    configs.push({ name: basename(c), text: await readFile(c, "utf8") });
   const from = opts.optim
     ? await openNeoxStep(await openFolder(opts.optim, { endpoint: opts.endpoint }))
     : undefined;
@@ -65,6 +71,7 @@ export async function toNeoxCommand(
       optimFrom: from,
       iteration: opts.step !== undefined ? Number(opts.step) : undefined,
       saveFolder: opts.saveFolder,
+      configs: configs.length ? configs : undefined,
     });
     process.stdout.write(
       `wrote ${dir}: TP ${l.tp} × DP ${l.dp}, ${from ? `optimizer states from ${opts.optim}` : "fresh optimizer states"}\n`,
