@@ -9,7 +9,7 @@ import { LocalFileSource } from "./local-file.js";
 export interface OpenOptions {
   /** Hub endpoint (default HF_ENDPOINT, else huggingface.co). */
   endpoint?: string;
-  /** On-disk block cache folder for remote reads. */
+  /** On-disk block cache folder for remote reads (default: NEOX_CKPT_CACHE_DIR, else none). */
   cacheDir?: string;
   /** Request counters. */
   stats?: HttpStats;
@@ -18,7 +18,11 @@ export interface OpenOptions {
 /** Opens a file address: a local path, `hf://ORG/NAME@REV/path`, or an http(s) URL. */
 export async function openSource(address: string, opts: OpenOptions = {}): Promise<ByteSource> {
   const a = parseAddress(address, opts.endpoint);
-  const http = { headers: authHeaders(), cacheDir: opts.cacheDir, stats: opts.stats };
+  const http = {
+    headers: authHeaders(),
+    cacheDir: opts.cacheDir ?? process.env.NEOX_CKPT_CACHE_DIR,
+    stats: opts.stats,
+  };
   if (a.kind === "local") return LocalFileSource.open(a.path);
   if (a.kind === "url") return HttpSource.open(a.url, http);
   if (!a.path) throw new TypeError(`${address} names a repository revision, not a file`);
@@ -35,7 +39,7 @@ export async function openFolder(address: string, opts: OpenOptions = {}): Promi
       a.path.replace(/\/+$/, ""),
       {
         headers: authHeaders(),
-        cacheDir: opts.cacheDir,
+        cacheDir: opts.cacheDir ?? process.env.NEOX_CKPT_CACHE_DIR,
         stats: opts.stats,
       },
     );
