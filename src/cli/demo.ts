@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { convertToHf } from "../neox/convert.js";
 import { openDemoSeries, writeDemoRepository } from "../neox/demo.js";
 import { inspectStep } from "../neox/inspect.js";
@@ -76,7 +76,9 @@ export async function demoCommand(opts: { out: string }): Promise<void> {
   }
   say();
   say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s. Next:`);
-  const cli = "npx neox-ckpt";
+  // Installed as a package, `npx neox-ckpt` finds the command; in a checkout, name the script.
+  const script = process.argv[1] ?? "dist/src/cli/main.js";
+  const cli = script.includes("node_modules") ? "npx neox-ckpt" : `node ${relative(process.cwd(), script) || script}`;
   say(`  ${cli} steps ${repo}`);
   say(`  ${cli} inspect ${join(repo, "step512")}`);
   say(`  ${cli} ls ${join(repo, "step512", "zero_pp_rank_0_mp_rank_00_optim_states.pt")}`);
