@@ -1,11 +1,14 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
+import { analyzeRepository, metricsCsv } from "../analysis/analyze.js";
+import { writePlots } from "../analysis/plots.js";
 import { convertToHf } from "../neox/convert.js";
 import { openDemoSeries, writeDemoRepository } from "../neox/demo.js";
 import { inspectStep } from "../neox/inspect.js";
 import { resolveModel } from "../neox/model.js";
 import { openNeoxStep } from "../neox/step.js";
+import { openRepository } from "../repo/repository.js";
 import { LocalFolder } from "../source/folder.js";
 import { formatBytes } from "../torch/repr.js";
 import { verifyStep } from "../zero/verify.js";
@@ -74,16 +77,28 @@ export async function demoCommand(opts: { out: string }): Promise<void> {
   } finally {
     await step.close();
   }
+  const analysis = join(out, "analysis");
+  const metrics = await analyzeRepository(await openRepository(repo), {});
+  await mkdir(analysis, { recursive: true });
+  await writeFile(join(analysis, "metrics.json"), `${JSON.stringify(metrics)}\n`);
+  await writeFile(join(analysis, "metrics.csv"), metricsCsv(metrics));
+  const plots = await writePlots(metrics, analysis);
+  say(
+    `analyze: training dynamics of all ${metrics.steps.length} steps in ${analysis} (metrics.json, metrics.csv, ${plots.filter((p) => p.endsWith(".png")).join(", ")})`,
+  );
   say();
   say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s. Next:`);
   // Installed as a package, `npx neox-ckpt` finds the command; in a checkout, name the script.
   const script = process.argv[1] ?? "dist/src/cli/main.js";
-  const cli = script.includes("node_modules") ? "npx neox-ckpt" : `node ${relative(process.cwd(), script) || script}`;
+  const cli = script.includes("node_modules")
+    ? "npx neox-ckpt"
+    : `node ${relative(process.cwd(), script) || script}`;
   say(`  ${cli} steps ${repo}`);
   say(`  ${cli} inspect ${join(repo, "step512")}`);
   say(`  ${cli} ls ${join(repo, "step512", "zero_pp_rank_0_mp_rank_00_optim_states.pt")}`);
   say(`  ${cli} diff ${join(repo, "step143000")} ${join(out, "hf", "pythia-micro-step143000")}`);
   say(`  ${cli} audit ${repo} --deep`);
+  say(`  open ${join(analysis, "change-by-kind.png")}   # and the other plots there`);
   say(
     `  ${cli} serve ${out}          # then: HF_ENDPOINT=http://127.0.0.1:8765 ${cli} inspect hf://neox-ckpt/pythia-micro@step1000`,
   );

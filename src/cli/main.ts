@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `neox-ckpt` command: parses arguments, calls the library, prints. */
 import { Command, CommanderError } from "commander";
+import { analyzeCommand } from "./analyze.js";
 import { auditCommand } from "./audit.js";
 import { convertCommand } from "./convert.js";
 import { demoCommand } from "./demo.js";
@@ -177,6 +178,24 @@ program
   .option("--json", "print JSON")
   .option("--endpoint <url>", "hub endpoint (default HF_ENDPOINT or https://huggingface.co)")
   .action(stepsCommand);
+
+program
+  .command("analyze")
+  .description(
+    "training dynamics across steps: statistics, distances, singular values, Adam statistics; JSON, CSV and plots",
+  )
+  .argument("<repo>", "local folder of step folders, or hf://ORG/NAME")
+  .requiredOption("--out <dir>", "output folder for metrics.json, metrics.csv and plots")
+  .option("--steps <a,b,c>", "only these steps")
+  .option("--params <regex>", "only tensors whose HF name matches")
+  .option(
+    "--svd-iterations <n>",
+    "most power iterations for the top singular value (0: skip)",
+    "50",
+  )
+  .option("--json", "also print the metrics as JSON")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(analyzeCommand);
 
 program
   .command("audit")

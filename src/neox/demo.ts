@@ -30,6 +30,7 @@ export interface DemoStep {
 export interface DemoSeries {
   file: TorchFile;
   shape: WriteShape;
+  schedule: { maxLr: number; minLr: number; warmupIters: number; decayIters: number };
   steps: DemoStep[];
   checkpoint(step: number): FullCheckpoint;
   yaml: string;
@@ -82,6 +83,12 @@ export async function openDemoSeries(dir = DEMO_DATA): Promise<DemoSeries> {
   return {
     file,
     shape,
+    schedule: {
+      maxLr: c("lr"),
+      minLr: c("min_lr"),
+      warmupIters: c("warmup_iters"),
+      decayIters: c("lr_decay_iters"),
+    },
     steps,
     checkpoint(step) {
       const snap = snaps.get(String(step));
@@ -127,6 +134,7 @@ export async function writeDemoRepository(
       // A small bucket so the legacy layout interleaves sub-partitions, as Pythia's large groups do.
       reduceBucketSize: 4000,
       lr: s.lr,
+      schedule: series.schedule,
       configs: [{ name: "pythia-micro.yml", text: series.yaml }],
       tokenizer: series.tokenizer,
     });

@@ -78,6 +78,8 @@ export interface WriteNeoxOptions {
   reduceBucketSize?: number;
   /** Optimizer scalars recorded in the files. */
   lr?: number;
+  /** The run's AnnealingLR schedule, recorded in `lr_scheduler` (default: warmup 1430, cosine to 143000, min lr/10). */
+  schedule?: { maxLr: number; minLr: number; warmupIters: number; decayIters: number };
   betas?: [number, number];
   eps?: number;
   weightDecay?: number;
@@ -308,12 +310,12 @@ export async function writeNeoxStep(
       [
         "lr_scheduler",
         PyDict.from([
-          ["start_lr", new PyFloat(opts.lr ?? 1e-3)],
-          ["warmup_iter", new PyFloat(1430)],
+          ["start_lr", new PyFloat(opts.schedule?.maxLr ?? opts.lr ?? 1e-3)],
+          ["warmup_iter", new PyFloat(opts.schedule?.warmupIters ?? 1430)],
           ["num_iters", opts.iteration],
           ["decay_style", "cosine"],
-          ["end_iter", 143000],
-          ["min_lr", new PyFloat((opts.lr ?? 1e-3) / 10)],
+          ["end_iter", opts.schedule?.decayIters ?? 143000],
+          ["min_lr", new PyFloat(opts.schedule?.minLr ?? (opts.lr ?? 1e-3) / 10)],
         ]),
       ],
       [era === "B" ? "sparse_tensor_module_names" : "csr_tensor_module_names", new PySet()],

@@ -216,7 +216,7 @@ function annealedLr(s: PyDict): number | undefined {
 }
 
 /** The scalars of optimizer.json: layout, loss scale, and per-group hyper-parameters. */
-async function optimizerScalars(
+export async function optimizerScalars(
   step: NeoxStep,
   r0: RankOptimState | undefined,
   missing: StateKind[],

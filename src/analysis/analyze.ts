@@ -1,0 +1,302 @@
+/**
+ * `analyze`: the standard training-dynamics measurements over a repository's steps, in one
+ * streaming pass per tensor and step — statistics, distances to the previous / first / final
+ * step, top singular value and stable rank of 2-D weights, and Adam statistics when the steps
+ * carry optimizer states — aggregated per layer and per parameter kind.
+ */
+import { resolveModel } from "../neox/model.js";
+import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
+import { type NeoxStep, openNeoxStep } from "../neox/step.js";
+import { toFloat32 } from "../plan/cast.js";
+import { PlanSource } from "../plan/execute.js";
+import type { ElementSource, TensorPlan } from "../plan/plan.js";
+import type { Repository, Revision } from "../repo/repository.js";
+import { optimizerScalars } from "../zero/export.js";
+import { planOptimizerStates } from "../zero/plan-optim.js";
+import { readRankOptimState } from "../zero/rank-state.js";
+import {
+  type PairStats,
+  pairStats,
+  type TensorStats,
+  tensorStats,
+  topSingularValue,
+} from "./stats.js";
+
+/** Elements per chunk of the Adam pass. */
+const CHUNK = 1 << 20;
+
+export interface AnalyzeOptions {
+  /** Only these steps (default: all revisions with a step). */
+  steps?: number[];
+  /** Only tensors whose HF name matches. */
+  params?: RegExp;
+  /** Power iterations for the top singular value (0 skips it). Default 50. */
+  svdIterations?: number;
+  onStep?: (step: number) => void;
+}
+
+export interface AdamStats {
+  /** RMS of √v. */
+  rmsSqrtV: number;
+  /** RMS of m. */
+  rmsM: number;
+  /** RMS of lr·m/(√v+eps). */
+  updateRms: number;
+  /** ‖lr·m/(√v+eps)‖ / ‖w‖ */
+  updateToWeight: number;
+  lr: number;
+  eps: number;
+}
+
+export interface StepMetrics extends TensorStats {
+  sigma1?: number;
+  stableRank?: number;
+  toPrevious?: PairStats;
+  toFirst?: PairStats;
+  toFinal?: PairStats;
+  adam?: AdamStats;
+}
+
+export interface TensorInfo {
+  name: string;
+  kind: "embeddings" | "qkv" | "attn_out" | "mlp_in" | "mlp_out" | "norms" | "other";
+  /** Transformer layer, or -1 for embeddings / final norm. */
+  layer: number;
+  shape: number[];
+}
+
+export interface AggregateMetrics {
+  l2: number;
+  /** √Σ‖Δ‖² / √Σ‖w_prev‖² over the group's tensors. */
+  relToPrevious: number | null;
+  updateToWeight: number | null;
+}
+
+export interface Metrics {
+  repository: string;
+  steps: number[];
+  tensors: TensorInfo[];
+  /** metrics[tensor][step] */
+  metrics: Record<string, Record<string, StepMetrics>>;
+  byLayer: Record<string, Record<string, AggregateMetrics>>;
+  byKind: Record<string, Record<string, AggregateMetrics>>;
+}
+
+export function tensorInfo(name: string, shape: readonly number[]): TensorInfo {
+  const m = /^gpt_neox\.layers\.(\d+)\.(.+)$/.exec(name);
+  const local = m ? (m[2] as string) : name;
+  let kind: TensorInfo["kind"] = "other";
+  if (/embed_in|embed_out/.test(name)) kind = "embeddings";
+  else if (/layernorm|layer_norm/.test(local)) kind = "norms";
+  else if (local.startsWith("attention.query_key_value")) kind = "qkv";
+  else if (local.startsWith("attention.dense")) kind = "attn_out";
+  else if (local.startsWith("mlp.dense_h_to_4h")) kind = "mlp_in";
+  else if (local.startsWith("mlp.dense_4h_to_h")) kind = "mlp_out";
+  return { name, kind, layer: m ? Number(m[1]) : -1, shape: [...shape] };
+}
+
+interface OpenStep {
+  rev: Revision;
+  step: NeoxStep;
+  weights: Map<string, TensorPlan>;
+  optim?: { m: Map<string, TensorPlan>; v: Map<string, TensorPlan>; lr: number; eps: number };
+}
+
+async function openStep(rev: Revision): Promise<OpenStep> {
+  const step = await openNeoxStep(rev.folder);
+  const model = await resolveModel(step);
+  const weights = new Map((await planNeoxToHf(step, model)).map((p) => [p.name, p]));
+  let optim: OpenStep["optim"];
+  if (step.optimStates.length) {
+    const { plans } = await planOptimizerStates(step, model);
+    if (plans.exp_avg && plans.exp_avg_sq) {
+      const s = await optimizerScalars(step, await readRankOptimState(step, 0), []);
+      const g0 = s.param_groups[0];
+      const lr = typeof g0?.lr === "number" ? g0.lr : 0;
+      const eps = typeof g0?.eps === "number" ? g0.eps : 1e-8;
+      optim = {
+        m: new Map(plans.exp_avg.map((p) => [p.name, p])),
+        v: new Map(plans.exp_avg_sq.map((p) => [p.name, p])),
+        lr,
+        eps,
+      };
+    }
+  }
+  return { rev, step, weights, optim };
+}
+
+async function adamStats(
+  w: ElementSource,
+  m: ElementSource,
+  v: ElementSource,
+  lr: number,
+  eps: number,
+): Promise<AdamStats> {
+  let sv = 0;
+  let sm = 0;
+  let su = 0;
+  let sw = 0;
+  for (let at = 0; at < w.numel; at += CHUNK) {
+    const n = Math.min(CHUNK, w.numel - at);
+    const fw = toFloat32(await w.range(at, n), w.dtype);
+    const fm = toFloat32(await m.range(at, n), m.dtype);
+    const fv = toFloat32(await v.range(at, n), v.dtype);
+    for (let i = 0; i < n; i++) {
+      const vi = fv[i] as number;
+      const mi = fm[i] as number;
+      const u = (lr * mi) / (Math.sqrt(Math.max(0, vi)) + eps);
+      sv += vi;
+      sm += mi * mi;
+      su += u * u;
+      sw += (fw[i] as number) ** 2;
+    }
+  }
+  const n = Math.max(1, w.numel);
+  return {
+    rmsSqrtV: Math.sqrt(sv / n),
+    rmsM: Math.sqrt(sm / n),
+    updateRms: Math.sqrt(su / n),
+    updateToWeight: sw > 0 ? Math.sqrt(su / sw) : 0,
+    lr,
+    eps,
+  };
+}
+
+/** Runs every measurement over the repository's steps. */
+export async function analyzeRepository(
+  repo: Repository,
+  opts: AnalyzeOptions = {},
+): Promise<Metrics> {
+  const revs = repo.revisions.filter(
+    (r) => r.step !== undefined && (!opts.steps || opts.steps.includes(r.step)),
+  );
+  if (revs.length === 0) throw new RangeError(`${repo.name}: no steps to analyze`);
+  const first = await openStep(revs[0] as Revision);
+  const final = revs.length > 1 ? await openStep(revs[revs.length - 1] as Revision) : first;
+  const names = [...first.weights.keys()].filter((n) => !opts.params || opts.params.test(n));
+  const tensors = names.map((n) => tensorInfo(n, (first.weights.get(n) as TensorPlan).shape));
+  const metrics: Metrics["metrics"] = Object.fromEntries(names.map((n) => [n, {}]));
+  let prev: OpenStep | undefined;
+  try {
+    for (const rev of revs) {
+      const cur = rev === first.rev ? first : rev === final.rev ? final : await openStep(rev);
+      const key = String(rev.step);
+      for (const info of tensors) {
+        const plan = cur.weights.get(info.name);
+        if (!plan) continue;
+        const src = new PlanSource(plan);
+        const m: StepMetrics = await tensorStats(src);
+        if (info.shape.length === 2 && (opts.svdIterations ?? 50) > 0) {
+          m.sigma1 = await topSingularValue(src, opts.svdIterations ?? 50);
+          m.stableRank = m.sigma1 > 0 ? (m.l2 * m.l2) / (m.sigma1 * m.sigma1) : 0;
+        }
+        const against = (o: OpenStep | undefined) => {
+          const p = o?.weights.get(info.name);
+          return p ? pairStats(src, new PlanSource(p)) : undefined;
+        };
+        if (prev) m.toPrevious = await against(prev);
+        m.toFirst = await against(first);
+        m.toFinal = await against(final);
+        const om = cur.optim?.m.get(info.name);
+        const ov = cur.optim?.v.get(info.name);
+        if (cur.optim && om && ov)
+          m.adam = await adamStats(
+            src,
+            new PlanSource(om),
+            new PlanSource(ov),
+            cur.optim.lr,
+            cur.optim.eps,
+          );
+        (metrics[info.name] as Record<string, StepMetrics>)[key] = m;
+      }
+      if (prev && prev !== first && prev !== final) await prev.step.close();
+      prev = cur;
+      opts.onStep?.(rev.step as number);
+    }
+  } finally {
+    if (prev && prev !== first && prev !== final) await prev.step.close();
+    await first.step.close();
+    if (final !== first) await final.step.close();
+  }
+  const steps = revs.map((r) => r.step as number);
+  const aggregate = (group: (t: TensorInfo) => string) => {
+    const out: Record<string, Record<string, AggregateMetrics>> = {};
+    for (const s of steps) {
+      const acc = new Map<
+        string,
+        { w: number; d: number; p: number; u: number; hasPrev: boolean; hasAdam: boolean }
+      >();
+      for (const t of tensors) {
+        const m = metrics[t.name]?.[String(s)];
+        if (!m) continue;
+        const g = group(t);
+        const a = acc.get(g) ?? { w: 0, d: 0, p: 0, u: 0, hasPrev: false, hasAdam: false };
+        a.w += m.l2 * m.l2;
+        const prevMetrics = metrics[t.name]?.[String(steps[steps.indexOf(s) - 1])];
+        if (m.toPrevious && prevMetrics) {
+          // ‖Δ‖ = relL2 · ‖w_prev‖
+          const pl2 = prevMetrics.l2;
+          a.d += (m.toPrevious.relL2 * pl2) ** 2;
+          a.p += pl2 * pl2;
+          a.hasPrev = true;
+        }
+        if (m.adam) {
+          a.u += (m.adam.updateToWeight * m.l2) ** 2;
+          a.hasAdam = true;
+        }
+        acc.set(g, a);
+      }
+      for (const [g, a] of acc) {
+        out[g] ??= {};
+        (out[g] as Record<string, AggregateMetrics>)[String(s)] = {
+          l2: Math.sqrt(a.w),
+          relToPrevious: a.hasPrev && a.p > 0 ? Math.sqrt(a.d / a.p) : null,
+          updateToWeight: a.hasAdam && a.w > 0 ? Math.sqrt(a.u / a.w) : null,
+        };
+      }
+    }
+    return out;
+  };
+  return {
+    repository: repo.name,
+    steps,
+    tensors,
+    metrics,
+    byLayer: aggregate((t) => (t.layer >= 0 ? String(t.layer) : "other")),
+    byKind: aggregate((t) => t.kind),
+  };
+}
+
+/** The metrics as CSV rows: step, tensor, kind, layer, metric, value. */
+export function metricsCsv(m: Metrics): string {
+  const rows = ["step,tensor,kind,layer,metric,value"];
+  for (const t of m.tensors) {
+    for (const [step, s] of Object.entries(m.metrics[t.name] ?? {})) {
+      const flat: [string, number | undefined][] = [
+        ["l2", s.l2],
+        ["rms", s.rms],
+        ["mean", s.mean],
+        ["std", s.std],
+        ["max_abs", s.maxAbs],
+        ["zeros", s.zeros],
+        ["nan", s.nan],
+        ["inf", s.inf],
+        ["sigma1", s.sigma1],
+        ["stable_rank", s.stableRank],
+        ["rel_l2_to_previous", s.toPrevious?.relL2],
+        ["cosine_to_previous", s.toPrevious?.cosine],
+        ["rel_l2_to_first", s.toFirst?.relL2],
+        ["cosine_to_first", s.toFirst?.cosine],
+        ["rel_l2_to_final", s.toFinal?.relL2],
+        ["cosine_to_final", s.toFinal?.cosine],
+        ["adam_rms_sqrt_v", s.adam?.rmsSqrtV],
+        ["adam_rms_m", s.adam?.rmsM],
+        ["adam_update_rms", s.adam?.updateRms],
+        ["adam_update_to_weight", s.adam?.updateToWeight],
+      ];
+      for (const [k, v] of flat)
+        if (v !== undefined) rows.push(`${step},${t.name},${t.kind},${t.layer},${k},${v}`);
+    }
+  }
+  return `${rows.join("\n")}\n`;
+}

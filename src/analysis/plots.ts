@@ -1,0 +1,141 @@
+/**
+ * Plots of the analysis, drawn by Vega-Lite (SVG, no browser) and rendered to PNG by resvg:
+ * curves against step on a symmetric-log axis (step 0 shown) and layer × step heatmaps.
+ */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Resvg } from "@resvg/resvg-js";
+import * as vega from "vega";
+import { compile, type TopLevelSpec } from "vega-lite";
+import type { Metrics } from "./analyze.js";
+
+async function render(spec: TopLevelSpec, dir: string, name: string): Promise<string[]> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
+  const svg = await view.toSVG();
+  view.finalize();
+  const png = new Resvg(svg, {
+    fitTo: { mode: "zoom", value: 2 },
+    font: { loadSystemFonts: true },
+    background: "white",
+  })
+    .render()
+    .asPng();
+  await writeFile(join(dir, `${name}.svg`), svg);
+  await writeFile(join(dir, `${name}.png`), png);
+  return [`${name}.svg`, `${name}.png`];
+}
+
+const stepAxis = {
+  field: "step",
+  type: "quantitative" as const,
+  scale: { type: "symlog" as const },
+  axis: { values: [0, 1, 10, 100, 1000, 10000, 100000] },
+  title: "training step (symlog)",
+};
+
+function curves(
+  rows: Record<string, unknown>[],
+  y: string,
+  title: string,
+  yTitle: string,
+  log = false,
+): TopLevelSpec {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+    title,
+    width: 560,
+    height: 300,
+    data: { values: rows },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: stepAxis,
+      y: {
+        field: y,
+        type: "quantitative",
+        title: yTitle,
+        scale: log ? { type: "log" } : { zero: false },
+      },
+      color: { field: "group", type: "nominal", title: "" },
+    },
+  } as TopLevelSpec;
+}
+
+function heatmap(rows: Record<string, unknown>[], value: string, title: string): TopLevelSpec {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+    title,
+    data: { values: rows },
+    mark: "rect",
+    width: { step: 24 },
+    height: { step: 18 },
+    encoding: {
+      x: { field: "step", type: "ordinal", title: "training step", sort: null },
+      y: { field: "group", type: "ordinal", title: "layer", sort: null },
+      color: { field: value, type: "quantitative", scale: { scheme: "viridis" }, title: "" },
+    },
+  } as TopLevelSpec;
+}
+
+/** Writes the plots into `dir`; returns the file names. */
+export async function writePlots(m: Metrics, dir: string): Promise<string[]> {
+  const byKind = Object.entries(m.byKind).flatMap(([group, perStep]) =>
+    Object.entries(perStep).map(([step, a]) => ({ group, step: Number(step), ...a })),
+  );
+  const byLayer = Object.entries(m.byLayer)
+    .filter(([g]) => g !== "other")
+    .flatMap(([group, perStep]) =>
+      Object.entries(perStep).map(([step, a]) => ({
+        group: `layer ${group}`,
+        step: Number(step),
+        ...a,
+      })),
+    );
+  const files: string[] = [];
+  files.push(
+    ...(await render(
+      curves(byKind, "l2", "Weight norm by parameter kind", "L2 norm"),
+      dir,
+      "norm-by-kind",
+    )),
+  );
+  const change = byKind.filter((r) => r.relToPrevious !== null && (r.relToPrevious as number) > 0);
+  if (change.length) {
+    files.push(
+      ...(await render(
+        curves(
+          change,
+          "relToPrevious",
+          "Relative change from the previous checkpoint",
+          "‖Δw‖ / ‖w‖",
+          true,
+        ),
+        dir,
+        "change-by-kind",
+      )),
+    );
+    files.push(
+      ...(await render(
+        heatmap(
+          byLayer.filter((r) => r.relToPrevious !== null),
+          "relToPrevious",
+          "Relative change from the previous checkpoint, layer × step",
+        ),
+        dir,
+        "change-heatmap",
+      )),
+    );
+  }
+  files.push(
+    ...(await render(heatmap(byLayer, "l2", "Weight norm, layer × step"), dir, "norm-heatmap")),
+  );
+  const adam = byKind.filter((r) => r.updateToWeight !== null && (r.updateToWeight as number) > 0);
+  if (adam.length)
+    files.push(
+      ...(await render(
+        curves(adam, "updateToWeight", "Adam update-to-weight ratio", "‖lr·m/(√v+ε)‖ / ‖w‖", true),
+        dir,
+        "adam-update-ratio",
+      )),
+    );
+  return files;
+}
