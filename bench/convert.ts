@@ -5,26 +5,15 @@
  * Run: npm run build && node dist/bench/convert.js [--preset pythia-1.4b] [--dtype float16]
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { synthesize } from "../src/neox/synth.js";
+import { arg, benchData, synthInput } from "./common.js";
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? (process.argv[i + 1] as string) : def;
-};
 const preset = arg("--preset", "pythia-1.4b");
 const dtype = arg("--dtype", "float16");
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const data = join(root, "bench", "data");
-const src = join(data, `synth-${preset}`);
-mkdirSync(data, { recursive: true });
-if (!existsSync(join(src, "mp_rank_00_model_states.pt"))) {
-  const t = performance.now();
-  await synthesize({ preset, out: src, optimizer: false });
-  console.log(`synthesised ${preset} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-}
+const data = benchData;
+const src = await synthInput(preset, { optimizer: false });
 const inputBytes = readdirSync(src)
   .filter((f) => f.endsWith(".pt"))
   .reduce((n, f) => n + statSync(join(src, f)).size, 0);

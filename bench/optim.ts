@@ -5,20 +5,14 @@
  * Run: npm run build && node dist/bench/optim.js [--preset pythia-410m]
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { synthesize } from "../src/neox/synth.js";
+import { arg, benchData, synthInput } from "./common.js";
 
-const i = process.argv.indexOf("--preset");
-const preset = i > 0 ? (process.argv[i + 1] as string) : "pythia-410m";
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const data = join(root, "bench", "data");
-const src = join(data, `synth-${preset}-optim`);
-if (!existsSync(join(src, "mp_rank_00_model_states.pt"))) {
-  mkdirSync(data, { recursive: true });
-  await synthesize({ preset, out: src, dp: 4 });
-}
+const preset = arg("--preset", "pythia-410m");
+const data = benchData;
+const src = await synthInput(preset, { optimizer: true, dp: 4 });
 const optimFiles = readdirSync(src).filter((f) => f.includes("optim_states"));
 const bytes = optimFiles.reduce((n, f) => n + statSync(join(src, f)).size, 0);
 const cpDir = join(data, "cp-optim");

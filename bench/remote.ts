@@ -7,26 +7,19 @@
  */
 import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { inspectStep } from "../src/neox/inspect.js";
 import { layerTensors } from "../src/neox/layers.js";
 import { openNeoxStep } from "../src/neox/step.js";
-import { synthesize } from "../src/neox/synth.js";
 import { auditRepository } from "../src/repo/audit.js";
 import { openRepository } from "../src/repo/repository.js";
 import { startHubServer } from "../src/server/hub.js";
 import { HttpStats } from "../src/source/http.js";
 import { openFolder } from "../src/source/open.js";
+import { arg, benchData, synthInput } from "./common.js";
 
-const i = process.argv.indexOf("--preset");
-const preset = i > 0 ? (process.argv[i + 1] as string) : "pythia-410m";
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const data = join(root, "bench", "data");
-const src = join(data, `synth-${preset}-optim`);
-if (!existsSync(join(src, "mp_rank_00_model_states.pt"))) {
-  mkdirSync(data, { recursive: true });
-  await synthesize({ preset, out: src, dp: 4 });
-}
+const preset = arg("--preset", "pythia-410m");
+const data = benchData;
+const src = await synthInput(preset, { optimizer: true, dp: 4 });
 const served = join(data, "served");
 const repoDir = join(served, "bench", preset);
 mkdirSync(repoDir, { recursive: true });
