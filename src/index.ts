@@ -1,5 +1,7 @@
 /** neox-ckpt: read, stream, convert and verify GPT-NeoX / DeepSpeed checkpoints without Python. */
 
+export { analyzeRepository, metricsCsv } from "./analysis/analyze.js";
+export { writePlots } from "./analysis/plots.js";
 export { convertToHf, planConversion } from "./neox/convert.js";
 export { diffTensorSets } from "./neox/diff.js";
 export { NeoxLayoutError } from "./neox/errors.js";
@@ -19,7 +21,9 @@ export { openSafetensors } from "./safetensors/read.js";
 export { openSafetensorsDir } from "./safetensors/read-dir.js";
 export { writeShardedSafetensors } from "./safetensors/shard.js";
 export { writeSafetensors } from "./safetensors/write.js";
+export { createViewerApi } from "./server/api.js";
 export { startHubServer } from "./server/hub.js";
+export { createHubViewer, startViewer } from "./server/viewer.js";
 export { type ByteSource, CountingSource, SourceRangeError } from "./source/byte-source.js";
 export { type FileInfo, type Folder, LocalFolder } from "./source/folder.js";
 export { HttpSource, HttpSourceError, HttpStats, SourceChangedError } from "./source/http.js";

@@ -17,6 +17,7 @@ import { stepsCommand } from "./steps.js";
 import { synthCommand } from "./synth.js";
 import { tensorsCommand } from "./tensors.js";
 import { verifyCommand } from "./verify.js";
+import { viewCommand } from "./view.js";
 
 const program = new Command();
 program
@@ -231,6 +232,18 @@ program
   .option("--host <host>", "address to listen on", "127.0.0.1")
   .option("--port <n>", "port (0: any free port)", "8765")
   .action(serveCommand);
+
+program
+  .command("view")
+  .description(
+    "browse a checkpoint repository in the browser: steps, parameters, tensor statistics, histograms, heatmaps, training dynamics",
+  )
+  .argument("<repo>", "local folder of step folders, or hf://ORG/NAME")
+  .option("--host <host>", "address to listen on", "127.0.0.1")
+  .option("--port <n>", "port (0: any free port)", "8766")
+  .option("--analysis <dir>", "an analyze output folder: its metrics.json feeds the dynamics page")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(viewCommand);
 
 async function main(): Promise<void> {
   // `neox-ckpt tensors X | head` closes our stdout early: that is not an error.

@@ -1,4 +1,5 @@
 import { startHubServer } from "../server/hub.js";
+import { createHubViewer } from "../server/viewer.js";
 import { UsageError } from "./errors.js";
 
 export async function serveCommand(
@@ -8,13 +9,15 @@ export async function serveCommand(
   const port = Number(opts.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError("--port takes 0…65535");
-  const s = await startHubServer({ root, host: opts.host, port });
+  const viewer = createHubViewer({ root });
+  const s = await startHubServer({ root, host: opts.host, port, extra: viewer.handle });
   process.stderr.write(
     `serving ${root} at ${s.url} (hub API: ${s.url}/api/models/ORG/NAME/refs)\n`,
   );
+  process.stderr.write(`viewer: ${s.url}/viewer/\n`);
   process.stderr.write(`try: HF_ENDPOINT=${s.url} neox-ckpt steps hf://ORG/NAME\n`);
   const stop = () => {
-    void s.close().then(() => process.exit(0));
+    void Promise.all([s.close(), viewer.close()]).then(() => process.exit(0));
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);

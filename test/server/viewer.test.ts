@@ -1,0 +1,196 @@
+/**
+ * End to end: Debian's Chromium, driven by playwright-core, clicks through the viewer over the
+ * demo series. Skips itself when either is missing (CI installs both).
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { startHubServer } from "../../src/server/hub.js";
+import { createHubViewer, startViewer } from "../../src/server/viewer.js";
+import { cliAsync } from "../cli/run.js";
+import { repoRoot } from "../helpers.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARTIFACTS = join(repoRoot, "test-artifacts");
+const DENSE = "gpt_neox.layers.0.attention.dense.weight";
+
+/** The little of playwright-core's API used here (it is not a dependency of the package). */
+interface Locator {
+  click(): Promise<void>;
+  count(): Promise<number>;
+  fill(text: string): Promise<void>;
+  textContent(): Promise<string | null>;
+  waitFor(opts?: { state?: string; timeout?: number }): Promise<void>;
+  first(): Locator;
+}
+interface Page {
+  goto(url: string): Promise<unknown>;
+  locator(selector: string, opts?: { hasText?: string }): Locator;
+  getByTestId(id: string): Locator;
+  screenshot(opts: { path: string; fullPage?: boolean }): Promise<unknown>;
+  url(): string;
+  on(event: "pageerror", f: (e: Error) => void): void;
+  on(event: "console", f: (m: { type(): string; text(): string }) => void): void;
+}
+interface Context {
+  pages(): Page[];
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+interface Playwright {
+  chromium: {
+    launchPersistentContext(dir: string, opts: Record<string, unknown>): Promise<Context>;
+  };
+}
+
+/** Waits (up to 30 s) for `ok()`: checked from here, as the page's CSP forbids eval there. */
+async function until(ok: () => boolean): Promise<void> {
+  for (const t0 = Date.now(); !ok(); await new Promise((r) => setTimeout(r, 50)))
+    if (Date.now() - t0 > 30_000) throw new Error(`timed out waiting for ${ok}`);
+}
+
+async function loadPlaywright(): Promise<Playwright | undefined> {
+  const name = "playwright-core";
+  try {
+    return (await import(name)) as Playwright;
+  } catch {
+    return undefined;
+  }
+}
+
+test("browser: repository → step → tensor, statistics and the across-steps chart", {
+  timeout: 180_000,
+}, async (t) => {
+  const pw = await loadPlaywright();
+  if (!pw) {
+    t.skip("playwright-core is not installed (npm install --no-save playwright-core)");
+    return;
+  }
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} is missing (apt-get install chromium)`);
+    return;
+  }
+  const tmp = mkdtempSync(join(tmpdir(), "neox-viewer-e2e-"));
+  const profile = mkdtempSync(join(tmpdir(), "neox-viewer-chromium-"));
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const demo = await cliAsync(["demo", "--out", tmp]);
+  assert.equal(demo.code, 0, demo.stderr);
+  const viewer = await startViewer({
+    repo: join(tmp, "neox-ckpt", "pythia-micro"),
+    analysis: join(tmp, "analysis"),
+  });
+  const mount = createHubViewer({ root: tmp });
+  const hub = await startHubServer({ root: tmp, port: 0, extra: mount.handle });
+  const ctx = await pw.chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const problems: string[] = [];
+  try {
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("console", (m) => {
+      if (m.type() === "error") problems.push(`console: ${m.text()}`);
+    });
+    const byId = (id: string) => page.locator(`[data-testid="${id}"]`);
+
+    // Repository: one row and one timeline point per revision.
+    await page.goto(viewer.url);
+    await byId("revisions-table").waitFor();
+    assert.equal(await byId("revision-row").count(), 20);
+    assert.equal(await page.locator('[data-testid^="timeline-point-"]').count(), 20);
+    assert.match((await byId("repo-title").textContent()) ?? "", /pythia-micro$/);
+    await page.screenshot({ path: join(ARTIFACTS, "viewer-repository.png"), fullPage: true });
+
+    // Step: summary, optimizer, parameter table and its filter.
+    await byId("revision-link-step1000").click();
+    await byId("tensor-table").waitFor();
+    assert.equal(await byId("step-title").textContent(), "step 1,000");
+    assert.equal(await byId("tensor-row").count(), 28);
+    await byId("optimizer-section").waitFor();
+    assert.match((await byId("step-summary").textContent()) ?? "", /TP 2 × PP 1 × DP 2/);
+    await byId("tensor-filter").fill("attention.dense.weight");
+    assert.equal(await page.locator('[data-testid="tensor-row"]:visible').count(), 2);
+    await page.screenshot({ path: join(ARTIFACTS, "viewer-step.png"), fullPage: true });
+
+    // Tensor: statistics, histogram, heatmap, and the same tensor across all 20 steps.
+    await byId(`tensor-link-${DENSE}`).click();
+    await byId("stats-table").waitFor();
+    assert.equal(await byId("tensor-title").textContent(), DENSE);
+    assert.equal(await byId("stat-numel").textContent(), "1,024");
+    assert.equal(await byId("stat-shape").textContent(), "[32, 32]");
+    assert.equal(await byId("stat-merge").textContent(), "cat(dim=1)");
+    const api = (await (await fetch(`${viewer.url}api/tensor/step1000/${DENSE}`)).json()) as {
+      stats: { maxAbs: number; rms: number };
+    };
+    assert.equal(
+      await byId("stat-maxAbs").textContent(),
+      String(Number(api.stats.maxAbs.toPrecision(5))),
+    );
+    assert.equal(
+      await byId("stat-rms").textContent(),
+      String(Number(api.stats.rms.toPrecision(5))),
+    );
+    assert.equal(await byId("histogram-bar").count(), 64);
+    await byId("heatmap").waitFor();
+    assert.equal(await page.locator('[data-testid="heatmap"] rect.cell').count(), 32 * 32);
+    await byId("across-chart").waitFor({ timeout: 60_000 });
+    assert.equal(await byId("across-l2-point").count(), 20);
+    assert.equal(await byId("across-rms-point").count(), 20);
+    assert.equal(await page.locator('[data-testid="across-l2-point"].current').count(), 1);
+    await page.screenshot({ path: join(ARTIFACTS, "viewer-tensor.png"), fullPage: true });
+
+    // An optimizer state of the same tensor.
+    await byId("state-exp_avg").click();
+    await until(() => page.url().endsWith("?state=exp_avg"));
+    await page.locator('[data-testid="stat-dtype"]', { hasText: "float32" }).waitFor();
+
+    // A point of the across chart opens that step.
+    await page.goto(`${viewer.url}#/tensor/step1000/${DENSE}`);
+    await byId("across-chart").waitFor({ timeout: 60_000 });
+    await byId("across-l2-point").first().click();
+    await until(() => page.url().endsWith(`#/tensor/step0/${DENSE}`));
+    await page.locator('[data-testid="tensor-sub"]', { hasText: "step0 (step 0)" }).waitFor();
+
+    // Dynamics: charts from the analysis' metrics.json.
+    await byId("nav-dynamics").click();
+    await byId("dynamics-charts").waitFor();
+    assert.ok((await byId("dyn-kind-l2-point").count()) >= 20);
+    assert.ok((await page.locator('[data-testid="dyn-layer-heatmap"] rect.cell').count()) >= 40);
+    await page.screenshot({ path: join(ARTIFACTS, "viewer-dynamics.png"), fullPage: true });
+
+    assert.deepEqual(problems, []);
+
+    // The hub server's mount: a list of repositories, then the same app for one of them. (The
+    // app asks for api/repo, then api/repos, and for a dynamics file there is none: 404s.)
+    await page.goto(`${hub.url}/viewer/`);
+    await byId("repo-link-neox-ckpt/pythia-micro").click();
+    await byId("revisions-table").waitFor();
+    assert.equal(await byId("revision-row").count(), 20);
+    await byId("nav-dynamics").click();
+    await byId("dynamics-missing").waitFor();
+    assert.deepEqual(
+      problems.filter((p) => !/status of 404/.test(p)),
+      [],
+    );
+  } finally {
+    await ctx.close();
+    await hub.close();
+    await mount.close();
+    await viewer.close();
+    rmSync(tmp, { recursive: true, force: true });
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
