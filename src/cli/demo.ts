@@ -99,6 +99,7 @@ export async function demoCommand(opts: { out: string }): Promise<void> {
   say(`  ${cli} diff ${join(repo, "step143000")} ${join(out, "hf", "pythia-micro-step143000")}`);
   say(`  ${cli} audit ${repo} --deep`);
   say(`  open ${join(analysis, "change-by-kind.png")}   # and the other plots there`);
+  say(`  ${cli} view ${repo} --analysis ${analysis}   # then open the printed URL in a browser`);
   say(
     `  ${cli} serve ${out}          # then: HF_ENDPOINT=http://127.0.0.1:8765 ${cli} inspect hf://neox-ckpt/pythia-micro@step1000`,
   );
