@@ -1,3 +1,9 @@
+import {
+  KvCacheError,
+  ModelConfigError,
+  ModelWeightsError,
+  TokenRangeError,
+} from "../model/errors.js";
 import { NeoxConfigError } from "../neox/config.js";
 import { NeoxLayoutError } from "../neox/errors.js";
 import { PlanError } from "../plan/execute.js";
@@ -28,7 +34,11 @@ export function classify(e: unknown): { code: number; message: string } | undefi
     e instanceof PlanError ||
     e instanceof HttpSourceError ||
     e instanceof SourceChangedError ||
-    e instanceof ZeroFormatError
+    e instanceof ZeroFormatError ||
+    e instanceof ModelConfigError ||
+    e instanceof ModelWeightsError ||
+    e instanceof TokenRangeError ||
+    e instanceof KvCacheError
   ) {
     return { code: 1, message: `${e.name}: ${e.message}` };
   }

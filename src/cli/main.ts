@@ -10,6 +10,7 @@ import { downloadCommand } from "./download.js";
 import { classify } from "./errors.js";
 import { inspectCommand } from "./inspect.js";
 import { lsCommand } from "./ls.js";
+import { evalCommand, generateCommand, logitsCommand } from "./model.js";
 import { optimCommand } from "./optim.js";
 import { reshardCommand, toNeoxCommand } from "./reshard.js";
 import { serveCommand } from "./serve.js";
@@ -244,6 +245,44 @@ program
   .option("--analysis <dir>", "an analyze output folder: its metrics.json feeds the dynamics page")
   .option("--endpoint <url>", "hub endpoint")
   .action(viewCommand);
+
+program
+  .command("logits")
+  .description(
+    "run the GPT-NeoX forward pass (fp32, CPU) on token ids, from a NeoX step or an HF folder",
+  )
+  .argument("<ckpt>", "NeoX step, HF folder, or hf:// address")
+  .requiredOption("--ids <a,b,c>", "token ids")
+  .option("--json", 'print {"ids": [...], "logits": [[...], ...]} (padded vocabulary included)')
+  .option("--top-k <k>", "top tokens shown per position", "5")
+  .option("--out <file>", "also write the JSON there")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(logitsCommand);
+
+program
+  .command("eval")
+  .description(
+    "mean next-token loss and perplexity of a text (several steps of a repository with --steps)",
+  )
+  .argument("<ckpt>", "NeoX step or HF folder; with --steps, a repository")
+  .requiredOption("--text <file>", "text file")
+  .option("--tokenizer <file>", "tokenizer.json (default: the one next to the weights)")
+  .option("--steps <a,b,c>", "evaluate these steps of the repository")
+  .option("--json", "print JSON")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(evalCommand);
+
+program
+  .command("generate")
+  .description("continue a prompt with the model (KV cache; greedy at temperature 0)")
+  .argument("<ckpt>", "NeoX step, HF folder, or hf:// address")
+  .requiredOption("--prompt <text>", "the prompt")
+  .option("--max-new-tokens <n>", "tokens to add", "32")
+  .option("--temperature <t>", "sampling temperature (0: greedy)", "0")
+  .option("--seed <s>", "sampling seed", "1")
+  .option("--tokenizer <file>", "tokenizer.json (default: the one next to the weights)")
+  .option("--endpoint <url>", "hub endpoint")
+  .action(generateCommand);
 
 async function main(): Promise<void> {
   // `neox-ckpt tensors X | head` closes our stdout early: that is not an error.
