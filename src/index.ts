@@ -2,6 +2,7 @@
 
 export { analyzeRepository, metricsCsv } from "./analysis/analyze.js";
 export { writePlots } from "./analysis/plots.js";
+export * from "./model/index.js";
 export { convertToHf, planConversion } from "./neox/convert.js";
 export { diffTensorSets } from "./neox/diff.js";
 export { NeoxLayoutError } from "./neox/errors.js";

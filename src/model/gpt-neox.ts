@@ -333,10 +333,13 @@ export class GptNeoxModel {
       this.projectLogits(first, rows - first);
       const f = this.pool.heap.f32;
       const V8 = round8(V);
-      for (let r = 0; r < rows - first; r++) {
-        const src = (this.logits.addr >>> 2) + r * V8;
-        const at = lastOnly ? 0 : (start + first + r) * V;
-        for (let j = 0; j < V; j++) out[at + j] = f[src + j] as number;
+      const src = this.logits.addr >>> 2;
+      const at = lastOnly ? 0 : (start + first) * V;
+      if (V8 === V) out.set(f.subarray(src, src + (rows - first) * V), at);
+      else {
+        for (let r = 0; r < rows - first; r++) {
+          out.set(f.subarray(src + r * V8, src + r * V8 + V), at + r * V);
+        }
       }
     }
     return out;

@@ -23,6 +23,20 @@ export type GemmKernel = (
 
 /** Bytes reserved at the start of the memory for the control block (address 0 means "none"). */
 export const CONTROL_BYTES = 4096;
+/**
+ * Int32 slots of the control block: the operation sequence number workers wait on, parts still
+ * running, a failure flag, the operation code, the stop flag, the error text's length, and the
+ * next unclaimed work item of the running operation (threads claim items with `Atomics.add`).
+ */
+export const Ctl = {
+  seq: 0,
+  pending: 1,
+  failed: 2,
+  op: 3,
+  stop: 4,
+  errorLength: 5,
+  ticket: 6,
+} as const;
 /** Largest memory in 64 KiB pages: wasm32 addresses 4 GiB. */
 export const MAX_PAGES = 65536;
 /** Bytes of one WebAssembly page. */
@@ -45,6 +59,8 @@ export function sharedMemory(pages: number): WasmMemory {
 export class Heap {
   /** Every float of the memory (index = byte address / 4). */
   f32: Float32Array;
+  /** The control block's int32 slots ({@link Ctl}). */
+  readonly ctl: Int32Array;
   readonly gemm: GemmKernel;
 
   constructor(
@@ -54,6 +70,7 @@ export class Heap {
     const instance = new wasmApi.Instance(module, { env: { memory } });
     this.gemm = instance.exports.gemm as GemmKernel;
     this.f32 = new Float32Array(memory.buffer);
+    this.ctl = new Int32Array(memory.buffer, 0, 16);
   }
 
   /** Re-creates the views if the memory grew since they were made. */

@@ -5,7 +5,7 @@
  * that posting an operation allocates nothing.
  */
 import { geluInPlace } from "./erf.js";
-import type { Heap } from "./heap.js";
+import { Ctl, type Heap } from "./heap.js";
 
 /** Operation codes. */
 export const Op = {
@@ -101,6 +101,8 @@ export const AddArg = { dst: 0, ld: 1, rows: 2, cols: 3, a: 4, b: 5, c: 6 } as c
 
 /** Number of argument slots. */
 export const ARG_SLOTS = 16;
+/** Claims of weight panels per thread and product: enough to even out load, few atomics. */
+const PANEL_CLAIMS_PER_THREAD = 8;
 
 /** First item of part `part` of `parts` sharing `total` items (part `parts` gives the end). */
 function shareStart(total: number, part: number, parts: number): number {
@@ -155,26 +157,30 @@ function gemmOp(h: Heap, g: Float64Array, part: number, parts: number): void {
   const scratch = (g[GemmArg.scratch] as number) + part * (g[GemmArg.scratchStride] as number);
   const panels = Math.ceil(n / 8);
   if (panels >= parts || m < 8) {
-    // By panels: each part reads only its own slice of the weights.
-    const lo = shareStart(panels, part, parts);
-    const hi = shareStart(panels, part + 1, parts);
-    if (hi <= lo) return;
-    const cols = Math.min(n, hi * 8) - lo * 8;
-    gemmColumns(
-      h,
-      a,
-      lda,
-      b + lo * bps,
-      bps,
-      ldb,
-      c + lo * 32,
-      ldc,
-      bias ? bias + lo * 32 : 0,
-      m,
-      cols,
-      k,
-      scratch,
-    );
+    // By panels (each thread reads only the weights it claims), claimed a few at a time so that
+    // a thread slowed down by anything else on the machine simply claims fewer.
+    const grab = Math.max(1, Math.ceil(panels / (parts * PANEL_CLAIMS_PER_THREAD)));
+    for (;;) {
+      const lo = Atomics.add(h.ctl, Ctl.ticket, grab);
+      if (lo >= panels) return;
+      const hi = Math.min(panels, lo + grab);
+      const cols = Math.min(n, hi * 8) - lo * 8;
+      gemmColumns(
+        h,
+        a,
+        lda,
+        b + lo * bps,
+        bps,
+        ldb,
+        c + lo * 32,
+        ldc,
+        bias ? bias + lo * 32 : 0,
+        m,
+        cols,
+        k,
+        scratch,
+      );
+    }
   } else {
     // By 4-row tiles, when there are fewer panels than parts.
     const lo = shareStart(Math.ceil(m / 4), part, parts);

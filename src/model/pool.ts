@@ -9,7 +9,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { Arena } from "./arena.js";
 import { ComputePoolError } from "./errors.js";
-import { CONTROL_BYTES, Heap, kernelsModule, sharedMemory } from "./heap.js";
+import { CONTROL_BYTES, Ctl, Heap, kernelsModule, sharedMemory } from "./heap.js";
 import { ARG_SLOTS, runOp } from "./ops.js";
 
 /** Most threads a pool may have: each costs a worker and a share of every operation's handoff. */
@@ -21,8 +21,6 @@ export const SPIN_POLLS = 20000;
 /** Longest the caller waits for the workers' parts of one operation before giving up. */
 export const MAX_OPERATION_MS = 600_000;
 
-/** Int32 slots of the control block. */
-export const Ctl = { seq: 0, pending: 1, failed: 2, op: 3, stop: 4, errorLength: 5 } as const;
 /** Byte offset of the argument slots (float64) in the control block. */
 export const ARGS_OFFSET = 64;
 /** Byte offset and size of the error text a failing worker leaves. */
@@ -56,7 +54,7 @@ export class ComputePool {
     private readonly workers: Worker[],
   ) {
     const buffer = heap.memory.buffer;
-    this.ctl = new Int32Array(buffer, 0, 16);
+    this.ctl = heap.ctl;
     this.args = new Float64Array(buffer, ARGS_OFFSET, ARG_SLOTS);
   }
 
@@ -114,11 +112,12 @@ export class ComputePool {
     if (this.disposed) throw new ComputePoolError("the compute pool was disposed");
     this.heap.refresh();
     const parts = this.parts;
+    const ctl = this.ctl;
+    ctl[Ctl.ticket] = 0;
     if (parts === 1) {
       runOp(this.heap, op, this.args, 0, 1);
       return;
     }
-    const ctl = this.ctl;
     ctl[Ctl.op] = op;
     Atomics.store(ctl, Ctl.pending, parts - 1);
     Atomics.add(ctl, Ctl.seq, 1);

@@ -1,21 +1,14 @@
 /** A compute-pool worker: waits for operations in the control block and runs its part of each. */
 import { parentPort, workerData } from "node:worker_threads";
-import { Heap } from "./heap.js";
+import { Ctl, Heap } from "./heap.js";
 import { ARG_SLOTS, runOp } from "./ops.js";
-import {
-  ARGS_OFFSET,
-  Ctl,
-  ERROR_BYTES,
-  ERROR_OFFSET,
-  SPIN_POLLS,
-  type WorkerData,
-} from "./pool.js";
+import { ARGS_OFFSET, ERROR_BYTES, ERROR_OFFSET, SPIN_POLLS, type WorkerData } from "./pool.js";
 import type { WasmMemory, WasmModule } from "./wasm-api.js";
 
 const data = workerData as WorkerData;
 const memory = data.memory as WasmMemory;
 const heap = new Heap(memory, data.module as WasmModule);
-const ctl = new Int32Array(memory.buffer, 0, 16);
+const ctl = heap.ctl;
 const args = new Float64Array(memory.buffer, ARGS_OFFSET, ARG_SLOTS);
 const encoder = new TextEncoder();
 
