@@ -5,9 +5,12 @@
  */
 import { toFloat32 } from "../plan/cast.js";
 import type { ElementSource } from "../plan/plan.js";
+import type { DTypeInfo } from "../torch/dtype.js";
 
-/** Elements read per chunk. */
+/** Elements read per chunk by the paired and matrix passes. */
 const CHUNK = 1 << 20;
+/** Bytes read per chunk by the single-tensor passes (the executor's chunk size). */
+const STATS_CHUNK_BYTES = 8 << 20;
 /** Histogram bins. */
 export const HISTOGRAM_BINS = 64;
 
@@ -26,63 +29,105 @@ export interface TensorStats {
 }
 
 async function* floats(src: ElementSource): AsyncGenerator<Float32Array> {
-  for (let at = 0; at < src.numel; at += CHUNK) {
-    const n = Math.min(CHUNK, src.numel - at);
+  const per = Math.floor(STATS_CHUNK_BYTES / src.dtype.itemsize);
+  for (let at = 0; at < src.numel; at += per) {
+    const n = Math.min(per, src.numel - at);
     yield toFloat32(await src.range(at, n), src.dtype);
   }
 }
 
-/** Moments, extremes, counts and a fixed-bin histogram of a tensor (two passes). */
-export async function tensorStats(src: ElementSource): Promise<TensorStats> {
-  let sum = 0;
-  let sumSq = 0;
-  let maxAbs = 0;
-  let zeros = 0;
-  let nan = 0;
-  let inf = 0;
-  let finite = 0;
-  for await (const f of floats(src)) {
-    for (let i = 0; i < f.length; i++) {
-      const x = f[i] as number;
-      if (Number.isNaN(x)) nan++;
-      else if (!Number.isFinite(x)) inf++;
-      else {
-        finite++;
-        sum += x;
-        sumSq += x * x;
-        const a = Math.abs(x);
-        if (a > maxAbs) maxAbs = a;
-        if (x === 0) zeros++;
-      }
+/** Every 16-bit pattern, to decode a histogram of bit patterns in one call. */
+const ALL_16BIT = Uint16Array.from({ length: 65536 }, (_, i) => i);
+
+/** Moments, extremes and counts over finite values. */
+class Moments {
+  sum = 0;
+  sumSq = 0;
+  maxAbs = 0;
+  zeros = 0;
+  nan = 0;
+  inf = 0;
+  finite = 0;
+  add(x: number, count: number): void {
+    if (Number.isNaN(x)) this.nan += count;
+    else if (!Number.isFinite(x)) this.inf += count;
+    else {
+      this.finite += count;
+      this.sum += x * count;
+      this.sumSq += x * x * count;
+      const a = Math.abs(x);
+      if (a > this.maxAbs) this.maxAbs = a;
+      if (x === 0) this.zeros += count;
     }
   }
-  const mean = finite ? sum / finite : 0;
+  /** The bin of finite `x` over [-maxAbs, maxAbs]. */
+  bin(x: number): number {
+    const m = this.maxAbs;
+    return Math.min(HISTOGRAM_BINS - 1, Math.floor(((x + m) / (2 * m)) * HISTOGRAM_BINS));
+  }
+  result(numel: number, histogram: number[]): TensorStats {
+    const f = this.finite;
+    const mean = f ? this.sum / f : 0;
+    if (this.maxAbs === 0) histogram[HISTOGRAM_BINS / 2] = f;
+    return {
+      numel,
+      l2: Math.sqrt(this.sumSq),
+      rms: f ? Math.sqrt(this.sumSq / f) : 0,
+      mean,
+      std: f ? Math.sqrt(Math.max(0, this.sumSq / f - mean * mean)) : 0,
+      maxAbs: this.maxAbs,
+      zeros: this.zeros,
+      nan: this.nan,
+      inf: this.inf,
+      histogram,
+    };
+  }
+}
+
+const isHalf = (d: DTypeInfo) => d.name === "float16" || d.name === "bfloat16";
+
+/** Passes over the data {@link tensorStats} makes for a dtype. */
+export function statsPasses(d: DTypeInfo): number {
+  return isHalf(d) ? 1 : 2;
+}
+
+/**
+ * Moments, extremes, counts and a fixed-bin histogram of a tensor. A 16-bit tensor takes one
+ * pass: it counts each bit pattern (65,536 counters), so the histogram over [-max|x|, max|x|]
+ * is exact without knowing max|x| in advance. Other dtypes take a second pass for the histogram.
+ */
+export async function tensorStats(src: ElementSource): Promise<TensorStats> {
+  const m = new Moments();
   const histogram = new Array<number>(HISTOGRAM_BINS).fill(0);
-  if (maxAbs > 0) {
+  if (isHalf(src.dtype)) {
+    const counts = new Float64Array(65536);
+    const per = STATS_CHUNK_BYTES / 2;
+    for (let at = 0; at < src.numel; at += per) {
+      const raw = await src.range(at, Math.min(per, src.numel - at));
+      const b = raw.byteOffset % 2 === 0 ? raw : raw.slice();
+      const u = new Uint16Array(b.buffer, b.byteOffset, b.byteLength >> 1);
+      for (let i = 0; i < u.length; i++) counts[u[i] as number]++;
+    }
+    const values = toFloat32(new Uint8Array(ALL_16BIT.buffer), src.dtype);
+    for (let i = 0; i < 65536; i++) if (counts[i]) m.add(values[i] as number, counts[i] as number);
+    if (m.maxAbs > 0) {
+      for (let i = 0; i < 65536; i++) {
+        const x = values[i] as number;
+        if (counts[i] && Number.isFinite(x)) histogram[m.bin(x)] += counts[i] as number;
+      }
+    }
+    return m.result(src.numel, histogram);
+  }
+  for await (const f of floats(src)) for (let i = 0; i < f.length; i++) m.add(f[i] as number, 1);
+  if (m.maxAbs > 0) {
     for await (const f of floats(src)) {
       for (let i = 0; i < f.length; i++) {
         const x = f[i] as number;
-        if (!Number.isFinite(x)) continue;
-        const b = Math.min(
-          HISTOGRAM_BINS - 1,
-          Math.floor(((x + maxAbs) / (2 * maxAbs)) * HISTOGRAM_BINS),
-        );
-        histogram[b] = (histogram[b] as number) + 1;
+        if (Number.isFinite(x)) histogram[m.bin(x)]++;
       }
     }
-  } else histogram[HISTOGRAM_BINS / 2] = finite;
-  return {
-    numel: src.numel,
-    l2: Math.sqrt(sumSq),
-    rms: finite ? Math.sqrt(sumSq / finite) : 0,
-    mean,
-    std: finite ? Math.sqrt(Math.max(0, sumSq / finite - mean * mean)) : 0,
-    maxAbs,
-    zeros,
-    nan,
-    inf,
-    histogram,
-  };
+  }
+  return m.result(src.numel, histogram);
 }
 
 export interface PairStats {

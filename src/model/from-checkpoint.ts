@@ -3,7 +3,7 @@
  * lazily through the conversion plan) or a Hugging Face folder, local or remote.
  */
 
-import { classifyFile } from "../neox/files.js";
+import { isNeoxListing } from "../neox/files.js";
 import { resolveModel } from "../neox/model.js";
 import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
 import { openNeoxStep } from "../neox/step.js";
@@ -26,26 +26,13 @@ export interface OpenedModel {
   close(): Promise<void>;
 }
 
-async function isNeox(folder: Folder): Promise<boolean> {
-  const files = await folder.list();
-  return files.some((f) => {
-    const k = classifyFile(f.path).kind;
-    return (
-      k === "layer" ||
-      k === "model-states" ||
-      f.path === "latest" ||
-      /^global_step\d+\//.test(f.path)
-    );
-  });
-}
-
 /** Loads the model a folder holds (NeoX step or HF folder). */
 export async function openModel(
   folder: Folder,
   opts: GptNeoxLoadOptions = {},
 ): Promise<OpenedModel> {
   const files = await folder.list();
-  if (await isNeox(folder)) {
+  if (isNeoxListing(files.map((f) => f.path))) {
     const step = await openNeoxStep(folder);
     try {
       const m = await resolveModel(step);

@@ -43,3 +43,11 @@ export const modelStatesFileName = (mp: number) => `mp_rank_${pad2(mp)}_model_st
 /** `zero_pp_rank_3_mp_rank_01_optim_states.pt` (`bf16_` prefix for bf16 runs of era B/C). */
 export const optimStatesFileName = (dp: number, mp: number, bf16 = false) =>
   `${bf16 ? "bf16_" : ""}zero_pp_rank_${dp}_mp_rank_${pad2(mp)}_optim_states.pt`;
+
+/** True when a folder listing holds a NeoX checkpoint (step files, a `latest`, or global_stepN/). */
+export function isNeoxListing(paths: readonly string[]): boolean {
+  return paths.some((p) => {
+    const k = classifyFile(p).kind;
+    return k === "layer" || k === "model-states" || p === "latest" || /^global_step\d+\//.test(p);
+  });
+}

@@ -10,7 +10,7 @@ import type { Folder } from "../source/folder.js";
 import type { DTypeInfo } from "../torch/dtype.js";
 import { openTorch } from "../torch/load.js";
 import { walkTensors } from "../torch/walk.js";
-import { classifyFile } from "./files.js";
+import { isNeoxListing } from "./files.js";
 import { resolveModel } from "./model.js";
 import { planNeoxToHf } from "./plan-neox-to-hf.js";
 import { openNeoxStep } from "./step.js";
@@ -35,11 +35,7 @@ const HF_BUFFERS = /\.(attention\.bias|attention\.masked_bias|rotary_emb\.inv_fr
 /** Opens a folder as a tensor set: NeoX when it holds NeoX files, else a Hugging Face folder. */
 export async function openTensorSet(folder: Folder): Promise<TensorSet> {
   const files = await folder.list();
-  const isNeox =
-    files.some((f) => {
-      const k = classifyFile(f.path).kind;
-      return k === "layer" || k === "model-states" || f.path === "latest";
-    }) || files.some((f) => /^global_step\d+\//.test(f.path));
+  const isNeox = isNeoxListing(files.map((f) => f.path));
   if (isNeox) {
     const step = await openNeoxStep(folder);
     try {

@@ -10,13 +10,17 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
-import { HISTOGRAM_BINS, type TensorStats } from "../analysis/stats.js";
+import {
+  tensorStats as computeTensorStats,
+  statsPasses,
+  type TensorStats,
+} from "../analysis/stats.js";
 import { inspectStep } from "../neox/inspect.js";
 import { resolveModel } from "../neox/model.js";
 import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
 import { type NeoxStep, openNeoxStep } from "../neox/step.js";
 import { toFloat32 } from "../plan/cast.js";
-import { executePlan, PlanSource } from "../plan/execute.js";
+import { PlanSource } from "../plan/execute.js";
 import { numelOf, type TensorPlan } from "../plan/plan.js";
 import { openRepository, type Repository, type Revision } from "../repo/repository.js";
 import { optimizerScalars } from "../zero/export.js";
@@ -166,107 +170,20 @@ interface OpenStep {
   closed: boolean;
 }
 
-/** Every 16-bit pattern, to decode a histogram of bit patterns in one call. */
-const ALL_16BIT = Uint16Array.from({ length: 65536 }, (_, i) => i);
-
-/** Moments, extremes and counts over finite values, as `analyze` defines them. */
-class Moments {
-  sum = 0;
-  sumSq = 0;
-  maxAbs = 0;
-  zeros = 0;
-  nan = 0;
-  inf = 0;
-  finite = 0;
-  add(x: number, count: number): void {
-    if (Number.isNaN(x)) this.nan += count;
-    else if (!Number.isFinite(x)) this.inf += count;
-    else {
-      this.finite += count;
-      this.sum += x * count;
-      this.sumSq += x * x * count;
-      const a = Math.abs(x);
-      if (a > this.maxAbs) this.maxAbs = a;
-      if (x === 0) this.zeros += count;
-    }
-  }
-  /** The bin of finite `x` over [-maxAbs, maxAbs] (the formula of `analyze`). */
-  bin(x: number): number {
-    const m = this.maxAbs;
-    return Math.min(HISTOGRAM_BINS - 1, Math.floor(((x + m) / (2 * m)) * HISTOGRAM_BINS));
-  }
-  result(numel: number, histogram: number[]): TensorStats {
-    const f = this.finite;
-    const mean = f ? this.sum / f : 0;
-    if (this.maxAbs === 0) histogram[HISTOGRAM_BINS / 2] = f;
-    return {
-      numel,
-      l2: Math.sqrt(this.sumSq),
-      rms: f ? Math.sqrt(this.sumSq / f) : 0,
-      mean,
-      std: f ? Math.sqrt(Math.max(0, this.sumSq / f - mean * mean)) : 0,
-      maxAbs: this.maxAbs,
-      zeros: this.zeros,
-      nan: this.nan,
-      inf: this.inf,
-      histogram,
-    };
-  }
-}
-
 /**
- * Statistics of a merged tensor, streamed through the executor. A 16-bit tensor takes one pass:
- * it counts each bit pattern (65,536 counters), so the histogram over [-max|x|, max|x|] is
- * exact without knowing max|x| in advance. A float32 tensor needs a second pass for the
- * histogram, once max|x| is known.
+ * Statistics of a merged tensor, streamed through the plan: those of `analyze`
+ * (`tensorStats`), one pass for 16-bit tensors, two for float32.
  */
 export async function streamingTensorStats(
   plan: TensorPlan,
 ): Promise<{ stats: TensorStats; passes: number }> {
   const dt = plan.dtype;
-  const numel = numelOf(plan.shape);
-  const m = new Moments();
-  const histogram = new Array<number>(HISTOGRAM_BINS).fill(0);
-  if (dt.name === "float16" || dt.name === "bfloat16") {
-    const counts = new Float64Array(65536);
-    for await (const chunk of executePlan(plan, dt)) {
-      const b = chunk.byteOffset % 2 === 0 ? chunk : chunk.slice();
-      const u = new Uint16Array(b.buffer, b.byteOffset, b.byteLength >> 1);
-      for (let i = 0; i < u.length; i++) counts[u[i] as number]++;
-    }
-    const values = toFloat32(new Uint8Array(ALL_16BIT.buffer), dt);
-    for (let i = 0; i < 65536; i++) {
-      const c = counts[i] as number;
-      if (c) m.add(values[i] as number, c);
-    }
-    if (m.maxAbs > 0) {
-      for (let i = 0; i < 65536; i++) {
-        const c = counts[i] as number;
-        const x = values[i] as number;
-        if (c && Number.isFinite(x)) histogram[m.bin(x)] += c;
-      }
-    }
-    return { stats: m.result(numel, histogram), passes: 1 };
-  }
-  if (dt.name !== "float32")
+  if (dt.name !== "float16" && dt.name !== "bfloat16" && dt.name !== "float32") {
     throw new ApiError(400, `${plan.name}: statistics need a float tensor, not ${dt.name}`);
-  for await (const chunk of executePlan(plan, dt)) {
-    const f = toFloat32(chunk, dt);
-    for (let i = 0; i < f.length; i++) m.add(f[i] as number, 1);
   }
-  if (m.maxAbs > 0) {
-    for await (const chunk of executePlan(plan, dt)) {
-      const f = toFloat32(chunk, dt);
-      for (let i = 0; i < f.length; i++) {
-        const x = f[i] as number;
-        if (Number.isFinite(x)) histogram[m.bin(x)]++;
-      }
-    }
-  }
-  return { stats: m.result(numel, histogram), passes: 2 };
+  return { stats: await computeTensorStats(new PlanSource(plan)), passes: statsPasses(dt) };
 }
 
-/** `a:b` (half-open), `a` (from a, at most SLICE_MAX) or nothing (from 0) → [start, end). */
 function parseRange(text: string | null, size: number, what: string): [number, number] {
   const bad = (why: string): never => {
     throw new ApiError(400, `${what}=${text}: ${why}`);
