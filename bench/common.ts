@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { synthesize } from "../src/neox/synth.js";
+import { synthesize } from "../src/ops/synth.js";
 
 export const benchRoot = fileURLToPath(new URL("../../", import.meta.url));
 /** Generated inputs and outputs (gitignored). */

@@ -1,7 +1,8 @@
 /** Runs one conversion and prints its peak RSS (a child of bench/convert.ts). */
-import { convertToHf } from "../src/neox/convert.js";
+
 import { openNeoxStep } from "../src/neox/step.js";
-import { LocalFolder } from "../src/source/folder.js";
+import { convertToHf } from "../src/ops/convert.js";
+import { LocalFolder } from "../src/source/local-folder.js";
 
 const [src, out, dtype] = process.argv.slice(2) as [string, string, string | undefined];
 const step = await openNeoxStep(new LocalFolder(src));

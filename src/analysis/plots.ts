@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import type { Metrics } from "./analyze.js";
+import type { Metrics } from "./metrics.js";
 
 async function render(spec: TopLevelSpec, dir: string, name: string): Promise<string[]> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });

@@ -4,8 +4,8 @@
  * singular value. Accumulation in float64; memory bounded by one chunk per source.
  */
 import { toFloat32 } from "../plan/cast.js";
-import type { ElementSource } from "../plan/plan.js";
 import type { DTypeInfo } from "../torch/dtype.js";
+import type { ElementSource } from "../torch/element-source.js";
 
 /** Elements read per chunk by the paired and matrix passes. */
 const CHUNK = 1 << 20;

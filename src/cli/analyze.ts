@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { analyzeRepository, metricsCsv } from "../analysis/analyze.js";
+import { metricsCsv } from "../analysis/metrics.js";
 import { writePlots } from "../analysis/plots.js";
+import { analyzeRepository } from "../ops/analyze.js";
 import { openRepository } from "../repo/repository.js";
 import { UsageError } from "./errors.js";
 

@@ -1,4 +1,4 @@
-import { auditRepository } from "../repo/audit.js";
+import { auditRepository } from "../ops/audit.js";
 import { openRepository } from "../repo/repository.js";
 import { formatBytes } from "../torch/repr.js";
 

@@ -1,5 +1,5 @@
-import { convertToHf, planConversion } from "../neox/convert.js";
 import { openNeoxStep } from "../neox/step.js";
+import { convertToHf, planConversion } from "../ops/convert.js";
 import { openFolder } from "../source/open.js";
 import { formatBytes } from "../torch/repr.js";
 import { Progress } from "./progress.js";

@@ -1,17 +1,18 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import { analyzeRepository, metricsCsv } from "../analysis/analyze.js";
+import { metricsCsv } from "../analysis/metrics.js";
 import { writePlots } from "../analysis/plots.js";
-import { convertToHf } from "../neox/convert.js";
-import { openDemoSeries, writeDemoRepository } from "../neox/demo.js";
-import { inspectStep } from "../neox/inspect.js";
 import { resolveModel } from "../neox/model.js";
 import { openNeoxStep } from "../neox/step.js";
+import { analyzeRepository } from "../ops/analyze.js";
+import { convertToHf } from "../ops/convert.js";
+import { openDemoSeries, writeDemoRepository } from "../ops/demo.js";
+import { inspectStep } from "../ops/inspect.js";
+import { verifyStep } from "../ops/verify.js";
 import { openRepository } from "../repo/repository.js";
-import { LocalFolder } from "../source/folder.js";
+import { LocalFolder } from "../source/local-folder.js";
 import { formatBytes } from "../torch/repr.js";
-import { verifyStep } from "../zero/verify.js";
 import { InputError } from "./errors.js";
 
 /** Marks a folder as ours, so a re-run may replace it. */

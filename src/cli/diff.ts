@@ -1,5 +1,5 @@
-import { diffTensorSets } from "../neox/diff.js";
 import { openTensorSet } from "../neox/tensor-set.js";
+import { diffTensorSets } from "../ops/diff.js";
 import { openFolder } from "../source/open.js";
 
 export async function diffCommand(

@@ -1,5 +1,5 @@
-import { inspectStep } from "../neox/inspect.js";
 import { openNeoxStep } from "../neox/step.js";
+import { inspectStep } from "../ops/inspect.js";
 import { openFolder } from "../source/open.js";
 import { formatBytes } from "../torch/repr.js";
 

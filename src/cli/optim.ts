@@ -1,8 +1,8 @@
 import { resolveModel } from "../neox/model.js";
 import { openNeoxStep } from "../neox/step.js";
+import { exportOptimizerStates } from "../ops/optim.js";
 import { openFolder } from "../source/open.js";
 import { formatBytes } from "../torch/repr.js";
-import { exportOptimizerStates } from "../zero/export.js";
 import { UsageError } from "./errors.js";
 import { Progress } from "./progress.js";
 

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
-import { hfToNeox, reshardStep } from "../neox/reshard.js";
 import { openNeoxStep } from "../neox/step.js";
+import { hfToNeox, reshardStep } from "../ops/reshard.js";
 import { openFolder } from "../source/open.js";
 import { UsageError } from "./errors.js";
 

@@ -1,4 +1,4 @@
-import { synthesize } from "../neox/synth.js";
+import { synthesize } from "../ops/synth.js";
 import { UsageError } from "./errors.js";
 
 const int = (v: string | undefined, what: string) => {

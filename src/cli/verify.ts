@@ -1,7 +1,7 @@
 import { resolveModel } from "../neox/model.js";
 import { openNeoxStep } from "../neox/step.js";
+import { verifyStep } from "../ops/verify.js";
 import { openFolder } from "../source/open.js";
-import { verifyStep } from "../zero/verify.js";
 
 export async function verifyCommand(
   ckpt: string,

@@ -3,7 +3,7 @@
  * neox-deepspeed §7.2): written as the published Pythia configs are, read in every spelling
  * transformers has used.
  */
-import { parseStrictJson } from "../safetensors/strict-json.js";
+import { parseStrictJson } from "../util/strict-json.js";
 import { HfConfigError } from "./errors.js";
 import type { GptNeoxShape } from "./shape.js";
 

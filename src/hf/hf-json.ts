@@ -1,5 +1,5 @@
 /** The text of Hugging Face JSON files, byte for byte as transformers writes them. */
-import { pythonJsonDumps } from "../safetensors/python-json.js";
+import { pythonJsonDumps } from "../util/python-json.js";
 
 /** Config fields that are Python floats: an integral value is written as `1.0`, not `1`. */
 const FLOAT_FIELDS: ReadonlySet<string> = new Set([

@@ -2,19 +2,20 @@
  * NeoX YAML configs: lenient parsing of the published Pythia files (flow mappings with comments,
  * trailing commas, a missing comma), merging several files as NeoX does, `-`/`_` spellings.
  */
+
 import { parse } from "yaml";
+import { CheckpointError } from "../util/errors.js";
 
 /** A merged NeoX config with keys normalised to underscores. */
 export type NeoxConfig = Record<string, unknown>;
 
 /** A YAML that could not be parsed even leniently. */
-export class NeoxConfigError extends Error {
+export class NeoxConfigError extends CheckpointError {
   override readonly name = "NeoxConfigError";
-  constructor(
-    readonly file: string,
-    detail: string,
-  ) {
-    super(`${file}: ${detail}`);
+  override readonly file: string;
+  constructor(file: string, detail: string) {
+    super(`${file}: ${detail}`, { file });
+    this.file = file;
   }
 }
 

@@ -1,5 +1,6 @@
 /** A checkpoint folder whose layout is wrong: missing or inconsistent files, unknown layout. */
-export class NeoxLayoutError extends Error {
+import { CheckpointError } from "../util/errors.js";
+export class NeoxLayoutError extends CheckpointError {
   override readonly name = "NeoxLayoutError";
   constructor(
     readonly folder: string,
@@ -9,6 +10,7 @@ export class NeoxLayoutError extends Error {
   ) {
     super(
       `${folder}: ${detail}${missing.length ? ` (missing: ${missing.slice(0, 12).join(", ")}${missing.length > 12 ? `, … ${missing.length - 12} more` : ""})` : ""}`,
+      { file: folder },
     );
   }
 }

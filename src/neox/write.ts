@@ -14,7 +14,7 @@ import {
   WindowSource,
   ZeroSource,
 } from "../plan/flat.js";
-import type { ElementSource } from "../plan/plan.js";
+import type { ElementSource } from "../torch/element-source.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import { f32ToF16 } from "../torch/half.js";
 import { NewStorage, NewTensor } from "../torch/new-tensor.js";

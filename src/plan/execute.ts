@@ -2,15 +2,18 @@
  * The one streaming executor: turns a TensorPlan into the output tensor's bytes, chunk by
  * chunk, never holding a whole tensor. A dim-1 concatenation streams blocks of rows.
  */
+
 import type { DTypeInfo } from "../torch/dtype.js";
+import type { ElementSource } from "../torch/element-source.js";
+import { CheckpointError } from "../util/errors.js";
 import { castBytes, fromFloat32, toFloat32 } from "./cast.js";
-import { type ElementSource, numelOf, type TensorPlan } from "./plan.js";
+import { numelOf, type TensorPlan } from "./plan.js";
 
 /** Default output chunk: bounded memory whatever the tensor size. */
 export const EXECUTOR_CHUNK_BYTES = 8 << 20;
 
 /** A plan whose sources do not fit its operation. */
-export class PlanError extends Error {
+export class PlanError extends CheckpointError {
   override readonly name = "PlanError";
 }
 

@@ -3,8 +3,8 @@
  * (ZeRO partitions) and a window into it viewed with a shape (one parameter).
  */
 import type { DTypeInfo } from "../torch/dtype.js";
+import type { ElementSource } from "../torch/element-source.js";
 import { castBytes, fromFloat32, toFloat32 } from "./cast.js";
-import type { ElementSource } from "./plan.js";
 
 /** Pieces laid end to end as one flat 1-D source. */
 export class ConcatSource implements ElementSource {

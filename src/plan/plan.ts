@@ -3,14 +3,7 @@
  * and one merge operation. `--dry-run` prints them; one executor runs them all.
  */
 import type { DTypeInfo } from "../torch/dtype.js";
-
-/** Anything that can hand out element ranges of a tensor in C order (a TensorRef, a view). */
-export interface ElementSource {
-  readonly dtype: DTypeInfo;
-  readonly shape: readonly number[];
-  readonly numel: number;
-  range(first: number, count: number): Promise<Uint8Array>;
-}
+import type { ElementSource } from "../torch/element-source.js";
 
 /**
  * - `copy`: the one source.

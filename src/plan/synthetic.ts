@@ -3,8 +3,8 @@
  * (seed, i) alone, so any shard or window can be produced without the rest, at disk speed.
  */
 import type { DTypeInfo } from "../torch/dtype.js";
+import type { ElementSource } from "../torch/element-source.js";
 import { f32BitsToF16 } from "../torch/half.js";
-import type { ElementSource } from "./plan.js";
 
 /** float16 bit patterns of 65536 quantiles of N(0, 1): a table lookup per element. */
 let normalTable: Float32Array | undefined;

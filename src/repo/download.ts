@@ -2,6 +2,7 @@
  * Downloading a revision: parallel, resumable (a re-run continues `.part` files), verified
  * against the LFS sha256 when the hub lists one, and atomic per file (renamed when complete).
  */
+import { CheckpointError } from "../util/errors.js";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
@@ -13,7 +14,7 @@ const DOWNLOAD_CHUNK = 16 << 20;
 /** Files downloaded at once. */
 const DEFAULT_PARALLEL = 4;
 
-export class DownloadError extends Error {
+export class DownloadError extends CheckpointError {
   override readonly name = "DownloadError";
 }
 

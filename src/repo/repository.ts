@@ -7,7 +7,7 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { authHeaders, parseAddress } from "../source/address.js";
 import type { Folder } from "../source/folder.js";
-import { LocalFolder } from "../source/folder.js";
+import { LocalFolder } from "../source/local-folder.js";
 import type { HttpStats } from "../source/http.js";
 import { HubFolder, hubJson } from "../source/hub-folder.js";
 

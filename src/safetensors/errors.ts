@@ -4,6 +4,7 @@
  */
 
 /** The validation rules a safetensors file or folder can break (spec §4.4, §4.6). */
+import { CheckpointError } from "../util/errors.js";
 export type SafetensorsRule =
   /** The file is shorter than the 8-byte header length. */
   | "header-too-small"
@@ -45,36 +46,40 @@ export type SafetensorsRule =
   | "no-weights";
 
 /** A safetensors file or folder that breaks a rule of the format. */
-export class SafetensorsFormatError extends Error {
+export class SafetensorsFormatError extends CheckpointError {
   override readonly name = "SafetensorsFormatError";
   constructor(
     /** The file (or folder) at fault. */
-    readonly file: string,
+    override readonly file: string,
     /** The tensor at fault, when the rule concerns one. */
     readonly tensor: string | undefined,
     readonly rule: SafetensorsRule,
     /** Byte offset in `file` where the fault lies, when known. */
-    readonly offset: number | undefined,
+    override readonly offset: number | undefined,
     readonly detail: string,
   ) {
     super(
       `${file}${tensor !== undefined ? ` [tensor '${tensor}']` : ""}${
         offset !== undefined ? ` at offset ${offset}` : ""
       }: ${detail} (${rule})`,
+      { file, record: tensor, offset },
     );
   }
 }
 
 /** Input the writer cannot write: bad names, shapes, sizes, or a producer that lies. */
-export class SafetensorsWriteError extends Error {
+export class SafetensorsWriteError extends CheckpointError {
   override readonly name = "SafetensorsWriteError";
   constructor(
     /** The file being written. */
-    readonly file: string,
+    override readonly file: string,
     /** The tensor at fault, if any. */
     readonly tensor: string | undefined,
     readonly detail: string,
   ) {
-    super(`${file}${tensor !== undefined ? ` [tensor '${tensor}']` : ""}: ${detail}`);
+    super(`${file}${tensor !== undefined ? ` [tensor '${tensor}']` : ""}: ${detail}`, {
+      file,
+      record: tensor,
+    });
   }
 }

@@ -4,7 +4,9 @@
  * exactly the file the index names, and every named shard exists.
  */
 import type { ByteSource } from "../source/byte-source.js";
-import { type Folder, LocalFolder } from "../source/folder.js";
+import type { Folder } from "../source/folder.js";
+import { LocalFolder } from "../source/local-folder.js";
+import { parseStrictJson, StrictJsonError } from "../util/strict-json.js";
 import { SafetensorsFormatError } from "./errors.js";
 import {
   type OpenSafetensorsOptions,
@@ -12,7 +14,6 @@ import {
   type SafetensorsFile,
   type SafetensorsTensor,
 } from "./read.js";
-import { parseStrictJson, StrictJsonError } from "./strict-json.js";
 
 /** The single-file weights name written by `save_pretrained`. */
 export const SAFETENSORS_SINGLE_FILE = "model.safetensors";

@@ -4,9 +4,9 @@
  * hands out tensors whose bytes are read only when asked, in bounded chunks.
  */
 import { type ByteSource, checkElements } from "../source/byte-source.js";
+import { parseStrictJson, StrictJsonError } from "../util/strict-json.js";
 import { type SafetensorsDType, safetensorsDType } from "./dtype.js";
 import { SafetensorsFormatError, type SafetensorsRule } from "./errors.js";
-import { parseStrictJson, StrictJsonError } from "./strict-json.js";
 
 /** Largest header accepted: the reference reader's limit (100 MB), a bound on what we parse. */
 export const MAX_HEADER_BYTES = 100_000_000;

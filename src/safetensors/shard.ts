@@ -5,8 +5,8 @@
  */
 import { mkdir, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "./atomic-write.js";
-import { pythonJsonDumps } from "./python-json.js";
+import { writeFileAtomic } from "../source/atomic-write.js";
+import { pythonJsonDumps } from "../util/python-json.js";
 import { parseSize } from "./size.js";
 import { type SafetensorsInputTensor, writeSafetensors } from "./write.js";
 

@@ -4,9 +4,10 @@
  * `__metadata__` first, padded with spaces to a multiple of 8 — with tensor data streamed
  * from producers, each checked to deliver exactly the bytes it declared.
  */
+
+import { writeFileAtomic } from "../source/atomic-write.js";
 import type { DTypeInfo } from "../torch/dtype.js";
-import { writeFileAtomic } from "./atomic-write.js";
-import { compareCodePoints } from "./code-point-order.js";
+import { compareCodePoints } from "../util/code-point-order.js";
 import { type SafetensorsDType, toSafetensorsDType } from "./dtype.js";
 import { SafetensorsWriteError } from "./errors.js";
 import { MAX_DIMS, MAX_HEADER_BYTES } from "./read.js";

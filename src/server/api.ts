@@ -15,7 +15,7 @@ import {
   statsPasses,
   type TensorStats,
 } from "../analysis/stats.js";
-import { inspectStep } from "../neox/inspect.js";
+import { inspectStep } from "../ops/inspect.js";
 import { resolveModel } from "../neox/model.js";
 import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
 import { type NeoxStep, openNeoxStep } from "../neox/step.js";
@@ -23,7 +23,7 @@ import { toFloat32 } from "../plan/cast.js";
 import { PlanSource } from "../plan/execute.js";
 import { numelOf, type TensorPlan } from "../plan/plan.js";
 import { openRepository, type Repository, type Revision } from "../repo/repository.js";
-import { optimizerScalars } from "../zero/export.js";
+import { optimizerScalars } from "../zero/scalars.js";
 import { planOptimizerStates } from "../zero/plan-optim.js";
 import { readRankOptimState, STATE_KINDS, type StateKind } from "../zero/rank-state.js";
 

@@ -2,6 +2,7 @@
  * The one byte interface every reader sits on (DESIGN.md, principle 2). A local file, an HTTP
  * range source and an in-memory buffer are interchangeable.
  */
+import { CheckpointError } from "../util/errors.js";
 export interface ByteSource {
   /** A name for error messages: a path or a URL. */
   readonly name: string;
@@ -17,15 +18,18 @@ export interface ByteSource {
 }
 
 /** A read outside the bounds of a source, or a source that delivered fewer bytes than asked. */
-export class SourceRangeError extends Error {
+export class SourceRangeError extends CheckpointError {
   override readonly name = "SourceRangeError";
   constructor(
     readonly source: string,
-    readonly offset: number,
+    override readonly offset: number,
     readonly length: number,
     detail: string,
   ) {
-    super(`${source}: cannot read ${length} bytes at offset ${offset}: ${detail}`);
+    super(`${source}: cannot read ${length} bytes at offset ${offset}: ${detail}`, {
+      file: source,
+      offset,
+    });
   }
 }
 

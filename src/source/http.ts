@@ -4,6 +4,7 @@
  * backoff, and Content-Range / ETag checks on every response so a file that changes mid-read is
  * an error, never silent corruption.
  */
+import { CheckpointError } from "../util/errors.js";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -22,25 +23,25 @@ export const DEFAULT_RETRIES = 5;
 const MAX_REDIRECTS = 5;
 
 /** An HTTP failure that retries did not cure. */
-export class HttpSourceError extends Error {
+export class HttpSourceError extends CheckpointError {
   override readonly name = "HttpSourceError";
   constructor(
     readonly url: string,
     readonly status: number | undefined,
     detail: string,
   ) {
-    super(`${url}: ${detail}`);
+    super(`${url}: ${detail}`, { file: url });
   }
 }
 
 /** The remote file changed between two reads (its ETag or size differs). */
-export class SourceChangedError extends Error {
+export class SourceChangedError extends CheckpointError {
   override readonly name = "SourceChangedError";
   constructor(
     readonly url: string,
     detail: string,
   ) {
-    super(`${url}: the file changed while being read (${detail})`);
+    super(`${url}: the file changed while being read (${detail})`, { file: url });
   }
 }
 

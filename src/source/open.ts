@@ -1,10 +1,11 @@
 import { stat } from "node:fs/promises";
 import { authHeaders, parseAddress, resolveUrl } from "./address.js";
 import type { ByteSource } from "./byte-source.js";
-import { type Folder, LocalFolder } from "./folder.js";
+import type { Folder } from "./folder.js";
 import { HttpSource, type HttpStats } from "./http.js";
 import { HubFolder } from "./hub-folder.js";
 import { LocalFileSource } from "./local-file.js";
+import { LocalFolder } from "./local-folder.js";
 
 export interface OpenOptions {
   /** Hub endpoint (default HF_ENDPOINT, else huggingface.co). */

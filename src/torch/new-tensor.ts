@@ -2,8 +2,9 @@
  * Tensors to be written: a storage that produces its bytes when the writer asks, and tensor views
  * on it (several tensors may share one storage, as DeepSpeed's flat buffers do).
  */
-import type { ElementSource } from "../plan/plan.js";
+
 import type { DTypeInfo } from "./dtype.js";
+import type { ElementSource } from "./element-source.js";
 import { DEFAULT_CHUNK_BYTES } from "./tensor.js";
 
 /** Storage bytes written by `saveTorch`. */

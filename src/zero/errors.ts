@@ -1,10 +1,10 @@
 /** Optimizer files that disagree with each other or with the model. */
-export class ZeroFormatError extends Error {
+import { CheckpointError } from "../util/errors.js";
+export class ZeroFormatError extends CheckpointError {
   override readonly name = "ZeroFormatError";
-  constructor(
-    readonly file: string,
-    detail: string,
-  ) {
-    super(`${file}: ${detail}`);
+  override readonly file: string;
+  constructor(file: string, detail: string) {
+    super(`${file}: ${detail}`, { file });
+    this.file = file;
   }
 }

@@ -5,8 +5,8 @@
  */
 import type { NeoxStep, StepFile } from "../neox/step.js";
 import { ConcatSource, WindowSource } from "../plan/flat.js";
-import type { ElementSource } from "../plan/plan.js";
 import { DTYPES } from "../torch/dtype.js";
+import type { ElementSource } from "../torch/element-source.js";
 import { PyDict, PyObject, PyTuple, type PyValue } from "../torch/pyvalue.js";
 import { TensorRef } from "../torch/tensor.js";
 import { detectEra, type ZeroEra, zeroStage } from "./era.js";

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { Metrics, StepMetrics } from "../../src/analysis/analyze.js";
+import type { Metrics, StepMetrics } from "../../src/analysis/metrics.js";
 import { cli } from "../cli/run.js";
 import { fixture } from "../helpers.js";
 

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { openModel } from "../../src/model/from-checkpoint.js";
-import { LocalFolder } from "../../src/source/folder.js";
+import { LocalFolder } from "../../src/source/local-folder.js";
 import { cli } from "../cli/run.js";
 import { fixture } from "../helpers.js";
 

@@ -16,7 +16,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { DEMO_DATA } from "../../src/neox/demo.js";
+import { DEMO_DATA } from "../../src/ops/demo.js";
 import { openSafetensorsDir } from "../../src/safetensors/read-dir.js";
 import { openTorchPath } from "../../src/torch/load.js";
 import type { PyDict } from "../../src/torch/pyvalue.js";

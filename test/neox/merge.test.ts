@@ -10,7 +10,7 @@ import { planNeoxToHf } from "../../src/neox/plan-neox-to-hf.js";
 import { openNeoxStep } from "../../src/neox/step.js";
 import { executePlan } from "../../src/plan/execute.js";
 import type { TensorPlan } from "../../src/plan/plan.js";
-import { LocalFolder } from "../../src/source/folder.js";
+import { LocalFolder } from "../../src/source/local-folder.js";
 import { dtypeByName } from "../../src/torch/dtype.js";
 import { openTorchPath } from "../../src/torch/load.js";
 import { walkTensors } from "../../src/torch/walk.js";

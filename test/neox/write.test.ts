@@ -13,9 +13,9 @@ import { openNeoxStep } from "../../src/neox/step.js";
 import { type FullCheckpoint, writeNeoxStep } from "../../src/neox/write.js";
 import { executePlan, PlanSource } from "../../src/plan/execute.js";
 import type { TensorPlan } from "../../src/plan/plan.js";
-import { LocalFolder } from "../../src/source/folder.js";
+import { LocalFolder } from "../../src/source/local-folder.js";
 import { planOptimizerStates } from "../../src/zero/plan-optim.js";
-import { verifyStep } from "../../src/zero/verify.js";
+import { verifyStep } from "../../src/ops/verify.js";
 import { fixture } from "../helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-write-"));

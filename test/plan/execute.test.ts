@@ -3,8 +3,9 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { executePlan, PlanError, replicatedMaxDiff } from "../../src/plan/execute.js";
 import { ConcatSource, WindowSource } from "../../src/plan/flat.js";
-import type { ElementSource, TensorPlan } from "../../src/plan/plan.js";
+import type { TensorPlan } from "../../src/plan/plan.js";
 import { DTYPES } from "../../src/torch/dtype.js";
+import type { ElementSource } from "../../src/torch/element-source.js";
 
 const F32 = DTYPES.get("float32") as NonNullable<ReturnType<typeof DTYPES.get>>;
 const F16 = DTYPES.get("float16") as NonNullable<ReturnType<typeof DTYPES.get>>;

@@ -7,8 +7,8 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { inspectStep } from "../../src/neox/inspect.js";
 import { openNeoxStep } from "../../src/neox/step.js";
+import { inspectStep } from "../../src/ops/inspect.js";
 import { startHubServer } from "../../src/server/hub.js";
 import { HttpStats } from "../../src/source/http.js";
 import { openFolder } from "../../src/source/open.js";

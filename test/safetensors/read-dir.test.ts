@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { SafetensorsFormatError, type SafetensorsRule } from "../../src/safetensors/errors.js";
 import { openSafetensorsDir } from "../../src/safetensors/read-dir.js";
-import { LocalFolder } from "../../src/source/folder.js";
+import { LocalFolder } from "../../src/source/local-folder.js";
 import { fixture } from "../helpers.js";
 import { expected } from "./reference.js";
 

@@ -8,9 +8,9 @@
  */
 import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { reshardStep } from "../../src/neox/reshard.js";
+import { reshardStep } from "../../src/ops/reshard.js";
 import { openNeoxStep } from "../../src/neox/step.js";
-import { LocalFolder } from "../../src/source/folder.js";
+import { LocalFolder } from "../../src/source/local-folder.js";
 
 export async function makeEraB(out: string): Promise<void> {
   const src = fileURLToPath(new URL("../../../test/fixtures/neox/pipeline-tp2-dp3-eraA", import.meta.url));

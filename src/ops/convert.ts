@@ -8,15 +8,15 @@ import { copyFile, mkdir, readdir, rename, rm, writeFile } from "node:fs/promise
 import { basename, dirname, join, resolve } from "node:path";
 import { generationConfig, gptNeoxConfig } from "../hf/config.js";
 import { formatHfJson } from "../hf/hf-json.js";
+import { NeoxLayoutError } from "../neox/errors.js";
+import { type NeoxModel, resolveModel } from "../neox/model.js";
+import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
+import type { NeoxStep } from "../neox/step.js";
 import { canCast } from "../plan/cast.js";
 import { executePlan, PlanError, prefetched, replicatedMaxDiff } from "../plan/execute.js";
 import { numelOf, type TensorPlan } from "../plan/plan.js";
 import { writeShardedSafetensors } from "../safetensors/shard.js";
 import { type DTypeInfo, dtypeByName } from "../torch/dtype.js";
-import { NeoxLayoutError } from "./errors.js";
-import { type NeoxModel, resolveModel } from "./model.js";
-import { planNeoxToHf } from "./plan-neox-to-hf.js";
-import type { NeoxStep } from "./step.js";
 
 export interface ConvertOptions {
   /** Output folder; must not exist or be empty unless `force`. */

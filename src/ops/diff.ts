@@ -2,9 +2,10 @@
  * `diff`: per-tensor comparison of two checkpoints matched by Hugging Face name (NeoX steps are
  * merged on the fly): equality, and the largest |a − b| when both are floating point.
  */
+
+import type { NamedTensorSource, TensorSet } from "../neox/tensor-set.js";
 import { ByteStream } from "../plan/byte-stream.js";
 import { toFloat32 } from "../plan/cast.js";
-import type { NamedTensorSource, TensorSet } from "./tensor-set.js";
 
 /** Elements compared per step: bounded memory whatever the tensor size. */
 const DIFF_CHUNK_ELEMENTS = 1 << 20;

@@ -6,10 +6,11 @@
  */
 
 /** Deepest nesting accepted: safetensors headers nest 3 deep, configs and indexes a few more. */
+import { CheckpointError } from "./errors.js";
 export const MAX_JSON_DEPTH = 64;
 
 /** Text that is not JSON, or that repeats a key. */
-export class StrictJsonError extends Error {
+export class StrictJsonError extends CheckpointError {
   override readonly name = "StrictJsonError";
   constructor(
     /** Character index (UTF-16 code units) in the text. */
@@ -20,7 +21,7 @@ export class StrictJsonError extends Error {
     /** Nesting depth of the object holding the repeated key (1: the top-level object). */
     readonly depth?: number,
   ) {
-    super(`${detail} at character ${index}`);
+    super(`${detail} at character ${index}`, { offset: index });
   }
 }
 

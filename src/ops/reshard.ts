@@ -4,24 +4,25 @@
  * fresh ones). Both read through the merge plans and write through the NeoX writer: streaming.
  */
 import { readHfConfig } from "../hf/config.js";
-import { PlanSource } from "../plan/execute.js";
-import { CastSource, ZeroSource } from "../plan/flat.js";
-import type { ElementSource, TensorPlan } from "../plan/plan.js";
-import { openSafetensorsDir } from "../safetensors/read-dir.js";
-import type { Folder } from "../source/folder.js";
-import { readText } from "../source/folder.js";
-import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
-import { planOptimizerStates } from "../zero/plan-optim.js";
-import { NeoxLayoutError } from "./errors.js";
-import { resolveModel } from "./model.js";
-import { planNeoxToHf } from "./plan-neox-to-hf.js";
-import type { NeoxStep } from "./step.js";
+import { NeoxLayoutError } from "../neox/errors.js";
+import { resolveModel } from "../neox/model.js";
+import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
+import type { NeoxStep } from "../neox/step.js";
 import {
   type FullCheckpoint,
   type WriteNeoxOptions,
   type WriteShape,
   writeNeoxStep,
-} from "./write.js";
+} from "../neox/write.js";
+import { PlanSource } from "../plan/execute.js";
+import { CastSource, ZeroSource } from "../plan/flat.js";
+import type { TensorPlan } from "../plan/plan.js";
+import { openSafetensorsDir } from "../safetensors/read-dir.js";
+import type { Folder } from "../source/folder.js";
+import { readText } from "../source/folder.js";
+import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
+import type { ElementSource } from "../torch/element-source.js";
+import { planOptimizerStates } from "../zero/plan-optim.js";
 
 const F32 = DTYPES.get("float32") as DTypeInfo;
 

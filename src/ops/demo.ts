@@ -6,14 +6,14 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { NeoxLayoutError } from "../neox/errors.js";
+import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "../neox/write.js";
 import { CastSource } from "../plan/flat.js";
-import type { ElementSource } from "../plan/plan.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
+import type { ElementSource } from "../torch/element-source.js";
 import { openTorchPath, type TorchFile } from "../torch/load.js";
 import { PyDict, type PyValue } from "../torch/pyvalue.js";
 import { TensorRef } from "../torch/tensor.js";
-import { NeoxLayoutError } from "./errors.js";
-import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "./write.js";
 
 const F16 = DTYPES.get("float16") as DTypeInfo;
 

@@ -11,9 +11,9 @@ import type { NeoxStep } from "../neox/step.js";
 import { castBytes } from "../plan/cast.js";
 import { replicatedMaxDiff } from "../plan/execute.js";
 import { DTYPES } from "../torch/dtype.js";
-import { ZeroFormatError } from "./errors.js";
-import { planOptimizerStates, splitEngineName } from "./plan-optim.js";
-import { readRankOptimState } from "./rank-state.js";
+import { ZeroFormatError } from "../zero/errors.js";
+import { planOptimizerStates, splitEngineName } from "../zero/plan-optim.js";
+import { readRankOptimState } from "../zero/rank-state.js";
 
 /** Row-parallel biases that gpt-j residual sums across TP ranks. */
 const SUMMED_BIAS = /^(attention\.dense|mlp\.dense_4h_to_h|mlp\.linear2)\.bias$/;

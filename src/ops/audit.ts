@@ -9,9 +9,9 @@ import { layerTensors } from "../neox/layers.js";
 import { resolveModel } from "../neox/model.js";
 import { type NeoxStep, openNeoxStep } from "../neox/step.js";
 import { toFloat32 } from "../plan/cast.js";
+import type { Repository, Revision } from "../repo/repository.js";
+import { parseSchedule } from "../repo/schedule.js";
 import type { TensorRef } from "../torch/tensor.js";
-import type { Repository, Revision } from "./repository.js";
-import { parseSchedule } from "./schedule.js";
 
 export type FindingKind =
   | "missing-revision"

@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { compareCodePoints } from "../../src/safetensors/code-point-order.js";
-import { pythonFloatRepr, pythonJsonDumps } from "../../src/safetensors/python-json.js";
-import {
-  MAX_JSON_DEPTH,
-  parseStrictJson,
-  StrictJsonError,
-} from "../../src/safetensors/strict-json.js";
-import { expected } from "./reference.js";
+import { compareCodePoints } from "../../src/util/code-point-order.js";
+import { pythonFloatRepr, pythonJsonDumps } from "../../src/util/python-json.js";
+import { MAX_JSON_DEPTH, parseStrictJson, StrictJsonError } from "../../src/util/strict-json.js";
+import { expected } from "../safetensors/reference.js";
 
 /** A float64 from its little-endian bytes in hex. */
 const f64 = (hex: string) => Buffer.from(hex, "hex").readDoubleLE(0);

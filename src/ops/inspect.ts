@@ -1,10 +1,11 @@
 /** `inspect`: what a NeoX step is, from metadata only (plus the small replicated tensors). */
+
+import { type NeoxModel, resolveModel } from "../neox/model.js";
+import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
+import type { NeoxStep } from "../neox/step.js";
 import { replicatedMaxDiff } from "../plan/execute.js";
 import { numelOf, type TensorPlan } from "../plan/plan.js";
 import { readRankOptimState } from "../zero/rank-state.js";
-import { type NeoxModel, resolveModel } from "./model.js";
-import { planNeoxToHf } from "./plan-neox-to-hf.js";
-import type { NeoxStep } from "./step.js";
 
 export interface InspectReport {
   folder: string;

@@ -1,0 +1,115 @@
+// @ts-check
+// The client of the viewer's JSON API (web/API.md). `api/` is resolved against the page, so the
+// same files serve `neox-ckpt view` (/viewer/) and the hub mount (/viewer/ORG/NAME/).
+
+import { enc } from "./links.js";
+
+/**
+ * @typedef {import("./types.js").RepoResponse} RepoResponse
+ * @typedef {import("./types.js").ReposResponse} ReposResponse
+ * @typedef {import("./types.js").StepResponse} StepResponse
+ * @typedef {import("./types.js").TensorResponse} TensorResponse
+ * @typedef {import("./types.js").SliceResponse} SliceResponse
+ * @typedef {import("./types.js").AcrossResponse} AcrossResponse
+ * @typedef {import("./types.js").DynamicsResponse} DynamicsResponse
+ */
+
+const API = new URL("api/", location.href);
+
+/** An answer other than 2xx: the server's message and the HTTP status. */
+export class HttpError extends Error {
+  /**
+   * @param {string} message
+   * @param {number} status
+   */
+  constructor(message, status) {
+    super(message);
+    /** @readonly */
+    this.status = status;
+  }
+}
+
+// Requests of the page shown; leaving it cancels them, so the server stops long computations.
+let pageRequests = new AbortController();
+
+/** Cancels the requests of the page shown (the router calls it before drawing another). */
+export function cancelPageRequests() {
+  pageRequests.abort();
+  pageRequests = new AbortController();
+}
+
+/**
+ * @template T
+ * @param {string} path below `api/`, its parts encoded
+ * @param {{ keep?: boolean }} [opts] `keep`: not cancelled with the page (default false)
+ * @returns {Promise<T>}
+ */
+async function getJson(path, { keep = false } = {}) {
+  const r = await fetch(new URL(path, API), keep ? {} : { signal: pageRequests.signal });
+  const body = await r.json().catch(() => ({ error: `${r.status} ${r.statusText}` }));
+  if (!r.ok) throw new HttpError(body.error ?? `${r.status}`, r.status);
+  return body;
+}
+
+/**
+ * `?state=…` of a tensor request, or nothing for the weight.
+ * @param {string} [state]
+ */
+const stateQuery = (state) => (state && state !== "weight" ? `?state=${enc(state)}` : "");
+
+/** @type {Promise<RepoResponse> | undefined} */
+let repoPromise;
+
+/**
+ * The repository listing, fetched once: several pages need it (neighbours, revision selector).
+ * @returns {Promise<RepoResponse>}
+ */
+export function repository() {
+  repoPromise ??= getJson("repo", { keep: true }).catch((e) => {
+    repoPromise = undefined;
+    throw e;
+  });
+  return /** @type {Promise<RepoResponse>} */ (repoPromise);
+}
+
+/** @returns {Promise<ReposResponse>} */
+export const getRepos = () => getJson("repos");
+
+/**
+ * @param {string} rev
+ * @returns {Promise<StepResponse>}
+ */
+export const getStep = (rev) => getJson(`step/${enc(rev)}`);
+
+/**
+ * @param {string} rev
+ * @param {string} name
+ * @param {string} [state]
+ * @returns {Promise<TensorResponse>}
+ */
+export const getTensor = (rev, name, state) =>
+  getJson(`tensor/${enc(rev)}/${enc(name)}${stateQuery(state)}`);
+
+/**
+ * The window from row `row` and column `col` (as many as the server gives at once).
+ * @param {string} rev
+ * @param {string} name
+ * @param {string} state
+ * @param {number} row
+ * @param {number} col
+ * @returns {Promise<SliceResponse>}
+ */
+export const getSlice = (rev, name, state, row, col) =>
+  getJson(
+    `slice/${enc(rev)}/${enc(name)}?rows=${row}&cols=${col}${state && state !== "weight" ? `&state=${enc(state)}` : ""}`,
+  );
+
+/**
+ * @param {string} name
+ * @param {string} [state]
+ * @returns {Promise<AcrossResponse>}
+ */
+export const getAcross = (name, state) => getJson(`across/${enc(name)}${stateQuery(state)}`);
+
+/** @returns {Promise<DynamicsResponse>} */
+export const getDynamics = () => getJson("dynamics");
