@@ -64,6 +64,61 @@ export function tensorInfo(name: string, shape: readonly number[]): TensorInfo {
   return { name, kind, layer: m ? Number(m[1]) : -1, shape: [...shape] };
 }
 
+/**
+ * Per-group aggregates at every step: the group's L2 norm, √Σ‖Δ‖² / √Σ‖w_prev‖² to the
+ * previous step and the Adam update-to-weight ratio over the group's tensors. A tensor whose
+ * own ratio is undefined (all zeros at the previous step) still adds its ‖Δ‖ = ‖w‖; one with a
+ * non-finite figure is left out of the sums instead of turning the group's value into NaN.
+ */
+export function aggregateMetrics(
+  tensors: readonly TensorInfo[],
+  steps: readonly number[],
+  metrics: Metrics["metrics"],
+  group: (t: TensorInfo) => string,
+): Record<string, Record<string, AggregateMetrics>> {
+  const out: Record<string, Record<string, AggregateMetrics>> = {};
+  for (const s of steps) {
+    const acc = new Map<
+      string,
+      { w: number; d: number; p: number; u: number; hasPrev: boolean; hasAdam: boolean }
+    >();
+    for (const t of tensors) {
+      const m = metrics[t.name]?.[String(s)];
+      if (!m) continue;
+      const g = group(t);
+      const a = acc.get(g) ?? { w: 0, d: 0, p: 0, u: 0, hasPrev: false, hasAdam: false };
+      a.w += m.l2 * m.l2;
+      const prevMetrics = metrics[t.name]?.[String(steps[steps.indexOf(s) - 1])];
+      if (m.toPrevious && prevMetrics) {
+        // ‖Δ‖ = relL2 · ‖w_prev‖, and ‖w‖ itself when the previous step was all zeros (a
+        // zero-initialised bias at step 0), whose relative change alone is undefined.
+        const pl2 = prevMetrics.l2;
+        const d = pl2 === 0 ? m.l2 : m.toPrevious.relL2 * pl2;
+        if (Number.isFinite(d)) {
+          a.d += d * d;
+          a.p += pl2 * pl2;
+          a.hasPrev = true;
+        }
+      }
+      const u = m.adam ? m.adam.updateToWeight * m.l2 : Number.NaN;
+      if (Number.isFinite(u)) {
+        a.u += u * u;
+        a.hasAdam = true;
+      }
+      acc.set(g, a);
+    }
+    for (const [g, a] of acc) {
+      out[g] ??= {};
+      (out[g] as Record<string, AggregateMetrics>)[String(s)] = {
+        l2: Math.sqrt(a.w),
+        relToPrevious: a.hasPrev && a.p > 0 ? Math.sqrt(a.d / a.p) : null,
+        updateToWeight: a.hasAdam && a.w > 0 ? Math.sqrt(a.u / a.w) : null,
+      };
+    }
+  }
+  return out;
+}
+
 /** The metrics as CSV rows: step, tensor, kind, layer, metric, value. */
 export function metricsCsv(m: Metrics): string {
   const rows = ["step,tensor,kind,layer,metric,value"];

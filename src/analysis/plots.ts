@@ -25,13 +25,26 @@ async function render(spec: TopLevelSpec, dir: string, name: string): Promise<st
   return [`${name}.svg`, `${name}.png`];
 }
 
-const stepAxis = {
-  field: "step",
-  type: "quantitative" as const,
-  scale: { type: "symlog" as const },
-  axis: { values: [0, 1, 10, 100, 1000, 10000, 100000] },
-  title: "training step (symlog)",
-};
+/** Step labels in one style on every plot: 0, 512, 1k, 143k. */
+const STEP_LABEL =
+  "datum.value >= 1000 ? format(datum.value / 1000, '~r') + 'k' : format(datum.value, '~r')";
+/** Up to this many steps are each given a tick; more get the decades. */
+const MAX_STEP_TICKS = 8;
+
+function stepAxis(steps: readonly number[]) {
+  const decades = [0, 1, 10, 100, 1000, 10000, 100000];
+  const max = Math.max(0, ...steps);
+  return {
+    field: "step",
+    type: "quantitative" as const,
+    scale: { type: "symlog" as const },
+    axis: {
+      values: steps.length <= MAX_STEP_TICKS ? [...steps] : decades.filter((d) => d <= max),
+      labelExpr: STEP_LABEL,
+    },
+    title: "training step (symlog)",
+  };
+}
 
 function curves(
   rows: Record<string, unknown>[],
@@ -48,7 +61,7 @@ function curves(
     data: { values: rows },
     mark: { type: "line", point: true },
     encoding: {
-      x: stepAxis,
+      x: stepAxis([...new Set(rows.map((r) => r.step as number))].sort((a, b) => a - b)),
       y: {
         field: y,
         type: "quantitative",
@@ -69,7 +82,13 @@ function heatmap(rows: Record<string, unknown>[], value: string, title: string):
     width: { step: 24 },
     height: { step: 18 },
     encoding: {
-      x: { field: "step", type: "ordinal", title: "training step", sort: null },
+      x: {
+        field: "step",
+        type: "ordinal",
+        title: "training step",
+        sort: "ascending",
+        axis: { labelExpr: STEP_LABEL, labelAngle: 0 },
+      },
       y: { field: "group", type: "ordinal", title: "layer", sort: null },
       color: { field: value, type: "quantitative", scale: { scheme: "viridis" }, title: "" },
     },

@@ -26,13 +26,20 @@ export interface NeoxStep {
   readonly format: "pipeline" | "sequential";
   /** Tensor-parallel size (from the files). */
   readonly tp: number;
-  /** Number of `mp_rank` files (pipeline stages × TP). */
+  /** Number of `mp_rank` files the layout has (pipeline stages × TP), present or not. */
   readonly mpFiles: number;
+  /**
+   * Files the layout calls for that are absent but that the weights do not need (`mp_rank`
+   * files of a pipeline-format step): `inspect` notes them, `verify` and `audit` report them.
+   * A missing file the weights need makes {@link openNeoxStep} fail instead.
+   */
+  readonly missing: readonly string[];
   /** Data-parallel size from the optimizer files (0 when there are none). */
   readonly dp: number;
   /** Layer files by layer index, each an array by TP rank. */
   readonly layers: ReadonlyMap<number, StepFile[]>;
-  readonly modelStates: readonly StepFile[];
+  /** `mp_rank` files by rank; a rank listed in {@link missing} is a hole. */
+  readonly modelStates: readonly (StepFile | undefined)[];
   /** Optimizer files, `[mp][dp]`. */
   readonly optimStates: readonly (readonly StepFile[])[];
   readonly configFiles: readonly StepFile[];
@@ -98,12 +105,19 @@ async function locateStep(
   return { folder: root.sub(tag), tag, files };
 }
 
-/** The contiguous rank range 0..max must be complete: returns the missing ranks. */
-function missingRanks(present: Iterable<number>): number[] {
+/**
+ * Pipeline layer indices missing from a set: the embedding (0), transformer layers 2 … N + 1,
+ * the final norm at N + 3 (N + 2 holds no parameters) and, unless the embeddings are tied, the
+ * head at N + 4. The top index and whether the one below it is present tell the two apart.
+ */
+function missingLayers(present: readonly number[]): number[] {
+  if (present.length === 0) return [];
   const set = new Set(present);
-  const max = Math.max(-1, ...set);
-  const out: number[] = [];
-  for (let i = 0; i <= max; i++) if (!set.has(i)) out.push(i);
+  const top = Math.max(...present);
+  const untied = set.has(top - 1) && !set.has(top - 2);
+  const n = untied ? top - 4 : top - 3;
+  const out: number[] = set.has(0) ? [] : [0];
+  for (let i = 2; i < n + 2; i++) if (!set.has(i)) out.push(i);
   return out;
 }
 
@@ -142,31 +156,40 @@ export async function openNeoxStep(root: Folder): Promise<NeoxStep> {
       bf16Optim ??= k.bf16;
     } else extra.push(sf);
   }
-  const missing: string[] = [];
-  for (const m of missingRanks(modelStates.keys())) missing.push(modelStatesFileName(m));
   const format = layers.size > 0 ? "pipeline" : "sequential";
   const tp = format === "pipeline" ? maxTp + 1 : Math.max(1, modelStates.length);
-  for (const [layer, arr] of layers) {
-    for (let r = 0; r < tp; r++) if (!arr[r]) missing.push(layerFileName(layer, r));
-  }
-  const optimStates: StepFile[][] = [];
-  if (optim.size > 0) {
-    const mps = Math.max(modelStates.length, ...[...optim.keys()].map((m) => m + 1));
-    for (let m = 0; m < mps; m++) {
-      const arr = optim.get(m) ?? [];
-      for (let d = 0; d <= maxDp; d++)
-        if (!arr[d]) missing.push(optimStatesFileName(d, m, bf16Optim));
-      optimStates.push(arr);
-    }
-  }
   if (modelStates.length === 0 && layers.size === 0) {
     throw new NeoxLayoutError(
       folder.name,
       "no layer_* or mp_rank_* files: not a NeoX checkpoint step",
     );
   }
-  if (modelStates.length === 0) missing.push(modelStatesFileName(0));
-  if (missing.length) throw new NeoxLayoutError(folder.name, "incomplete checkpoint", missing);
+  // The layout fixes the file set: TP × PP mp_rank files, every layer file on every TP rank,
+  // layer indices 0, 2 … N + 1, N + 3 (and N + 4 unless tied), and DP optimizer files per
+  // mp_rank. What weights need is refused when missing; the rest is reported (`missing`).
+  const mpExpected = Math.max(tp, Math.ceil(Math.max(modelStates.length, 1) / tp) * tp);
+  const absent: string[] = [];
+  for (let m = 0; m < mpExpected; m++) if (!modelStates[m]) absent.push(modelStatesFileName(m));
+  const blocking: string[] = format === "sequential" ? [...absent] : [];
+  for (const layer of missingLayers([...layers.keys()]))
+    for (let r = 0; r < tp; r++) blocking.push(layerFileName(layer, r));
+  for (const [layer, arr] of layers) {
+    for (let r = 0; r < tp; r++) if (!arr[r]) blocking.push(layerFileName(layer, r));
+  }
+  const optimStates: StepFile[][] = [];
+  if (optim.size > 0) {
+    const mps = Math.max(mpExpected, ...[...optim.keys()].map((m) => m + 1));
+    for (let m = 0; m < mps; m++) {
+      const arr = optim.get(m) ?? [];
+      for (let d = 0; d <= maxDp; d++)
+        if (!arr[d]) blocking.push(optimStatesFileName(d, m, bf16Optim));
+      optimStates.push(arr);
+    }
+  }
+  if (blocking.length)
+    throw new NeoxLayoutError(folder.name, "incomplete checkpoint", [
+      ...new Set([...blocking, ...absent]),
+    ]);
   configFiles.sort((a, b) => (a.path < b.path ? -1 : 1));
   const configTexts: { name: string; text: string }[] = [];
   for (const c of configFiles)
@@ -196,7 +219,8 @@ export async function openNeoxStep(root: Folder): Promise<NeoxStep> {
     tag,
     format,
     tp,
-    mpFiles: modelStates.length,
+    mpFiles: mpExpected,
+    missing: absent,
     dp: maxDp + 1,
     layers,
     modelStates,

@@ -7,10 +7,9 @@
 
 import {
   type AdamStats,
-  type AggregateMetrics,
+  aggregateMetrics,
   type Metrics,
   type StepMetrics,
-  type TensorInfo,
   tensorInfo,
 } from "../analysis/metrics.js";
 import { pairStats, tensorStats, topSingularValue } from "../analysis/stats.js";
@@ -163,50 +162,14 @@ export async function analyzeRepository(
     if (final !== first) await final.step.close();
   }
   const steps = revs.map((r) => r.step as number);
-  const aggregate = (group: (t: TensorInfo) => string) => {
-    const out: Record<string, Record<string, AggregateMetrics>> = {};
-    for (const s of steps) {
-      const acc = new Map<
-        string,
-        { w: number; d: number; p: number; u: number; hasPrev: boolean; hasAdam: boolean }
-      >();
-      for (const t of tensors) {
-        const m = metrics[t.name]?.[String(s)];
-        if (!m) continue;
-        const g = group(t);
-        const a = acc.get(g) ?? { w: 0, d: 0, p: 0, u: 0, hasPrev: false, hasAdam: false };
-        a.w += m.l2 * m.l2;
-        const prevMetrics = metrics[t.name]?.[String(steps[steps.indexOf(s) - 1])];
-        if (m.toPrevious && prevMetrics) {
-          // ‖Δ‖ = relL2 · ‖w_prev‖
-          const pl2 = prevMetrics.l2;
-          a.d += (m.toPrevious.relL2 * pl2) ** 2;
-          a.p += pl2 * pl2;
-          a.hasPrev = true;
-        }
-        if (m.adam) {
-          a.u += (m.adam.updateToWeight * m.l2) ** 2;
-          a.hasAdam = true;
-        }
-        acc.set(g, a);
-      }
-      for (const [g, a] of acc) {
-        out[g] ??= {};
-        (out[g] as Record<string, AggregateMetrics>)[String(s)] = {
-          l2: Math.sqrt(a.w),
-          relToPrevious: a.hasPrev && a.p > 0 ? Math.sqrt(a.d / a.p) : null,
-          updateToWeight: a.hasAdam && a.w > 0 ? Math.sqrt(a.u / a.w) : null,
-        };
-      }
-    }
-    return out;
-  };
   return {
     repository: repo.name,
     steps,
     tensors,
     metrics,
-    byLayer: aggregate((t) => (t.layer >= 0 ? String(t.layer) : "other")),
-    byKind: aggregate((t) => t.kind),
+    byLayer: aggregateMetrics(tensors, steps, metrics, (t) =>
+      t.layer >= 0 ? String(t.layer) : "other",
+    ),
+    byKind: aggregateMetrics(tensors, steps, metrics, (t) => t.kind),
   };
 }

@@ -161,6 +161,14 @@ export async function auditRepository(
       });
       continue;
     }
+    for (const f of step.missing) {
+      findings.push({
+        revision: rev.name,
+        kind: "incomplete",
+        file: f,
+        detail: `missing ${f}: the step's TP/PP/DP layout calls for it`,
+      });
+    }
     try {
       const cfg = JSON.stringify(step.config.config);
       if (step.configFiles.length) {

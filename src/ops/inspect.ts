@@ -115,7 +115,7 @@ export async function inspectStep(step: NeoxStep): Promise<InspectReport> {
     extraFiles: step.extra.map((f) => f.path),
     configFiles: step.configFiles.map((f) => f.path),
     tokenizer: step.tokenizer?.path ?? null,
-    notes,
+    notes: [...step.missing.map((f) => `missing file: ${f} (the layout calls for it)`), ...notes],
     optimizer,
     tensors,
   };

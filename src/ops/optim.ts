@@ -182,6 +182,7 @@ export async function exportOptimizerStates(
         ]),
       );
       for (const f of step.modelStates) {
+        if (!f) continue;
         const src = await step.folder.open(f.path);
         try {
           await writeFile(join(tmp, f.base), await src.read(0, src.size));

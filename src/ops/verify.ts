@@ -43,7 +43,11 @@ export interface VerifyReport {
 
 /** Runs every check; never throws for a failed check, only for unreadable input. */
 export async function verifyStep(step: NeoxStep, m: NeoxModel): Promise<VerifyReport> {
-  const findings: VerifyFinding[] = [];
+  const findings: VerifyFinding[] = step.missing.map((f) => ({
+    check: "missing",
+    location: f,
+    detail: `${step.folder.name}: the step's TP/PP/DP layout calls for ${f}, which is absent`,
+  }));
   let checks = 0;
   const weights = await planNeoxToHf(step, m);
   for (const p of weights) {

@@ -1,30 +1,32 @@
 /**
- * A ByteSource over HTTP range requests: keep-alive connections, bounded concurrency, a block
- * cache (memory LRU, optional disk folder) that coalesces nearby small reads, retries with
- * backoff, and Content-Range / ETag checks on every response so a file that changes mid-read is
- * an error, never silent corruption.
+ * A ByteSource over HTTP range requests, and nothing else: keep-alive connections, bounded
+ * concurrency, retries with backoff, and checks on every response. The bytes served must be the
+ * range asked for and the size and ETag must not change, so a file that changes mid-read is an
+ * error, never silent corruption. No length a server sends sizes an allocation: a body is read
+ * into a buffer of the length asked for, and a response that runs past it is aborted. The block
+ * cache that coalesces small reads is `CachedSource` (cached.ts); `openHttpFile` puts it on top.
  */
-import { CheckpointError } from "../util/errors.js";
-import { createHash } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import pLimit, { type LimitFunction } from "p-limit";
 import { Agent, type Dispatcher, request } from "undici";
+import { CheckpointError } from "../util/errors.js";
 import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
 
-/** Small reads are served from aligned blocks of this size: nearby reads share one request. */
-export const DEFAULT_BLOCK_SIZE = 64 << 10;
-/** Memory cache per source: enough for a pickle and a zip directory many times over. */
-export const DEFAULT_CACHE_BYTES = 64 << 20;
 /** Requests in flight per source. */
 export const DEFAULT_CONCURRENCY = 8;
 /** Attempts per request on 5xx, 429, resets and short bodies. */
 export const DEFAULT_RETRIES = 5;
+/** Bytes the size probe asks for: one cache block, so the probe's bytes serve the first reads. */
+export const PROBE_BYTES = 64 << 10;
+/** Base delay of the exponential backoff, ms. */
+const DEFAULT_BACKOFF_MS = 100;
 /** Redirect hops followed (the hub redirects to a CDN once). */
 const MAX_REDIRECTS = 5;
+/** Longest decimal a length header may have: 15 digits stay below 2^53. */
+const MAX_LENGTH_DIGITS = 15;
 
-/** An HTTP failure that retries did not cure. */
+/** An HTTP failure that retries did not cure, or a response that breaks the protocol. */
 export class HttpSourceError extends CheckpointError {
-  override readonly name = "HttpSourceError";
+  override readonly name: string = "HttpSourceError";
   constructor(
     readonly url: string,
     readonly status: number | undefined,
@@ -45,6 +47,21 @@ export class SourceChangedError extends CheckpointError {
   }
 }
 
+/**
+ * A failure worth another attempt (5xx, 429, a reset, a short body). It never leaves this
+ * module: the retry loop turns the last one into a plain {@link HttpSourceError}.
+ */
+class RetryableError extends HttpSourceError {
+  override readonly name = "RetryableError";
+  constructor(
+    url: string,
+    status: number | undefined,
+    readonly detail: string,
+  ) {
+    super(url, status, detail);
+  }
+}
+
 /** Request and byte counters shared by the sources of one run (benchmarks, tests). */
 export class HttpStats {
   requests = 0;
@@ -53,21 +70,21 @@ export class HttpStats {
 }
 
 export interface HttpSourceOptions {
-  /** Extra request headers (authorization). Never printed. */
+  /** Extra request headers (authorization), sent to the URL's own origin only. Never printed. */
   headers?: Record<string, string>;
   /** Size when already known (from a tree listing): saves the probe request. */
   size?: number;
   /** Expected ETag when already known. */
   etag?: string;
-  blockSize?: number;
-  cacheBytes?: number;
-  /** A folder for an on-disk block cache shared across runs. */
-  cacheDir?: string;
+  /** Requests in flight at once (default {@link DEFAULT_CONCURRENCY}). */
   concurrency?: number;
+  /** Further attempts after a retryable failure (default {@link DEFAULT_RETRIES}). */
   retries?: number;
   /** Base delay of the exponential backoff, ms (default 100). */
   backoffMs?: number;
+  /** The undici dispatcher (default: one keep-alive agent for the process). */
   dispatcher?: Dispatcher;
+  /** Counters to add this source's requests, bytes and retries to. */
   stats?: HttpStats;
 }
 
@@ -79,204 +96,132 @@ export function defaultAgent(): Agent {
 }
 
 /** The URL without its query (signed CDN URLs carry credentials there). */
-function printable(url: string): string {
+export function printable(url: string): string {
   const u = new URL(url);
   return `${u.origin}${u.pathname}`;
+}
+
+/** A non-negative decimal header value, or undefined when absent or malformed. */
+export function headerLength(v: string | string[] | undefined): number | undefined {
+  const s = headerOf(v)?.trim();
+  if (s === undefined || s.length > MAX_LENGTH_DIGITS || !/^\d+$/.test(s)) return undefined;
+  return Number(s);
+}
+
+/** What a response promises to deliver, checked against what was asked. */
+interface Served {
+  /** Bytes to read from the body (never more than asked). */
+  length: number;
+  /** The whole file's size when the response states it. */
+  total: number | undefined;
+  /** A 206 must deliver `length` bytes exactly; a 200 is read up to `length` and cut there. */
+  partial: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const normEtag = (e: string | undefined) => e?.replace(/^W\//, "");
 
-class Semaphore {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-  async run<T>(f: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
-    try {
-      return await f();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
-}
-
 export class HttpSource implements ByteSource {
   readonly name: string;
+  /** The file's size: given, or learnt by the probe. */
+  size: number;
+  /** The bytes the size probe read from offset 0 (empty when the size was given). */
+  head: Uint8Array = new Uint8Array(0);
+  private currentEtag: string | undefined;
   private resolvedUrl?: string;
-  private readonly blocks = new Map<number, Uint8Array>();
-  private cached = 0;
-  private readonly inflight = new Map<number, Promise<Uint8Array>>();
-  private readonly sem: Semaphore;
-  private readonly blockSize: number;
+  private readonly limit: LimitFunction;
   private closed = false;
 
   private constructor(
     readonly url: string,
-    public size: number,
-    private etag: string | undefined,
     private readonly opts: HttpSourceOptions,
   ) {
     this.name = printable(url);
-    this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-    this.sem = new Semaphore(opts.concurrency ?? DEFAULT_CONCURRENCY);
+    this.size = opts.size ?? -1;
+    this.currentEtag = normEtag(opts.etag);
+    this.limit = pLimit(opts.concurrency ?? DEFAULT_CONCURRENCY);
   }
 
-  /** Opens `url`; probes its size with the first block unless `opts.size` is given. */
+  /** Opens `url`; probes its size with a first read unless `opts.size` is given. */
   static async open(url: string, opts: HttpSourceOptions = {}): Promise<HttpSource> {
-    const s = new HttpSource(url, opts.size ?? -1, normEtag(opts.etag), opts);
-    if (opts.size === undefined) {
-      const first = await s.fetchRange(0, s.blockSize, true);
-      if (s.size > 0) s.remember(0, first);
-    }
+    const s = new HttpSource(url, opts);
+    if (opts.size === undefined) s.head = await s.fetchRange(0, PROBE_BYTES, true);
     return s;
+  }
+
+  /** The file's ETag, once a response has named it. */
+  get etag(): string | undefined {
+    return this.currentEtag;
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     if (this.closed) throw new SourceRangeError(this.name, offset, length, "source is closed");
     checkRange(this.name, this.size, offset, length);
     if (length === 0) return new Uint8Array(0);
-    if (length >= this.blockSize) return this.fetchRange(offset, length);
-    const B = this.blockSize;
-    const firstBlock = Math.floor(offset / B);
-    const lastBlock = Math.floor((offset + length - 1) / B);
-    const parts = await this.blocksFor(firstBlock, lastBlock);
-    const out = new Uint8Array(length);
-    let at = 0;
-    for (let b = firstBlock; b <= lastBlock; b++) {
-      const block = parts[b - firstBlock] as Uint8Array;
-      const from = Math.max(offset, b * B) - b * B;
-      const to = Math.min(offset + length, b * B + block.length) - b * B;
-      out.set(block.subarray(from, to), at);
-      at += to - from;
-    }
-    return out;
+    return this.fetchRange(offset, length, false);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.blocks.clear();
   }
 
-  /** Blocks `first..last`, fetching the missing ones in one coalesced request. */
-  private async blocksFor(first: number, last: number): Promise<Uint8Array[]> {
-    const missing: number[] = [];
-    for (let b = first; b <= last; b++)
-      if (!this.blocks.has(b) && !this.inflight.has(b)) missing.push(b);
-    if (missing.length > 0) {
-      const lo = missing[0] as number;
-      const hi = missing[missing.length - 1] as number;
-      const start = lo * this.blockSize;
-      const end = Math.min(this.size, (hi + 1) * this.blockSize);
-      const all = this.fetchBlocks(start, end - start).then((bytes) => {
-        for (let b = lo; b <= hi; b++) {
-          const blk = bytes.subarray(
-            (b - lo) * this.blockSize,
-            Math.min(bytes.length, (b - lo + 1) * this.blockSize),
-          );
-          this.remember(b * this.blockSize, blk);
-        }
-        return bytes;
-      });
-      for (let b = lo; b <= hi; b++) {
-        this.inflight.set(
-          b,
-          all.then((bytes) =>
-            bytes.subarray(
-              (b - lo) * this.blockSize,
-              Math.min(bytes.length, (b - lo + 1) * this.blockSize),
-            ),
-          ),
-        );
+  /** One ranged GET under the concurrency limit, with retries. */
+  private fetchRange(offset: number, length: number, probe: boolean): Promise<Uint8Array> {
+    return this.limit(() => this.withRetries(() => this.attempt(offset, length, probe)));
+  }
+
+  private async withRetries(f: () => Promise<Uint8Array>): Promise<Uint8Array> {
+    const retries = this.opts.retries ?? DEFAULT_RETRIES;
+    let last: RetryableError | undefined;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) {
+        if (this.opts.stats) this.opts.stats.retries++;
+        await sleep((this.opts.backoffMs ?? DEFAULT_BACKOFF_MS) * 2 ** (attempt - 1));
       }
-      all
-        .finally(() => {
-          for (let b = lo; b <= hi; b++) this.inflight.delete(b);
-        })
-        .catch(() => {});
-    }
-    const out: Uint8Array[] = [];
-    for (let b = first; b <= last; b++) {
-      const hit = this.blocks.get(b);
-      if (hit) {
-        this.blocks.delete(b);
-        this.blocks.set(b, hit);
-        out.push(hit);
-      } else out.push(await (this.inflight.get(b) as Promise<Uint8Array>));
-    }
-    return out;
-  }
-
-  /** Block-aligned bytes, from the disk cache when configured. */
-  private async fetchBlocks(start: number, length: number): Promise<Uint8Array> {
-    const dir = this.opts.cacheDir;
-    if (!dir || !this.etag) return this.fetchRange(start, length);
-    const key = createHash("sha256")
-      .update(`${this.name}\n${this.etag}`)
-      .digest("hex")
-      .slice(0, 32);
-    const folder = join(dir, key);
-    const file = join(folder, `${start}-${length}`);
-    try {
-      const b = new Uint8Array(await readFile(file));
-      if (b.length === length) return b;
-    } catch {
-      // not cached yet
-    }
-    const bytes = await this.fetchRange(start, length);
-    await mkdir(folder, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, bytes);
-    await rename(tmp, file);
-    return bytes;
-  }
-
-  private remember(offset: number, bytes: Uint8Array): void {
-    const b = Math.floor(offset / this.blockSize);
-    if (offset % this.blockSize !== 0 || this.blocks.has(b)) return;
-    const limit = this.opts.cacheBytes ?? DEFAULT_CACHE_BYTES;
-    this.blocks.set(b, bytes);
-    this.cached += bytes.length;
-    for (const [k, v] of this.blocks) {
-      if (this.cached <= limit) break;
-      this.blocks.delete(k);
-      this.cached -= v.length;
-    }
-  }
-
-  /** One ranged GET with retries; checks Content-Range, size and ETag. */
-  private fetchRange(offset: number, length: number, probe = false): Promise<Uint8Array> {
-    return this.sem.run(async () => {
-      const retries = this.opts.retries ?? DEFAULT_RETRIES;
-      let lastError: Error | undefined;
-      for (let attempt = 0; attempt <= retries; attempt++) {
-        if (attempt > 0) {
-          if (this.opts.stats) this.opts.stats.retries++;
-          await sleep((this.opts.backoffMs ?? 100) * 2 ** (attempt - 1));
-        }
-        try {
-          return await this.attempt(offset, length, probe);
-        } catch (e) {
-          if (!(e instanceof RetryableError)) throw e;
-          lastError = e;
-        }
+      try {
+        return await f();
+      } catch (e) {
+        if (!(e instanceof RetryableError)) throw e;
+        last = e;
       }
-      throw new HttpSourceError(
-        this.name,
-        undefined,
-        `failed after ${retries + 1} attempts: ${lastError?.message}`,
-      );
-    });
+    }
+    throw new HttpSourceError(
+      this.name,
+      last?.status,
+      `failed after ${retries + 1} attempts: ${last?.detail}`,
+    );
   }
 
+  /** One request: the response checked against the range asked, then its body read. */
   private async attempt(offset: number, length: number, probe: boolean): Promise<Uint8Array> {
-    const end = offset + length - 1;
+    const res = await this.send(offset, length);
+    try {
+      const served = this.served(res, offset, length, probe);
+      this.checkVersion(served.total, normEtag(headerOf(res.headers.etag)));
+      const { bytes, more } = await this.readBody(res.body, served.length);
+      if (served.partial && more)
+        throw this.retryable(206, "response body longer than the range");
+      // A 200 that ended is the whole file: its length is the file's size.
+      if (!served.partial && !more) this.checkVersion(bytes.length, undefined);
+      if (this.size < 0)
+        throw new HttpSourceError(this.name, res.statusCode, "cannot tell the file's size");
+      const want = served.partial ? served.length : Math.min(length, this.size);
+      if (bytes.length !== want)
+        throw this.retryable(res.statusCode, `short body: ${bytes.length} of ${want} bytes`);
+      if (this.opts.stats) this.opts.stats.bytes += bytes.length;
+      return bytes;
+    } finally {
+      // Whatever was not read is not wanted: abort it rather than drain it.
+      if (!res.body.readableEnded) res.body.destroy();
+    }
+  }
+
+  /** Sends the GET, following redirects; returns a 200 or 206 response, or throws. */
+  private async send(offset: number, length: number): Promise<Dispatcher.ResponseData> {
     let url = this.resolvedUrl ?? this.url;
     const origin = new URL(this.url).origin;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const headers: Record<string, string> = { range: `bytes=${offset}-${end}` };
+      const headers: Record<string, string> = { range: `bytes=${offset}-${offset + length - 1}` };
       if (new URL(url).origin === origin) Object.assign(headers, this.opts.headers ?? {});
       if (this.opts.stats) this.opts.stats.requests++;
       let res: Dispatcher.ResponseData;
@@ -287,8 +232,8 @@ export class HttpSource implements ByteSource {
           dispatcher: this.opts.dispatcher ?? defaultAgent(),
         });
       } catch (e) {
-        if (this.resolvedUrl && url === this.resolvedUrl) this.resolvedUrl = undefined;
-        throw new RetryableError(`network error: ${(e as Error).message}`);
+        if (url === this.resolvedUrl) this.resolvedUrl = undefined;
+        throw this.retryable(undefined, `network error: ${(e as Error).message}`);
       }
       const status = res.statusCode;
       if (status >= 300 && status < 400 && res.headers.location) {
@@ -297,103 +242,108 @@ export class HttpSource implements ByteSource {
         continue;
       }
       if (url !== this.url) this.resolvedUrl = url;
-      if (status === 416) {
-        await res.body.dump();
-        throw new SourceRangeError(
-          this.name,
-          offset,
-          length,
-          "server answered 416 Range Not Satisfiable",
-        );
-      }
-      if (status >= 500 || status === 429) {
-        await res.body.dump();
-        throw new RetryableError(`HTTP ${status}`);
-      }
-      if ((status === 403 || status === 404) && url === this.resolvedUrl) {
-        // An expired signed redirect target: resolve again from the original address.
-        await res.body.dump();
-        this.resolvedUrl = undefined;
-        throw new RetryableError(`HTTP ${status} from a redirect target`);
-      }
-      if (status !== 206 && status !== 200) {
-        await res.body.dump();
-        throw new HttpSourceError(this.name, status, `HTTP ${status}`);
-      }
-      const etag = normEtag(headerOf(res.headers.etag));
-      let total: number | undefined;
-      if (status === 206) {
-        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(
-          headerOf(res.headers["content-range"]) ?? "",
-        );
-        if (!m) {
-          await res.body.dump();
-          throw new HttpSourceError(
-            this.name,
-            status,
-            "206 response without a valid Content-Range",
-          );
-        }
-        total = m[3] === "*" ? undefined : Number(m[3]);
-        const want = probe ? undefined : end;
-        if (Number(m[1]) !== offset || (want !== undefined && Number(m[2]) !== want)) {
-          await res.body.dump();
-          throw new HttpSourceError(
-            this.name,
-            status,
-            `asked bytes ${offset}-${end}, got ${m[1]}-${m[2]}`,
-          );
-        }
-        if (probe) length = Number(m[2]) - offset + 1;
-      } else {
-        total = Number(headerOf(res.headers["content-length"]));
-        if (!(offset === 0 && (probe || total === length))) {
-          await res.body.dump();
-          throw new HttpSourceError(this.name, status, "server ignored the Range header");
-        }
-        if (probe) length = total;
-      }
-      if (total !== undefined) {
-        if (this.size < 0) this.size = total;
-        else if (total !== this.size) {
-          await res.body.dump();
-          throw new SourceChangedError(this.name, `size ${total}, expected ${this.size}`);
-        }
-      }
-      if (etag) {
-        if (this.etag && etag !== this.etag) {
-          await res.body.dump();
-          throw new SourceChangedError(this.name, `ETag ${etag}, expected ${this.etag}`);
-        }
-        this.etag ??= etag;
-      }
-      const out = new Uint8Array(length);
-      let got = 0;
-      try {
-        for await (const chunk of res.body) {
-          const c = chunk as Uint8Array;
-          if (got + c.length > length)
-            throw new RetryableError("response body longer than the range");
-          out.set(c, got);
-          got += c.length;
-        }
-      } catch (e) {
-        if (e instanceof RetryableError) throw e;
-        throw new RetryableError(
-          `body interrupted after ${got} of ${length} bytes: ${(e as Error).message}`,
-        );
-      }
-      if (got !== length) throw new RetryableError(`short body: ${got} of ${length} bytes`);
-      if (this.opts.stats) this.opts.stats.bytes += got;
-      if (this.size < 0)
-        throw new HttpSourceError(this.name, status, "cannot tell the file's size");
-      return out;
+      if (status === 200 || status === 206) return res;
+      await res.body.dump();
+      throw this.statusError(status, url, offset, length);
     }
     throw new HttpSourceError(this.name, undefined, `more than ${MAX_REDIRECTS} redirects`);
   }
-}
 
-class RetryableError extends Error {}
+  /** The error for a status other than 200 and 206. */
+  private statusError(status: number, url: string, offset: number, length: number): Error {
+    if (status === 416)
+      return new SourceRangeError(
+        this.name,
+        offset,
+        length,
+        "server answered 416 Range Not Satisfiable",
+      );
+    if (status >= 500 || status === 429) return this.retryable(status, `HTTP ${status}`);
+    if ((status === 403 || status === 404) && url === this.resolvedUrl) {
+      // An expired signed redirect target: resolve again from the original address.
+      this.resolvedUrl = undefined;
+      return this.retryable(status, `HTTP ${status} from a redirect target`);
+    }
+    return new HttpSourceError(this.name, status, `HTTP ${status}`);
+  }
+
+  /** What the response's status and headers promise, refused unless it is what was asked. */
+  private served(
+    res: Dispatcher.ResponseData,
+    offset: number,
+    length: number,
+    probe: boolean,
+  ): Served {
+    const end = offset + length - 1;
+    const contentLength = headerLength(res.headers["content-length"]);
+    if (res.statusCode === 200) {
+      // A server that ignores Range sends the whole file: usable from offset 0 only.
+      if (offset !== 0)
+        throw new HttpSourceError(this.name, 200, "server ignored the Range header");
+      return { length, total: contentLength, partial: false };
+    }
+    const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerOf(res.headers["content-range"]) ?? "");
+    const [from, to] = [headerLength(m?.[1]), headerLength(m?.[2])];
+    const total = m?.[3] === "*" ? undefined : headerLength(m?.[3]);
+    if (!m || from === undefined || to === undefined || (m[3] !== "*" && total === undefined))
+      throw new HttpSourceError(this.name, 206, "206 response without a valid Content-Range");
+    // The probe may ask for more than a small file has; any other read gets exactly its range.
+    const last = probe && total !== undefined ? Math.min(end, total - 1) : end;
+    if (from !== offset || to !== last || (total !== undefined && to >= total))
+      throw new HttpSourceError(this.name, 206, `asked bytes ${offset}-${end}, got ${m[1]}-${m[2]}`);
+    if (contentLength !== undefined && contentLength !== to - from + 1)
+      throw new HttpSourceError(
+        this.name,
+        206,
+        `Content-Length ${contentLength} does not match Content-Range ${from}-${to}`,
+      );
+    return { length: to - from + 1, total, partial: true };
+  }
+
+  /** Size and ETag must stay what the first response (or the listing) said. */
+  private checkVersion(total: number | undefined, etag: string | undefined): void {
+    if (total !== undefined) {
+      if (this.size < 0) this.size = total;
+      else if (total !== this.size)
+        throw new SourceChangedError(this.name, `size ${total}, expected ${this.size}`);
+    }
+    if (etag) {
+      if (this.currentEtag && etag !== this.currentEtag)
+        throw new SourceChangedError(this.name, `ETag ${etag}, expected ${this.currentEtag}`);
+      this.currentEtag ??= etag;
+    }
+  }
+
+  /**
+   * Reads at most `capacity` bytes of `body` into a buffer of that size; `more` tells that the
+   * body went on past it (the caller then aborts the response).
+   */
+  private async readBody(
+    body: AsyncIterable<Uint8Array>,
+    capacity: number,
+  ): Promise<{ bytes: Uint8Array; more: boolean }> {
+    const out = new Uint8Array(capacity);
+    let got = 0;
+    try {
+      for await (const chunk of body) {
+        const take = Math.min(chunk.length, capacity - got);
+        out.set(chunk.subarray(0, take), got);
+        got += take;
+        if (take < chunk.length) return { bytes: out, more: true };
+      }
+    } catch (e) {
+      throw this.retryable(
+        undefined,
+        `body interrupted after ${got} of ${capacity} bytes: ${(e as Error).message}`,
+      );
+    }
+    return { bytes: got === capacity ? out : out.subarray(0, got), more: false };
+  }
+
+  private retryable(status: number | undefined, detail: string): RetryableError {
+    return new RetryableError(this.name, status, detail);
+  }
+}
 
 function headerOf(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;

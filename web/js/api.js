@@ -69,7 +69,7 @@ export function repository() {
     repoPromise = undefined;
     throw e;
   });
-  return /** @type {Promise<RepoResponse>} */ (repoPromise);
+  return repoPromise;
 }
 
 /** @returns {Promise<ReposResponse>} */

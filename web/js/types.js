@@ -76,7 +76,7 @@
 
 /**
  * `api/dynamics`: the analysis folder's metrics.json.
- * @typedef {import("../../src/ops/analyze.js").Metrics} DynamicsResponse
+ * @typedef {import("../../src/analysis/metrics.js").Metrics} DynamicsResponse
  */
 
 export {};

@@ -1,0 +1,170 @@
+/**
+ * The hub's JSON API as this project uses it: tree listings and refs, read with a bounded body,
+ * retried on 5xx, 429, network errors and cut or invalid JSON, and followed through
+ * `Link: rel="next"` pagination on the same origin only (the token goes nowhere else).
+ */
+import { type Dispatcher, request } from "undici";
+import { CheckpointError } from "../util/errors.js";
+import { defaultAgent, HttpSourceError, type HttpStats, headerLength, printable } from "./http.js";
+
+/** Further attempts at an API call after a retryable failure. */
+const API_RETRIES = 4;
+/** Base delay of the exponential backoff, ms. */
+const API_BACKOFF_MS = 100;
+/** Largest API response read: a tree page of 1000 entries is ~300 KB, a repository's refs less. */
+const MAX_API_BYTES = 32 << 20;
+/** Most entries accepted from one paginated listing: a checkpoint step has hundreds. */
+const MAX_LISTED_ENTRIES = 200_000;
+
+export interface HubRepo {
+  endpoint: string;
+  /** `ORG/NAME`. */
+  repo: string;
+}
+
+export interface HubApiOptions {
+  /** Request headers (authorization). Never printed. */
+  headers?: Record<string, string>;
+  stats?: HttpStats;
+  /** Further attempts after a retryable failure (default 4). */
+  retries?: number;
+  /** Base delay of the exponential backoff, ms (default 100). */
+  backoffMs?: number;
+  /** The undici dispatcher (default: the process's keep-alive agent). */
+  dispatcher?: Dispatcher;
+}
+
+/** The hub knows no such repository (or it is private and the token does not reach it). */
+export class RepositoryNotFoundError extends CheckpointError {
+  override readonly name = "RepositoryNotFoundError";
+  constructor(readonly repository: string, endpoint: string) {
+    super(
+      `${repository}: no such repository at ${endpoint} (or it is private and HF_TOKEN does not grant access)`,
+      { file: repository },
+    );
+  }
+}
+
+type Page = { body: unknown; next: string | undefined };
+
+/** GETs a JSON document from the hub API; array pages behind `rel="next"` links are joined. */
+export async function hubJson(url: string, opts: HubApiOptions = {}): Promise<unknown> {
+  const origin = new URL(url).origin;
+  let next: string | undefined = url;
+  const entries: unknown[] = [];
+  while (next) {
+    const page = await hubPage(next, opts);
+    if (!Array.isArray(page.body)) return page.body;
+    for (const e of page.body) entries.push(e);
+    if (entries.length > MAX_LISTED_ENTRIES)
+      throw new HttpSourceError(printable(url), 200, `more than ${MAX_LISTED_ENTRIES} entries`);
+    if (page.next && new URL(page.next).origin !== origin)
+      throw new HttpSourceError(printable(url), 200, "pagination link to another origin");
+    next = page.next;
+  }
+  return entries;
+}
+
+/** A repository's branch and tag names. */
+export async function hubRefs(
+  repo: HubRepo,
+  opts: HubApiOptions = {},
+): Promise<{ branches: string[]; tags: string[] }> {
+  const url = `${repo.endpoint}/api/models/${repo.repo}/refs`;
+  let body: unknown;
+  try {
+    body = await hubJson(url, opts);
+  } catch (e) {
+    if (e instanceof HttpSourceError && (e.status === 404 || e.status === 401))
+      throw new RepositoryNotFoundError(`hf://${repo.repo}`, repo.endpoint);
+    throw e;
+  }
+  const names = (list: unknown): string[] =>
+    Array.isArray(list)
+      ? list.flatMap((r) => {
+          const name = (r as { name?: unknown } | null)?.name;
+          return typeof name === "string" ? [name] : [];
+        })
+      : [];
+  const refs = (body ?? {}) as { branches?: unknown; tags?: unknown };
+  return { branches: names(refs.branches), tags: names(refs.tags) };
+}
+
+async function hubPage(url: string, opts: HubApiOptions): Promise<Page> {
+  const retries = opts.retries ?? API_RETRIES;
+  let last = "";
+  for (let attempt = 0; attempt <= retries; attempt++) {
+    if (attempt > 0) {
+      if (opts.stats) opts.stats.retries++;
+      await new Promise((r) => setTimeout(r, (opts.backoffMs ?? API_BACKOFF_MS) * 2 ** (attempt - 1)));
+    }
+    const r = await tryPage(url, opts);
+    if ("page" in r) return r.page;
+    last = r.retry;
+  }
+  throw new HttpSourceError(printable(url), undefined, `failed after ${retries + 1} attempts: ${last}`);
+}
+
+/** One request: the page, or why another attempt may do better; throws when none will. */
+async function tryPage(
+  url: string,
+  opts: HubApiOptions,
+): Promise<{ page: Page } | { retry: string }> {
+  if (opts.stats) opts.stats.requests++;
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await request(url, {
+      headers: { accept: "application/json", ...opts.headers },
+      dispatcher: opts.dispatcher ?? defaultAgent(),
+    });
+  } catch (e) {
+    return { retry: `network error: ${(e as Error).message}` };
+  }
+  const status = res.statusCode;
+  let text: string;
+  try {
+    text = await boundedText(res, url);
+  } catch (e) {
+    if (e instanceof HttpSourceError) throw e;
+    return { retry: `body interrupted: ${(e as Error).message}` };
+  }
+  if (status >= 500 || status === 429) return { retry: `HTTP ${status}` };
+  if (status !== 200)
+    throw new HttpSourceError(
+      printable(url),
+      status,
+      `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ""}`,
+    );
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    // A listing cut short (even one whose Content-Length matches what came) is worth a retry.
+    return { retry: `not valid JSON (${(e as Error).message})` };
+  }
+  const m = /<([^>]+)>;\s*rel="next"/.exec(String(res.headers.link ?? ""));
+  return { page: { body, next: m ? new URL(m[1] as string, url).toString() : undefined } };
+}
+
+/** The body as text, refused beyond {@link MAX_API_BYTES} whatever its Content-Length says. */
+async function boundedText(res: Dispatcher.ResponseData, url: string): Promise<string> {
+  const tooBig = (n: number) =>
+    new HttpSourceError(
+      printable(url),
+      res.statusCode,
+      `API response of ${n} bytes or more is over the ${MAX_API_BYTES}-byte limit`,
+    );
+  const claimed = headerLength(res.headers["content-length"]);
+  if (claimed !== undefined && claimed > MAX_API_BYTES) {
+    res.body.destroy();
+    throw tooBig(claimed);
+  }
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for await (const chunk of res.body) {
+    n += (chunk as Uint8Array).length;
+    if (n > MAX_API_BYTES) throw tooBig(n);
+    chunks.push(chunk as Uint8Array);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
