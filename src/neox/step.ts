@@ -91,11 +91,21 @@ async function locateStep(
       );
     }
   }
-  if (!tag)
+  if (!tag) {
+    // A repository of steps given where one step is wanted: name its steps.
+    const stepDirs = [
+      ...new Set(all.map((f) => f.path.split("/")[0] as string).filter((d) => /^step\d+$/.test(d))),
+    ].sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+    if (stepDirs.length)
+      throw new NeoxLayoutError(
+        root.name,
+        `is a repository of ${stepDirs.length} steps (${stepDirs.slice(0, 3).join(", ")}${stepDirs.length > 3 ? ` … ${stepDirs[stepDirs.length - 1]}` : ""}), not one step: name one, e.g. ${root.name}/${stepDirs[stepDirs.length - 1]}`,
+      );
     throw new NeoxLayoutError(
       root.name,
       "no NeoX checkpoint files (layer_*, mp_rank_*, zero_pp_rank_*) found",
     );
+  }
   const prefix = `${tag}/`;
   const files = all
     .filter((f) => f.path.startsWith(prefix))

@@ -20,6 +20,7 @@ import { toFloat32 } from "../plan/cast.js";
 import { PlanSource } from "../plan/execute.js";
 import type { TensorPlan } from "../plan/plan.js";
 import type { Repository, Revision } from "../repo/repository.js";
+import { selectNames, selectSteps } from "../repo/select.js";
 import type { ElementSource } from "../torch/element-source.js";
 import { planOptimizerStates } from "../zero/plan-optim.js";
 import { readRankOptimState } from "../zero/rank-state.js";
@@ -110,13 +111,17 @@ export async function analyzeRepository(
   repo: Repository,
   opts: AnalyzeOptions = {},
 ): Promise<Metrics> {
-  const revs = repo.revisions.filter(
-    (r) => r.step !== undefined && (!opts.steps || opts.steps.includes(r.step)),
-  );
-  if (revs.length === 0) throw new RangeError(`${repo.name}: no steps to analyze`);
+  const revs = selectSteps(repo, opts.steps);
   const first = await openStep(revs[0] as Revision);
   const final = revs.length > 1 ? await openStep(revs[revs.length - 1] as Revision) : first;
-  const names = [...first.weights.keys()].filter((n) => !opts.params || opts.params.test(n));
+  let names: string[];
+  try {
+    names = selectNames([...first.weights.keys()], opts.params, first.rev.folder.name);
+  } catch (e) {
+    await first.step.close();
+    if (final !== first) await final.step.close();
+    throw e;
+  }
   const tensors = names.map((n) => tensorInfo(n, (first.weights.get(n) as TensorPlan).shape));
   const metrics: Metrics["metrics"] = Object.fromEntries(names.map((n) => [n, {}]));
   let prev: OpenStep | undefined;

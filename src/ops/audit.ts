@@ -11,6 +11,7 @@ import { type NeoxStep, openNeoxStep } from "../neox/step.js";
 import { toFloat32 } from "../plan/cast.js";
 import type { Repository, Revision } from "../repo/repository.js";
 import { parseSchedule } from "../repo/schedule.js";
+import { steppedRevisions } from "../repo/select.js";
 import type { TensorRef } from "../torch/tensor.js";
 
 export type FindingKind =
@@ -120,7 +121,7 @@ export async function auditRepository(
   opts: AuditOptions = {},
 ): Promise<AuditReport> {
   const findings: Finding[] = [];
-  const found = repo.revisions.filter((r) => r.step !== undefined).map((r) => r.step as number);
+  const found = steppedRevisions(repo).map((r) => r.step as number);
   const expected = parseSchedule(opts.expect, found);
   const expSet = new Set(expected);
   const foundSet = new Set(found);

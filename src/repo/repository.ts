@@ -9,7 +9,8 @@ import { authHeaders, parseAddress } from "../source/address.js";
 import type { Folder } from "../source/folder.js";
 import { LocalFolder } from "../source/local-folder.js";
 import type { HttpStats } from "../source/http.js";
-import { HubFolder, hubJson } from "../source/hub-folder.js";
+import { hubRefs } from "../source/hub-api.js";
+import { HubFolder } from "../source/hub-folder.js";
 
 export interface Revision {
   /** Branch or folder name (`step1000`, `global_step1000`). */
@@ -54,17 +55,12 @@ export async function openRepository(
   const a = parseAddress(address, opts.endpoint);
   if (a.kind === "hub") {
     const headers = authHeaders();
-    const refs = (await hubJson(
-      `${a.endpoint}/api/models/${a.repo}/refs`,
-      headers,
-      opts.stats,
-    )) as {
-      branches?: { name: string }[];
-    };
-    const revs: Revision[] = (refs.branches ?? []).map((b) => ({
-      name: b.name,
-      step: stepOfName(b.name),
-      folder: new HubFolder({ endpoint: a.endpoint, repo: a.repo }, b.name, "", {
+    // A repository the hub does not know is a RepositoryNotFoundError, not a raw 404.
+    const refs = await hubRefs({ endpoint: a.endpoint, repo: a.repo }, { headers, stats: opts.stats });
+    const revs: Revision[] = refs.branches.map((name) => ({
+      name,
+      step: stepOfName(name),
+      folder: new HubFolder({ endpoint: a.endpoint, repo: a.repo }, name, "", {
         headers,
         cacheDir: opts.cacheDir,
         stats: opts.stats,

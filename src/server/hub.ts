@@ -1,343 +1,322 @@
 /**
  * A read-only, Hugging Face hub–compatible server over local repositories laid out as
- * `ROOT/ORG/NAME/<revision>/…`: branch and tree listings, and file downloads with HEAD, single
- * Range requests (206 / 416), ETag and LFS-style sha256 oids. Loopback by default.
+ * `ROOT/ORG/NAME/<revision>/…` (hub-root.ts): repository info, branches, paged tree listings
+ * and paths-info with LFS-style sha256 oids, and file downloads with HEAD, Range, If-Range and
+ * ETag — what `huggingface_hub`'s `snapshot_download` and `@huggingface/hub` ask, in the order
+ * they ask it (a revision resolved to a commit id, then everything at that commit id).
+ * Loopback by default.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { open, readdir, realpath, stat } from "node:fs/promises";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { join } from "node:path";
+import { stat } from "node:fs/promises";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import pLimit from "p-limit";
+import { type FileVersion, fileHash } from "./file-hash.js";
+import { RootFence } from "./fence.js";
+import { allowMethods, GET_HEAD, HttpError, sendJson, startHttpServer } from "./http.js";
+import { HubRoot, type LocalRepository, type LocalRevision } from "./hub-root.js";
+import { sendFile } from "./send-file.js";
+import { type TreeEntry, walkTree } from "./walk-tree.js";
 
 export interface HubServerOptions {
   /** The folder holding `ORG/NAME/<revision>/…`. */
   root: string;
+  /** Address to listen on (default 127.0.0.1: loopback only, and loopback Host names only). */
   host?: string;
+  /** Port (default 0: any free port). */
   port?: number;
+  /** Follow symbolic links that leave `root` (default false: they are neither listed nor read). */
+  followSymlinks?: boolean;
   /** Extra routes tried before the hub endpoints (the viewer). Return true when handled. */
   extra?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
 
 /** Files at least this big are listed as LFS files with a sha256 oid, as the hub does. */
 const LFS_THRESHOLD = 10 << 20;
-/** Entries a tree listing returns at most. */
+/** Checkpoint files are LFS files on the hub whatever their size. */
+const LFS_SUFFIXES = [".pt", ".safetensors"];
+/** Entries of one tree page, as the hub pages them; `Link: rel="next"` leads on. */
+const TREE_PAGE_SIZE = 1000;
+/** Entries a tree listing reaches at most, over all its pages (and an info's siblings). */
 const MAX_TREE_ENTRIES = 100_000;
+/** Paths one paths-info request may ask about. */
+const MAX_PATHS_INFO = 1000;
+/** Largest paths-info body: a thousand paths of a few hundred bytes. */
+const MAX_BODY_BYTES = 1 << 20;
+/** Entries described at once (each a stat, and a hash when not cached). */
+const DESCRIBE_CONCURRENCY = 8;
 
-interface HashKey {
-  size: number;
-  mtimeMs: number;
+/** What a route is handed: the request, its repository and revision, and the path after it. */
+interface HubCall {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly url: URL;
+  readonly root: HubRoot;
+  readonly repo: LocalRepository;
+  /** Undefined for `refs`. */
+  readonly rev: LocalRevision | undefined;
+  readonly rest: readonly string[];
+  /** `http://HOST:PORT` as the client named the server (for links it follows). */
+  readonly origin: string;
 }
 
-const shaCache = new Map<string, { key: HashKey; sha: string }>();
-
-/** sha256 of a file, cached by path, size and mtime. */
-async function fileSha256(path: string, key: HashKey): Promise<string> {
-  const hit = shaCache.get(path);
-  if (hit && hit.key.size === key.size && hit.key.mtimeMs === key.mtimeMs) return hit.sha;
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  const sha = h.digest("hex");
-  shaCache.set(path, { key, sha });
-  return sha;
+interface HubRoute {
+  readonly methods: readonly string[];
+  /** Whether the route names a revision (`HEAD` when the path has none). */
+  readonly revision: boolean;
+  run(call: HubCall): Promise<void>;
 }
 
-/** git's blob id of a small file (`blob <size>\0` + content). */
-async function gitBlobSha1(path: string, size: number): Promise<string> {
-  const h = createHash("sha1");
-  h.update(`blob ${size}\0`);
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest("hex");
-}
-
-const etagOf = (st: HashKey) =>
-  `"${st.size.toString(16)}-${Math.floor(st.mtimeMs * 1000).toString(16)}"`;
-
-/** A stable fake commit id per revision folder. */
-const commitOf = (repo: string, rev: string) =>
-  createHash("sha1").update(`${repo}@${rev}`).digest("hex");
+const notFound = (what: string, code = "EntryNotFound") =>
+  new HttpError(404, `${what} not found`, code);
 
 function contentType(path: string): string {
   if (path.endsWith(".json")) return "application/json";
-  if (/\.(ya?ml|txt|md)$/.test(path) || path.endsWith("/latest") || path === "latest")
+  if (/\.(ya?ml|txt|md)$/.test(path) || /(^|\/)latest$/.test(path))
     return "text/plain; charset=utf-8";
   return "application/octet-stream";
 }
 
-/**
- * Safe join: refuses empty, `.`/`..`, NUL and backslash parts, so a request can only name paths
- * below `base` (symbolic links placed by the administrator are followed).
- */
-async function safeJoin(base: string, parts: string[]): Promise<string | undefined> {
-  for (const p of parts)
-    if (
-      p === "" ||
-      p === "." ||
-      p === ".." ||
-      p.includes("\0") ||
-      p.includes("\\") ||
-      p.includes("/")
-    )
-      return undefined;
-  const full = join(base, ...parts);
-  try {
-    await stat(full);
-    return full;
-  } catch {
+/** A query flag: `true`, `True` (Python's requests) or `1`. */
+const flag = (v: string | null) => v !== null && /^(true|1)$/i.test(v);
+
+function lfsPointer(sha: string, size: number): string {
+  return `version https://git-lfs.github.com/spec/v1\noid sha256:${sha}\nsize ${size}\n`;
+}
+
+const gitBlobOid = (text: string) =>
+  createHash("sha1")
+    .update(`blob ${Buffer.byteLength(text)}\0${text}`)
+    .digest("hex");
+
+/** A tree or paths-info entry, as the hub writes it. */
+async function describe(e: TreeEntry, rev: LocalRevision, expand: boolean): Promise<unknown> {
+  if (e.kind === "directory")
+    return {
+      type: "directory",
+      oid: createHash("sha1").update(e.path).digest("hex"),
+      size: 0,
+      path: e.path,
+    };
+  const st = await stat(e.full);
+  const version: FileVersion = { size: st.size, mtimeMs: st.mtimeMs };
+  const lastCommit = expand
+    ? { lastCommit: { id: rev.commit, title: rev.name, date: st.mtime.toISOString() } }
+    : {};
+  if (st.size >= LFS_THRESHOLD || LFS_SUFFIXES.some((s) => e.path.endsWith(s))) {
+    const sha = await fileHash(e.full, version, "sha256");
+    const pointer = lfsPointer(sha, st.size);
+    return {
+      type: "file",
+      oid: gitBlobOid(pointer),
+      size: st.size,
+      path: e.path,
+      lfs: { oid: sha, size: st.size, pointerSize: Buffer.byteLength(pointer) },
+      ...lastCommit,
+    };
+  }
+  const oid = await fileHash(e.full, version, "git-blob-sha1");
+  return { type: "file", oid, size: st.size, path: e.path, ...lastCommit };
+}
+
+const describeAll = (entries: readonly TreeEntry[], rev: LocalRevision, expand: boolean) =>
+  pLimit(DESCRIBE_CONCURRENCY).map(entries, (e) => describe(e, rev, expand));
+
+/** `/api/models/ORG/NAME[/revision/REV]`: what `model_info` reads, `sha` above all. */
+async function infoRoute({ res, root, repo, rev }: HubCall): Promise<void> {
+  const r = rev as LocalRevision;
+  const files = await walkTree(root.fence, r.dir, {
+    prefix: "",
+    recursive: true,
+    limit: MAX_TREE_ENTRIES,
+  });
+  const mtime = (await stat(r.dir)).mtime.toISOString();
+  sendJson(res, 200, {
+    _id: createHash("sha1").update(repo.id).digest("hex").slice(0, 24),
+    id: repo.id,
+    modelId: repo.id,
+    author: repo.id.split("/")[0],
+    sha: r.commit,
+    lastModified: mtime,
+    createdAt: mtime,
+    private: false,
+    disabled: false,
+    gated: false,
+    downloads: 0,
+    likes: 0,
+    tags: [],
+    siblings: files.filter((f) => f.kind === "file").map((f) => ({ rfilename: f.path })),
+  });
+}
+
+async function refsRoute({ res, repo }: HubCall): Promise<void> {
+  sendJson(res, 200, {
+    branches: repo.revisions.map((r) => ({
+      name: r.name,
+      ref: `refs/heads/${r.name}`,
+      targetCommit: r.commit,
+    })),
+    tags: [],
+    converts: [],
+  });
+}
+
+/** The offset a `cursor` stands for (the hub's cursors are opaque; ours is the offset). */
+function parseCursor(text: string | null): number {
+  if (text === null) return 0;
+  const n = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n < MAX_TREE_ENTRIES)) throw new HttpError(400, `cursor=${text}: not a cursor of ours`);
+  return n;
+}
+
+/** `/api/models/ORG/NAME/tree/REV[/path]`: one page of entries, a `Link` to the next. */
+async function treeRoute({ res, url, root, rev, rest, origin }: HubCall): Promise<void> {
+  const r = rev as LocalRevision;
+  const dir = rest.length ? await root.fence.join(r.dir, rest) : r.dir;
+  if (dir === undefined || !(await stat(dir)).isDirectory()) throw notFound("directory");
+  const offset = parseCursor(url.searchParams.get("cursor"));
+  const end = Math.min(offset + TREE_PAGE_SIZE, MAX_TREE_ENTRIES);
+  const entries = await walkTree(root.fence, dir, {
+    prefix: rest.join("/"),
+    recursive: flag(url.searchParams.get("recursive")),
+    limit: end + 1,
+  });
+  const headers: Record<string, string> = {};
+  if (entries.length > end && end < MAX_TREE_ENTRIES) {
+    const next = new URL(url.pathname + url.search, origin);
+    next.searchParams.set("cursor", String(end));
+    headers.link = `<${next.href}>; rel="next"`;
+  }
+  const page = entries.slice(offset, end);
+  sendJson(res, 200, await describeAll(page, r, flag(url.searchParams.get("expand"))), headers);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req) {
+    n += (c as Buffer).length;
+    if (n > MAX_BODY_BYTES) throw new HttpError(413, `a body of at most ${MAX_BODY_BYTES} bytes`);
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The `paths` and `expand` of a paths-info body: JSON (`@huggingface/hub`) or a form (Python). */
+function parsePathsInfo(type: string | undefined, body: string): [string[], boolean] {
+  let paths: unknown;
+  let expand: unknown;
+  if (type?.startsWith("application/json")) {
+    let parsed: { paths?: unknown; expand?: unknown };
+    try {
+      parsed = JSON.parse(body) as typeof parsed;
+    } catch {
+      throw new HttpError(400, "paths-info: the body is not JSON");
+    }
+    paths = typeof parsed?.paths === "string" ? [parsed.paths] : parsed?.paths;
+    expand = parsed?.expand === true || flag(String(parsed?.expand ?? ""));
+  } else {
+    const form = new URLSearchParams(body);
+    paths = form.getAll("paths");
+    expand = flag(form.get("expand"));
+  }
+  if (!Array.isArray(paths) || !paths.every((p) => typeof p === "string"))
+    throw new HttpError(400, "paths-info: expected paths, a list of strings");
+  if (paths.length > MAX_PATHS_INFO)
+    throw new HttpError(400, `paths-info: at most ${MAX_PATHS_INFO} paths at once`);
+  return [paths as string[], expand as boolean];
+}
+
+/** `POST /api/models/ORG/NAME/paths-info/REV`: the entries of the paths that exist. */
+async function pathsInfoRoute({ req, res, root, rev }: HubCall): Promise<void> {
+  const r = rev as LocalRevision;
+  const [paths, expand] = parsePathsInfo(req.headers["content-type"], await readBody(req));
+  const found: TreeEntry[] = [];
+  for (const path of new Set(paths)) {
+    const clean = path.replace(/^\/+|\/+$/g, "");
+    const full = await root.fence.join(r.dir, clean.split("/"));
+    const st = full === undefined ? undefined : await stat(full).catch(() => undefined);
+    if (full === undefined || !st || !(st.isFile() || st.isDirectory())) continue;
+    found.push({ path: clean, kind: st.isFile() ? "file" : "directory", full });
+  }
+  sendJson(res, 200, await describeAll(found, r, expand));
+}
+
+/** `/ORG/NAME/resolve/REV/path`: the file, with the commit id it was served at. */
+async function resolveRoute({ req, res, root, rev, rest }: HubCall): Promise<void> {
+  const r = rev as LocalRevision;
+  const file = await root.fence.join(r.dir, rest);
+  if (
+    file === undefined ||
+    !(await sendFile(req, res, file, {
+      contentType: contentType(rest.join("/")),
+      headers: { "x-repo-commit": r.commit },
+    }))
+  )
+    throw notFound("file");
+}
+
+const ROUTES = {
+  info: { methods: GET_HEAD, revision: true, run: infoRoute },
+  refs: { methods: GET_HEAD, revision: false, run: refsRoute },
+  tree: { methods: GET_HEAD, revision: true, run: treeRoute },
+  pathsInfo: { methods: ["POST"], revision: true, run: pathsInfoRoute },
+  resolve: { methods: GET_HEAD, revision: true, run: resolveRoute },
+} satisfies Record<string, HubRoute>;
+
+interface Match {
+  route: HubRoute;
+  org: string;
+  name: string;
+  rev: string;
+  rest: string[];
+}
+
+/** The route a (decoded) path names, or undefined. */
+function match(parts: readonly string[]): Match | undefined {
+  if (parts[0] === "api" && parts[1] === "models" && parts.length >= 4) {
+    const [org, name, verb, rev, ...rest] = parts.slice(2) as string[];
+    const at = (route: HubRoute, r = rev as string, tail = rest) =>
+      ({ route, org, name, rev: r, rest: tail }) as Match;
+    if (verb === undefined) return at(ROUTES.info, "HEAD", []);
+    if (rev === undefined) return verb === "refs" ? at(ROUTES.refs, "", []) : undefined;
+    if (verb === "revision" && rest.length === 0) return at(ROUTES.info);
+    if (verb === "tree") return at(ROUTES.tree, rev, rest.at(-1) === "" ? rest.slice(0, -1) : rest);
+    if (verb === "paths-info" && rest.length === 0) return at(ROUTES.pathsInfo);
     return undefined;
   }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-function notFound(res: ServerResponse, what: string): void {
-  res.setHeader("x-error-code", "EntryNotFound");
-  sendJson(res, 404, { error: `${what} not found` });
-}
-
-async function listRevisions(repoDir: string): Promise<string[]> {
-  const names = await readdir(repoDir).catch(() => [] as string[]);
-  const out: string[] = [];
-  for (const n of names.sort()) {
-    if (n.startsWith(".")) continue;
-    if ((await stat(join(repoDir, n)).catch(() => undefined))?.isDirectory()) out.push(n);
+  if (parts.length >= 5 && parts[2] === "resolve") {
+    const [org, name, , rev, ...rest] = parts as string[];
+    return { route: ROUTES.resolve, org, name, rev, rest } as Match;
   }
-  return out;
-}
-
-async function walk(
-  dir: string,
-  prefix: string,
-  recursive: boolean,
-  out: { path: string; dir: boolean; full: string }[],
-): Promise<void> {
-  const names = (await readdir(dir)).sort();
-  for (const n of names) {
-    if (out.length >= MAX_TREE_ENTRIES) return;
-    const rel = prefix ? `${prefix}/${n}` : n;
-    const full = join(dir, n);
-    const st = await stat(full).catch(() => undefined);
-    if (st?.isDirectory()) {
-      out.push({ path: rel, dir: true, full });
-      if (recursive) await walk(full, rel, true, out);
-    } else if (st?.isFile()) out.push({ path: rel, dir: false, full });
-  }
+  return undefined;
 }
 
 /** Starts the server; resolves once it listens. */
 export async function startHubServer(
   opts: HubServerOptions,
 ): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
-  const root = await realpath(opts.root);
-  const server = createServer((req, res) => {
-    handle(req, res).catch((e) => {
-      if (!res.headersSent) sendJson(res, 500, { error: (e as Error).message });
-      else res.destroy();
-    });
-  });
+  const root = new HubRoot(await RootFence.create(opts.root, opts.followSymlinks));
+  let listening = "";
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (opts.extra && (await opts.extra(req, res, url))) return;
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD" });
-      res.end();
-      return;
-    }
     let parts: string[];
     try {
       parts = url.pathname.split("/").slice(1).map(decodeURIComponent);
     } catch {
-      return notFound(res, "path");
+      throw notFound("path");
     }
-    // /api/models/ORG/NAME/refs | /tree/REV[/path] | /revision/REV | (info)
-    if (parts[0] === "api" && parts[1] === "models" && parts.length >= 4) {
-      const [org, name, verb, rev, ...rest] = parts.slice(2) as string[];
-      const repoDir = await safeJoin(root, [org as string, name as string]);
-      if (!repoDir) return notFound(res, "repository");
-      const repo = `${org}/${name}`;
-      if (verb === "refs") {
-        const revs = await listRevisions(repoDir);
-        return sendJson(res, 200, {
-          branches: revs.map((r) => ({
-            name: r,
-            ref: `refs/heads/${r}`,
-            targetCommit: commitOf(repo, r),
-          })),
-          tags: [],
-          converts: [],
-        });
-      }
-      if (verb === undefined || verb === "revision") {
-        const r = verb === "revision" ? (rev ?? "main") : "main";
-        const revs = await listRevisions(repoDir);
-        if (verb === "revision" && !revs.includes(r)) return notFound(res, "revision");
-        const files: { path: string; dir: boolean; full: string }[] = [];
-        if (revs.includes(r)) await walk(join(repoDir, r), "", true, files);
-        return sendJson(res, 200, {
-          id: repo,
-          modelId: repo,
-          sha: commitOf(repo, r),
-          private: false,
-          siblings: files.filter((f) => !f.dir).map((f) => ({ rfilename: f.path })),
-        });
-      }
-      if (verb === "tree" && rev) {
-        const dir = await safeJoin(repoDir, [rev, ...rest]);
-        if (!dir) return notFound(res, "path");
-        const st = await stat(dir);
-        if (!st.isDirectory()) return notFound(res, "directory");
-        const entries: { path: string; dir: boolean; full: string }[] = [];
-        await walk(
-          dir,
-          rest.join("/"),
-          url.searchParams.get("recursive") === "true" || url.searchParams.get("recursive") === "1",
-          entries,
-        );
-        const out = [];
-        for (const e of entries) {
-          if (e.dir) {
-            out.push({
-              type: "directory",
-              oid: createHash("sha1").update(e.path).digest("hex"),
-              size: 0,
-              path: e.path,
-            });
-            continue;
-          }
-          const s = await stat(e.full);
-          const key = { size: s.size, mtimeMs: s.mtimeMs };
-          if (
-            s.size >= LFS_THRESHOLD ||
-            e.path.endsWith(".pt") ||
-            e.path.endsWith(".safetensors")
-          ) {
-            const sha = await fileSha256(e.full, key);
-            out.push({
-              type: "file",
-              oid: await gitLfsPointerOid(sha, s.size),
-              size: s.size,
-              path: e.path,
-              lfs: { oid: sha, size: s.size, pointerSize: pointer(sha, s.size).length },
-            });
-          } else {
-            out.push({
-              type: "file",
-              oid: await gitBlobSha1(e.full, s.size),
-              size: s.size,
-              path: e.path,
-            });
-          }
-        }
-        return sendJson(res, 200, out);
-      }
-      return notFound(res, "endpoint");
-    }
-    // /ORG/NAME/resolve/REV/path
-    if (parts.length >= 5 && parts[2] === "resolve") {
-      const [org, name, , rev, ...rest] = parts as string[];
-      const repoDir = await safeJoin(root, [org as string, name as string]);
-      if (!repoDir || rest.length === 0) return notFound(res, "repository");
-      const file = await safeJoin(repoDir, [rev as string, ...rest]);
-      if (!file) return notFound(res, "file");
-      return serveFile(req, res, file, commitOf(`${org}/${name}`, rev as string));
-    }
-    notFound(res, "endpoint");
+    const m = match(parts);
+    if (!m) throw notFound("endpoint");
+    allowMethods(req, m.route.methods);
+    const repo = await root.repository(m.org, m.name);
+    if (!repo) throw notFound(`repository ${m.org}/${m.name}`, "RepoNotFound");
+    const rev = m.route.revision ? root.revision(repo, m.rev) : undefined;
+    if (m.route.revision && !rev) throw notFound(`revision ${m.rev}`, "RevisionNotFound");
+    const origin = req.headers.host ? `http://${req.headers.host}` : listening;
+    await m.route.run({ req, res, url, root, repo, rev, rest: m.rest, origin });
   };
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === "object" && addr ? addr.port : opts.port;
-  const host = opts.host ?? "127.0.0.1";
-  return {
-    server,
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
-function pointer(sha: string, size: number): string {
-  return `version https://git-lfs.github.com/spec/v1\noid sha256:${sha}\nsize ${size}\n`;
-}
-
-async function gitLfsPointerOid(sha: string, size: number): Promise<string> {
-  const p = pointer(sha, size);
-  return createHash("sha1")
-    .update(`blob ${Buffer.byteLength(p)}\0${p}`)
-    .digest("hex");
-}
-
-async function serveFile(
-  req: IncomingMessage,
-  res: ServerResponse,
-  file: string,
-  commit: string,
-): Promise<void> {
-  const fh = await open(file, "r");
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) return notFound(res, "file");
-    const size = st.size;
-    const etag = etagOf({ size, mtimeMs: st.mtimeMs });
-    const headers: Record<string, string | number> = {
-      "content-type": contentType(file),
-      "accept-ranges": "bytes",
-      etag,
-      "x-repo-commit": commit,
-      "cache-control": "no-cache",
-    };
-    let start = 0;
-    let end = size - 1;
-    let status = 200;
-    const range = req.headers.range;
-    if (range) {
-      const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
-      if (!m || (m[1] === "" && m[2] === "")) {
-        res.writeHead(416, { "content-range": `bytes */${size}` });
-        res.end();
-        return;
-      }
-      if (m[1] === "") {
-        start = Math.max(0, size - Number(m[2]));
-      } else {
-        start = Number(m[1]);
-        end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
-      }
-      if (start >= size || start > end) {
-        res.writeHead(416, { "content-range": `bytes */${size}` });
-        res.end();
-        return;
-      }
-      status = 206;
-      headers["content-range"] = `bytes ${start}-${end}/${size}`;
-    }
-    headers["content-length"] = size === 0 ? 0 : end - start + 1;
-    res.writeHead(status, headers);
-    if (req.method === "HEAD" || size === 0) {
-      res.end();
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const s = createReadStream(file, { start, end, fd: undefined });
-      s.on("error", reject);
-      res.on("close", () => {
-        s.destroy();
-        resolve();
-      });
-      s.pipe(res).on("finish", () => resolve());
-    });
-  } finally {
-    await fh.close();
-  }
+  const s = await startHttpServer({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 0, handle });
+  listening = s.origin;
+  return { server: s.server, url: s.origin, close: s.close };
 }

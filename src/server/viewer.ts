@@ -1,39 +1,24 @@
 /**
- * The browser viewer: the static single-page app of `web/` and its JSON API (api.ts), either on
- * its own server over one repository (`neox-ckpt view REPO`: `/viewer/`, `/viewer/api/…`) or
- * mounted in the hub server over `ROOT/ORG/NAME` (`neox-ckpt serve ROOT`: `/viewer/ORG/NAME/`,
+ * The browser viewer: the app of `web/` and its JSON API (api.ts), either on its own server
+ * over one repository (`neox-ckpt view REPO`: `/viewer/`, `/viewer/api/…`) or mounted in the hub
+ * server over `ROOT/ORG/NAME` (`neox-ckpt serve ROOT`: `/viewer/ORG/NAME/`,
  * `/viewer/ORG/NAME/api/…`, and `/viewer/` listing the repositories). The app resolves `api/`
  * against its own page, so one set of files serves both. Loopback by default.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createViewerApi, sendJson, type ViewerApi } from "./api.js";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Repository } from "../repo/repository.js";
+import { createViewerApi, type ViewerApi } from "./api.js";
+import { FencedFolder } from "./fenced-folder.js";
+import { RootFence } from "./fence.js";
+import { allowMethods, GET_HEAD, HttpError, redirect, sendJson, startHttpServer } from "./http.js";
+import { HubRoot, type LocalRepository } from "./hub-root.js";
+import { Lru } from "./lru.js";
+import { findStatic, sendStatic } from "./static-files.js";
 
-/** The app's files (from the package root, beside dist/). */
-const WEB_DIR = fileURLToPath(new URL("../../../web/", import.meta.url));
-/** The only files served from web/: a request can name nothing else. */
-const STATIC: Readonly<Record<string, { file: string; type: string }>> = {
-  "": { file: "index.html", type: "text/html; charset=utf-8" },
-  "index.html": { file: "index.html", type: "text/html; charset=utf-8" },
-  "app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
-  "style.css": { file: "style.css", type: "text/css; charset=utf-8" },
-};
-/** The app loads nothing from elsewhere and draws SVG with the DOM. */
-const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
-/**
- * Host names a loopback viewer answers to, so that a web page whose name an attacker rebinds to
- * 127.0.0.1 cannot read the API from a browser.
- */
-const LOOPBACK_NAMES = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
 /** Repository APIs kept open by the hub mount (each with its own step cache). */
 const HUB_REPO_CACHE_SIZE = 8;
 /** Repositories `/viewer/api/repos` lists at most. */
 const MAX_LISTED_REPOS = 1000;
-/** An ORG or NAME part of the hub mount: what the hub allows, never `.`/`..`. */
-const REPO_PART = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
 
 export interface ViewerOptions {
   /** Repository address: a local folder of step folders, or `hf://ORG/NAME`. */
@@ -55,26 +40,10 @@ export interface ViewerServer {
   close(): Promise<void>;
 }
 
-function redirect(res: ServerResponse, location: string): void {
-  res.writeHead(302, { location, "content-length": 0 });
-  res.end();
-}
-
-async function serveStatic(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
-  const entry = STATIC[name];
-  if (!entry) return sendJson(res, 404, { error: `no file ${JSON.stringify(name)}` });
-  if (req.method !== "GET" && req.method !== "HEAD")
-    return sendJson(res, 405, { error: `${req.method} not allowed` });
-  const body = await readFile(join(WEB_DIR, entry.file));
-  res.writeHead(200, {
-    "content-type": entry.type,
-    "content-length": body.length,
-    "cache-control": "no-cache",
-    "content-security-policy": CSP,
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-  });
-  res.end(req.method === "HEAD" ? undefined : body);
+/** `/` and `/viewer` lead to the app. */
+function redirectHome(req: IncomingMessage, res: ServerResponse): void {
+  allowMethods(req, GET_HEAD);
+  redirect(res, "/viewer/");
 }
 
 /** Serves the app or its API below a viewer prefix; `sub` is the still-encoded rest of the path. */
@@ -86,7 +55,9 @@ async function serveViewer(
   api: ViewerApi,
 ): Promise<void> {
   if (sub.startsWith("api/")) return api.handle(req, res, sub.slice(4), url.searchParams);
-  return serveStatic(req, res, sub);
+  const file = await findStatic(sub);
+  if (!file || !(await sendStatic(req, res, file)))
+    throw new HttpError(404, `no file ${JSON.stringify(sub)}`);
 }
 
 /** Starts the viewer over one repository; resolves once it listens. */
@@ -96,37 +67,22 @@ export async function startViewer(opts: ViewerOptions): Promise<ViewerServer> {
     endpoint: opts.endpoint,
     analysis: opts.analysis,
   });
-  const host = opts.host ?? "127.0.0.1";
-  const loopback = LOOPBACK_NAMES.has(host);
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (loopback && !LOOPBACK_NAMES.has((req.headers.host ?? "").replace(/:\d+$/, "")))
-      return sendJson(res, 403, { error: "a loopback viewer answers to localhost only" });
-    const url = new URL(req.url ?? "/", "http://localhost");
-    const p = url.pathname;
-    if (p === "/" || p === "/viewer") return redirect(res, "/viewer/");
-    if (p.startsWith("/viewer/")) return serveViewer(req, res, p.slice(8), url, api);
-    sendJson(res, 404, { error: "not found: the viewer is at /viewer/" });
-  };
-  const server = createServer((req, res) => {
-    handle(req, res).catch((e) => {
-      if (!res.headersSent) sendJson(res, 500, { error: (e as Error).message });
-      else res.destroy();
-    });
+  const s = await startHttpServer({
+    host: opts.host ?? "127.0.0.1",
+    port: opts.port ?? 0,
+    handle: async (req, res) => {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      const p = url.pathname;
+      if (p === "/" || p === "/viewer") return redirectHome(req, res);
+      if (p.startsWith("/viewer/")) return serveViewer(req, res, p.slice(8), url, api);
+      throw new HttpError(404, "not found: the viewer is at /viewer/");
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === "object" && addr ? addr.port : opts.port;
   return {
-    server,
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}/viewer/`,
+    server: s.server,
+    url: `${s.origin}/viewer/`,
     close: async () => {
-      await new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      });
+      await s.close();
       await api.close();
     },
   };
@@ -138,78 +94,96 @@ export interface HubViewer {
   close(): Promise<void>;
 }
 
+export interface HubViewerOptions {
+  /** The folder holding `ORG/NAME/<revision>/…`. */
+  root: string;
+  /** Follow symbolic links that leave `root` (default false: they are neither listed nor read). */
+  followSymlinks?: boolean;
+}
+
+/** A repository's step revisions as the API reads them: through the fence. */
+function viewedRepository(root: HubRoot, repo: LocalRepository): Repository {
+  return {
+    name: repo.id,
+    revisions: repo.revisions
+      .filter((r) => r.step !== undefined)
+      .sort((a, b) => (a.step as number) - (b.step as number))
+      .map((r) => ({ name: r.name, step: r.step, folder: new FencedFolder(root.fence, r.dir) })),
+  };
+}
+
+const hasSteps = (repo: LocalRepository) => repo.revisions.some((r) => r.step !== undefined);
+
 /**
- * The viewer for a hub server's `ROOT/ORG/NAME` repositories: `/viewer/` lists them (through
- * `/viewer/api/repos`), `/viewer/ORG/NAME/` views one.
+ * The viewer for a hub server's `ROOT/ORG/NAME` repositories: `/viewer/` lists those with step
+ * revisions (through `/viewer/api/repos`), `/viewer/ORG/NAME/` views one. A file of the app
+ * wins over a repository of the same path.
  */
-export function createHubViewer(opts: { root: string }): HubViewer {
-  const apis = new Map<string, ViewerApi>();
-  const apiFor = (org: string, name: string): ViewerApi => {
+export function createHubViewer(opts: HubViewerOptions): HubViewer {
+  const hubRoot = RootFence.create(opts.root, opts.followSymlinks).then((f) => new HubRoot(f));
+  hubRoot.catch(() => {});
+  const apis = new Lru<ViewerApi>(HUB_REPO_CACHE_SIZE, (old) => void old.close());
+  const apiFor = (root: HubRoot, org: string, name: string): ViewerApi => {
     const key = `${org}/${name}`;
     let api = apis.get(key);
-    if (api) apis.delete(key);
-    else api = createViewerApi({ repo: join(opts.root, org, name) });
-    apis.set(key, api);
-    for (const [k, old] of apis) {
-      if (apis.size <= HUB_REPO_CACHE_SIZE) break;
-      apis.delete(k);
-      void old.close();
+    if (!api) {
+      api = createViewerApi({
+        repo: key,
+        open: async () => {
+          const repo = await root.repository(org, name);
+          if (!repo) throw new HttpError(404, `repository ${key} not found`);
+          return viewedRepository(root, repo);
+        },
+      });
+      apis.set(key, api);
     }
     return api;
   };
-  const isDir = async (path: string) => (await stat(path).catch(() => undefined))?.isDirectory();
-  const listRepos = async (): Promise<string[]> => {
-    const out: string[] = [];
-    for (const org of (await readdir(opts.root).catch(() => [] as string[])).sort()) {
-      if (!REPO_PART.test(org) || !(await isDir(join(opts.root, org)))) continue;
-      for (const name of (await readdir(join(opts.root, org)).catch(() => [] as string[])).sort()) {
-        if (out.length >= MAX_LISTED_REPOS) return out;
-        if (REPO_PART.test(name) && (await isDir(join(opts.root, org, name))))
-          out.push(`${org}/${name}`);
-      }
-    }
-    return out;
-  };
+  const listRepos = async (): Promise<string[]> =>
+    (await (await hubRoot).repositories(MAX_LISTED_REPOS)).filter(hasSteps).map((r) => r.id);
+
   const handle = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const p = url.pathname;
     if (p === "/" || p === "/viewer") {
-      redirect(res, "/viewer/");
+      redirectHome(req, res);
       return true;
     }
     if (!p.startsWith("/viewer/")) return false;
-    const parts = p.slice(8).split("/");
-    if (parts.length === 1) await serveStatic(req, res, parts[0] as string);
-    else if (parts[0] === "api" && parts.length === 2) {
-      if (parts[1] === "repos") sendJson(res, 200, { root: true, repositories: await listRepos() });
-      else
-        sendJson(res, 404, {
-          error:
-            "several repositories are served here: see /viewer/api/repos, then /viewer/ORG/NAME/",
-        });
-    } else {
-      let org: string;
-      let name: string;
-      try {
-        org = decodeURIComponent(parts[0] as string);
-        name = decodeURIComponent(parts[1] as string);
-      } catch {
-        org = name = "";
-      }
-      if (
-        !REPO_PART.test(org) ||
-        !REPO_PART.test(name) ||
-        !(await isDir(join(opts.root, org, name)))
-      )
-        sendJson(res, 404, { error: "repository not found" });
-      else if (parts.length === 2) redirect(res, `/viewer/${parts[0]}/${parts[1]}/`);
-      else await serveViewer(req, res, parts.slice(2).join("/"), url, apiFor(org, name));
+    const sub = p.slice(8);
+    if (sub === "api/repos") {
+      allowMethods(req, ["GET"]);
+      sendJson(res, 200, { root: true, repositories: await listRepos() });
+      return true;
     }
+    if (sub.startsWith("api/"))
+      throw new HttpError(
+        404,
+        "several repositories are served here: see /viewer/api/repos, then /viewer/ORG/NAME/",
+      );
+    const file = await findStatic(sub);
+    if (file && (await sendStatic(req, res, file))) return true;
+    const parts = sub.split("/");
+    if (parts.length < 2) throw new HttpError(404, `no file ${JSON.stringify(sub)}`);
+    let org = "";
+    let name = "";
+    try {
+      org = decodeURIComponent(parts[0] as string);
+      name = decodeURIComponent(parts[1] as string);
+    } catch {}
+    const root = await hubRoot;
+    const repo = await root.repository(org, name);
+    if (!repo || !hasSteps(repo))
+      throw new HttpError(404, "repository not found (or without step revisions to view)");
+    if (parts.length === 2) {
+      allowMethods(req, GET_HEAD);
+      redirect(res, `/viewer/${parts[0]}/${parts[1]}/`);
+    } else await serveViewer(req, res, parts.slice(2).join("/"), url, apiFor(root, org, name));
     return true;
   };
   return {
     handle,
     async close() {
-      const all = [...apis.values()];
+      const all = apis.values();
       apis.clear();
       await Promise.all(all.map((a) => a.close()));
     },

@@ -1,95 +1,35 @@
-/** A revision of a hub repository seen as a Folder: tree listing plus range-read files. */
-import { request } from "undici";
+/**
+ * A revision of a hub repository seen as a Folder: its tree listing, and files read with range
+ * requests under a block cache. A revision the repository lacks is reported as such, with the
+ * revisions it has.
+ */
 import { resolveUrl } from "./address.js";
 import type { ByteSource } from "./byte-source.js";
 import type { FileInfo, Folder } from "./folder.js";
-import {
-  defaultAgent,
-  HttpSource,
-  HttpSourceError,
-  type HttpSourceOptions,
-  type HttpStats,
-} from "./http.js";
+import { HttpSourceError, type HttpStats, printable } from "./http.js";
+import { type HttpFileOptions, openHttpFile } from "./http-file.js";
+import { type HubApiOptions, type HubRepo, hubJson, hubRefs } from "./hub-api.js";
+import { revisionNotFound } from "./revision-not-found.js";
 
-export interface HubRepo {
-  endpoint: string;
-  repo: string;
+/** A listed file with the hashes the hub gives for it. */
+export interface HubFileInfo extends FileInfo {
+  /** The content's sha256, for LFS files (the LFS oid). */
+  readonly sha256?: string;
+  /** git's blob id (sha1 of `blob <size>\0` + content), for files stored in git itself. */
+  readonly gitOid?: string;
 }
 
-/** Attempts at an API call on 5xx, 429 and network errors. */
-const API_RETRIES = 4;
-/** Most entries we accept from one tree listing: a checkpoint step has hundreds. */
-const MAX_TREE_ENTRIES = 200_000;
-
-/** GET a JSON document from the hub API, following the `Link: rel="next"` pagination. */
-export async function hubJson(
-  url: string,
-  headers: Record<string, string>,
-  stats?: HttpStats,
-): Promise<unknown> {
-  let next: string | undefined = url;
-  let pages: unknown[] | undefined;
-  while (next) {
-    const url: string = next;
-    let res: Awaited<ReturnType<typeof request>> | undefined;
-    let text = "";
-    for (let attempt = 0; ; attempt++) {
-      if (stats) stats.requests++;
-      try {
-        res = await request(url, {
-          headers: { accept: "application/json", ...headers },
-          dispatcher: defaultAgent(),
-        });
-        text = await res.body.text();
-        if ((res.statusCode < 500 && res.statusCode !== 429) || attempt >= API_RETRIES) break;
-      } catch (e) {
-        if (attempt >= API_RETRIES) {
-          throw new HttpSourceError(
-            url.split("?")[0] as string,
-            undefined,
-            `network error: ${(e as Error).message}`,
-          );
-        }
-      }
-      if (stats) stats.retries++;
-      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
-    }
-    if (!res) throw new HttpSourceError(url, undefined, "no response");
-    if (res.statusCode !== 200) {
-      throw new HttpSourceError(
-        next.split("?")[0] as string,
-        res.statusCode,
-        `HTTP ${res.statusCode}${text ? `: ${text.slice(0, 200)}` : ""}`,
-      );
-    }
-    const body = JSON.parse(text) as unknown;
-    const link = String(res.headers.link ?? "");
-    const m = /<([^>]+)>;\s*rel="next"/.exec(link);
-    if (!Array.isArray(body)) return body;
-    pages = [...(pages ?? []), ...body];
-    if (pages.length > MAX_TREE_ENTRIES)
-      throw new HttpSourceError(url, 200, `more than ${MAX_TREE_ENTRIES} entries`);
-    next = m ? new URL(m[1] as string, next).toString() : undefined;
-  }
-  return pages;
-}
-
-interface TreeEntry {
-  type: string;
-  path: string;
-  size: number;
-  oid?: string;
-  lfs?: { oid: string; size: number };
-}
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const SHA1_HEX = /^[0-9a-f]{40}$/;
 
 export class HubFolder implements Folder {
   readonly name: string;
-  private listing?: Promise<(FileInfo & { sha256?: string })[]>;
+  private listing?: Promise<HubFileInfo[]>;
   constructor(
     readonly repo: HubRepo,
     readonly revision: string,
     readonly prefix: string,
-    private readonly opts: HttpSourceOptions & {
+    private readonly opts: HttpFileOptions & {
       headers: Record<string, string>;
       stats?: HttpStats;
     },
@@ -97,25 +37,16 @@ export class HubFolder implements Folder {
     this.name = `hf://${repo.repo}@${revision}${prefix ? `/${prefix}` : ""}`;
   }
 
-  /** Files with sizes (and LFS sha256 when the hub lists one). */
-  list(): Promise<(FileInfo & { sha256?: string })[]> {
-    this.listing ??= (async () => {
-      const p = this.prefix ? `/${this.prefix.split("/").map(encodeURIComponent).join("/")}` : "";
-      const url = `${this.repo.endpoint}/api/models/${this.repo.repo}/tree/${encodeURIComponent(this.revision)}${p}?recursive=true`;
-      const body = (await hubJson(url, this.opts.headers, this.opts.stats)) as TreeEntry[];
-      const cut = this.prefix ? this.prefix.length + 1 : 0;
-      return body
-        .filter((e) => e.type === "file")
-        .map((e) => ({ path: e.path.slice(cut), size: e.size, sha256: e.lfs?.oid }))
-        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    })();
+  /** Files with sizes, and the hashes the hub lists for them. */
+  list(): Promise<HubFileInfo[]> {
+    this.listing ??= this.fetchListing();
     return this.listing;
   }
 
   async open(path: string): Promise<ByteSource> {
     const full = this.prefix ? `${this.prefix}/${path}` : path;
     const known = (await this.list()).find((f) => f.path === path);
-    return HttpSource.open(resolveUrl({ ...this.repo, revision: this.revision }, full), {
+    return openHttpFile(resolveUrl({ ...this.repo, revision: this.revision }, full), {
       ...this.opts,
       size: known?.size,
     });
@@ -129,4 +60,60 @@ export class HubFolder implements Folder {
       this.opts,
     );
   }
+
+  private api(): HubApiOptions {
+    const { headers, stats, retries, backoffMs, dispatcher } = this.opts;
+    return { headers, stats, retries, backoffMs, dispatcher };
+  }
+
+  private async fetchListing(): Promise<HubFileInfo[]> {
+    const p = this.prefix ? `/${this.prefix.split("/").map(encodeURIComponent).join("/")}` : "";
+    const url = `${this.repo.endpoint}/api/models/${this.repo.repo}/tree/${encodeURIComponent(this.revision)}${p}?recursive=true`;
+    let body: unknown;
+    try {
+      body = await hubJson(url, this.api());
+    } catch (e) {
+      if (e instanceof HttpSourceError && e.status === 404) await this.explainNotFound();
+      throw e;
+    }
+    return treeFiles(body, printable(url), this.prefix);
+  }
+
+  /** After a 404 listing: throws if the repository or the revision is what is missing. */
+  private async explainNotFound(): Promise<void> {
+    const refs = await hubRefs(this.repo, this.api());
+    const names = [...refs.branches, ...refs.tags];
+    if (!names.includes(this.revision))
+      throw revisionNotFound(`hf://${this.repo.repo}`, this.revision, names);
+  }
+}
+
+/** The files of a tree listing, checked: names below the folder, sizes whole numbers. */
+function treeFiles(body: unknown, url: string, prefix: string): HubFileInfo[] {
+  if (!Array.isArray(body)) throw new HttpSourceError(url, 200, "the tree listing is not a list");
+  const out: HubFileInfo[] = [];
+  for (const entry of body) {
+    const e = (entry ?? {}) as {
+      type?: unknown;
+      path?: unknown;
+      size?: unknown;
+      oid?: unknown;
+      lfs?: { oid?: unknown };
+    };
+    if (typeof e.type !== "string" || typeof e.path !== "string")
+      throw new HttpSourceError(url, 200, "a tree entry without a type and a path");
+    if (e.type !== "file") continue;
+    if (prefix && !e.path.startsWith(`${prefix}/`))
+      throw new HttpSourceError(url, 200, `tree entry ${e.path} is outside ${prefix}/`);
+    if (typeof e.size !== "number" || !Number.isSafeInteger(e.size) || e.size < 0)
+      throw new HttpSourceError(url, 200, `tree entry ${e.path} has no valid size`);
+    const lfsOid = typeof e.lfs === "object" && e.lfs ? e.lfs.oid : undefined;
+    out.push({
+      path: prefix ? e.path.slice(prefix.length + 1) : e.path,
+      size: e.size,
+      sha256: typeof lfsOid === "string" && SHA256_HEX.test(lfsOid) ? lfsOid : undefined,
+      gitOid: !e.lfs && typeof e.oid === "string" && SHA1_HEX.test(e.oid) ? e.oid : undefined,
+    });
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

@@ -33,3 +33,11 @@ export function locate(
 ): string {
   return `${file}${record ? ` [${record}]` : ""}${offset !== undefined ? ` at offset ${offset}` : ""}: ${detail}`;
 }
+
+/**
+ * Something asked for that is not there — a step, a revision, a tensor pattern, a repository —
+ * with what is there instead in the message.
+ */
+export class NotFoundError extends CheckpointError {
+  override readonly name = "NotFoundError";
+}

@@ -12,6 +12,7 @@ import {
   HttpStats,
   SourceChangedError,
 } from "../../src/source/http.js";
+import { openHttpFile } from "../../src/source/http-file.js";
 import { type Fault, startFaultProxy } from "../fault-proxy.js";
 
 const root = mkdtempSync(join(tmpdir(), "neox-http-"));
@@ -34,7 +35,7 @@ const fileUrl = (base: string) => `${base}/org/repo/resolve/step1/blob.bin`;
 
 test("random reads equal the file's bytes; small reads share cached blocks", async () => {
   const stats = new HttpStats();
-  const s = await HttpSource.open(fileUrl(hub.url), { stats });
+  const s = await openHttpFile(fileUrl(hub.url), { stats });
   assert.equal(s.size, data.length);
   assert.equal(stats.requests, 1, "the size probe is one request");
   for (const [off, len] of [
@@ -58,7 +59,7 @@ test("random reads equal the file's bytes; small reads share cached blocks", asy
 test("a file replaced between reads is an error, not silent corruption", async () => {
   const dir = join(root, "org", "repo", "step1");
   writeFileSync(join(dir, "changing.bin"), randomBytes(600_000));
-  const s = await HttpSource.open(`${hub.url}/org/repo/resolve/step1/changing.bin`, {
+  const s = await openHttpFile(`${hub.url}/org/repo/resolve/step1/changing.bin`, {
     blockSize: 65536,
   });
   await s.read(0, 100);
