@@ -5,7 +5,7 @@
  */
 import { parseStrictJson } from "../util/strict-json.js";
 import { HfConfigError } from "./errors.js";
-import type { GptNeoxShape } from "./shape.js";
+import { type GptNeoxShape, type GptNeoxShapeParams, gptNeoxShape } from "./shape.js";
 
 /** The transformers release the published Pythia configs name. */
 export const PYTHIA_TRANSFORMERS_VERSION = "4.24.0";
@@ -30,34 +30,13 @@ export const GPT_NEOX_CONFIG_DEFAULTS: Readonly<GptNeoxShape> = Object.freeze({
   hiddenAct: "gelu",
 });
 
-/** Parameters of {@link gptNeoxConfig}; defaults are the Pythia values. */
-export interface GptNeoxConfigParams {
-  /** Padded vocabulary (50304 for Pythia up to 2.8b, 50432 for 6.9b, 50688 for 12b). */
-  vocabSize: number;
-  hiddenSize: number;
-  numLayers: number;
-  numHeads: number;
-  /** Default 4 × `hiddenSize`. */
-  intermediateSize?: number;
-  /** Default 0.25. */
-  rotaryPct?: number;
-  /** Default 10000. */
-  rotaryEmbBase?: number;
-  /** Default 2048. */
-  maxPositionEmbeddings?: number;
-  /** Default 1e-5. */
-  layerNormEps?: number;
-  /** Default true. */
-  useParallelResidual?: boolean;
-  /** Default false. */
-  tieWordEmbeddings?: boolean;
-  /**
-   * Default true. Written only when false: every transformers release that knows the field
-   * defaults it to true, and older ones always have the biases.
-   */
-  attentionBias?: boolean;
-  /** Default `"gelu"` (exact GELU in HF; NeoX trained with the tanh approximation). */
-  hiddenAct?: string;
+/**
+ * Parameters of {@link hfConfigJson}: a model shape (the four sizes required, the rest Pythia's
+ * by default, see `PYTHIA_SHAPE_DEFAULTS`) and the fields of `config.json` beyond it.
+ * `attentionBias` is written only when false: every transformers release that knows the field
+ * defaults it to true, and older ones always have the biases.
+ */
+export interface HfConfigParams extends GptNeoxShapeParams {
   /** dtype of the saved weights, e.g. `"float16"`; null writes `null`. Default `"float16"`. */
   torchDtype?: string | null;
   /** Default 0 (`<|endoftext|>` in the NeoX tokenizer). */
@@ -84,43 +63,40 @@ function positiveInt(field: string, v: number): number {
  * and the `rope_*` spellings are left out: current transformers reads `rotary_pct` /
  * `rotary_emb_base` and defaults the rest to what Pythia needs.
  */
-export function gptNeoxConfig(p: GptNeoxConfigParams): Record<string, unknown> {
-  const hidden = positiveInt("hidden_size", p.hiddenSize);
-  const heads = positiveInt("num_attention_heads", p.numHeads);
+export function hfConfigJson(p: HfConfigParams): Record<string, unknown> {
+  const s = gptNeoxShape(p);
+  const hidden = positiveInt("hidden_size", s.hiddenSize);
+  const heads = positiveInt("num_attention_heads", s.numHeads);
   if (hidden % heads !== 0)
     throw new HfConfigError(
       "num_attention_heads",
       `${heads} does not divide hidden_size ${hidden}`,
     );
-  const rotaryPct = p.rotaryPct ?? 0.25;
-  if (!(rotaryPct > 0 && rotaryPct <= 1))
-    throw new HfConfigError("rotary_pct", `${rotaryPct} is not in (0, 1]`);
+  if (!(s.rotaryPct > 0 && s.rotaryPct <= 1))
+    throw new HfConfigError("rotary_pct", `${s.rotaryPct} is not in (0, 1]`);
   const config: Record<string, unknown> = {
     architectures: ["GPTNeoXForCausalLM"],
     bos_token_id: p.bosTokenId ?? 0,
     eos_token_id: p.eosTokenId ?? 0,
-    hidden_act: p.hiddenAct ?? "gelu",
+    hidden_act: s.hiddenAct,
     hidden_size: hidden,
     initializer_range: p.initializerRange ?? 0.02,
-    intermediate_size: positiveInt("intermediate_size", p.intermediateSize ?? 4 * hidden),
-    layer_norm_eps: p.layerNormEps ?? 1e-5,
-    max_position_embeddings: positiveInt(
-      "max_position_embeddings",
-      p.maxPositionEmbeddings ?? 2048,
-    ),
+    intermediate_size: positiveInt("intermediate_size", s.intermediateSize),
+    layer_norm_eps: s.layerNormEps,
+    max_position_embeddings: positiveInt("max_position_embeddings", s.maxPositionEmbeddings),
     model_type: "gpt_neox",
     num_attention_heads: heads,
-    num_hidden_layers: positiveInt("num_hidden_layers", p.numLayers),
-    rotary_emb_base: p.rotaryEmbBase ?? 10000,
-    rotary_pct: rotaryPct,
-    tie_word_embeddings: p.tieWordEmbeddings ?? false,
+    num_hidden_layers: positiveInt("num_hidden_layers", s.numLayers),
+    rotary_emb_base: s.rotaryEmbBase,
+    rotary_pct: s.rotaryPct,
+    tie_word_embeddings: s.tieWordEmbeddings,
     torch_dtype: p.torchDtype === undefined ? "float16" : p.torchDtype,
     transformers_version: p.transformersVersion ?? PYTHIA_TRANSFORMERS_VERSION,
     use_cache: p.useCache ?? true,
-    use_parallel_residual: p.useParallelResidual ?? true,
-    vocab_size: positiveInt("vocab_size", p.vocabSize),
+    use_parallel_residual: s.useParallelResidual,
+    vocab_size: positiveInt("vocab_size", s.vocabSize),
   };
-  if (p.attentionBias === false) config.attention_bias = false;
+  if (!s.attentionBias) config.attention_bias = false;
   return Object.fromEntries(
     Object.entries(config).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
   );

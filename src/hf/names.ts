@@ -1,10 +1,23 @@
 /**
  * Parameter names of `GPTNeoXForCausalLM` (spec torch-serialization §5.3) and their NeoX
- * counterparts (spec neox-deepspeed §2.1–§2.5): pipeline layer indices (`0` embedding,
- * `i + 2` transformer layer i, `N + 3` final norm, `N + 4` output head), the sequential
- * `sequential.{index}.` form, and both MLP spellings.
+ * counterparts (spec neox-deepspeed §2.1–§2.5): the pipeline `{index}.{key}` form, the sequential
+ * `sequential.{index}.` form, tied embeddings and both MLP spellings — all read from the
+ * parameter table (`gpt-neox-params.ts`).
  */
+import {
+  GPT_NEOX_PARAMETERS,
+  GPT_NEOX_TENSORS,
+  type GptNeoxTensor,
+  hfNameOf,
+  NEOX_BLOCKS,
+  type NeoxBlock,
+  neoxBlockOf,
+  neoxKeyOf,
+  neoxLayerIndex,
+} from "./gpt-neox-params.js";
 import type { GptNeoxShape } from "./shape.js";
+
+export { isLegacyBuffer } from "./gpt-neox-params.js";
 
 /** An HF parameter and its shape. */
 export interface HfParameter {
@@ -13,37 +26,9 @@ export interface HfParameter {
 }
 
 /**
- * Keys of one layer relative to `gpt_neox.layers.{i}.`, in natural state-dict order, with
- * their shapes. The attention biases are absent when `attentionBias` is false.
- */
-function layerParameters(
-  s: Pick<GptNeoxShape, "hiddenSize" | "intermediateSize" | "attentionBias">,
-): HfParameter[] {
-  const H = s.hiddenSize;
-  const I = s.intermediateSize;
-  const out: HfParameter[] = [
-    { name: "input_layernorm.weight", shape: [H] },
-    { name: "input_layernorm.bias", shape: [H] },
-    { name: "post_attention_layernorm.weight", shape: [H] },
-    { name: "post_attention_layernorm.bias", shape: [H] },
-    { name: "attention.query_key_value.weight", shape: [3 * H, H] },
-    { name: "attention.query_key_value.bias", shape: [3 * H] },
-    { name: "attention.dense.weight", shape: [H, H] },
-    { name: "attention.dense.bias", shape: [H] },
-    { name: "mlp.dense_h_to_4h.weight", shape: [I, H] },
-    { name: "mlp.dense_h_to_4h.bias", shape: [I] },
-    { name: "mlp.dense_4h_to_h.weight", shape: [H, I] },
-    { name: "mlp.dense_4h_to_h.bias", shape: [H] },
-  ];
-  return s.attentionBias
-    ? out
-    : out.filter((p) => !/^attention\.(query_key_value|dense)\.bias$/.test(p.name));
-}
-
-/**
  * Every parameter of `GPTNeoXForCausalLM` in natural state-dict order, with shapes: embed_in,
- * the layers, final_layer_norm, then embed_out (absent when the embeddings are tied). Legacy
- * buffers are not parameters and are not listed.
+ * the layers, final_layer_norm, then embed_out (absent when the embeddings are tied). The
+ * attention biases are absent when `attentionBias` is false. Legacy buffers are not listed.
  */
 export function hfParameters(
   s: Pick<
@@ -56,15 +41,18 @@ export function hfParameters(
     | "tieWordEmbeddings"
   >,
 ): HfParameter[] {
-  const H = s.hiddenSize;
-  const out: HfParameter[] = [{ name: "gpt_neox.embed_in.weight", shape: [s.vocabSize, H] }];
-  const layer = layerParameters(s);
-  for (let i = 0; i < s.numLayers; i++) {
-    for (const p of layer) out.push({ name: `gpt_neox.layers.${i}.${p.name}`, shape: p.shape });
+  const out: HfParameter[] = [];
+  for (const block of NEOX_BLOCKS) {
+    const rows = GPT_NEOX_PARAMETERS.filter(
+      (p) =>
+        p.block === block &&
+        (s.attentionBias || !p.attentionBias) &&
+        !(s.tieWordEmbeddings && p.tiedTo),
+    );
+    const repeat = block === "layer" ? s.numLayers : 1;
+    for (let i = 0; i < repeat; i++)
+      for (const p of rows) out.push({ name: hfNameOf(p, i), shape: p.shape(s) });
   }
-  out.push({ name: "gpt_neox.final_layer_norm.weight", shape: [H] });
-  out.push({ name: "gpt_neox.final_layer_norm.bias", shape: [H] });
-  if (!s.tieWordEmbeddings) out.push({ name: "embed_out.weight", shape: [s.vocabSize, H] });
   return out;
 }
 
@@ -76,59 +64,38 @@ export interface ParameterCount {
   readonly nonEmbedding: number;
 }
 
-/** Counts the parameters of a GPT-NeoX model of this shape. */
-export function countParameters(
-  s: Pick<
-    GptNeoxShape,
-    | "vocabSize"
-    | "hiddenSize"
-    | "numLayers"
-    | "intermediateSize"
-    | "attentionBias"
-    | "tieWordEmbeddings"
-  >,
-): ParameterCount {
+/** HF names of the vocabulary matrices (input embedding and output head). */
+const EMBEDDINGS: ReadonlySet<string> = new Set(
+  GPT_NEOX_PARAMETERS.filter((p) => p.block === "embedding" || p.block === "head").map((p) => p.hf),
+);
+
+/**
+ * Counts parameters: of a model's {@link hfParameters}, or of the tensors a checkpoint holds
+ * (e.g. its conversion plans), named by their HF names.
+ */
+export function countParameters(params: readonly HfParameter[]): ParameterCount {
   let total = 0;
   let embedding = 0;
-  for (const p of hfParameters(s)) {
+  for (const p of params) {
     const n = p.shape.reduce((a, b) => a * b, 1);
     total += n;
-    if (p.name === "gpt_neox.embed_in.weight" || p.name === "embed_out.weight") embedding += n;
+    if (EMBEDDINGS.has(p.name)) embedding += n;
   }
   return { total, nonEmbedding: total - embedding };
 }
 
-/**
- * True for the buffers old checkpoints carry that are not parameters and that a converter
- * must skip: `attention.bias` (causal mask), `attention.masked_bias`, `rotary_emb.inv_freq`
- * (spec §5.3), with any prefix.
- */
-export function isLegacyBuffer(name: string): boolean {
-  return /(^|\.)(attention\.bias|attention\.masked_bias|rotary_emb\.inv_freq)$/.test(name);
-}
-
-/** NeoX key inside a transformer layer → HF key inside `gpt_neox.layers.{i}.`. */
-const NEOX_LAYER_KEYS: ReadonlyMap<string, string> = new Map([
-  ...[
-    "input_layernorm.weight",
-    "input_layernorm.bias",
-    "post_attention_layernorm.weight",
-    "post_attention_layernorm.bias",
-    "attention.query_key_value.weight",
-    "attention.query_key_value.bias",
-    "attention.dense.weight",
-    "attention.dense.bias",
-    "attention.rotary_emb.inv_freq",
-    "mlp.dense_h_to_4h.weight",
-    "mlp.dense_h_to_4h.bias",
-    "mlp.dense_4h_to_h.weight",
-    "mlp.dense_4h_to_h.bias",
-  ].map((k) => [k, k] as const),
-  ["mlp.linear1.weight", "mlp.dense_h_to_4h.weight"],
-  ["mlp.linear1.bias", "mlp.dense_h_to_4h.bias"],
-  ["mlp.linear2.weight", "mlp.dense_4h_to_h.weight"],
-  ["mlp.linear2.bias", "mlp.dense_4h_to_h.bias"],
-]);
+/** Per block, NeoX key (either MLP spelling) → table row, for the tensors NeoX files hold. */
+const BY_NEOX_KEY: ReadonlyMap<NeoxBlock, ReadonlyMap<string, GptNeoxTensor>> = new Map(
+  NEOX_BLOCKS.map((block) => {
+    const keys = new Map<string, GptNeoxTensor>();
+    for (const t of GPT_NEOX_TENSORS) {
+      if (t.block !== block || t.registration === undefined) continue;
+      keys.set(t.neox, t);
+      if (t.neoxNew) keys.set(t.neoxNew, t);
+    }
+    return [block, keys];
+  }),
+);
 
 /**
  * The HF name of the tensor `key` inside NeoX pipeline layer `layer` (the layer file's index,
@@ -140,22 +107,13 @@ export function neoxLayerKeyToHfName(
   key: string,
   numLayers: number,
 ): string | undefined {
-  if (layer === 0) return key === "word_embeddings.weight" ? "gpt_neox.embed_in.weight" : undefined;
-  if (layer >= 2 && layer < numLayers + 2) {
-    const k = NEOX_LAYER_KEYS.get(key);
-    return k === undefined ? undefined : `gpt_neox.layers.${layer - 2}.${k}`;
-  }
-  if (layer === numLayers + 3) {
-    return key === "norm.weight" || key === "norm.bias"
-      ? `gpt_neox.final_layer_norm.${key.slice(5)}`
-      : undefined;
-  }
-  if (layer === numLayers + 4)
-    return key === "final_linear.weight" ? "embed_out.weight" : undefined;
-  return undefined;
+  const at = neoxBlockOf(layer, numLayers);
+  const t = at && BY_NEOX_KEY.get(at.block)?.get(key);
+  return t ? hfNameOf(t, at.layer) : undefined;
 }
 
 const NEOX_NAME = /^(?:module\.)?(?:sequential\.)?(\d+)\.(.+)$/;
+const TIED_EMBED = "tied_modules.embed.";
 
 /**
  * The HF name of a NeoX parameter name as the engine sees it: `{index}.{key}` (pipeline),
@@ -163,8 +121,8 @@ const NEOX_NAME = /^(?:module\.)?(?:sequential\.)?(\d+)\.(.+)$/;
  * `tied_modules.embed.{key}` (tied embeddings). Undefined when HF has no such tensor.
  */
 export function neoxToHfName(name: string, numLayers: number): string | undefined {
-  if (name.startsWith("tied_modules.embed."))
-    return neoxLayerKeyToHfName(0, name.slice(19), numLayers);
+  if (name.startsWith(TIED_EMBED))
+    return neoxLayerKeyToHfName(0, name.slice(TIED_EMBED.length), numLayers);
   const m = NEOX_NAME.exec(name);
   if (!m) return undefined;
   return neoxLayerKeyToHfName(Number(m[1]), m[2] as string, numLayers);
@@ -191,24 +149,18 @@ export function hfToNeoxName(
   numLayers: number,
   options: HfToNeoxOptions = {},
 ): string | undefined {
-  const prefix = (options.format ?? "pipeline") === "sequential" ? "sequential." : "";
-  const at = (index: number, key: string) => `${prefix}${index}.${key}`;
-  if (name === "gpt_neox.embed_in.weight") return at(0, "word_embeddings.weight");
-  if (name === "gpt_neox.final_layer_norm.weight") return at(numLayers + 3, "norm.weight");
-  if (name === "gpt_neox.final_layer_norm.bias") return at(numLayers + 3, "norm.bias");
-  if (name === "embed_out.weight") {
-    return options.tieWordEmbeddings
-      ? at(0, "word_embeddings.weight")
-      : at(numLayers + 4, "final_linear.weight");
-  }
   const m = HF_LAYER.exec(name);
-  if (!m) return undefined;
-  const i = Number(m[1]);
-  let key = m[2] as string;
-  if (i >= numLayers || !NEOX_LAYER_KEYS.has(key)) return undefined;
-  if (options.mlpNames === "new")
-    key = key
-      .replace("mlp.dense_h_to_4h.", "mlp.linear1.")
-      .replace("mlp.dense_4h_to_h.", "mlp.linear2.");
-  return at(i + 2, key);
+  const i = m ? Number(m[1]) : 0;
+  const key = m ? (m[2] as string) : name;
+  if (m && i >= numLayers) return undefined;
+  let t = GPT_NEOX_TENSORS.find(
+    (r) => (r.block === "layer") === (m !== null) && r.hf === key && r.registration !== undefined,
+  );
+  if (t?.kind === "parameter" && t.tiedTo && options.tieWordEmbeddings) {
+    const tied = t.tiedTo;
+    t = GPT_NEOX_TENSORS.find((r) => r.hf === tied);
+  }
+  if (!t) return undefined;
+  const prefix = (options.format ?? "pipeline") === "sequential" ? "sequential." : "";
+  return `${prefix}${neoxLayerIndex(t.block, numLayers, i)}.${neoxKeyOf(t, options.mlpNames ?? "legacy")}`;
 }

@@ -1,5 +1,5 @@
 /** The eight Pythia models as data (spec neox-deepspeed §7.1, torch-serialization §5.2). */
-import type { GptNeoxShape } from "./shape.js";
+import { type GptNeoxShape, gptNeoxShape } from "./shape.js";
 
 /** One Pythia model's shape and training parallelism. */
 export interface PythiaPreset {
@@ -54,19 +54,12 @@ export const PYTHIA_PRESETS: Readonly<Record<string, PythiaPreset>> = Object.fre
 
 /** The full model shape of a Pythia preset (the values common to all Pythia models filled in). */
 export function pythiaShape(p: PythiaPreset): GptNeoxShape {
-  return {
+  return gptNeoxShape({
     vocabSize: p.paddedVocab,
     hiddenSize: p.hidden,
     numLayers: p.layers,
     numHeads: p.heads,
     intermediateSize: p.intermediate,
     rotaryPct: p.rotaryPct,
-    rotaryEmbBase: 10000,
-    maxPositionEmbeddings: 2048,
-    layerNormEps: 1e-5,
-    useParallelResidual: true,
-    tieWordEmbeddings: false,
-    attentionBias: true,
-    hiddenAct: "gelu",
-  };
+  });
 }

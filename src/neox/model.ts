@@ -2,26 +2,19 @@
  * The model a NeoX step holds, resolved from its tensors first, then the `args` recorded in
  * `mp_rank_00`, then the YAML configs, then NeoX's defaults — with every disagreement noted.
  */
+import { neoxLayerIndex } from "../hf/gpt-neox-params.js";
+import type { GptNeoxShape } from "../hf/shape.js";
 import { PyDict } from "../torch/pyvalue.js";
 import type { NeoxConfig } from "./config.js";
 import { NeoxLayoutError } from "./errors.js";
 import { layerIndices, layerTensors } from "./layers.js";
 import type { NeoxStep } from "./step.js";
 
-export interface NeoxModel {
-  numLayers: number;
-  hiddenSize: number;
-  numHeads: number;
-  intermediateSize: number;
-  /** Rows of the embedding and output head (padded vocabulary). */
-  paddedVocab: number;
-  maxPositions: number;
-  rotaryPct: number;
-  rotaryBase: number;
-  layerNormEps: number;
-  /** gpt-j parallel residual (Pythia): attention and MLP read the same input; row biases sum. */
-  gptjResidual: boolean;
-  tiedEmbeddings: boolean;
+/**
+ * A step's model: its shape in the one spelling of {@link GptNeoxShape} (the activation aside:
+ * NeoX's `activation` names are not transformers'), and what only NeoX records.
+ */
+export interface NeoxModel extends Omit<GptNeoxShape, "hiddenAct"> {
   outputLayerParallelism: "column" | "row";
   norm: string;
   /** `legacy`: mlp.dense_h_to_4h / dense_4h_to_h; `new`: mlp.linear1 / linear2. */
@@ -63,15 +56,18 @@ export async function resolveModel(step: NeoxStep): Promise<NeoxModel> {
   const indices = await layerIndices(step);
   const last = indices[indices.length - 1] as number;
   const lastTensors = await layerTensors(step, last, 0);
-  const tiedEmbeddings = !lastTensors.has("final_linear.weight");
-  const numLayersFromFiles = tiedEmbeddings ? last - 3 : last - 4;
-  const emb = (await layerTensors(step, 0, 0)).get("word_embeddings.weight");
+  const tieWordEmbeddings = !lastTensors.has("final_linear.weight");
+  // The last file is the head's (N + 4), or the final norm's (N + 3) under tied embeddings.
+  const numLayersFromFiles = last - neoxLayerIndex(tieWordEmbeddings ? "final-norm" : "head", 0);
+  const emb = (await layerTensors(step, neoxLayerIndex("embedding", 0), 0)).get(
+    "word_embeddings.weight",
+  );
   if (!emb) fail("layer 0 has no word_embeddings.weight");
   const embT = emb as NonNullable<typeof emb>;
   if (embT.shape.length !== 2) fail(`word_embeddings.weight has shape [${embT.shape.join(", ")}]`);
   const hiddenSize = embT.shape[1] as number;
   const paddedVocab = (embT.shape[0] as number) * step.tp;
-  const first = await layerTensors(step, 2, 0);
+  const first = await layerTensors(step, neoxLayerIndex("layer", 0, 0), 0);
   const mlpNames = first.has("mlp.linear1.weight") ? "new" : "legacy";
   const h4 = first.get(mlpNames === "new" ? "mlp.linear1.weight" : "mlp.dense_h_to_4h.weight");
   if (!h4)
@@ -134,7 +130,7 @@ export async function resolveModel(step: NeoxStep): Promise<NeoxModel> {
     paddedVocab,
     paddedVocab,
   );
-  const maxPositions = pick(
+  const maxPositionEmbeddings = pick(
     "max_position_embeddings",
     num(args.max_position_embeddings),
     num(c.max_position_embeddings) ?? num(c.seq_length),
@@ -155,11 +151,11 @@ export async function resolveModel(step: NeoxStep): Promise<NeoxModel> {
       `position embedding '${posEmb}' is not supported (GPT-NeoX in Hugging Face is rotary only)`,
     );
   const rotaryPct = pick("rotary_pct", undefined, cfgPct, 1.0, rotaryFromFiles);
-  const rotaryBase = pick("rotary_emb_base", undefined, num(c.rotary_emb_base), 10000);
+  const rotaryEmbBase = pick("rotary_emb_base", undefined, num(c.rotary_emb_base), 10000);
   const layerNormEps = pick("layernorm_epsilon", undefined, num(c.layernorm_epsilon), 1e-5);
-  const gptjResidual = pick("gpt_j_residual", undefined, bool(c.gpt_j_residual), false);
+  const useParallelResidual = pick("gpt_j_residual", undefined, bool(c.gpt_j_residual), false);
   const norm = pick("norm", undefined, str(c.norm), "layernorm");
-  const headT = tiedEmbeddings ? undefined : lastTensors.get("final_linear.weight");
+  const headT = tieWordEmbeddings ? undefined : lastTensors.get("final_linear.weight");
   let outputLayerParallelism: "column" | "row" = "column";
   if (headT && step.tp > 1) {
     outputLayerParallelism = (headT.shape[0] as number) * step.tp === vocab ? "column" : "row";
@@ -173,20 +169,21 @@ export async function resolveModel(step: NeoxStep): Promise<NeoxModel> {
     hiddenSize: hidden,
     numHeads,
     intermediateSize,
-    paddedVocab: vocab,
-    maxPositions,
+    vocabSize: vocab,
+    maxPositionEmbeddings,
     rotaryPct,
-    rotaryBase,
+    rotaryEmbBase,
     layerNormEps,
-    gptjResidual,
-    tiedEmbeddings,
+    useParallelResidual,
+    tieWordEmbeddings,
+    attentionBias: first.has("attention.query_key_value.bias"),
     outputLayerParallelism,
     norm,
     mlpNames,
     dtype: embT.dtype.name,
     iteration,
-    normLayer: numLayers + 3,
-    headLayer: tiedEmbeddings ? undefined : numLayers + 4,
+    normLayer: neoxLayerIndex("final-norm", numLayers),
+    headLayer: tieWordEmbeddings ? undefined : neoxLayerIndex("head", numLayers),
     notes,
   };
 }

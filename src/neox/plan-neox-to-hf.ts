@@ -1,9 +1,19 @@
 /**
  * The NeoX → Hugging Face GPTNeoXForCausalLM plan (spec §3): which shards make each HF tensor
- * and how they merge. Legacy buffers (`rotary_emb.inv_freq`) are skipped; padded vocab kept.
+ * and how they merge, read from the GPT-NeoX parameter table. Legacy buffers
+ * (`rotary_emb.inv_freq`) are skipped; padded vocab kept.
  */
 import { type MergeOp, mergedShape, type SourceRef, type TensorPlan } from "../plan/plan.js";
 import type { TensorRef } from "../torch/tensor.js";
+import {
+  GPT_NEOX_PARAMETERS,
+  hfNameOf,
+  isLegacyBuffer,
+  neoxBlockOf,
+  neoxKeyOf,
+  neoxLayerIndices,
+  tpMerge,
+} from "../hf/gpt-neox-params.js";
 import { NeoxLayoutError } from "./errors.js";
 import { layerTensors } from "./layers.js";
 import type { NeoxModel } from "./model.js";
@@ -15,82 +25,32 @@ export interface Rule {
   hf: string;
   op: MergeOp;
   dim?: number;
+  /** The merged (HF) shape the model requires. */
+  shape: number[];
+  /** Position in NeoX's registration order within the layer (`named_parameters()`). */
+  registration: number;
 }
 
-/** Keys inside a NeoX layer that hold no parameter of the HF model. */
-const SKIPPED = new Set([
-  "attention.rotary_emb.inv_freq",
-  "attention.bias",
-  "attention.masked_bias",
-]);
-
-function transformerRules(m: NeoxModel): Rule[] {
-  const rowBias: MergeOp = m.gptjResidual ? "sum" : "replicated";
-  const [fc1, fc2] =
-    m.mlpNames === "new"
-      ? ["mlp.linear1", "mlp.linear2"]
-      : ["mlp.dense_h_to_4h", "mlp.dense_4h_to_h"];
-  return [
-    { neox: "input_layernorm.weight", hf: "input_layernorm.weight", op: "replicated" },
-    { neox: "input_layernorm.bias", hf: "input_layernorm.bias", op: "replicated" },
-    {
-      neox: "post_attention_layernorm.weight",
-      hf: "post_attention_layernorm.weight",
-      op: "replicated",
-    },
-    {
-      neox: "post_attention_layernorm.bias",
-      hf: "post_attention_layernorm.bias",
-      op: "replicated",
-    },
-    {
-      neox: "attention.query_key_value.weight",
-      hf: "attention.query_key_value.weight",
-      op: "cat",
-      dim: 0,
-    },
-    {
-      neox: "attention.query_key_value.bias",
-      hf: "attention.query_key_value.bias",
-      op: "cat",
-      dim: 0,
-    },
-    { neox: "attention.dense.weight", hf: "attention.dense.weight", op: "cat", dim: 1 },
-    { neox: "attention.dense.bias", hf: "attention.dense.bias", op: rowBias },
-    { neox: `${fc1}.weight`, hf: "mlp.dense_h_to_4h.weight", op: "cat", dim: 0 },
-    { neox: `${fc1}.bias`, hf: "mlp.dense_h_to_4h.bias", op: "cat", dim: 0 },
-    { neox: `${fc2}.weight`, hf: "mlp.dense_4h_to_h.weight", op: "cat", dim: 1 },
-    { neox: `${fc2}.bias`, hf: "mlp.dense_4h_to_h.bias", op: rowBias },
-  ];
-}
-
-/** The rules of one pipeline layer index, with HF names in full (`gpt_neox.layers.3.…`). */
+/**
+ * The rules of one pipeline layer index, with HF names in full (`gpt_neox.layers.3.…`), in HF
+ * state-dict order; none for an index without parameters. Biases are listed even for a model
+ * without them: a bias absent on every rank is skipped.
+ */
 export function layerRules(m: NeoxModel, layer: number): Rule[] {
-  const full = (prefix: string, rules: Rule[]) =>
-    rules.map((r) => ({ ...r, hf: `${prefix}${r.hf}` }));
-  if (layer === 0)
-    return full("gpt_neox.", [
-      { neox: "word_embeddings.weight", hf: "embed_in.weight", op: "cat", dim: 0 },
-    ]);
-  if (layer >= 2 && layer < m.numLayers + 2)
-    return full(`gpt_neox.layers.${layer - 2}.`, transformerRules(m));
-  if (layer === m.normLayer) {
-    return full("gpt_neox.", [
-      { neox: "norm.weight", hf: "final_layer_norm.weight", op: "replicated" },
-      { neox: "norm.bias", hf: "final_layer_norm.bias", op: "replicated" },
-    ]);
-  }
-  if (layer === m.headLayer) {
-    return [
-      {
-        neox: "final_linear.weight",
-        hf: "embed_out.weight",
-        op: "cat",
-        dim: m.outputLayerParallelism === "row" ? 1 : 0,
-      },
-    ];
-  }
-  return [];
+  const at = neoxBlockOf(layer, m.numLayers);
+  if (!at || (at.block === "head" && m.tieWordEmbeddings)) return [];
+  return GPT_NEOX_PARAMETERS.filter((t) => t.block === at.block).map((t) => ({
+    neox: neoxKeyOf(t, m.mlpNames),
+    hf: hfNameOf(t, at.layer),
+    ...tpMerge(t.merge, m),
+    shape: t.shape(m),
+    registration: t.registration as number,
+  }));
+}
+
+/** The pipeline layer indices of a model that hold parameters, in order. */
+export function modelLayers(m: NeoxModel): number[] {
+  return neoxLayerIndices(m.numLayers, !m.tieWordEmbeddings);
 }
 
 /** A NeoX layer's tensors merged into HF tensors, checked for unknown or missing keys. */
@@ -105,7 +65,7 @@ async function planLayer(step: NeoxStep, layer: number, rules: Rule[]): Promise<
   const known = new Set(rules.map((r) => r.neox));
   for (const [r, tensors] of perRank.entries()) {
     for (const k of tensors.keys()) {
-      if (!known.has(k) && !SKIPPED.has(k) && !k.endsWith("._extra_state")) {
+      if (!known.has(k) && !isLegacyBuffer(k) && !k.endsWith("._extra_state")) {
         throw new NeoxLayoutError(
           step.folder.name,
           `${fileOf(r)}: tensor '${keyOf(k)}' has no Hugging Face GPT-NeoX equivalent (unsupported architecture variant)`,
@@ -144,7 +104,7 @@ async function planLayer(step: NeoxStep, layer: number, rules: Rule[]): Promise<
 }
 
 /** Checks a planned tensor's shape against the model and names the file when it is wrong. */
-function expectShape(step: NeoxStep, p: TensorPlan, want: number[]): void {
+function expectShape(step: NeoxStep, p: TensorPlan, want: readonly number[]): void {
   if (p.shape.join() !== want.join()) {
     const s = p.sources[0] as SourceRef;
     throw new NeoxLayoutError(
@@ -154,52 +114,20 @@ function expectShape(step: NeoxStep, p: TensorPlan, want: number[]): void {
   }
 }
 
-/** The HF shape of every tensor name, for checking merged shapes. */
-function expectedShapes(m: NeoxModel): (name: string) => number[] | undefined {
-  const H = m.hiddenSize;
-  const I = m.intermediateSize;
-  const V = m.paddedVocab;
-  const inLayer: Record<string, number[]> = {
-    "input_layernorm.weight": [H],
-    "input_layernorm.bias": [H],
-    "post_attention_layernorm.weight": [H],
-    "post_attention_layernorm.bias": [H],
-    "attention.query_key_value.weight": [3 * H, H],
-    "attention.query_key_value.bias": [3 * H],
-    "attention.dense.weight": [H, H],
-    "attention.dense.bias": [H],
-    "mlp.dense_h_to_4h.weight": [I, H],
-    "mlp.dense_h_to_4h.bias": [I],
-    "mlp.dense_4h_to_h.weight": [H, I],
-    "mlp.dense_4h_to_h.bias": [H],
-  };
-  const top: Record<string, number[]> = {
-    "gpt_neox.embed_in.weight": [V, H],
-    "gpt_neox.final_layer_norm.weight": [H],
-    "gpt_neox.final_layer_norm.bias": [H],
-    "embed_out.weight": [V, H],
-  };
-  return (name) => top[name] ?? inLayer[name.replace(/^gpt_neox\.layers\.\d+\./, "")];
-}
-
 /** Checks planned shapes against the model; the error names the file and tensor. */
 export function checkShapes(step: NeoxStep, m: NeoxModel, plans: readonly TensorPlan[]): void {
-  const want = expectedShapes(m);
+  const want = new Map(modelLayers(m).flatMap((l) => layerRules(m, l).map((r) => [r.hf, r.shape])));
   for (const p of plans) {
-    const w = want(p.name);
+    const w = want.get(p.name);
     if (w) expectShape(step, p, w);
   }
 }
 
 /** Every HF tensor of the converted model, in HF state-dict order. */
 export async function planNeoxToHf(step: NeoxStep, m: NeoxModel): Promise<TensorPlan[]> {
-  const layers = [0];
-  for (let i = 0; i < m.numLayers; i++) layers.push(i + 2);
-  layers.push(m.normLayer);
-  // Tied embeddings: HF stores embed_in once and ties embed_out to it (tie_word_embeddings).
-  if (m.headLayer !== undefined) layers.push(m.headLayer);
   const plans: TensorPlan[] = [];
-  for (const l of layers) plans.push(...(await planLayer(step, l, layerRules(m, l))));
+  // Tied embeddings: HF stores embed_in once and ties embed_out to it (tie_word_embeddings).
+  for (const l of modelLayers(m)) plans.push(...(await planLayer(step, l, layerRules(m, l))));
   checkShapes(step, m, plans);
   return plans;
 }

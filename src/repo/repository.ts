@@ -56,7 +56,10 @@ export async function openRepository(
   if (a.kind === "hub") {
     const headers = authHeaders();
     // A repository the hub does not know is a RepositoryNotFoundError, not a raw 404.
-    const refs = await hubRefs({ endpoint: a.endpoint, repo: a.repo }, { headers, stats: opts.stats });
+    const refs = await hubRefs(
+      { endpoint: a.endpoint, repo: a.repo },
+      { headers, stats: opts.stats },
+    );
     const revs: Revision[] = refs.branches.map((name) => ({
       name,
       step: stepOfName(name),

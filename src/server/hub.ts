@@ -313,7 +313,8 @@ export async function startHubServer(
     if (!repo) throw notFound(`repository ${m.org}/${m.name}`, "RepoNotFound");
     const rev = m.route.revision ? root.revision(repo, m.rev) : undefined;
     if (m.route.revision && !rev) throw notFound(`revision ${m.rev}`, "RevisionNotFound");
-    const origin = req.headers.host ? `http://${req.headers.host}` : listening;
+    const host = req.headers.host;
+    const origin = host && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : listening;
     await m.route.run({ req, res, url, root, repo, rev, rest: m.rest, origin });
   };
   const s = await startHttpServer({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 0, handle });

@@ -27,7 +27,8 @@ const CSP =
 /** Path parts of a request for a file of the app, at most. */
 const MAX_DEPTH = 16;
 
-let fence: Promise<RootFence> | undefined;
+/** One fence per app folder (the package's; a test's). */
+const fences = new Map<string, Promise<RootFence>>();
 
 export interface StaticFile {
   /** Real path. */
@@ -36,10 +37,10 @@ export interface StaticFile {
 }
 
 /**
- * The file of `web/` that `sub` (a still-encoded path below the viewer's prefix; empty for
- * `index.html`) names, or undefined.
+ * The file of the app folder (default `web/`) that `sub` (a still-encoded path below the
+ * viewer's prefix; empty for `index.html`) names, or undefined.
  */
-export async function findStatic(sub: string): Promise<StaticFile | undefined> {
+export async function findStatic(sub: string, dir = WEB_DIR): Promise<StaticFile | undefined> {
   let parts: string[];
   try {
     parts = (sub === "" ? "index.html" : sub).split("/").map(decodeURIComponent);
@@ -49,7 +50,12 @@ export async function findStatic(sub: string): Promise<StaticFile | undefined> {
   if (parts.length > MAX_DEPTH || parts.some((p) => p.startsWith("."))) return undefined;
   const ext = extname(parts[parts.length - 1] as string);
   if (!Object.hasOwn(CONTENT_TYPES, ext)) return undefined;
-  fence ??= RootFence.create(WEB_DIR);
+  let fence = fences.get(dir);
+  if (!fence) {
+    fence = RootFence.create(dir);
+    fences.set(dir, fence);
+    fence.catch(() => fences.delete(dir));
+  }
   const web = await fence;
   const path = await web.join(web.root, parts);
   return path === undefined ? undefined : { path, contentType: CONTENT_TYPES[ext] as string };

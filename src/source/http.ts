@@ -199,8 +199,7 @@ export class HttpSource implements ByteSource {
       const served = this.served(res, offset, length, probe);
       this.checkVersion(served.total, normEtag(headerOf(res.headers.etag)));
       const { bytes, more } = await this.readBody(res.body, served.length);
-      if (served.partial && more)
-        throw this.retryable(206, "response body longer than the range");
+      if (served.partial && more) throw this.retryable(206, "response body longer than the range");
       // A 200 that ended is the whole file: its length is the file's size.
       if (!served.partial && !more) this.checkVersion(bytes.length, undefined);
       if (this.size < 0)
@@ -290,7 +289,11 @@ export class HttpSource implements ByteSource {
     // The probe may ask for more than a small file has; any other read gets exactly its range.
     const last = probe && total !== undefined ? Math.min(end, total - 1) : end;
     if (from !== offset || to !== last || (total !== undefined && to >= total))
-      throw new HttpSourceError(this.name, 206, `asked bytes ${offset}-${end}, got ${m[1]}-${m[2]}`);
+      throw new HttpSourceError(
+        this.name,
+        206,
+        `asked bytes ${offset}-${end}, got ${m[1]}-${m[2]}`,
+      );
     if (contentLength !== undefined && contentLength !== to - from + 1)
       throw new HttpSourceError(
         this.name,

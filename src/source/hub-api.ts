@@ -4,7 +4,7 @@
  * `Link: rel="next"` pagination on the same origin only (the token goes nowhere else).
  */
 import { type Dispatcher, request } from "undici";
-import { CheckpointError } from "../util/errors.js";
+import { NotFoundError } from "../util/errors.js";
 import { defaultAgent, HttpSourceError, type HttpStats, headerLength, printable } from "./http.js";
 
 /** Further attempts at an API call after a retryable failure. */
@@ -35,9 +35,11 @@ export interface HubApiOptions {
 }
 
 /** The hub knows no such repository (or it is private and the token does not reach it). */
-export class RepositoryNotFoundError extends CheckpointError {
-  override readonly name = "RepositoryNotFoundError";
-  constructor(readonly repository: string, endpoint: string) {
+export class RepositoryNotFoundError extends NotFoundError {
+  constructor(
+    readonly repository: string,
+    endpoint: string,
+  ) {
     super(
       `${repository}: no such repository at ${endpoint} (or it is private and HF_TOKEN does not grant access)`,
       { file: repository },
@@ -96,13 +98,19 @@ async function hubPage(url: string, opts: HubApiOptions): Promise<Page> {
   for (let attempt = 0; attempt <= retries; attempt++) {
     if (attempt > 0) {
       if (opts.stats) opts.stats.retries++;
-      await new Promise((r) => setTimeout(r, (opts.backoffMs ?? API_BACKOFF_MS) * 2 ** (attempt - 1)));
+      await new Promise((r) =>
+        setTimeout(r, (opts.backoffMs ?? API_BACKOFF_MS) * 2 ** (attempt - 1)),
+      );
     }
     const r = await tryPage(url, opts);
     if ("page" in r) return r.page;
     last = r.retry;
   }
-  throw new HttpSourceError(printable(url), undefined, `failed after ${retries + 1} attempts: ${last}`);
+  throw new HttpSourceError(
+    printable(url),
+    undefined,
+    `failed after ${retries + 1} attempts: ${last}`,
+  );
 }
 
 /** One request: the page, or why another attempt may do better; throws when none will. */

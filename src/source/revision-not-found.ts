@@ -3,16 +3,18 @@
  * repository of training steps (branches `stepN`) the steps closest to the one asked for, or —
  * when the name holds no step, as the default `main` — that a step must be named, and which.
  */
-import { CheckpointError } from "../util/errors.js";
+import { NotFoundError } from "../util/errors.js";
 
 /** Revisions a message names at most: enough to choose from, short enough for one line. */
 const MAX_NAMED = 8;
 /** Steps shown at each end of a long list of step branches. */
 const ENDS_SHOWN = 3;
 
-/** A repository (hub or local) has no revision of the name asked for. */
-export class RevisionNotFoundError extends CheckpointError {
-  override readonly name = "RevisionNotFoundError";
+/**
+ * A repository (hub or local) has no revision of the name asked for. A {@link NotFoundError}
+ * (and printed as one): nothing found is one error everywhere.
+ */
+export class RevisionNotFoundError extends NotFoundError {
   constructor(
     /** The repository as addressed: `hf://ORG/NAME`, or a folder. */
     readonly repository: string,
@@ -54,7 +56,8 @@ export function revisionNotFound(
       return step === undefined ? [] : [{ name, step }];
     })
     .sort((a, b) => a.step - b.step);
-  if (names.length === 0) return new RevisionNotFoundError(repository, revision, [], `${head}: it has no branches`);
+  if (names.length === 0)
+    return new RevisionNotFoundError(repository, revision, [], `${head}: it has no branches`);
   if (steps.length === 0) {
     const nearest = [...names]
       .sort((a, b) => editDistance(a, revision) - editDistance(b, revision) || (a < b ? -1 : 1))
@@ -96,7 +99,10 @@ function chooseAStep(
   return new RevisionNotFoundError(
     repository,
     revision,
-    [...steps].reverse().slice(0, MAX_NAMED).map((s) => s.name),
+    [...steps]
+      .reverse()
+      .slice(0, MAX_NAMED)
+      .map((s) => s.name),
     `${head}: its branches are training steps, so name one (${steps.length} steps: ${shown}), e.g. ${repository}@${last.name}${also}`,
   );
 }
@@ -122,7 +128,9 @@ function closestSteps(
   const first = (steps[0] as Step).name;
   const last = (steps[steps.length - 1] as Step).name;
   const closestText =
-    closest.length === 1 ? `the closest step is ${closest[0]}` : `the closest steps are ${closest.join(" and ")}`;
+    closest.length === 1
+      ? `the closest step is ${closest[0]}`
+      : `the closest steps are ${closest.join(" and ")}`;
   return new RevisionNotFoundError(
     repository,
     revision,

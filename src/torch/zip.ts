@@ -4,6 +4,7 @@
  * extra block that only the local header carries).
  */
 import type { ByteSource } from "../source/byte-source.js";
+import { crc32 } from "../util/crc32.js";
 import { TorchFormatError } from "./errors.js";
 
 /** The classic end-of-central-directory record. */
@@ -21,6 +22,18 @@ const CDH_SIZE = 46;
 const MAX_CENTRAL_DIRECTORY = 256 << 20;
 /** Local header size without name and extra field. */
 const LFH_SIZE = 30;
+/**
+ * Largest record we inflate (DEFLATE records are read whole into memory: a checkpoint re-packed
+ * by another zip tool): far above any pickle, and a bound on what a record claiming 10 GB can
+ * cost.
+ */
+export const MAX_INFLATED_BYTES = 1 << 30;
+/** Bytes per read when a whole record is streamed for its CRC-32. */
+const VERIFY_CHUNK_BYTES = 8 << 20;
+/** General-purpose flag bit 3: sizes and CRC follow the data instead of the local header. */
+const FLAG_DATA_DESCRIPTOR = 0x0008;
+const METHOD_STORED = 0;
+const METHOD_DEFLATE = 8;
 
 const SIG_EOCD = 0x06054b50;
 const SIG_ZIP64_LOCATOR = 0x07064b50;
@@ -30,12 +43,16 @@ const SIG_LFH = 0x04034b50;
 
 export interface ZipEntry {
   readonly name: string;
-  /** 0 = stored, 8 = deflated (torch writes only stored records). */
+  /** Length of the name in bytes (UTF-8), as the directory records it. */
+  readonly nameLength: number;
+  /** 0 = stored, 8 = deflated (torch writes only stored records; other zip tools deflate). */
   readonly method: number;
   readonly crc32: number;
   readonly compressedSize: number;
   readonly size: number;
   readonly localHeaderOffset: number;
+  /** Where the next record (or the central directory) begins: this record's data ends by then. */
+  readonly end: number;
 }
 
 export interface ZipDirectory {
@@ -133,6 +150,8 @@ export async function findZipDirectory(src: ByteSource): Promise<ZipDirectory | 
       fail(at, `central directory entry ${n} is malformed`);
     }
     const method = cv.getUint16(p + 10, true);
+    if (method !== METHOD_STORED && method !== METHOD_DEFLATE)
+      fail(at, `central directory entry ${n}: compression method ${method} is not supported`);
     const crc32 = cv.getUint32(p + 16, true);
     let compressedSize = cv.getUint32(p + 20, true);
     let size = cv.getUint32(p + 24, true);
@@ -169,10 +188,35 @@ export async function findZipDirectory(src: ByteSource): Promise<ZipDirectory | 
         `record ${name} (offset ${localHeaderOffset}, ${compressedSize} bytes) overlaps the central directory`,
       );
     }
-    const entry: ZipEntry = { name, method, crc32, compressedSize, size, localHeaderOffset };
+    // Readers disagree on which of two same-named records counts (torch takes the first):
+    // what we show must be what torch loads, so such a file is refused.
+    if (entries.has(name)) fail(at, `two records are named ${JSON.stringify(name)}`);
+    const entry = {
+      name,
+      nameLength: nameLen,
+      method,
+      crc32,
+      compressedSize,
+      size,
+      localHeaderOffset,
+      end: cdOffset,
+    };
     entries.set(name, entry);
     ordered.push(entry);
     p = end;
+  }
+  // Records may not overlap: each one's header, name and data end before the next begins.
+  const byOffset = [...ordered].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
+  for (let i = 0; i < byOffset.length; i++) {
+    const e = byOffset[i] as { -readonly [K in keyof ZipEntry]: ZipEntry[K] };
+    const next = byOffset[i + 1];
+    if (next) e.end = next.localHeaderOffset;
+    if (e.localHeaderOffset + LFH_SIZE + e.nameLength + e.compressedSize > e.end) {
+      fail(
+        e.localHeaderOffset,
+        `record ${e.name} (${e.compressedSize} bytes) overlaps ${next ? `record ${next.name}` : "the central directory"}`,
+      );
+    }
   }
   return { entries, ordered, centralDirectoryOffset: cdOffset };
 }
@@ -199,24 +243,98 @@ export async function readEntry(
   dir: ZipDirectory,
   e: ZipEntry,
 ): Promise<{ data: Uint8Array; offset: number }> {
-  if (e.method !== 0) {
-    throw new TorchFormatError(
-      src.name,
-      e.name,
-      e.localHeaderOffset,
-      `compression method ${e.method} is not supported (torch writes stored records)`,
-    );
-  }
-  const guess = LFH_SIZE + e.name.length * 3 + 128;
-  const want = Math.min(guess + e.compressedSize, dir.centralDirectoryOffset - e.localHeaderOffset);
+  const guess = LFH_SIZE + e.nameLength + 128;
+  const want = Math.min(guess + e.compressedSize, e.end - e.localHeaderOffset);
   const buf = await src.read(e.localHeaderOffset, want);
   const head = parseLocalHeader(src, e, buf);
   const offset = checkedPayload(src, dir, e, head);
   const start = offset - e.localHeaderOffset;
-  if (start + e.compressedSize <= buf.length) {
-    return { data: buf.subarray(start, start + e.compressedSize), offset };
+  const raw =
+    start + e.compressedSize <= buf.length
+      ? buf.subarray(start, start + e.compressedSize)
+      : await src.read(offset, e.compressedSize);
+  const data = e.method === METHOD_DEFLATE ? await inflate(src, e, offset, raw) : raw;
+  checkCrc(src, e, offset, crc32(data));
+  return { data, offset };
+}
+
+/**
+ * The uncompressed bytes of a DEFLATE record, read whole (bounded by
+ * {@link MAX_INFLATED_BYTES}), its length and CRC-32 checked.
+ */
+export async function inflateEntry(
+  src: ByteSource,
+  dir: ZipDirectory,
+  e: ZipEntry,
+): Promise<Uint8Array> {
+  return (await readEntry(src, dir, e)).data;
+}
+
+/**
+ * Streams a whole stored record and checks its CRC-32 against the directory's (torch itself
+ * never checks, so a flipped byte would load as an altered value).
+ */
+export async function verifyEntry(src: ByteSource, dir: ZipDirectory, e: ZipEntry): Promise<void> {
+  if (e.method === METHOD_DEFLATE) {
+    await readEntry(src, dir, e);
+    return;
   }
-  return { data: await src.read(offset, e.compressedSize), offset };
+  const offset = await payloadOffset(src, dir, e);
+  let c = 0;
+  for (let at = 0; at < e.size; at += VERIFY_CHUNK_BYTES)
+    c = crc32(await src.read(offset + at, Math.min(VERIFY_CHUNK_BYTES, e.size - at)), c);
+  checkCrc(src, e, offset, c);
+}
+
+/** Throws when a record's bytes do not have the CRC-32 its directory entry records. */
+export function checkCrc(src: ByteSource, e: ZipEntry, offset: number, actual: number): void {
+  if (actual >>> 0 !== e.crc32 >>> 0) {
+    throw new TorchFormatError(
+      src.name,
+      e.name,
+      offset,
+      `CRC-32 mismatch: the record's bytes give ${hex(actual)}, its directory entry records ${hex(e.crc32)} (the file is corrupt)`,
+    );
+  }
+}
+
+const hex = (x: number) => `0x${(x >>> 0).toString(16).padStart(8, "0")}`;
+
+async function inflate(
+  src: ByteSource,
+  e: ZipEntry,
+  offset: number,
+  raw: Uint8Array,
+): Promise<Uint8Array> {
+  if (e.size > MAX_INFLATED_BYTES) {
+    throw new TorchFormatError(
+      src.name,
+      e.name,
+      offset,
+      `deflated record claims ${e.size} bytes uncompressed, more than ${MAX_INFLATED_BYTES} (refused)`,
+    );
+  }
+  const out = new Uint8Array(e.size);
+  let at = 0;
+  const bad = (what: string): never => {
+    throw new TorchFormatError(src.name, e.name, offset, `bad DEFLATE data: ${what}`);
+  };
+  try {
+    const stream = new Blob([raw as Uint8Array<ArrayBuffer>])
+      .stream()
+      .pipeThrough(new DecompressionStream("deflate-raw"));
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+      if (at + chunk.length > out.length)
+        bad(`inflates past the ${e.size} bytes its directory entry records`);
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+  } catch (err) {
+    if (err instanceof TorchFormatError) throw err;
+    bad((err as Error).message);
+  }
+  if (at !== out.length) bad(`inflates to ${at} bytes, its directory entry records ${e.size}`);
+  return out;
 }
 
 interface LocalHeader {
@@ -225,26 +343,52 @@ interface LocalHeader {
 }
 
 async function readLocalHeader(src: ByteSource, e: ZipEntry): Promise<LocalHeader> {
-  const len = Math.min(LFH_SIZE, src.size - e.localHeaderOffset);
+  const len = Math.min(LFH_SIZE + e.nameLength, src.size - e.localHeaderOffset);
   return parseLocalHeader(src, e, await src.read(e.localHeaderOffset, len));
 }
 
+/**
+ * The local header, checked against the central directory: a zip whose two copies of a record's
+ * name, method, sizes or CRC disagree reads differently in different tools.
+ */
 function parseLocalHeader(src: ByteSource, e: ZipEntry, b: Uint8Array): LocalHeader {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (b.length < LFH_SIZE || v.getUint32(0, true) !== SIG_LFH) {
-    throw new TorchFormatError(src.name, e.name, e.localHeaderOffset, "missing local file header");
+  const fail = (detail: string): never => {
+    throw new TorchFormatError(src.name, e.name, e.localHeaderOffset, detail);
+  };
+  if (b.length < LFH_SIZE || v.getUint32(0, true) !== SIG_LFH) fail("missing local file header");
+  const nameLen = v.getUint16(26, true);
+  const extraLen = v.getUint16(28, true);
+  if (nameLen !== e.nameLength || b.length < LFH_SIZE + nameLen)
+    fail(`local header names a ${nameLen}-byte name, the directory a ${e.nameLength}-byte one`);
+  const name = new TextDecoder("utf-8", { fatal: false }).decode(
+    b.subarray(LFH_SIZE, LFH_SIZE + nameLen),
+  );
+  if (name !== e.name) fail(`local header names ${JSON.stringify(name)}`);
+  if (v.getUint16(8, true) !== e.method)
+    fail(`local header says compression method ${v.getUint16(8, true)}, the directory ${e.method}`);
+  if ((v.getUint16(6, true) & FLAG_DATA_DESCRIPTOR) === 0) {
+    const crc = v.getUint32(14, true);
+    const csize = v.getUint32(18, true);
+    const size = v.getUint32(22, true);
+    if (crc !== e.crc32 >>> 0) fail(`local header CRC-32 ${hex(crc)} differs from the directory's`);
+    // Saturated sizes live in the local ZIP64 extra field; the directory's values stand.
+    if (csize !== 0xffffffff && csize !== e.compressedSize)
+      fail(`local header says ${csize} compressed bytes, the directory ${e.compressedSize}`);
+    if (size !== 0xffffffff && size !== e.size)
+      fail(`local header says ${size} bytes, the directory ${e.size}`);
   }
-  return { nameLen: v.getUint16(26, true), extraLen: v.getUint16(28, true) };
+  return { nameLen, extraLen };
 }
 
 function checkedPayload(src: ByteSource, dir: ZipDirectory, e: ZipEntry, h: LocalHeader): number {
   const start = e.localHeaderOffset + LFH_SIZE + h.nameLen + h.extraLen;
-  if (start + e.compressedSize > dir.centralDirectoryOffset) {
+  if (start + e.compressedSize > e.end) {
     throw new TorchFormatError(
       src.name,
       e.name,
       start,
-      `record of ${e.compressedSize} bytes runs past the end of the data (${dir.centralDirectoryOffset})`,
+      `record of ${e.compressedSize} bytes runs past ${e.end === dir.centralDirectoryOffset ? "the end of the data" : "the start of the next record"} (${e.end})`,
     );
   }
   return start;

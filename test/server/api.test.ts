@@ -302,11 +302,14 @@ test("errors are JSON with 400/404/405, and no request reads outside the reposit
   }
   const post = await fetch(`${viewer.url}api/repo`, { method: "POST" });
   assert.equal(post.status, 405);
+  assert.equal(post.headers.get("allow"), "GET");
   for (const p of [
     "..%2Fpackage.json",
     "..%2F..%2Fpackage.json",
-    "API.md",
     "x%2F..%2Findex.html",
+    "js/..%2F..%2Fpackage.json",
+    ".gitignore",
+    "tsconfig.tsbuildinfo",
   ]) {
     const r = await fetch(`${viewer.url}${p}`);
     assert.equal(r.status, 404, p);
@@ -339,10 +342,15 @@ test("the app's files are served under /viewer/, and / redirects there", async (
   const html = await fetch(viewer.url);
   assert.match(html.headers.get("content-type") ?? "", /^text\/html/);
   assert.match(html.headers.get("content-security-policy") ?? "", /default-src 'self'/);
-  assert.match(await html.text(), /<script type="module" src="app\.js">/);
-  const js = await fetch(`${viewer.url}app.js`);
+  // The page's entry module (web/app.js, or a module in a folder of web/) is served as JavaScript.
+  const entry = /<script type="module" src="([^"]+)">/.exec(await html.text())?.[1];
+  assert.ok(entry, "index.html loads a module");
+  const js = await fetch(`${viewer.url}${entry}`);
+  assert.equal(js.status, 200, entry);
   assert.match(js.headers.get("content-type") ?? "", /^text\/javascript/);
   assert.equal((await fetch(`${viewer.url}style.css`)).status, 200);
+  const doc = await fetch(`${viewer.url}API.md`);
+  assert.match(doc.headers.get("content-type") ?? "", /^text\/markdown/);
 });
 
 test("the hub server mounts the viewer at /viewer/ORG/NAME/ and it reads remote repositories", async () => {
@@ -358,7 +366,9 @@ test("the hub server mounts the viewer at /viewer/ORG/NAME/ and it reads remote 
     const local = await json<{ stats: Stats }>(`tensor/step1000/${DENSE}`);
     assert.deepEqual(mounted.stats, local.stats);
     const page = await fetch(base);
-    assert.match(await page.text(), /app\.js/);
+    const entry = /<script type="module" src="([^"]+)">/.exec(await page.text())?.[1];
+    assert.equal((await fetch(`${base}${entry}`)).status, 200, `${base}${entry}`);
+    assert.equal((await fetch(`${hub.url}/viewer/${entry}`)).status, 200, `/viewer/${entry}`);
     const bareRepo = await fetch(`${hub.url}/viewer/neox-ckpt/pythia-micro`, {
       redirect: "manual",
     });

@@ -35,11 +35,18 @@ test("a limit of 1 holds when a read starts while a finished request hands its s
         bytes = v;
       },
     });
-    const s = await HttpSource.open(`${server.url}/f`, { size: data.length, concurrency: 1, stats });
+    const s = await HttpSource.open(`${server.url}/f`, {
+      size: data.length,
+      concurrency: 1,
+      stats,
+    });
     server.resetMax();
     const [a, b] = await Promise.all([s.read(0, L), s.read(L, L)]);
     const c = await (late as Promise<Uint8Array>);
-    assert.deepEqual([a, b, c].map(Buffer.from), [0, 1, 2].map((i) => data.subarray(i * L, (i + 1) * L)));
+    assert.deepEqual(
+      [a, b, c].map(Buffer.from),
+      [0, 1, 2].map((i) => data.subarray(i * L, (i + 1) * L)),
+    );
     assert.equal(server.maxActive, 1, `two requests in flight under a limit of 1 (offset ${hops})`);
     await s.close();
   }

@@ -16,11 +16,11 @@ import { everyNth } from "./scales.js";
  * @typedef {DynamicsResponse["byKind"][string][string]} AggregateMetrics
  */
 
-/** Heatmap cells: at least this wide, the heatmap about `LAYER_HEATMAP_WIDTH` wide. */
-const MIN_LAYER_CELL = 8;
+/** The layer × step heatmap is about this wide, its cells at least `MIN_LAYER_CELL` wide. */
 const LAYER_HEATMAP_WIDTH = 600;
+const MIN_LAYER_CELL = 8;
 const LAYER_CELL_HEIGHT = 18;
-/** Step labels under the layer heatmap, about. */
+/** About this many step labels under the layer heatmap. */
 const LAYER_STEP_TICKS = 12;
 
 /**

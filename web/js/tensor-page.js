@@ -33,11 +33,10 @@ const STAT_ROWS = [
   ["nan", "NaN"],
   ["inf", "±Inf"],
 ];
-/** Heatmap cells are this many pixels wide at least and at most… */
+/** The slice heatmap is about this wide, its square cells `MIN_CELL` to `MAX_CELL` pixels. */
+const HEATMAP_WIDTH = 512;
 const MIN_CELL = 4;
 const MAX_CELL = 12;
-/** …and the heatmap about this wide. */
-const HEATMAP_WIDTH = 512;
 /** A heatmap axis labels every this many rows or columns. */
 const SLICE_TICK_EVERY = 8;
 
