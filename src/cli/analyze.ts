@@ -1,10 +1,8 @@
-import { mkdir, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { metricsCsv } from "../analysis/metrics.js";
-import { writePlots } from "../analysis/plots.js";
+import { METRICS_JSON, writeAnalysis } from "../analysis/outputs.js";
 import { analyzeRepository } from "../ops/analyze.js";
 import { openRepository } from "../repo/repository.js";
-import { UsageError } from "./errors.js";
+import { regexOption, stepList, wholeNumber } from "./options.js";
+import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
 
 export async function analyzeCommand(
   repo: string,
@@ -15,30 +13,25 @@ export async function analyzeCommand(
     json?: boolean;
     svdIterations: string;
     endpoint?: string;
-  },
+  } & ProgressFlags,
 ): Promise<void> {
-  const steps = opts.steps?.split(",").map((x) => Number(x.trim()));
-  if (steps?.some((s) => !Number.isInteger(s)))
-    throw new UsageError("--steps takes a list of steps a,b,c");
-  let params: RegExp | undefined;
-  try {
-    params = opts.params ? new RegExp(opts.params) : undefined;
-  } catch (e) {
-    throw new UsageError(`--params: ${(e as Error).message}`);
-  }
+  const steps = stepList(opts.steps, "--steps");
+  const params = regexOption(opts.params, "--params");
+  const svdIterations = wholeNumber(opts.svdIterations, "--svd-iterations");
+  const shown = progressSettings(opts);
   const t0 = performance.now();
-  const m = await analyzeRepository(await openRepository(repo, { endpoint: opts.endpoint }), {
+  const r = await openRepository(repo, { endpoint: opts.endpoint });
+  const total = steps?.length ?? r.revisions.filter((x) => x.step !== undefined).length;
+  const bar = new Progress("analyze", shown, "steps");
+  let done = 0;
+  const m = await analyzeRepository(r, {
     steps,
     params,
-    svdIterations: Number(opts.svdIterations),
-    onStep: (s) => process.stderr.isTTY && process.stderr.write(`\ranalyzed step ${s}`.padEnd(30)),
+    svdIterations,
+    onStep: (s) => bar.update(++done, total, `step ${s}`),
   });
-  if (process.stderr.isTTY) process.stderr.write("\n");
-  const out = resolve(opts.out);
-  await mkdir(out, { recursive: true });
-  await writeFile(join(out, "metrics.json"), `${JSON.stringify(m)}\n`);
-  await writeFile(join(out, "metrics.csv"), metricsCsv(m));
-  const plots = await writePlots(m, out);
+  bar.finish();
+  const w = await writeAnalysis(m, opts.out);
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(m)}\n`);
     return;
@@ -47,6 +40,6 @@ export async function analyzeCommand(
     `analyzed ${m.tensors.length} tensors at ${m.steps.length} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
   );
   process.stdout.write(
-    `wrote ${join(out, "metrics.json")}, metrics.csv and plots: ${plots.filter((p) => p.endsWith(".png")).join(", ")}\n`,
+    `wrote ${w.dir}/${METRICS_JSON}, ${w.files.filter((f) => f !== METRICS_JSON && !w.pngs.includes(f) && !f.endsWith(".svg")).join(", ")} and plots: ${w.pngs.join(", ")}\n`,
   );
 }

@@ -31,12 +31,25 @@ export interface Rule {
   registration: number;
 }
 
+/** What the rules of a layer depend on: the shape and the NeoX naming and parallelism variant. */
+export type RuleModel = Pick<
+  NeoxModel,
+  | "numLayers"
+  | "vocabSize"
+  | "hiddenSize"
+  | "intermediateSize"
+  | "tieWordEmbeddings"
+  | "useParallelResidual"
+  | "outputLayerParallelism"
+  | "mlpNames"
+>;
+
 /**
  * The rules of one pipeline layer index, with HF names in full (`gpt_neox.layers.3.…`), in HF
  * state-dict order; none for an index without parameters. Biases are listed even for a model
  * without them: a bias absent on every rank is skipped.
  */
-export function layerRules(m: NeoxModel, layer: number): Rule[] {
+export function layerRules(m: RuleModel, layer: number): Rule[] {
   const at = neoxBlockOf(layer, m.numLayers);
   if (!at || (at.block === "head" && m.tieWordEmbeddings)) return [];
   return GPT_NEOX_PARAMETERS.filter((t) => t.block === at.block).map((t) => ({
@@ -49,7 +62,7 @@ export function layerRules(m: NeoxModel, layer: number): Rule[] {
 }
 
 /** The pipeline layer indices of a model that hold parameters, in order. */
-export function modelLayers(m: NeoxModel): number[] {
+export function modelLayers(m: Pick<NeoxModel, "numLayers" | "tieWordEmbeddings">): number[] {
   return neoxLayerIndices(m.numLayers, !m.tieWordEmbeddings);
 }
 

@@ -37,6 +37,8 @@ export interface AnalyzeOptions {
   /** Power iterations for the top singular value (0 skips it). Default 50. */
   svdIterations?: number;
   onStep?: (step: number) => void;
+  /** Called after each tensor of each step with the (tensor, step) pairs measured and in all. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 interface OpenStep {
@@ -125,6 +127,7 @@ export async function analyzeRepository(
   const tensors = names.map((n) => tensorInfo(n, (first.weights.get(n) as TensorPlan).shape));
   const metrics: Metrics["metrics"] = Object.fromEntries(names.map((n) => [n, {}]));
   let prev: OpenStep | undefined;
+  let measured = 0;
   try {
     for (const rev of revs) {
       const cur = rev === first.rev ? first : rev === final.rev ? final : await openStep(rev);
@@ -156,6 +159,7 @@ export async function analyzeRepository(
             cur.optim.eps,
           );
         (metrics[info.name] as Record<string, StepMetrics>)[key] = m;
+        opts.onProgress?.(++measured, revs.length * tensors.length);
       }
       if (prev && prev !== first && prev !== final) await prev.step.close();
       prev = cur;

@@ -7,10 +7,10 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { authHeaders, parseAddress } from "../source/address.js";
 import type { Folder } from "../source/folder.js";
-import { LocalFolder } from "../source/local-folder.js";
 import type { HttpStats } from "../source/http.js";
 import { hubRefs } from "../source/hub-api.js";
 import { HubFolder } from "../source/hub-folder.js";
+import { LocalFolder } from "../source/local-folder.js";
 
 export interface Revision {
   /** Branch or folder name (`step1000`, `global_step1000`). */

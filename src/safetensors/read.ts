@@ -193,7 +193,11 @@ export async function openSafetensors(
   const keyAt = new Map<string, number>();
   let header: unknown;
   try {
-    header = parseStrictJson(text, { topLevelKeyIndex: keyAt });
+    header = parseStrictJson(text, {
+      topLevelKeyIndex: keyAt,
+      unsignedIntegersOnly: true,
+      rejectLoneSurrogates: true,
+    });
   } catch (e) {
     if (!(e instanceof StrictJsonError)) throw e;
     if (e.duplicateKey === undefined)

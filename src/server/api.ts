@@ -104,7 +104,10 @@ export async function streamingTensorStats(
   plan: TensorPlan,
 ): Promise<{ stats: TensorStats; passes: number }> {
   if (!isFloat(plan))
-    throw new HttpError(400, `${plan.name}: statistics need a float tensor, not ${plan.dtype.name}`);
+    throw new HttpError(
+      400,
+      `${plan.name}: statistics need a float tensor, not ${plan.dtype.name}`,
+    );
   return { stats: await computeTensorStats(new PlanSource(plan)), passes: statsPasses(plan.dtype) };
 }
 

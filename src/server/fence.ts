@@ -17,11 +17,7 @@ const UNLISTED = new Set([".git", ".cache"]);
 /** One path part a request may use: not empty, `.`, `..`, unlisted, nor holding `/`, `\` or NUL. */
 export function isSafeName(part: string): boolean {
   return (
-    part !== "" &&
-    part !== "." &&
-    part !== ".." &&
-    !UNLISTED.has(part) &&
-    !/[/\\\0]/.test(part)
+    part !== "" && part !== "." && part !== ".." && !UNLISTED.has(part) && !/[/\\\0]/.test(part)
   );
 }
 

@@ -108,7 +108,6 @@ export function defaultRevision(repo: LocalRepository): LocalRevision | undefine
   const main = repo.revisions.find((r) => r.name === MAIN);
   if (main) return main;
   return [...repo.revisions].sort(
-    (a, b) =>
-      (a.step ?? -1) - (b.step ?? -1) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+    (a, b) => (a.step ?? -1) - (b.step ?? -1) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
   )[repo.revisions.length - 1];
 }

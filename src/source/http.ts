@@ -211,7 +211,7 @@ export class HttpSource implements ByteSource {
       return bytes;
     } finally {
       // Whatever was not read is not wanted: abort it rather than drain it.
-      if (!res.body.readableEnded) res.body.destroy();
+      abortBody(res.body);
     }
   }
 
@@ -346,6 +346,16 @@ export class HttpSource implements ByteSource {
   private retryable(status: number | undefined, detail: string): RetryableError {
     return new RetryableError(this.name, status, detail);
   }
+}
+
+/**
+ * Aborts a response body that is not wanted (or not wanted any further). undici reports the
+ * abort as an error on the body; it is the one we asked for, so it is swallowed.
+ */
+export function abortBody(body: Dispatcher.ResponseData["body"]): void {
+  if (body.readableEnded || body.destroyed) return;
+  body.on("error", () => undefined);
+  body.destroy();
 }
 
 function headerOf(v: string | string[] | undefined): string | undefined {

@@ -5,7 +5,14 @@
  */
 import { type Dispatcher, request } from "undici";
 import { NotFoundError } from "../util/errors.js";
-import { defaultAgent, HttpSourceError, type HttpStats, headerLength, printable } from "./http.js";
+import {
+  abortBody,
+  defaultAgent,
+  HttpSourceError,
+  type HttpStats,
+  headerLength,
+  printable,
+} from "./http.js";
 
 /** Further attempts at an API call after a retryable failure. */
 const API_RETRIES = 4;
@@ -164,7 +171,7 @@ async function boundedText(res: Dispatcher.ResponseData, url: string): Promise<s
     );
   const claimed = headerLength(res.headers["content-length"]);
   if (claimed !== undefined && claimed > MAX_API_BYTES) {
-    res.body.destroy();
+    abortBody(res.body);
     throw tooBig(claimed);
   }
   const chunks: Uint8Array[] = [];

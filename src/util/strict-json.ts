@@ -25,12 +25,32 @@ export class StrictJsonError extends CheckpointError {
   }
 }
 
+/** A number as written, kept when it is not the unsigned integer a reader asked for. */
+export class JsonNumberLiteral {
+  constructor(readonly lexeme: string) {}
+  toString(): string {
+    return this.lexeme;
+  }
+}
+
 /** Options of {@link parseStrictJson}. */
 export interface StrictJsonOptions {
   /** Deepest nesting of objects and arrays. Default {@link MAX_JSON_DEPTH}. */
   maxDepth?: number;
   /** When given, receives the character index of every key of the top-level object. */
   topLevelKeyIndex?: Map<string, number>;
+  /**
+   * Numbers other than non-negative integer literals (`65536.0`, `6.5536e4`, `-0`, `-1`) come
+   * back as {@link JsonNumberLiteral}s, never as JS numbers, so that a reader that demands
+   * unsigned integers (as safetensors' reference does) refuses them by its own checks, naming
+   * the literal as written. Default false.
+   */
+  unsignedIntegersOnly?: boolean;
+  /**
+   * A `\u` escape of a lone UTF-16 surrogate (no valid pair) is an error rather than a lone
+   * code unit in the string, as in Rust's serde_json. Default false.
+   */
+  rejectLoneSurrogates?: boolean;
 }
 
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
@@ -71,6 +91,19 @@ export function parseStrictJson(text: string, options: StrictJsonOptions = {}): 
         if (e === "u") {
           HEX4.lastIndex = i + 2;
           if (!HEX4.test(text)) fail("bad \\u escape");
+          if (options.rejectLoneSurrogates) {
+            const u = Number.parseInt(text.slice(i + 2, i + 6), 16);
+            if (u >= 0xdc00 && u <= 0xdfff) fail("lone trailing surrogate in a \\u escape");
+            if (u >= 0xd800 && u <= 0xdbff) {
+              HEX4.lastIndex = i + 8;
+              const low =
+                text.startsWith("\\u", i + 6) && HEX4.test(text)
+                  ? Number.parseInt(text.slice(i + 8, i + 12), 16)
+                  : -1;
+              if (low < 0xdc00 || low > 0xdfff) fail("lone leading surrogate in a \\u escape");
+              i += 6;
+            }
+          }
           i += 6;
         } else {
           if (!ESCAPES.has(e)) fail("bad escape");
@@ -112,6 +145,8 @@ export function parseStrictJson(text: string, options: StrictJsonOptions = {}): 
         const m = NUMBER.exec(text);
         if (!m) return fail(c === undefined ? "expected a value" : "unexpected character");
         i = NUMBER.lastIndex;
+        if (options.unsignedIntegersOnly && !/^(?:0|[1-9][0-9]*)$/.test(m[0]))
+          return new JsonNumberLiteral(m[0]);
         return Number(m[0]);
       }
     }

@@ -128,15 +128,15 @@ function summary(r) {
     ),
     card("layers × hidden", `${md.numLayers} × ${md.hiddenSize}`),
     card("heads / MLP", `${md.numHeads} heads, MLP ${md.intermediateSize}`),
-    card("vocabulary (padded)", fmt(md.paddedVocab)),
+    card("vocabulary (padded)", fmt(md.vocabSize)),
     card(
       "positions / rotary",
-      `${md.maxPositions}, rotary ${md.rotaryPct} (base ${md.rotaryBase})`,
+      `${md.maxPositionEmbeddings}, rotary ${md.rotaryPct} (base ${md.rotaryEmbBase})`,
     ),
     card("norm", `${md.norm}, eps ${md.layerNormEps}`),
     card(
       "residual / embeddings",
-      `${md.gptjResidual ? "parallel (gpt-j)" : "sequential"}, ${md.tiedEmbeddings ? "tied" : "untied"}`,
+      `${md.useParallelResidual ? "parallel (gpt-j)" : "sequential"}, ${md.tieWordEmbeddings ? "tied" : "untied"}`,
     ),
   );
 }
