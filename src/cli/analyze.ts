@@ -1,4 +1,5 @@
-import { METRICS_JSON, writeAnalysis } from "../analysis/outputs.js";
+import { join, resolve } from "node:path";
+import { METRICS_CSV, METRICS_JSON, writeAnalysis } from "../analysis/outputs.js";
 import { analyzeRepository } from "../ops/analyze.js";
 import { openRepository } from "../repo/repository.js";
 import { regexOption, stepList, wholeNumber } from "./options.js";
@@ -20,18 +21,19 @@ export async function analyzeCommand(
   const svdIterations = wholeNumber(opts.svdIterations, "--svd-iterations");
   const shown = progressSettings(opts);
   const t0 = performance.now();
-  const r = await openRepository(repo, { endpoint: opts.endpoint });
-  const total = steps?.length ?? r.revisions.filter((x) => x.step !== undefined).length;
-  const bar = new Progress("analyze", shown, "steps");
-  let done = 0;
-  const m = await analyzeRepository(r, {
+  const bar = new Progress("analyze", shown, "tensors");
+  let step = "";
+  const m = await analyzeRepository(await openRepository(repo, { endpoint: opts.endpoint }), {
     steps,
     params,
     svdIterations,
-    onStep: (s) => bar.update(++done, total, `step ${s}`),
+    onStep: (s) => {
+      step = `step ${s} done`;
+    },
+    onProgress: (done, total) => bar.update(done, total, step),
   });
   bar.finish();
-  const w = await writeAnalysis(m, opts.out);
+  const w = await writeAnalysis(m, resolve(opts.out));
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(m)}\n`);
     return;
@@ -40,6 +42,6 @@ export async function analyzeCommand(
     `analyzed ${m.tensors.length} tensors at ${m.steps.length} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
   );
   process.stdout.write(
-    `wrote ${w.dir}/${METRICS_JSON}, ${w.files.filter((f) => f !== METRICS_JSON && !w.pngs.includes(f) && !f.endsWith(".svg")).join(", ")} and plots: ${w.pngs.join(", ")}\n`,
+    `wrote ${join(w.dir, METRICS_JSON)}, ${METRICS_CSV} and plots: ${w.pngs.join(", ")}\n`,
   );
 }

@@ -1,15 +1,29 @@
 import { auditRepository } from "../ops/audit.js";
 import { openRepository } from "../repo/repository.js";
+import { parseSchedule } from "../repo/schedule.js";
 import { formatBytes } from "../torch/repr.js";
+import { parsedOption } from "./options.js";
+import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
 
 export async function auditCommand(
   repo: string,
-  opts: { expect?: string; deep?: boolean; json?: boolean; strict?: boolean; endpoint?: string },
+  opts: {
+    expect?: string;
+    deep?: boolean;
+    json?: boolean;
+    strict?: boolean;
+    endpoint?: string;
+  } & ProgressFlags,
 ): Promise<void> {
+  // A schedule is checked before the repository is read: a mistake in it is a usage error.
+  if (opts.expect) parsedOption("--expect", () => parseSchedule(opts.expect, []));
+  const bar = new Progress("audit", progressSettings(opts), "revisions");
   const r = await auditRepository(await openRepository(repo, { endpoint: opts.endpoint }), {
     expect: opts.expect,
     deep: opts.deep,
+    onProgress: (done, total, revision) => bar.update(done, total, revision),
   });
+  bar.finish();
   if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   else {
     const out: string[] = [

@@ -2,7 +2,8 @@ import { openNeoxStep } from "../neox/step.js";
 import { convertToHf, planConversion } from "../ops/convert.js";
 import { openFolder } from "../source/open.js";
 import { formatBytes } from "../torch/repr.js";
-import { Progress } from "./progress.js";
+import { OUTPUT_DTYPES, oneOf, shardSize } from "./options.js";
+import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
 
 export async function convertCommand(
   ckpt: string,
@@ -14,40 +15,40 @@ export async function convertCommand(
     force?: boolean;
     tokenizer?: string;
     endpoint?: string;
-  },
+  } & ProgressFlags,
 ): Promise<void> {
+  const dtype = opts.dtype === undefined ? undefined : oneOf(opts.dtype, "--dtype", OUTPUT_DTYPES);
+  const maxShardSize = shardSize(opts.maxShardSize);
+  const shown = progressSettings(opts);
   const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));
   try {
     if (opts.dryRun) {
-      const { plans, dtype, config, model } = await planConversion(step, opts.dtype);
+      const plan = await planConversion(step, dtype);
       const out: string[] = [
-        `would write ${opts.out} (${dtype.name}, shards of at most ${opts.maxShardSize})`,
+        `would write ${opts.out} (${plan.dtype.name}, shards of at most ${maxShardSize})`,
         "config.json:",
-        JSON.stringify(config, null, 2),
+        JSON.stringify(plan.config, null, 2),
         "tensors:",
       ];
-      for (const p of plans) {
+      for (const p of plan.plans) {
         out.push(
-          `  ${p.name} [${p.shape.join(", ")}] ${p.dtype.name}→${dtype.name} ${p.op === "cat" ? `cat(dim=${p.dim ?? 0})` : p.op} of ${p.sources.map((s) => `${s.file}:${s.key}`).join(" + ")}`,
+          `  ${p.name} [${p.shape.join(", ")}] ${p.dtype.name}→${plan.dtype.name} ${p.op === "cat" ? `cat(dim=${p.dim ?? 0})` : p.op} of ${p.sources.map((s) => `${s.file}:${s.key}`).join(" + ")}`,
         );
       }
-      for (const n of model.notes) out.push(`note: ${n}`);
+      for (const n of plan.model.notes) out.push(`note: ${n}`);
       process.stdout.write(`${out.join("\n")}\n`);
       return;
     }
-    let bar: Progress | undefined;
+    const bar = new Progress("convert", shown);
     const r = await convertToHf(step, {
       out: opts.out,
-      dtype: opts.dtype,
-      maxShardSize: opts.maxShardSize,
+      dtype,
+      maxShardSize,
       force: opts.force,
       tokenizer: opts.tokenizer,
-      onProgress: (done, total) => {
-        bar ??= new Progress("convert", total);
-        bar.update(done);
-      },
+      onProgress: (done, total) => bar.update(done, total),
     });
-    bar?.finish();
+    bar.finish();
     process.stdout.write(
       `wrote ${r.out}: ${r.tensors} tensors, ${formatBytes(r.bytes)} of ${r.dtype}, files ${r.files.join(", ")}\n`,
     );

@@ -1,5 +1,6 @@
 /** Options that several commands share, declared once, and the checking of option values. */
 import type { Command } from "commander";
+import { parseSize } from "../safetensors/size.js";
 import { CheckpointError } from "../util/errors.js";
 import { UsageError } from "./errors.js";
 
@@ -84,3 +85,22 @@ export function parsedOption<T>(option: string, parse: () => T): T {
     throw e;
   }
 }
+
+/**
+ * The smallest `--max-shard-size` taken: a smaller limit is a missing unit (`5` is five bytes)
+ * far more often than a wish for thousands of one-tensor shards.
+ */
+export const MIN_SHARD_BYTES = 1_000_000;
+
+/** `--max-shard-size` checked: a size huggingface_hub would read, of at least 1MB. */
+export function shardSize(value: string, option = "--max-shard-size"): string {
+  const bytes = parsedOption(option, () => parseSize(value));
+  if (bytes < MIN_SHARD_BYTES)
+    throw new UsageError(
+      `${option} ${value} is ${bytes} bytes, below the smallest shard of 1MB; give a unit (5GB, 500MB, 2GiB)`,
+    );
+  return value;
+}
+
+/** The dtypes a Hugging Face conversion writes. */
+export const OUTPUT_DTYPES = ["float16", "bfloat16", "float32"] as const;

@@ -251,6 +251,8 @@ export interface RankParam {
   /** The rank's shard shape. */
   readonly shape: readonly number[];
   readonly param: WriteParam;
+  /** Position in `named_parameters()`. */
+  readonly index: number;
 }
 
 /** Every parameter as TP rank `r` holds it, in `named_parameters()` order. */
@@ -260,10 +262,11 @@ export function rankParams(
   r: number,
   tp: number,
 ): RankParam[] {
-  return order.map((param) => ({
+  return order.map((param, index) => ({
     name: engineName(param),
     shape: shard(ckpt.weight(param.rule.hf), param.rule, r, tp, false).shape,
     param,
+    index,
   }));
 }
 

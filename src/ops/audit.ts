@@ -35,6 +35,8 @@ export interface Finding {
 export interface AuditOptions {
   expect?: string;
   deep?: boolean;
+  /** Called as each revision starts and at the end, with the revisions done and in all. */
+  onProgress?: (done: number, total: number, revision: string) => void;
 }
 
 export interface AuditReport {
@@ -144,6 +146,7 @@ export async function auditRepository(
   let configText: string | undefined;
   let configFrom: string | undefined;
   for (const rev of repo.revisions) {
+    opts.onProgress?.(infos.length, repo.revisions.length, rev.name);
     const listing = (await rev.folder.list()) as { path: string; size: number; sha256?: string }[];
     const info: StepInfo = {
       rev,
@@ -254,6 +257,7 @@ export async function auditRepository(
       await step.close();
     }
   }
+  opts.onProgress?.(infos.length, repo.revisions.length, "");
   // Identity: whole revisions with identical content, and single files shared across steps.
   const byWhole = new Map<string, string>();
   for (const i of infos) {

@@ -1,4 +1,5 @@
 /** Expected training-step schedules of checkpoint repositories. */
+import { CheckpointError } from "../util/errors.js";
 
 /** 0, 1, 2, 4, …, 512: the early log-spaced steps Pythia saved. */
 export const EARLY_STEPS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
@@ -34,6 +35,8 @@ export function parseSchedule(expect: string | undefined, found: number[]): numb
   if (expect === "pythia-154") return PYTHIA_154;
   const steps = expect.split(",").map((x) => Number(x.trim()));
   if (steps.some((s) => !Number.isSafeInteger(s) || s < 0))
-    throw new TypeError(`--expect: not a list of steps: ${expect}`);
+    throw new CheckpointError(
+      `not a schedule: ${expect} (log-spaced, pythia-154, or a list of steps a,b,c)`,
+    );
   return steps;
 }

@@ -1,4 +1,5 @@
 /** Human sizes for `--max-shard-size`, read as huggingface_hub reads them. */
+import { CheckpointError } from "../util/errors.js";
 
 /** Decimal units as huggingface_hub's `parse_size_to_int`; binary units as transformers'. */
 const UNITS: Readonly<Record<string, number>> = {
@@ -22,19 +23,19 @@ const SIZE = /^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([KMGT]I?B)?\s*$/i;
 export function parseSize(size: string | number): number {
   if (typeof size === "number") {
     if (!Number.isSafeInteger(size) || size < 0)
-      throw new RangeError(`size ${size} is not a byte count`);
+      throw new CheckpointError(`size ${size} is not a byte count`);
     return size;
   }
   const m = SIZE.exec(size);
-  if (!m) throw new RangeError(`cannot read '${size}' as a size (e.g. 5GB, 500MB, 2GiB, 1000000)`);
+  if (!m) throw new CheckpointError(`cannot read '${size}' as a size (e.g. 5GB, 500MB, 2GiB, 1000000)`);
   const value = Number(m[1]);
   const unit = m[2]?.toUpperCase();
   if (unit === undefined) {
     if (!Number.isSafeInteger(value))
-      throw new RangeError(`'${size}': a size without a unit is a whole number of bytes`);
+      throw new CheckpointError(`'${size}': a size without a unit is a whole number of bytes`);
     return value;
   }
   const bytes = Math.trunc(value * (UNITS[unit] as number));
-  if (!Number.isSafeInteger(bytes)) throw new RangeError(`'${size}' is too large`);
+  if (!Number.isSafeInteger(bytes)) throw new CheckpointError(`'${size}' is too large`);
   return bytes;
 }

@@ -50,40 +50,111 @@ export class PyFloat {
   constructor(readonly value: number) {}
 }
 
-/** Canonical key of a hashable Python value, so dicts keep Python's key identity rules. */
-function keyOf(k: PyValue, ids: WeakMap<object, number>): string {
-  if (k === null) return "N";
-  switch (typeof k) {
-    case "string":
-      return `s${k}`;
-    case "number":
-      return `n${k}`;
-    case "bigint":
-      return `n${k}`;
-    case "boolean":
-      return k ? "n1" : "n0";
-  }
-  if (k instanceof PyFloat) return `n${k.value}`;
-  if (k instanceof PyTuple) return `t(${k.map((x) => keyOf(x, ids)).join(",")})`;
-  if (k instanceof Uint8Array)
-    return `b${Array.from(k, (x) => x.toString(16).padStart(2, "0")).join("")}`;
-  let id = ids.get(k as object);
-  if (id === undefined) {
-    id = ++lastObjectId;
-    ids.set(k as object, id);
-  }
-  return `o${id}`;
+/** Stands for None among dict keys. */
+const NONE_KEY = Symbol("None");
+
+/** The Map key of a number-like key: Python's 1 == 1.0 == True, and 2**60 == float(2**60). */
+function numberKey(x: number | bigint): number | bigint {
+  if (typeof x === "bigint")
+    return x >= BigInt(Number.MIN_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x;
+  return Number.isInteger(x) && !Number.isSafeInteger(x) ? BigInt(x) : x;
 }
 
-const objectIds = new WeakMap<object, number>();
-let lastObjectId = 0;
+/** The Map key of a key that needs no interning, or undefined for tuples, bytes and objects. */
+function scalarKey(k: PyValue): unknown {
+  if (k === null) return NONE_KEY;
+  switch (typeof k) {
+    case "string":
+      return k;
+    case "number":
+    case "bigint":
+      return numberKey(k);
+    case "boolean":
+      return k ? 1 : 0;
+  }
+  if (k instanceof PyFloat) return numberKey(k.value);
+  return undefined;
+}
+
+/** An interned tuple or bytes value: equal values get the same token. */
+interface KeyToken {
+  readonly id: number;
+}
+
+/**
+ * Gives hashable Python values Map keys that follow Python's equality (equal tuples and equal
+ * bytes are one key; other objects hash by identity). A tuple's token is computed once per tuple
+ * object from its items' tokens, without recursion, so a tuple shared many times inside a key (a
+ * "billion laughs") costs its number of distinct parts, never its printed size. One interner
+ * serves every dict and set of one decode; it lives as long as they do.
+ */
+export class KeyInterner {
+  private readonly tokens = new WeakMap<object, KeyToken>();
+  private readonly shapes = new Map<string, KeyToken>();
+  private readonly ids = new Map<unknown, number>();
+  private lastId = 0;
+
+  /** The Map key of `k`. */
+  key(k: PyValue): unknown {
+    const s = scalarKey(k);
+    if (s !== undefined) return s;
+    if (k instanceof PyTuple || k instanceof Uint8Array) return this.token(k);
+    return k;
+  }
+
+  private token(root: PyTuple | Uint8Array): KeyToken {
+    const stack: (PyTuple | Uint8Array)[] = [root];
+    while (stack.length > 0) {
+      const t = stack[stack.length - 1] as PyTuple | Uint8Array;
+      if (this.tokens.has(t)) {
+        stack.pop();
+        continue;
+      }
+      if (t instanceof Uint8Array) {
+        const text = Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString("latin1");
+        this.tokens.set(t, this.intern(`b${text}`));
+        stack.pop();
+        continue;
+      }
+      const before = stack.length;
+      for (const x of t)
+        if ((x instanceof PyTuple || x instanceof Uint8Array) && !this.tokens.has(x)) stack.push(x);
+      if (stack.length > before) continue;
+      stack.pop();
+      let shape = "t";
+      for (const x of t) shape += `${this.partId(x)},`;
+      this.tokens.set(t, this.intern(shape));
+    }
+    return this.tokens.get(root) as KeyToken;
+  }
+
+  private partId(x: PyValue): number {
+    if (x instanceof PyTuple || x instanceof Uint8Array) return (this.tokens.get(x) as KeyToken).id;
+    const k = scalarKey(x) ?? x;
+    let id = this.ids.get(k);
+    if (id === undefined) {
+      id = ++this.lastId;
+      this.ids.set(k, id);
+    }
+    return id;
+  }
+
+  private intern(shape: string): KeyToken {
+    let t = this.shapes.get(shape);
+    if (!t) {
+      t = { id: ++this.lastId };
+      this.shapes.set(shape, t);
+    }
+    return t;
+  }
+}
 
 /**
  * A Python dict, `collections.OrderedDict`, or an object whose attributes form a dict
  * (`argparse.Namespace`). Keys may be any hashable value; insertion order is kept.
  */
 export class PyDict {
-  private readonly index = new Map<string, number>();
+  private readonly index = new Map<unknown, number>();
   private readonly ks: PyValue[] = [];
   private readonly vs: PyValue[] = [];
   /** Attributes set by BUILD (an OrderedDict state dict's `_metadata`). */
@@ -91,6 +162,8 @@ export class PyDict {
   constructor(
     /** `dict`, `collections.OrderedDict`, `argparse.Namespace`, … */
     readonly className = "dict",
+    /** Shared by the dicts of one decode; a dict of its own by default. */
+    private interner?: KeyInterner,
   ) {}
 
   static from(entries: Iterable<[PyValue, PyValue]>, className = "dict"): PyDict {
@@ -99,11 +172,17 @@ export class PyDict {
     return d;
   }
 
+  private keyOf(k: PyValue): unknown {
+    const s = scalarKey(k);
+    if (s !== undefined) return s;
+    this.interner ??= new KeyInterner();
+    return this.interner.key(k);
+  }
   get size(): number {
     return this.ks.length;
   }
   set(k: PyValue, v: PyValue): void {
-    const key = keyOf(k, objectIds);
+    const key = this.keyOf(k);
     const i = this.index.get(key);
     if (i === undefined) {
       this.index.set(key, this.ks.length);
@@ -114,11 +193,11 @@ export class PyDict {
     }
   }
   get(k: PyValue): PyValue | undefined {
-    const i = this.index.get(keyOf(k, objectIds));
+    const i = this.index.get(this.keyOf(k));
     return i === undefined ? undefined : this.vs[i];
   }
   has(k: PyValue): boolean {
-    return this.index.has(keyOf(k, objectIds));
+    return this.index.has(this.keyOf(k));
   }
   keys(): PyValue[] {
     return this.ks.slice();
@@ -134,10 +213,18 @@ export class PyDict {
 /** A Python set or frozenset. */
 export class PySet {
   readonly items: PyValue[] = [];
-  private readonly index = new Set<string>();
-  constructor(readonly frozen = false) {}
+  private readonly index = new Set<unknown>();
+  constructor(
+    readonly frozen = false,
+    /** Shared by the sets and dicts of one decode; a set of its own by default. */
+    private interner?: KeyInterner,
+  ) {}
   add(v: PyValue): void {
-    const key = keyOf(v, objectIds);
+    let key = scalarKey(v);
+    if (key === undefined) {
+      this.interner ??= new KeyInterner();
+      key = this.interner.key(v);
+    }
     if (this.index.has(key)) return;
     this.index.add(key);
     this.items.push(v);

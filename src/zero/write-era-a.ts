@@ -54,7 +54,7 @@ export function eraAOptimStates(p: EraAOptimParams): PyDict {
   const paramShapes = PyDict.from(
     groups
       .flatMap((g) => g.params)
-      .sort((a, b) => a.order - b.order)
+      .sort((a, b) => a.index - b.index)
       .map((q) => [q.name, torchSize(q.shape)]),
     "collections.OrderedDict",
   );

@@ -1,0 +1,147 @@
+/**
+ * Writing a whole NeoX / DeepSpeed checkpoint step from full (unsharded) tensors: the layer
+ * files and `mp_rank` files (built in `neox/`), the ZeRO-1 optimizer files in the era-A legacy
+ * sub-partition layout (spec §5.2) or the era-B/C layout (§5.3, built in `zero/`), the configs,
+ * the tokenizer and `latest`. Every file streams its storages: nothing holds a whole tensor.
+ */
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { layerFileName, modelStatesFileName, optimStatesFileName } from "../neox/files.js";
+import {
+  bufferNames,
+  checkWriteLayout,
+  type FullCheckpoint,
+  layerFileValue,
+  modelYaml,
+  rankParams,
+  WRITE_DEFAULTS,
+  type WriteShape,
+  writeOrder,
+  writtenLayers,
+} from "../neox/write.js";
+import { modelStatesValue, type WrittenSchedule } from "../neox/write-model-states.js";
+import type { PyDict } from "../torch/pyvalue.js";
+import { saveTorch } from "../torch/save-torch.js";
+import { eraAOptimStates } from "../zero/write-era-a.js";
+import { type AdamHyper, eraBOptimStates } from "../zero/write-era-b.js";
+import { dynamicLossScaler, flatGroups, rankGroups } from "../zero/write-optim.js";
+
+export type { FullCheckpoint, WriteShape };
+
+export interface WriteNeoxOptions {
+  tp: number;
+  dp: number;
+  /** Optimizer layout: `A` (Pythia, DeeperSpeed 0.3.15) or `B` (DeepSpeed ≥ 0.7). Default A. */
+  era?: "A" | "B";
+  iteration: number;
+  /** Era A communication bucket (`reduce_bucket_size`). Default 5e8, Pythia's. */
+  reduceBucketSize?: number;
+  /** Optimizer scalars recorded in the files. Default 1e-3. */
+  lr?: number;
+  /** The run's AnnealingLR schedule, recorded in `lr_scheduler` (default: warmup 1430, cosine to 143000, min lr/10). */
+  schedule?: { maxLr: number; minLr: number; warmupIters: number; decayIters: number };
+  /** Default [0.9, 0.95]. */
+  betas?: [number, number];
+  /** Default 1e-8. */
+  eps?: number;
+  /** Default 0.1. */
+  weightDecay?: number;
+  /** Default 4096. */
+  lossScale?: number;
+  /** Write `global_stepN/` + `latest` (a NeoX save folder) instead of files at the root. */
+  saveFolder?: boolean;
+  /** Configs copied into `configs/` (and the step root). */
+  configs?: { name: string; text: string }[];
+  tokenizer?: Uint8Array;
+  /** Called after each file with its name. */
+  onFile?: (name: string) => void;
+}
+
+/** The schedule and Adam settings of the options, defaults filled in. */
+function scalarsOf(opts: WriteNeoxOptions): { schedule: WrittenSchedule; hyper: AdamHyper } {
+  const d = WRITE_DEFAULTS;
+  const lr = opts.lr ?? d.lr;
+  return {
+    schedule: {
+      maxLr: opts.schedule?.maxLr ?? lr,
+      minLr: opts.schedule?.minLr ?? lr / d.minLrDivisor,
+      warmupIters: opts.schedule?.warmupIters ?? d.warmupIters,
+      decayIters: opts.schedule?.decayIters ?? d.decayIters,
+    },
+    hyper: {
+      lr,
+      betas: opts.betas ?? d.betas,
+      eps: opts.eps ?? d.eps,
+      weightDecay: opts.weightDecay ?? d.weightDecay,
+    },
+  };
+}
+
+/** Writes the configs (NeoX save folders keep them in `configs/`, hub branches at the root), tokenizer and `latest`. */
+async function writeStepExtras(
+  dir: string,
+  stepDir: string,
+  tag: string,
+  s: WriteShape,
+  opts: WriteNeoxOptions,
+): Promise<void> {
+  const configDir = opts.saveFolder ? join(stepDir, "configs") : stepDir;
+  await mkdir(configDir, { recursive: true });
+  const configs = opts.configs?.length
+    ? opts.configs
+    : [{ name: "model.yml", text: modelYaml(s, opts.tp, opts.dp, opts) }];
+  for (const c of configs) await writeFile(join(configDir, c.name), c.text);
+  if (opts.tokenizer) await writeFile(join(stepDir, "tokenizer.json"), opts.tokenizer);
+  if (opts.saveFolder) {
+    await writeFile(join(dir, "latest.tmp"), tag);
+    await rename(join(dir, "latest.tmp"), join(dir, "latest"));
+  }
+}
+
+/** Writes one NeoX checkpoint step into `dir` (created; must not hold a step already); returns the step folder. */
+export async function writeNeoxStep(
+  dir: string,
+  ckpt: FullCheckpoint,
+  opts: WriteNeoxOptions,
+): Promise<string> {
+  const { tp, dp, iteration } = opts;
+  const s = ckpt.shape;
+  checkWriteLayout(dir, s, tp, dp);
+  const era = opts.era ?? "A";
+  const { schedule, hyper } = scalarsOf(opts);
+  const order = writeOrder(s);
+  const groupsOf = (r: number) => rankGroups(rankParams(ckpt, order, r, tp), hyper.weightDecay);
+  const tag = `global_step${iteration}`;
+  const stepDir = opts.saveFolder ? join(dir, tag) : dir;
+  await mkdir(stepDir, { recursive: true });
+  const save = async (name: string, value: PyDict) => {
+    await saveTorch(join(stepDir, name), value);
+    opts.onFile?.(name);
+  };
+
+  for (const layer of writtenLayers(order))
+    for (let r = 0; r < tp; r++)
+      await save(layerFileName(layer, r), layerFileValue(ckpt, order, layer, r, tp));
+  const buffers = bufferNames(s);
+  for (let r = 0; r < tp; r++) {
+    const paramGroups = groupsOf(r);
+    const value = modelStatesValue({ shape: s, tp, dp, rank: r, era, iteration, schedule, bufferNames: buffers, paramGroups });
+    await save(modelStatesFileName(r), value);
+  }
+  if (ckpt.optimizer) {
+    for (let r = 0; r < tp; r++) {
+      const groups = flatGroups(ckpt, ckpt.optimizer, groupsOf(r), r, tp);
+      for (let d = 0; d < dp; d++) {
+        const lossScaler = dynamicLossScaler(opts.lossScale ?? WRITE_DEFAULTS.lossScale, iteration);
+        const reduceBucketSize = opts.reduceBucketSize ?? WRITE_DEFAULTS.reduceBucketSize;
+        const value =
+          era === "A"
+            ? eraAOptimStates({ groups, dp, rank: d, reduceBucketSize, lossScaler })
+            : eraBOptimStates({ groups, dp, rank: d, iteration, hyper, lossScaler });
+        await save(optimStatesFileName(d, r), value);
+      }
+    }
+  }
+  await writeStepExtras(dir, stepDir, tag, s, opts);
+  return stepDir;
+}
