@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import { metricsCsv } from "../analysis/metrics.js";
-import { writePlots } from "../analysis/plots.js";
+import { METRICS_CSV, METRICS_JSON, PLOT_NAMES, writeAnalysis } from "../analysis/outputs.js";
 import { resolveModel } from "../neox/model.js";
 import { openNeoxStep } from "../neox/step.js";
 import { analyzeRepository } from "../ops/analyze.js";
@@ -14,11 +13,13 @@ import { openRepository } from "../repo/repository.js";
 import { LocalFolder } from "../source/local-folder.js";
 import { formatBytes } from "../torch/repr.js";
 import { InputError } from "./errors.js";
+import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
 
 /** Marks a folder as ours, so a re-run may replace it. */
 const MARKER = ".neox-ckpt-demo";
 
-export async function demoCommand(opts: { out: string }): Promise<void> {
+export async function demoCommand(opts: { out: string } & ProgressFlags): Promise<void> {
+  const shown = progressSettings(opts);
   const out = resolve(opts.out);
   if (existsSync(out) && (await readdir(out)).length > 0 && !existsSync(join(out, MARKER))) {
     throw new InputError(
@@ -39,11 +40,13 @@ export async function demoCommand(opts: { out: string }): Promise<void> {
     say(
       `writing its ${series.steps.length} log-spaced steps as NeoX/DeepSpeed checkpoints (TP 2, DP 2, fp16, legacy ZeRO-1) to ${repo}`,
     );
+    const bar = new Progress("demo: writing steps", shown, "steps");
+    let written = 0;
     await writeDemoRepository(series, {
       out: repo,
-      onStep: (s) => process.stderr.isTTY && process.stderr.write(`\r  step${s}`.padEnd(20)),
+      onStep: (s) => bar.update(++written, series.steps.length, `step${s}`),
     });
-    if (process.stderr.isTTY) process.stderr.write("\r".padEnd(20) + "\r");
+    bar.finish();
     say();
     say("  step     lr         held-out loss");
     for (const s of series.steps)
@@ -71,7 +74,9 @@ export async function demoCommand(opts: { out: string }): Promise<void> {
       `verify: ${v.checks} checks, ${v.findings.length} failed (fp16 weights = rounded fp32 masters, TP copies agree, ZeRO groups complete)`,
     );
     const hf = join(out, "hf", "pythia-micro-step143000");
-    const c = await convertToHf(step, { out: hf });
+    const bar = new Progress("demo: converting", shown);
+    const c = await convertToHf(step, { out: hf, onProgress: (done, total) => bar.update(done, total) });
+    bar.finish();
     say(
       `convert: wrote ${c.out} (${c.files.join(", ")}), ${c.tensors} tensors, ${formatBytes(c.bytes)}`,
     );
@@ -79,13 +84,14 @@ export async function demoCommand(opts: { out: string }): Promise<void> {
     await step.close();
   }
   const analysis = join(out, "analysis");
-  const metrics = await analyzeRepository(await openRepository(repo), {});
-  await mkdir(analysis, { recursive: true });
-  await writeFile(join(analysis, "metrics.json"), `${JSON.stringify(metrics)}\n`);
-  await writeFile(join(analysis, "metrics.csv"), metricsCsv(metrics));
-  const plots = await writePlots(metrics, analysis);
+  const bar = new Progress("demo: analyzing", shown, "tensors");
+  const metrics = await analyzeRepository(await openRepository(repo), {
+    onProgress: (done, total) => bar.update(done, total),
+  });
+  bar.finish();
+  const w = await writeAnalysis(metrics, analysis);
   say(
-    `analyze: training dynamics of all ${metrics.steps.length} steps in ${analysis} (metrics.json, metrics.csv, ${plots.filter((p) => p.endsWith(".png")).join(", ")})`,
+    `analyze: training dynamics of all ${metrics.steps.length} steps in ${analysis} (${METRICS_JSON}, ${METRICS_CSV}, ${w.pngs.join(", ")})`,
   );
   say();
   say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s. Next:`);
@@ -99,7 +105,7 @@ export async function demoCommand(opts: { out: string }): Promise<void> {
   say(`  ${cli} ls ${join(repo, "step512", "zero_pp_rank_0_mp_rank_00_optim_states.pt")}`);
   say(`  ${cli} diff ${join(repo, "step143000")} ${join(out, "hf", "pythia-micro-step143000")}`);
   say(`  ${cli} audit ${repo} --deep`);
-  say(`  open ${join(analysis, "change-by-kind.png")}   # and the other plots there`);
+  say(`  open ${join(analysis, `${PLOT_NAMES.changeByKind}.png`)}   # and the other plots there`);
   say(`  ${cli} view ${repo} --analysis ${analysis}   # then open the printed URL in a browser`);
   say(
     `  ${cli} serve ${out}          # then: HF_ENDPOINT=http://127.0.0.1:8765 ${cli} inspect hf://neox-ckpt/pythia-micro@step1000`,

@@ -3,6 +3,7 @@
  * (spec torch-serialization §5.1), read from `config.json` in any transformers spelling.
  */
 import { readHfConfig } from "../hf/config.js";
+import { type GptNeoxShape, type GptNeoxShapeParams, gptNeoxShape } from "../hf/shape.js";
 import { ModelConfigError } from "./errors.js";
 
 /** Largest layer count accepted: far above any published GPT-NeoX (44) and bounds loops. */
@@ -10,56 +11,15 @@ export const MAX_LAYERS = 1024;
 /** Largest width, vocabulary or MLP size accepted: a float32 matrix of it must stay addressable. */
 export const MAX_DIMENSION = 1 << 24;
 
-/** The model hyper-parameters. Build one with {@link fromHfConfig} or {@link gptNeoxConfig}. */
-export interface GptNeoxConfig {
-  /** Rows of `embed_in` / `embed_out` (the padded vocabulary). */
-  readonly vocabSize: number;
-  /** Model width H. */
-  readonly hiddenSize: number;
-  readonly numLayers: number;
-  /** Attention heads nh; the head size is H / nh. */
-  readonly numHeads: number;
-  /** MLP inner width. */
-  readonly intermediateSize: number;
-  /** Fraction of each head's dimensions that get rotary embedding (R = floor(hd × pct)). */
-  readonly rotaryPct: number;
-  /** RoPE base θ. */
-  readonly rotaryBase: number;
-  /** LayerNorm epsilon (every LayerNorm). */
-  readonly layerNormEps: number;
-  /** Attention and MLP read the same input and are added together (Pythia, NeoX-20B). */
-  readonly parallelResidual: boolean;
-  /** Default KV cache capacity (there are no learned position weights). */
-  readonly maxPositions: number;
-  /** The output head is `embed_in` (then `embed_out` is neither needed nor read). */
-  readonly tiedEmbeddings: boolean;
-  /** QKV and attention output projections carry biases (true for every Pythia). */
-  readonly attentionBias: boolean;
-}
+/**
+ * The model hyper-parameters: a {@link GptNeoxShape}, checked, whose activation is exact erf
+ * GELU (the only one this forward pass has). Build one with {@link fromHfConfig} or
+ * {@link gptNeoxConfig}.
+ */
+export type GptNeoxConfig = Omit<GptNeoxShape, "hiddenAct">;
 
-/** Fields of {@link gptNeoxConfig}; the optional ones default to Pythia's values. */
-export interface GptNeoxConfigParams {
-  vocabSize: number;
-  hiddenSize: number;
-  numLayers: number;
-  numHeads: number;
-  /** Default 4 × `hiddenSize`. */
-  intermediateSize?: number;
-  /** Default 0.25. */
-  rotaryPct?: number;
-  /** Default 10000. */
-  rotaryBase?: number;
-  /** Default 1e-5. */
-  layerNormEps?: number;
-  /** Default true. */
-  parallelResidual?: boolean;
-  /** Default 2048. */
-  maxPositions?: number;
-  /** Default false. */
-  tiedEmbeddings?: boolean;
-  /** Default true. */
-  attentionBias?: boolean;
-}
+/** Fields of {@link gptNeoxConfig}: the four sizes, the rest defaulting to Pythia's values. */
+export type GptNeoxConfigParams = Omit<GptNeoxShapeParams, "hiddenAct">;
 
 /** Head size hd = H / nh. */
 export function headDim(c: GptNeoxConfig): number {
@@ -78,23 +38,15 @@ export function gptNeoxConfig(p: GptNeoxConfigParams): GptNeoxConfig {
       throw new ModelConfigError(field, `${v} is not an integer in [1, ${max}]`);
     return v;
   };
+  const { hiddenAct: _, ...s } = gptNeoxShape(p);
   const c: GptNeoxConfig = {
-    vocabSize: int("vocabSize", p.vocabSize, MAX_DIMENSION),
-    hiddenSize: int("hiddenSize", p.hiddenSize, MAX_DIMENSION),
-    numLayers: int("numLayers", p.numLayers, MAX_LAYERS),
-    numHeads: int("numHeads", p.numHeads, MAX_DIMENSION),
-    intermediateSize: int(
-      "intermediateSize",
-      p.intermediateSize ?? 4 * p.hiddenSize,
-      MAX_DIMENSION,
-    ),
-    rotaryPct: p.rotaryPct ?? 0.25,
-    rotaryBase: p.rotaryBase ?? 10000,
-    layerNormEps: p.layerNormEps ?? 1e-5,
-    parallelResidual: p.parallelResidual ?? true,
-    maxPositions: int("maxPositions", p.maxPositions ?? 2048, MAX_DIMENSION),
-    tiedEmbeddings: p.tiedEmbeddings ?? false,
-    attentionBias: p.attentionBias ?? true,
+    ...s,
+    vocabSize: int("vocabSize", s.vocabSize, MAX_DIMENSION),
+    hiddenSize: int("hiddenSize", s.hiddenSize, MAX_DIMENSION),
+    numLayers: int("numLayers", s.numLayers, MAX_LAYERS),
+    numHeads: int("numHeads", s.numHeads, MAX_DIMENSION),
+    intermediateSize: int("intermediateSize", s.intermediateSize, MAX_DIMENSION),
+    maxPositionEmbeddings: int("maxPositionEmbeddings", s.maxPositionEmbeddings, MAX_DIMENSION),
   };
   if (c.hiddenSize % c.numHeads !== 0)
     throw new ModelConfigError(
@@ -109,8 +61,8 @@ export function gptNeoxConfig(p: GptNeoxConfigParams): GptNeoxConfig {
       "rotaryPct",
       `gives an odd number of rotary dims (${rotaryDims(c)})`,
     );
-  if (!(c.rotaryBase > 0 && Number.isFinite(c.rotaryBase)))
-    throw new ModelConfigError("rotaryBase", `${c.rotaryBase} is not a positive number`);
+  if (!(c.rotaryEmbBase > 0 && Number.isFinite(c.rotaryEmbBase)))
+    throw new ModelConfigError("rotaryEmbBase", `${c.rotaryEmbBase} is not a positive number`);
   if (!(c.layerNormEps >= 0 && Number.isFinite(c.layerNormEps)))
     throw new ModelConfigError("layerNormEps", `${c.layerNormEps} is not a non-negative number`);
   return Object.freeze(c);
@@ -137,18 +89,5 @@ export function fromHfConfig(json: unknown): GptNeoxConfig {
       `RoPE scaling ${JSON.stringify(h.ropeScaling)} is not supported`,
     );
   }
-  return gptNeoxConfig({
-    vocabSize: h.vocabSize,
-    hiddenSize: h.hiddenSize,
-    numLayers: h.numLayers,
-    numHeads: h.numHeads,
-    intermediateSize: h.intermediateSize,
-    rotaryPct: h.rotaryPct,
-    rotaryBase: h.rotaryEmbBase,
-    layerNormEps: h.layerNormEps,
-    parallelResidual: h.useParallelResidual,
-    maxPositions: h.maxPositionEmbeddings,
-    tiedEmbeddings: h.tieWordEmbeddings,
-    attentionBias: h.attentionBias,
-  });
+  return gptNeoxConfig(h);
 }

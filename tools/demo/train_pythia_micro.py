@@ -398,6 +398,7 @@ def write_yaml(path, cfg):
   "max-position-embeddings": {cfg["max_position_embeddings"]},
   "pos-emb": "rotary",
   "rotary-pct": {cfg["rotary_pct"]},
+  "rotary-emb-base": {cfg["rotary_emb_base"]},
   "no-weight-tying": true,
   "gpt-j-residual": true,
   "output-layer-parallelism": "column",
