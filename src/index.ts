@@ -8,7 +8,7 @@ export { type NeoxModel, resolveModel } from "./neox/model.js";
 export { planNeoxToHf } from "./neox/plan-neox-to-hf.js";
 export { type NeoxStep, openNeoxStep } from "./neox/step.js";
 export { openTensorSet } from "./neox/tensor-set.js";
-export { type FullCheckpoint, writeNeoxStep } from "./neox/write.js";
+export { type FullCheckpoint, writeNeoxStep } from "./ops/write-neox-step.js";
 export { analyzeRepository } from "./ops/analyze.js";
 export { auditRepository } from "./ops/audit.js";
 export { convertToHf, planConversion } from "./ops/convert.js";

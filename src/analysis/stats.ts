@@ -6,6 +6,7 @@
 import { toFloat32 } from "../plan/cast.js";
 import type { DTypeInfo } from "../torch/dtype.js";
 import type { ElementSource } from "../torch/element-source.js";
+import { CheckpointError } from "../util/errors.js";
 
 /** Elements read per chunk by the paired and matrix passes. */
 const CHUNK = 1 << 20;
@@ -140,7 +141,7 @@ export interface PairStats {
 /** Relative L2 distance and cosine similarity of `a` to `b` (same shape), one paired pass. */
 export async function pairStats(a: ElementSource, b: ElementSource): Promise<PairStats> {
   if (a.numel !== b.numel)
-    throw new RangeError(`cannot compare ${a.numel} and ${b.numel} elements`);
+    throw new CheckpointError(`cannot compare ${a.numel} and ${b.numel} elements`);
   let dot = 0;
   let aa = 0;
   let bb = 0;

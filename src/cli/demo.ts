@@ -66,7 +66,7 @@ export async function demoCommand(opts: { out: string } & ProgressFlags): Promis
       `  step ${r.step}, ${r.format} format, TP ${r.parallelism.tp} × DP ${r.parallelism.dp}, ${r.precision}, DeepSpeed era ${r.optimizer?.era ?? "?"}`,
     );
     say(
-      `  ${r.model.numLayers} layers, hidden ${r.model.hiddenSize}, ${r.model.numHeads} heads, vocab ${r.model.paddedVocab} (padded); ${r.parameters.total.toLocaleString("en-US")} parameters`,
+      `  ${r.model.numLayers} layers, hidden ${r.model.hiddenSize}, ${r.model.numHeads} heads, vocab ${r.model.vocabSize} (padded); ${r.parameters.total.toLocaleString("en-US")} parameters`,
     );
     say(`  ${r.files.length} files, ${formatBytes(r.files.reduce((n, f) => n + f.size, 0))}`);
     const v = await verifyStep(step, await resolveModel(step));

@@ -1,17 +1,23 @@
 import { openTensorSet } from "../neox/tensor-set.js";
 import { diffTensorSets } from "../ops/diff.js";
 import { openFolder } from "../source/open.js";
+import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
 
 export async function diffCommand(
   a: string,
   b: string,
-  opts: { json?: boolean; endpoint?: string },
+  opts: { json?: boolean; endpoint?: string } & ProgressFlags,
 ): Promise<void> {
+  const shown = progressSettings(opts);
   const sa = await openTensorSet(await openFolder(a, { endpoint: opts.endpoint }));
   try {
     const sb = await openTensorSet(await openFolder(b, { endpoint: opts.endpoint }));
     try {
-      const d = await diffTensorSets(sa, sb);
+      const bar = new Progress("diff", shown);
+      const d = await diffTensorSets(sa, sb, {
+        onProgress: (done, total) => bar.update(done, total),
+      });
+      bar.finish();
       const same = d.filter((x) => x.status === "equal").length;
       if (opts.json)
         process.stdout.write(

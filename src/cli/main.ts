@@ -1,336 +1,27 @@
 #!/usr/bin/env node
 /**
- * The `neox-ckpt` command: parses arguments, calls the library, prints. Each command's module
- * is imported only when that command runs, so start-up costs what the command uses (`inspect`
- * never loads the plotting or the HTTP stack, `--version` loads nothing).
+ * The `neox-ckpt` command: parses arguments, calls the library, prints. `--version` answers
+ * before anything is loaded; every other command loads the command table (./program.ts) and
+ * then only its own module.
  */
-import { Command, CommanderError } from "commander";
-import { classify } from "./errors.js";
-import { progressOptions, remoteOptions } from "./options.js";
-
-const VERSION = "0.1.0";
-
-/** The action of a command whose module is imported when the command runs. */
-function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K) {
-  return async (...args: unknown[]): Promise<void> => {
-    const action = (await load())[name] as (...a: unknown[]) => Promise<void>;
-    await action(...args);
-  };
-}
-
-const program = new Command();
-program
-  .name("neox-ckpt")
-  .description(
-    "Open, inspect, stream, convert and verify GPT-NeoX / DeepSpeed checkpoints without Python.",
-  )
-  .version(VERSION)
-  .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-
-progressOptions(
-  program
-    .command("demo")
-    .description(
-      "write the embedded pythia-micro series as NeoX checkpoints, inspect, verify and convert one step",
-    )
-    .option("--out <dir>", "where to write", "neox-ckpt-demo"),
-).action(lazy(() => import("./demo.js"), "demoCommand"));
-
-remoteOptions(
-  program
-    .command("ls")
-    .description("print the object tree of a .pt file, tensors summarised, foreign objects by name")
-    .argument("<file>", ".pt file: a path, hf://ORG/NAME@REVISION/path or an http(s) URL")
-    .option("--json", "print the tree as JSON")
-    .option("--max-items <n>", "items shown per container", "24"),
-).action(lazy(() => import("./ls.js"), "lsCommand"));
-
-remoteOptions(
-  program
-    .command("tensors")
-    .description("list every tensor of a .pt file: name, dtype, shape (and SHA-256 of its bytes)")
-    .argument("<file>", ".pt file: a path, hf://ORG/NAME@REVISION/path or an http(s) URL")
-    .option("--json", "print a JSON array")
-    .option("--hash", "add the SHA-256 of each tensor's contiguous little-endian bytes"),
-).action(lazy(() => import("./tensors.js"), "tensorsCommand"));
-
-remoteOptions(
-  program
-    .command("inspect")
-    .description("describe a NeoX checkpoint step: model, parallelism, precision, files, tensors")
-    .argument(
-      "<ckpt>",
-      "step folder, global_stepN folder, a save folder with 'latest', or hf://ORG/NAME@REVISION",
-    )
-    .option("--json", "print the report as JSON"),
-).action(lazy(() => import("./inspect.js"), "inspectCommand"));
-
-progressOptions(
-  remoteOptions(
-    program
-      .command("convert")
-      .description(
-        "convert a NeoX step to a Hugging Face GPTNeoXForCausalLM folder (safetensors), streaming",
-      )
-      .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
-      .requiredOption("--out <dir>", "output folder (must be empty or absent unless --force)")
-      .option("--dtype <dtype>", "float16 | bfloat16 | float32 (default: as stored)")
-      .option(
-        "--max-shard-size <size>",
-        "largest safetensors shard, at least 1MB (5GB, 500MB, 2GiB)",
-        "5GB",
-      )
-      .option("--tokenizer <file>", "tokenizer.json to copy (default: one found in the checkpoint)")
-      .option("--dry-run", "print the plan and config, write nothing")
-      .option("--force", "replace a non-empty output folder"),
-  ),
-).action(lazy(() => import("./convert.js"), "convertCommand"));
-
-progressOptions(
-  remoteOptions(
-    program
-      .command("diff")
-      .description(
-        "compare two checkpoints tensor by tensor (NeoX or Hugging Face), matched by HF name",
-      )
-      .argument("<a>", "NeoX step or HF folder (or hf:// address)")
-      .argument("<b>", "NeoX step or HF folder (or hf:// address)")
-      .option("--json", "print JSON"),
-  ),
-).action(lazy(() => import("./diff.js"), "diffCommand"));
-
-progressOptions(
-  program
-    .command("synth")
-    .description(
-      "write a full-shape Pythia checkpoint with deterministic pseudo-random values (scale tests, benchmarks)",
-    )
-    .requiredOption("--preset <name>", "pythia-70m | 160m | 410m | 1b | 1.4b | 2.8b | 6.9b | 12b")
-    .requiredOption("--out <dir>", "output folder")
-    .option("--tp <n>", "tensor-parallel size (default: the preset's)")
-    .option("--dp <n>", "data-parallel size of the optimizer files (default: the preset's)")
-    .option("--no-optim", "weights and metadata only")
-    .option("--seed <n>", "random seed", "1234")
-    .option("--step <n>", "training step recorded", "0")
-    .option(
-      "--era <a|b>",
-      "optimizer layout: a (Pythia, legacy ZeRO-1) or b (DeepSpeed >= 0.7)",
-      "a",
-    )
-    .option("--save-folder", "write global_stepN/ + latest instead of files at the root"),
-).action(lazy(() => import("./synth.js"), "synthCommand"));
-
-progressOptions(
-  remoteOptions(
-    program
-      .command("optim")
-      .description(
-        "consolidate ZeRO optimizer states per parameter: fp32 masters, exp_avg, exp_avg_sq (any era)",
-      )
-      .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
-      .requiredOption("--out <dir>", "output folder")
-      .option("--params <regex>", "only parameters whose HF or NeoX name matches")
-      .option("--names <hf|neox>", "tensor names in the output", "hf")
-      .option(
-        "--format <hf|universal>",
-        "hf: three safetensors checkpoints + optimizer.json; universal: DeepSpeed's layout",
-        "hf",
-      )
-      .option("--max-shard-size <size>", "largest safetensors shard, at least 1MB", "5GB")
-      .option("--force", "replace a non-empty output folder"),
-  ),
-).action(lazy(() => import("./optim.js"), "optimCommand"));
-
-progressOptions(
-  remoteOptions(
-    program
-      .command("reshard")
-      .description(
-        "rewrite a NeoX step for another TP/DP layout (weights and optimizer states), streaming",
-      )
-      .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
-      .requiredOption("--out <dir>", "output folder")
-      .requiredOption("--tp <n>", "tensor-parallel size")
-      .requiredOption("--dp <n>", "data-parallel size of the optimizer files")
-      .option(
-        "--era <a|b>",
-        "optimizer layout: a (legacy ZeRO-1, Pythia) or b (DeepSpeed >= 0.7)",
-        "a",
-      )
-      .option("--no-optim", "weights and metadata only")
-      .option("--save-folder", "write global_stepN/ + latest"),
-  ),
-).action(lazy(() => import("./reshard.js"), "reshardCommand"));
-
-progressOptions(
-  remoteOptions(
-    program
-      .command("to-neox")
-      .description("write a Hugging Face GPT-NeoX folder (safetensors) as a NeoX checkpoint")
-      .argument("<hf>", "HF folder or hf://ORG/NAME@REVISION")
-      .requiredOption("--out <dir>", "output folder")
-      .option("--tp <n>", "tensor-parallel size", "1")
-      .option("--dp <n>", "data-parallel size of the optimizer files", "1")
-      .option("--era <a|b>", "optimizer layout", "b")
-      .option("--optim <step>", "take optimizer states from this NeoX step (default: fresh states)")
-      .option("--step <n>", "training step recorded")
-      .option(
-        "--config <file...>",
-        "NeoX YAML(s) to put in the checkpoint (default: one describing the model)",
-      )
-      .option("--save-folder", "write global_stepN/ + latest"),
-  ),
-).action(lazy(() => import("./reshard.js"), "toNeoxCommand"));
-
-progressOptions(
-  remoteOptions(
-    program
-      .command("verify")
-      .description(
-        "check a step: optimizer group lengths, fp16(fp32 master) == weights, TP copies agree",
-      )
-      .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
-      .option("--json", "print JSON"),
-  ),
-).action(lazy(() => import("./verify.js"), "verifyCommand"));
-
-remoteOptions(
-  program
-    .command("steps")
-    .description(
-      "list the revisions (training steps) of a checkpoint repository with file counts and sizes",
-    )
-    .argument("<repo>", "local folder of step folders, or hf://ORG/NAME")
-    .option("--json", "print JSON"),
-).action(lazy(() => import("./steps.js"), "stepsCommand"));
-
-progressOptions(
-  remoteOptions(
-    program
-      .command("analyze")
-      .description(
-        "training dynamics across steps: statistics, distances, singular values, Adam statistics; JSON, CSV and plots",
-      )
-      .argument("<repo>", "local folder of step folders, or hf://ORG/NAME")
-      .requiredOption("--out <dir>", "output folder for the metrics (JSON, CSV) and plots")
-      .option("--steps <a,b,c>", "only these steps")
-      .option("--params <regex>", "only tensors whose HF name matches")
-      .option(
-        "--svd-iterations <n>",
-        "most power iterations for the top singular value (0: skip)",
-        "50",
-      )
-      .option("--json", "also print the metrics as JSON"),
-  ),
-).action(lazy(() => import("./analyze.js"), "analyzeCommand"));
-
-progressOptions(
-  remoteOptions(
-    program
-      .command("audit")
-      .description(
-        "check a repository: every step present, complete, distinct, and what its name says",
-      )
-      .argument("<repo>", "local folder of step folders, or hf://ORG/NAME")
-      .option(
-        "--expect <schedule>",
-        "log-spaced (20 steps), pythia-154, or a list a,b,c (default: guessed)",
-      )
-      .option(
-        "--deep",
-        "also sample the embedding and one layer per step (zero, NaN, out-of-order)",
-      )
-      .option("--json", "print every finding as JSON")
-      .option("--strict", "exit 3 when there are findings"),
-  ),
-).action(lazy(() => import("./audit.js"), "auditCommand"));
-
-progressOptions(
-  remoteOptions(
-    program
-      .command("download")
-      .description("download a revision: parallel, resumable, sha256-verified, atomic per file")
-      .argument("<repo>", "hf://ORG/NAME (or hf://ORG/NAME@REVISION)")
-      .option("--revision <rev>", "revision (branch) to download", "main")
-      .option("--include <glob...>", "only paths matching these globs (*, **, ?)")
-      .requiredOption("--out <dir>", "destination folder")
-      .option("--parallel <n>", "files at once", "4"),
-  ),
-).action(lazy(() => import("./download.js"), "downloadCommand"));
-
-program
-  .command("serve")
-  .description(
-    "serve local repositories (ROOT/ORG/NAME/<revision>/…) read-only with the hub's HTTP API",
-  )
-  .argument("<root>", "folder holding ORG/NAME/<revision>/ folders")
-  .option("--host <host>", "address to listen on", "127.0.0.1")
-  .option("--port <n>", "port (0: any free port)", "8765")
-  .action(lazy(() => import("./serve.js"), "serveCommand"));
-
-remoteOptions(
-  program
-    .command("view")
-    .description(
-      "browse a checkpoint repository in the browser: steps, parameters, tensor statistics, histograms, heatmaps, training dynamics",
-    )
-    .argument("<repo>", "local folder of step folders, or hf://ORG/NAME")
-    .option("--host <host>", "address to listen on", "127.0.0.1")
-    .option("--port <n>", "port (0: any free port)", "8766")
-    .option("--analysis <dir>", "an analyze output folder: its metrics feed the dynamics page"),
-).action(lazy(() => import("./view.js"), "viewCommand"));
-
-progressOptions(
-  remoteOptions(
-    program
-      .command("logits")
-      .description(
-        "run the GPT-NeoX forward pass (fp32, CPU) on token ids, from a NeoX step or an HF folder",
-      )
-      .argument("<ckpt>", "NeoX step, HF folder, or hf:// address")
-      .requiredOption("--ids <a,b,c>", "token ids")
-      .option("--json", 'print {"ids": [...], "logits": [[...], ...]} (padded vocabulary included)')
-      .option("--top-k <k>", "top tokens shown per position", "5")
-      .option("--out <file>", "also write the JSON there"),
-  ),
-).action(lazy(() => import("./model.js"), "logitsCommand"));
-
-progressOptions(
-  remoteOptions(
-    program
-      .command("eval")
-      .description(
-        "mean next-token loss and perplexity of a text (several steps of a repository with --steps)",
-      )
-      .argument("<ckpt>", "NeoX step or HF folder; with --steps, a repository")
-      .requiredOption("--text <file>", "text file")
-      .option("--tokenizer <file>", "tokenizer.json (default: the one next to the weights)")
-      .option("--steps <a,b,c>", "evaluate these steps of the repository")
-      .option("--json", "print JSON"),
-  ),
-).action(lazy(() => import("./model.js"), "evalCommand"));
-
-progressOptions(
-  remoteOptions(
-    program
-      .command("generate")
-      .description("continue a prompt with the model (KV cache; greedy at temperature 0)")
-      .argument("<ckpt>", "NeoX step, HF folder, or hf:// address")
-      .requiredOption("--prompt <text>", "the prompt")
-      .option("--max-new-tokens <n>", "tokens to add", "32")
-      .option("--temperature <t>", "sampling temperature ≥ 0 (0: greedy)", "0")
-      .option("--seed <s>", "sampling seed", "1")
-      .option("--tokenizer <file>", "tokenizer.json (default: the one next to the weights)"),
-  ),
-).action(lazy(() => import("./model.js"), "generateCommand"));
+import { VERSION } from "./version.js";
 
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
   // `neox-ckpt tensors X | head` closes our stdout early: that is not an error.
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
     throw e;
   });
+  const [{ CommanderError }, { program }, { classify }] = await Promise.all([
+    import("commander"),
+    import("./program.js"),
+    import("./errors.js"),
+  ]);
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
@@ -340,7 +31,7 @@ async function main(): Promise<void> {
     }
     const known = classify(e);
     if (!known) throw e;
-    // A progress bar may hold the line open; its module is loaded only if one was shown.
+    // A progress bar may hold the line open.
     (await import("./progress.js")).endProgressLine();
     process.stderr.write(`neox-ckpt: ${known.message}\n`);
     process.exitCode = known.code;

@@ -1,23 +1,64 @@
 import { readFile, writeFile } from "node:fs/promises";
-import { openModel } from "../model/from-checkpoint.js";
-import { loadTokenizer } from "../model/tokenizer.js";
+import { classifyFile } from "../neox/files.js";
+import { openModel, type OpenedModel } from "../model/from-checkpoint.js";
+import { meanNextTokenLoss } from "../model/loss.js";
+import { generateTokens } from "../model/sampling.js";
+import { loadTokenizer, type TextTokenizer } from "../model/tokenizer.js";
 import { openRepository } from "../repo/repository.js";
+import type { Folder } from "../source/folder.js";
 import { openFolder } from "../source/open.js";
 import { InputError, UsageError } from "./errors.js";
+import { nonNegativeNumber, stepList, wholeNumber } from "./options.js";
+import {
+  countReads,
+  Progress,
+  type ProgressFlags,
+  type ProgressSettings,
+  progressSettings,
+} from "./progress.js";
 
 const parseIds = (s: string) => {
-  const ids = s.split(",").map((x) => Number(x.trim()));
-  if (ids.length === 0 || ids.some((x) => !Number.isInteger(x) || x < 0))
-    throw new UsageError("--ids takes a list of token ids 1,2,3");
+  const ids = s.split(",").map((x) => (x.trim() === "" ? Number.NaN : Number(x)));
+  if (ids.some((x) => !Number.isSafeInteger(x) || x < 0))
+    throw new UsageError(`--ids takes a list of token ids 1,2,3, not '${s}'`);
   return ids;
 };
 
+/** Bytes of the files a model's weights are read from (not optimizer states, not configs). */
+async function weightBytes(folder: Folder): Promise<number> {
+  let n = 0;
+  for (const f of await folder.list()) {
+    const k = classifyFile(f.path).kind;
+    const hf = k === "other" && /\.(safetensors|bin|pt)$/.test(f.path);
+    if (k === "layer" || k === "model-states" || hf) n += f.size;
+  }
+  return n;
+}
+
+/** Loads the model of `folder`, showing the weights read as they are. */
+async function loadModel(folder: Folder, task: string, shown: ProgressSettings) {
+  const bar = new Progress(`${task}: reading weights`, shown);
+  const total = await weightBytes(folder);
+  let read = 0;
+  const m = await openModel(countReads(folder, (n) => bar.update((read += n), total)));
+  bar.finish();
+  return m;
+}
+
 export async function logitsCommand(
   ckpt: string,
-  opts: { ids: string; json?: boolean; topK?: string; out?: string; endpoint?: string },
+  opts: {
+    ids: string;
+    json?: boolean;
+    topK: string;
+    out?: string;
+    endpoint?: string;
+  } & ProgressFlags,
 ): Promise<void> {
   const ids = parseIds(opts.ids);
-  const m = await openModel(await openFolder(ckpt, { endpoint: opts.endpoint }));
+  const k = wholeNumber(opts.topK, "--top-k");
+  const shown = progressSettings(opts);
+  const m = await loadModel(await openFolder(ckpt, { endpoint: opts.endpoint }), "logits", shown);
   try {
     const logits = await m.model.forward(ids);
     const V = m.config.vocabSize;
@@ -28,7 +69,6 @@ export async function logitsCommand(
       process.stdout.write(text);
       return;
     }
-    const k = Number(opts.topK ?? 5);
     for (const [t, row] of rows.entries()) {
       const top = row
         .map((v, i) => [v, i] as const)
@@ -43,71 +83,62 @@ export async function logitsCommand(
   }
 }
 
-async function tokenizerFor(file: string | undefined, found: string | undefined) {
-  if (file) return loadTokenizer(await readFile(file, "utf8"));
-  if (found) return loadTokenizer(found);
-  throw new InputError("no tokenizer.json next to the weights; pass --tokenizer FILE");
-}
-
-/** Mean next-token loss of `ids` in windows of the model's context. */
-async function meanLoss(
-  forward: (ids: number[]) => Promise<Float32Array>,
-  ids: number[],
-  V: number,
-  window: number,
-): Promise<{ loss: number; count: number }> {
-  let total = 0;
-  let count = 0;
-  for (let start = 0; start + 1 < ids.length; start += window) {
-    const chunk = ids.slice(start, Math.min(ids.length, start + window + 1));
-    const logits = await forward(chunk.slice(0, -1));
-    for (let t = 0; t + 1 < chunk.length; t++) {
-      let max = Number.NEGATIVE_INFINITY;
-      for (let i = 0; i < V; i++) max = Math.max(max, logits[t * V + i] as number);
-      let sum = 0;
-      for (let i = 0; i < V; i++) sum += Math.exp((logits[t * V + i] as number) - max);
-      total += Math.log(sum) + max - (logits[t * V + (chunk[t + 1] as number)] as number);
-      count++;
-    }
+/** The tokenizer of `--tokenizer FILE`, else the one next to the weights. */
+async function tokenizerFor(file: string | undefined, m: OpenedModel): Promise<TextTokenizer> {
+  const [text, from] = file
+    ? [await readFile(file, "utf8"), file]
+    : [m.tokenizer, "the checkpoint's tokenizer.json"];
+  if (text === undefined)
+    throw new InputError("no tokenizer.json next to the weights; pass --tokenizer FILE");
+  try {
+    return loadTokenizer(text);
+  } catch (e) {
+    // The tokenizers library reports a malformed file as a plain SyntaxError or TypeError.
+    if (e instanceof SyntaxError || e instanceof TypeError)
+      throw new InputError(`${from}: not a tokenizer.json (${e.message})`, { file: from });
+    throw e;
   }
-  return { loss: total / count, count };
 }
 
 export async function evalCommand(
   ckpt: string,
-  opts: { text: string; tokenizer?: string; json?: boolean; steps?: string; endpoint?: string },
+  opts: {
+    text: string;
+    tokenizer?: string;
+    json?: boolean;
+    steps?: string;
+    endpoint?: string;
+  } & ProgressFlags,
 ): Promise<void> {
+  const want = stepList(opts.steps, "--steps");
+  const shown = progressSettings(opts);
   const text = await readFile(opts.text, "utf8");
   if (text.trim() === "") throw new InputError(`${opts.text}: the text is empty`);
-  const targets: { label: string; address: string }[] = [];
-  if (opts.steps) {
-    const want = opts.steps.split(",").map((x) => Number(x.trim()));
+  const targets: { label: string; folder: () => Promise<Folder> }[] = [];
+  if (want) {
     const repo = await openRepository(ckpt, { endpoint: opts.endpoint });
     for (const s of want) {
       const rev = repo.revisions.find((r) => r.step === s);
       if (!rev) throw new InputError(`${ckpt} has no step ${s}`);
-      targets.push({ label: rev.name, address: rev.folder.name });
+      targets.push({ label: rev.name, folder: async () => rev.folder });
     }
-  } else targets.push({ label: ckpt, address: ckpt });
+  } else
+    targets.push({ label: ckpt, folder: () => openFolder(ckpt, { endpoint: opts.endpoint }) });
   const results = [];
   for (const tgt of targets) {
-    const folder = opts.steps
-      ? (await openRepository(ckpt, { endpoint: opts.endpoint })).revisions.find(
-          (r) => r.name === tgt.label,
-        )?.folder
-      : await openFolder(tgt.address, { endpoint: opts.endpoint });
-    if (!folder) throw new InputError(`${tgt.label} not found`);
-    const m = await openModel(folder);
+    const task = targets.length > 1 ? `eval ${tgt.label}` : "eval";
+    const m = await loadModel(await tgt.folder(), task, shown);
     try {
-      const tok = await tokenizerFor(opts.tokenizer, m.tokenizer);
+      const tok = await tokenizerFor(opts.tokenizer, m);
       const ids = tok.encode(text);
       if (ids.length < 2) throw new InputError(`${opts.text}: fewer than two tokens`);
-      const r = await meanLoss(
-        (x) => m.model.forward(x),
-        ids,
-        m.config.vocabSize,
-        m.config.maxPositions,
-      );
+      const bar = new Progress(task, shown, "tokens");
+      const r = await meanNextTokenLoss(m.model, ids, {
+        vocabSize: m.config.vocabSize,
+        window: m.config.maxPositionEmbeddings,
+        onProgress: (done, total) => bar.update(done, total),
+      });
+      bar.finish();
       results.push({
         checkpoint: tgt.label,
         tokens: ids.length,
@@ -139,50 +170,23 @@ export async function generateCommand(
     seed: string;
     tokenizer?: string;
     endpoint?: string;
-  },
+  } & ProgressFlags,
 ): Promise<void> {
-  const m = await openModel(await openFolder(ckpt, { endpoint: opts.endpoint }));
+  const maxNewTokens = wholeNumber(opts.maxNewTokens, "--max-new-tokens");
+  const temperature = nonNegativeNumber(opts.temperature, "--temperature");
+  const seed = wholeNumber(opts.seed, "--seed", { max: 2 ** 32 - 1 });
+  const shown = progressSettings(opts);
+  const m = await loadModel(await openFolder(ckpt, { endpoint: opts.endpoint }), "generate", shown);
   try {
-    const tok = await tokenizerFor(opts.tokenizer, m.tokenizer);
-    const ids = tok.encode(opts.prompt);
-    if (ids.length === 0) throw new InputError("the prompt encodes to no tokens");
-    const n = Number(opts.maxNewTokens);
-    const temperature = Number(opts.temperature);
-    let state = Number(opts.seed) >>> 0 || 1;
-    const rand = () => {
-      state ^= state << 13;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      return (state >>> 0) / 2 ** 32;
-    };
-    const V = m.config.vocabSize;
-    const cache = m.model.createCache(Math.min(m.config.maxPositions, ids.length + n));
-    const out = [...ids];
-    let logits = await m.model.forward(ids, { cache, lastOnly: true });
-    for (let i = 0; i < n && out.length < cache.capacity; i++) {
-      let next = 0;
-      if (temperature <= 0) {
-        for (let j = 1; j < V; j++) if ((logits[j] as number) > (logits[next] as number)) next = j;
-      } else {
-        let max = Number.NEGATIVE_INFINITY;
-        for (let j = 0; j < V; j++) max = Math.max(max, logits[j] as number);
-        const p = Array.from(logits, (x) => Math.exp((x - max) / temperature));
-        const s = p.reduce((a, b) => a + b, 0);
-        let r = rand() * s;
-        next = V - 1;
-        for (let j = 0; j < V; j++) {
-          r -= p[j] as number;
-          if (r <= 0) {
-            next = j;
-            break;
-          }
-        }
-      }
-      out.push(next);
-      if (out.length >= cache.capacity) break;
-      logits = await m.model.forward([next], { cache, lastOnly: true });
-    }
-    cache.dispose();
+    const tok = await tokenizerFor(opts.tokenizer, m);
+    const bar = new Progress("generate", shown, "tokens");
+    const out = await generateTokens(m.model, tok.encode(opts.prompt), {
+      maxNewTokens,
+      temperature,
+      seed,
+      onToken: (done, most) => bar.update(done, most),
+    });
+    bar.finish();
     process.stdout.write(`${tok.decode(out)}\n`);
   } finally {
     await m.close();

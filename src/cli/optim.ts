@@ -3,8 +3,8 @@ import { openNeoxStep } from "../neox/step.js";
 import { exportOptimizerStates } from "../ops/optim.js";
 import { openFolder } from "../source/open.js";
 import { formatBytes } from "../torch/repr.js";
-import { UsageError } from "./errors.js";
-import { Progress } from "./progress.js";
+import { oneOf, regexOption, shardSize } from "./options.js";
+import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
 
 export async function optimCommand(
   ckpt: string,
@@ -16,34 +16,25 @@ export async function optimCommand(
     force?: boolean;
     maxShardSize: string;
     endpoint?: string;
-  },
+  } & ProgressFlags,
 ): Promise<void> {
-  if (opts.names !== "hf" && opts.names !== "neox")
-    throw new UsageError("--names takes hf or neox");
-  if (opts.format !== "hf" && opts.format !== "universal")
-    throw new UsageError("--format takes hf or universal");
-  let params: RegExp | undefined;
-  try {
-    params = opts.params ? new RegExp(opts.params) : undefined;
-  } catch (e) {
-    throw new UsageError(`--params: ${(e as Error).message}`);
-  }
+  const names = oneOf(opts.names, "--names", ["hf", "neox"] as const);
+  const format = oneOf(opts.format, "--format", ["hf", "universal"] as const);
+  const params = regexOption(opts.params, "--params");
+  const maxShardSize = shardSize(opts.maxShardSize);
+  const bar = new Progress("optim", progressSettings(opts));
   const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));
   try {
-    let bar: Progress | undefined;
     const r = await exportOptimizerStates(step, await resolveModel(step), {
       out: opts.out,
       params,
-      names: opts.names,
-      format: opts.format,
+      names,
+      format,
       force: opts.force,
-      maxShardSize: opts.maxShardSize,
-      onProgress: (done, total) => {
-        bar ??= new Progress("optim", total);
-        bar.update(done);
-      },
+      maxShardSize,
+      onProgress: (done, total) => bar.update(done, total),
     });
-    bar?.finish();
+    bar.finish();
     process.stdout.write(
       `wrote ${r.out}: ${r.parameters} parameters × ${r.kinds.join(", ")} (${formatBytes(r.bytes)}), ZeRO era ${r.era}\n`,
     );

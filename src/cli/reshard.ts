@@ -3,16 +3,14 @@ import { basename } from "node:path";
 import { openNeoxStep } from "../neox/step.js";
 import { hfToNeox, reshardStep } from "../ops/reshard.js";
 import { openFolder } from "../source/open.js";
-import { UsageError } from "./errors.js";
+import { oneOf, wholeNumber } from "./options.js";
+import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
 
-const layout = (tp: string, dp: string, era?: string) => {
-  const t = Number(tp);
-  const d = Number(dp);
-  if (!Number.isInteger(t) || !Number.isInteger(d))
-    throw new UsageError("--tp and --dp take whole numbers");
-  if (era !== undefined && era !== "a" && era !== "b") throw new UsageError("--era takes a or b");
-  return { tp: t, dp: d, era: era === "b" ? ("B" as const) : ("A" as const) };
-};
+const layout = (tp: string, dp: string, era: string) => ({
+  tp: wholeNumber(tp, "--tp", { min: 1 }),
+  dp: wholeNumber(dp, "--dp", { min: 1 }),
+  era: oneOf(era, "--era", ["a", "b"] as const) === "b" ? ("B" as const) : ("A" as const),
+});
 
 export async function reshardCommand(
   ckpt: string,
@@ -24,9 +22,10 @@ export async function reshardCommand(
     optim: boolean;
     saveFolder?: boolean;
     endpoint?: string;
-  },
+  } & ProgressFlags,
 ): Promise<void> {
   const l = layout(opts.tp, opts.dp, opts.era);
+  const bar = new Progress("reshard", progressSettings(opts), "files");
   const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));
   try {
     const dir = await reshardStep(step, {
@@ -34,7 +33,9 @@ export async function reshardCommand(
       out: opts.out,
       noOptim: !opts.optim,
       saveFolder: opts.saveFolder,
+      onProgress: (done, total, name) => bar.update(done, total, name),
     });
+    bar.finish();
     process.stdout.write(
       `wrote ${dir}: TP ${l.tp} × DP ${l.dp}, optimizer era ${opts.optim ? l.era : "none"}\n`,
     );
@@ -55,9 +56,11 @@ export async function toNeoxCommand(
     config?: string[];
     saveFolder?: boolean;
     endpoint?: string;
-  },
+  } & ProgressFlags,
 ): Promise<void> {
   const l = layout(opts.tp, opts.dp, opts.era);
+  const iteration = opts.step === undefined ? undefined : wholeNumber(opts.step, "--step");
+  const bar = new Progress("to-neox", progressSettings(opts), "files");
   const configs: { name: string; text: string }[] = [];
   for (const c of opts.config ?? [])
     configs.push({ name: basename(c), text: await readFile(c, "utf8") });
@@ -69,10 +72,12 @@ export async function toNeoxCommand(
       ...l,
       out: opts.out,
       optimFrom: from,
-      iteration: opts.step !== undefined ? Number(opts.step) : undefined,
+      iteration,
       saveFolder: opts.saveFolder,
       configs: configs.length ? configs : undefined,
+      onProgress: (done, total, name) => bar.update(done, total, name),
     });
+    bar.finish();
     process.stdout.write(
       `wrote ${dir}: TP ${l.tp} × DP ${l.dp}, ${from ? `optimizer states from ${opts.optim}` : "fresh optimizer states"}\n`,
     );

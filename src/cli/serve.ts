@@ -4,13 +4,20 @@ import { UsageError } from "./errors.js";
 
 export async function serveCommand(
   root: string,
-  opts: { host: string; port: string },
+  opts: { host: string; port: string; followSymlinks?: boolean },
 ): Promise<void> {
   const port = Number(opts.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError("--port takes 0…65535");
-  const viewer = createHubViewer({ root });
-  const s = await startHubServer({ root, host: opts.host, port, extra: viewer.handle });
+  const followSymlinks = opts.followSymlinks === true;
+  const viewer = createHubViewer({ root, followSymlinks });
+  const s = await startHubServer({
+    root,
+    host: opts.host,
+    port,
+    followSymlinks,
+    extra: viewer.handle,
+  });
   process.stderr.write(
     `serving ${root} at ${s.url} (hub API: ${s.url}/api/models/ORG/NAME/refs)\n`,
   );

@@ -1,43 +1,44 @@
 import { synthesize } from "../ops/synth.js";
-import { UsageError } from "./errors.js";
+import { oneOf, wholeNumber } from "./options.js";
+import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
 
-const int = (v: string | undefined, what: string) => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${what} takes a whole number`);
-  return n;
-};
+const optionalWhole = (v: string | undefined, option: string, min = 0) =>
+  v === undefined ? undefined : wholeNumber(v, option, { min });
 
-export async function synthCommand(opts: {
-  preset: string;
-  out: string;
-  tp?: string;
-  dp?: string;
-  optim: boolean;
-  seed: string;
-  step: string;
-  era: string;
-  saveFolder?: boolean;
-}): Promise<void> {
-  if (opts.era !== "a" && opts.era !== "b") throw new UsageError("--era takes a or b");
+export async function synthCommand(
+  opts: {
+    preset: string;
+    out: string;
+    tp?: string;
+    dp?: string;
+    optim: boolean;
+    seed: string;
+    step: string;
+    era: string;
+    saveFolder?: boolean;
+  } & ProgressFlags,
+): Promise<void> {
+  const era = oneOf(opts.era, "--era", ["a", "b"] as const);
+  const tp = optionalWhole(opts.tp, "--tp", 1);
+  const dp = optionalWhole(opts.dp, "--dp", 1);
+  const seed = wholeNumber(opts.seed, "--seed");
+  const step = wholeNumber(opts.step, "--step");
+  const bar = new Progress("synth", progressSettings(opts), "files");
   const t0 = performance.now();
   let files = 0;
   const dir = await synthesize({
     preset: opts.preset,
     out: opts.out,
-    tp: int(opts.tp, "--tp"),
-    dp: int(opts.dp, "--dp"),
+    tp,
+    dp,
     optimizer: opts.optim,
-    seed: int(opts.seed, "--seed"),
-    step: int(opts.step, "--step"),
-    era: opts.era === "a" ? "A" : "B",
+    seed,
+    step,
+    era: era === "a" ? "A" : "B",
     saveFolder: opts.saveFolder,
-    onFile: (name) => {
-      files++;
-      if (process.stderr.isTTY) process.stderr.write(`\rwrote ${files} files (${name})`.padEnd(70));
-    },
+    onFile: (name) => bar.update(++files, 0, name),
   });
-  if (process.stderr.isTTY) process.stderr.write("\n");
+  bar.finish();
   process.stdout.write(
     `wrote ${files} files to ${dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
   );

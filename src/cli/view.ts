@@ -1,22 +1,22 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import { METRICS_JSON } from "../analysis/outputs.js";
 import { openRepository } from "../repo/repository.js";
 import { startViewer } from "../server/viewer.js";
-import { InputError, UsageError } from "./errors.js";
+import { InputError } from "./errors.js";
+import { wholeNumber } from "./options.js";
 
 export async function viewCommand(
   repo: string,
   opts: { host: string; port: string; endpoint?: string; analysis?: string },
 ): Promise<void> {
-  const port = Number(opts.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new UsageError("--port takes 0…65535");
+  const port = wholeNumber(opts.port, "--port", { max: 65535 });
   // Fail here, with exit status 1, rather than on the first page load.
   const r = await openRepository(repo, { endpoint: opts.endpoint });
   if (r.revisions.length === 0)
     throw new InputError(`${repo}: no revisions (step folders or stepN branches)`);
-  if (opts.analysis && !(await stat(join(opts.analysis, "metrics.json")).catch(() => undefined)))
-    throw new InputError(`${opts.analysis}: no metrics.json (write one with neox-ckpt analyze)`);
+  if (opts.analysis && !(await stat(join(opts.analysis, METRICS_JSON)).catch(() => undefined)))
+    throw new InputError(`${opts.analysis}: no ${METRICS_JSON} (write one with neox-ckpt analyze)`);
   const v = await startViewer({
     repo,
     endpoint: opts.endpoint,

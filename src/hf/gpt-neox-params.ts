@@ -62,13 +62,16 @@ export interface GptNeoxParameter extends TableRow {
  */
 export interface GptNeoxLegacyBuffer extends TableRow {
   readonly kind: "legacy-buffer";
-  /** The tail of the name that marks it under any prefix (transformers ≥ 4.45 keeps one `gpt_neox.rotary_emb.inv_freq`). */
+  /**
+   * The tail of the name that marks it under any prefix (newer transformers releases keep one
+   * model-level `gpt_neox.rotary_emb.inv_freq`).
+   */
   readonly suffix: string;
 }
 
 export type GptNeoxTensor = GptNeoxParameter | GptNeoxLegacyBuffer;
 
-const H = (d: ParamDims) => [d.hiddenSize];
+type Extra = Partial<Pick<GptNeoxParameter, "neoxNew" | "attentionBias" | "tiedTo">>;
 const param = (
   block: NeoxBlock,
   hf: string,
@@ -76,64 +79,69 @@ const param = (
   registration: number,
   merge: TpMergeRule,
   shape: (d: ParamDims) => number[],
-  extra: Partial<Pick<GptNeoxParameter, "neoxNew" | "attentionBias" | "tiedTo">> = {},
-): GptNeoxParameter => ({ kind: "parameter", block, hf, neox, registration, merge, shape, ...extra });
+  extra: Extra = {},
+): GptNeoxParameter => ({
+  kind: "parameter",
+  block,
+  hf,
+  neox,
+  registration,
+  merge,
+  shape,
+  ...extra,
+});
+/** A transformer-layer parameter: HF and (legacy) NeoX spell it alike. */
+const layer = (
+  hf: string,
+  registration: number,
+  merge: TpMergeRule,
+  shape: (d: ParamDims) => number[],
+  extra: Extra = {},
+) => param("layer", hf, hf, registration, merge, shape, extra);
+const buffer = (hf: string, suffix: string, registration?: number): GptNeoxLegacyBuffer => ({
+  kind: "legacy-buffer",
+  block: "layer",
+  hf,
+  neox: hf,
+  suffix,
+  registration,
+});
+
+const H = (d: ParamDims) => [d.hiddenSize];
+const I = (d: ParamDims) => [d.intermediateSize];
+const H3 = (d: ParamDims) => [3 * d.hiddenSize];
+const H3xH = (d: ParamDims) => [3 * d.hiddenSize, d.hiddenSize];
+const HxH = (d: ParamDims) => [d.hiddenSize, d.hiddenSize];
+const IxH = (d: ParamDims) => [d.intermediateSize, d.hiddenSize];
+const HxI = (d: ParamDims) => [d.hiddenSize, d.intermediateSize];
+const VxH = (d: ParamDims) => [d.vocabSize, d.hiddenSize];
 
 /**
  * The table, in Hugging Face state-dict order (the order `GPTNeoXForCausalLM` registers its
  * modules); `registration` gives NeoX's order. A transformer layer's rows repeat per layer.
  */
 export const GPT_NEOX_TENSORS: readonly GptNeoxTensor[] = Object.freeze([
-  param("embedding", "gpt_neox.embed_in.weight", "word_embeddings.weight", 0, "column", (d) => [
-    d.vocabSize,
-    d.hiddenSize,
-  ]),
-  param("layer", "input_layernorm.weight", "input_layernorm.weight", 0, "replicated", H),
-  param("layer", "input_layernorm.bias", "input_layernorm.bias", 1, "replicated", H),
-  param("layer", "post_attention_layernorm.weight", "post_attention_layernorm.weight", 7, "replicated", H),
-  param("layer", "post_attention_layernorm.bias", "post_attention_layernorm.bias", 8, "replicated", H),
-  param("layer", "attention.query_key_value.weight", "attention.query_key_value.weight", 2, "column", (d) => [
-    3 * d.hiddenSize,
-    d.hiddenSize,
-  ]),
-  param("layer", "attention.query_key_value.bias", "attention.query_key_value.bias", 3, "column", (d) => [3 * d.hiddenSize], {
-    attentionBias: true,
-  }),
-  param("layer", "attention.dense.weight", "attention.dense.weight", 5, "row", (d) => [d.hiddenSize, d.hiddenSize]),
-  param("layer", "attention.dense.bias", "attention.dense.bias", 6, "row-bias", H, { attentionBias: true }),
-  param("layer", "mlp.dense_h_to_4h.weight", "mlp.dense_h_to_4h.weight", 9, "column", (d) => [d.intermediateSize, d.hiddenSize], {
-    neoxNew: "mlp.linear1.weight",
-  }),
-  param("layer", "mlp.dense_h_to_4h.bias", "mlp.dense_h_to_4h.bias", 10, "column", (d) => [d.intermediateSize], {
-    neoxNew: "mlp.linear1.bias",
-  }),
-  param("layer", "mlp.dense_4h_to_h.weight", "mlp.dense_4h_to_h.weight", 11, "row", (d) => [d.hiddenSize, d.intermediateSize], {
-    neoxNew: "mlp.linear2.weight",
-  }),
-  param("layer", "mlp.dense_4h_to_h.bias", "mlp.dense_4h_to_h.bias", 12, "row-bias", H, {
-    neoxNew: "mlp.linear2.bias",
-  }),
-  // Buffers: the causal mask and its fill value (transformers < 4.32, never in NeoX files),
-  // and the rotary frequencies (a persistent buffer of NeoX until gpt-neox #1168).
-  { kind: "legacy-buffer", block: "layer", hf: "attention.bias", neox: "attention.bias", suffix: "attention.bias" },
-  {
-    kind: "legacy-buffer",
-    block: "layer",
-    hf: "attention.masked_bias",
-    neox: "attention.masked_bias",
-    suffix: "attention.masked_bias",
-  },
-  {
-    kind: "legacy-buffer",
-    block: "layer",
-    hf: "attention.rotary_emb.inv_freq",
-    neox: "attention.rotary_emb.inv_freq",
-    registration: 4,
-    suffix: "rotary_emb.inv_freq",
-  },
+  param("embedding", "gpt_neox.embed_in.weight", "word_embeddings.weight", 0, "column", VxH),
+  layer("input_layernorm.weight", 0, "replicated", H),
+  layer("input_layernorm.bias", 1, "replicated", H),
+  layer("post_attention_layernorm.weight", 7, "replicated", H),
+  layer("post_attention_layernorm.bias", 8, "replicated", H),
+  layer("attention.query_key_value.weight", 2, "column", H3xH),
+  layer("attention.query_key_value.bias", 3, "column", H3, { attentionBias: true }),
+  layer("attention.dense.weight", 5, "row", HxH),
+  layer("attention.dense.bias", 6, "row-bias", H, { attentionBias: true }),
+  layer("mlp.dense_h_to_4h.weight", 9, "column", IxH, { neoxNew: "mlp.linear1.weight" }),
+  layer("mlp.dense_h_to_4h.bias", 10, "column", I, { neoxNew: "mlp.linear1.bias" }),
+  layer("mlp.dense_4h_to_h.weight", 11, "row", HxI, { neoxNew: "mlp.linear2.weight" }),
+  layer("mlp.dense_4h_to_h.bias", 12, "row-bias", H, { neoxNew: "mlp.linear2.bias" }),
+  // The causal mask and its fill value (older transformers releases; never in NeoX files), and
+  // the rotary frequencies (a persistent buffer of NeoX until gpt-neox #1168, saved after QKV).
+  buffer("attention.bias", "attention.bias"),
+  buffer("attention.masked_bias", "attention.masked_bias"),
+  buffer("attention.rotary_emb.inv_freq", "rotary_emb.inv_freq", 4),
   param("final-norm", "gpt_neox.final_layer_norm.weight", "norm.weight", 0, "replicated", H),
   param("final-norm", "gpt_neox.final_layer_norm.bias", "norm.bias", 1, "replicated", H),
-  param("head", "embed_out.weight", "final_linear.weight", 0, "head", (d) => [d.vocabSize, d.hiddenSize], {
+  param("head", "embed_out.weight", "final_linear.weight", 0, "head", VxH, {
     tiedTo: "gpt_neox.embed_in.weight",
   }),
 ]);
@@ -227,10 +235,10 @@ export function layerKeyMerge(key: string): TpMergeRule | undefined {
   return t?.merge;
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const LEGACY_BUFFER = new RegExp(
   `(^|\\.)(${GPT_NEOX_TENSORS.filter((t): t is GptNeoxLegacyBuffer => t.kind === "legacy-buffer")
-    .map((t) => escape(t.suffix))
+    .map((t) => escapeRegExp(t.suffix))
     .join("|")})$`,
 );
 

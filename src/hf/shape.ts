@@ -52,7 +52,10 @@ export const PYTHIA_SHAPE_DEFAULTS = Object.freeze({
   tieWordEmbeddings: false,
   attentionBias: true,
   hiddenAct: "gelu",
-}) satisfies Omit<GptNeoxShape, "vocabSize" | "hiddenSize" | "numLayers" | "numHeads" | "intermediateSize">;
+}) satisfies Omit<
+  GptNeoxShape,
+  "vocabSize" | "hiddenSize" | "numLayers" | "numHeads" | "intermediateSize"
+>;
 
 /** The full shape of `p` (its shape fields only), Pythia's values where it gives none. Checks nothing. */
 export function gptNeoxShape(p: GptNeoxShapeParams): GptNeoxShape {

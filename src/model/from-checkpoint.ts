@@ -37,17 +37,17 @@ export async function openModel(
     try {
       const m = await resolveModel(step);
       const config = gptNeoxConfig({
-        vocabSize: m.paddedVocab,
+        vocabSize: m.vocabSize,
         hiddenSize: m.hiddenSize,
         numLayers: m.numLayers,
         numHeads: m.numHeads,
         intermediateSize: m.intermediateSize,
         rotaryPct: m.rotaryPct,
-        rotaryBase: m.rotaryBase,
+        rotaryEmbBase: m.rotaryEmbBase,
         layerNormEps: m.layerNormEps,
-        parallelResidual: m.gptjResidual,
-        maxPositions: m.maxPositions,
-        tiedEmbeddings: m.tiedEmbeddings,
+        useParallelResidual: m.useParallelResidual,
+        maxPositionEmbeddings: m.maxPositionEmbeddings,
+        tieWordEmbeddings: m.tieWordEmbeddings,
       });
       const plans = new Map((await planNeoxToHf(step, m)).map((p) => [p.name, p]));
       const provider: WeightProvider = {

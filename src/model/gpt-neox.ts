@@ -169,7 +169,7 @@ export class GptNeoxModel {
     this.H = config.hiddenSize;
     this.hd = headDim(config);
     this.R = rotaryDims(config);
-    this.invFreq = rotaryInvFreq(this.R, config.rotaryBase);
+    this.invFreq = rotaryInvFreq(this.R, config.rotaryEmbBase);
     this.scale = Math.fround(this.hd ** -0.5);
     const C = chunkTokens;
     const f4 = (n: number) => this.pool.arena.alloc(n * 4);
@@ -257,7 +257,7 @@ export class GptNeoxModel {
       const finalW = await vector("gpt_neox.final_layer_norm.weight");
       const finalB = await vector("gpt_neox.final_layer_norm.bias");
       const embedIn = await read("gpt_neox.embed_in.weight");
-      const head = config.tiedEmbeddings
+      const head = config.tieWordEmbeddings
         ? pack(pool, embedIn, config.vocabSize, H)
         : await matrix("embed_out.weight");
       return new GptNeoxModel(config, pool, embedIn, layers, finalW, finalB, head, chunkTokens);
@@ -272,8 +272,8 @@ export class GptNeoxModel {
     return this.pool.parts;
   }
 
-  /** A KV cache for up to `capacity` positions (default the config's `maxPositions`). */
-  createCache(capacity = this.config.maxPositions): KvCache {
+  /** A KV cache for up to `capacity` positions (default the config's `maxPositionEmbeddings`). */
+  createCache(capacity = this.config.maxPositionEmbeddings): KvCache {
     if (!Number.isSafeInteger(capacity) || capacity < 1 || capacity > MAX_CACHE_POSITIONS) {
       throw new KvCacheError(
         `capacity ${capacity} is not an integer in [1, ${MAX_CACHE_POSITIONS}]`,
@@ -368,13 +368,13 @@ export class GptNeoxModel {
       const L = this.layers[i] as Layer;
       const kt = cache.addr + i * cache.layerBytes;
       const vc = kt + cache.layerBytes / 2;
-      if (c.parallelResidual) this.layerNorm(b.h, rows, b.x1, L.ln1w, L.ln1b, b.x2, L.ln2w, L.ln2b);
+      if (c.useParallelResidual) this.layerNorm(b.h, rows, b.x1, L.ln1w, L.ln1b, b.x2, L.ln2w, L.ln2b);
       else this.layerNorm(b.h, rows, b.x1, L.ln1w, L.ln1b, 0, 0, 0);
       this.gemm(b.x1, H8, L.qkv, b.qkv, QKV8, L.qkvBias, rows);
       this.rotaryKv(rows, kt, vc, cache.cap8, pos0);
       this.attention(rows, kt, vc, cache.cap8, pos0);
       this.gemm(b.o, H8, L.dense, b.a, H8, L.denseBias, rows);
-      if (!c.parallelResidual) {
+      if (!c.useParallelResidual) {
         this.add(b.h, H8, rows, H, b.a, b.h, 0);
         this.layerNorm(b.h, rows, b.x2, L.ln2w, L.ln2b, 0, 0, 0);
       }
@@ -382,7 +382,7 @@ export class GptNeoxModel {
       this.gelu(b.f, I8, rows, c.intermediateSize);
       this.gemm(b.f, I8, L.down, b.x1, H8, L.downBias, rows);
       // HF adds (mlp + attn) + h in parallel blocks, mlp + (attn + h) in sequential ones.
-      if (c.parallelResidual) this.add(b.h, H8, rows, H, b.x1, b.a, b.h);
+      if (c.useParallelResidual) this.add(b.h, H8, rows, H, b.x1, b.a, b.h);
       else this.add(b.h, H8, rows, H, b.x1, b.h, 0);
     }
     this.layerNorm(b.h, rows, b.x1, this.finalW, this.finalB, 0, 0, 0);

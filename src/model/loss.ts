@@ -8,7 +8,7 @@ export interface LogitsModel {
 export interface MeanLossOptions {
   /** Vocabulary size `V` of the logits (the padded vocabulary). */
   vocabSize: number;
-  /** Longest input of one forward pass: the model's context (`maxPositions`). */
+  /** Longest input of one forward pass: the model's context (`maxPositionEmbeddings`). */
   window: number;
   /** Called after each window with the positions predicted so far and in all. */
   onProgress?: (predicted: number, total: number) => void;

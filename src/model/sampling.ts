@@ -70,7 +70,7 @@ export async function generateTokens(
   prompt: readonly number[],
   opts: GenerateOptions,
 ): Promise<number[]> {
-  const context = model.config.maxPositions;
+  const context = model.config.maxPositionEmbeddings;
   const n = opts.maxNewTokens;
   const temperature = opts.temperature ?? 0;
   if (!Number.isSafeInteger(n) || n < 0)

@@ -28,14 +28,7 @@ export interface ExpectedWeight {
 
 /** The parameters a model of this config reads, in state-dict order. */
 export function expectedWeights(config: GptNeoxConfig): ExpectedWeight[] {
-  return hfParameters({
-    vocabSize: config.vocabSize,
-    hiddenSize: config.hiddenSize,
-    numLayers: config.numLayers,
-    intermediateSize: config.intermediateSize,
-    attentionBias: config.attentionBias,
-    tieWordEmbeddings: config.tiedEmbeddings,
-  });
+  return hfParameters(config);
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]): boolean =>
@@ -62,7 +55,7 @@ export function checkWeights(config: GptNeoxConfig, provider: WeightProvider): v
   const wanted = new Set(expected.map((w) => w.name));
   for (const name of have) {
     if (wanted.has(name) || isLegacyBuffer(name)) continue;
-    if (config.tiedEmbeddings && name === "embed_out.weight") continue;
+    if (config.tieWordEmbeddings && name === "embed_out.weight") continue;
     throw new ModelWeightsError(
       name,
       `not a parameter of a GPT-NeoX model with ${config.numLayers} layers${config.attentionBias ? "" : " and no attention biases"}`,

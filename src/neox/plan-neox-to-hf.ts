@@ -3,8 +3,7 @@
  * and how they merge, read from the GPT-NeoX parameter table. Legacy buffers
  * (`rotary_emb.inv_freq`) are skipped; padded vocab kept.
  */
-import { type MergeOp, mergedShape, type SourceRef, type TensorPlan } from "../plan/plan.js";
-import type { TensorRef } from "../torch/tensor.js";
+
 import {
   GPT_NEOX_PARAMETERS,
   hfNameOf,
@@ -14,6 +13,8 @@ import {
   neoxLayerIndices,
   tpMerge,
 } from "../hf/gpt-neox-params.js";
+import { type MergeOp, mergedShape, type SourceRef, type TensorPlan } from "../plan/plan.js";
+import type { TensorRef } from "../torch/tensor.js";
 import { NeoxLayoutError } from "./errors.js";
 import { layerTensors } from "./layers.js";
 import type { NeoxModel } from "./model.js";

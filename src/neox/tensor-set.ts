@@ -3,6 +3,7 @@
  * lazily through its plan) or a Hugging Face folder (safetensors or pytorch_model*.bin).
  * Used by `diff`, and by every command that reads "a model" whatever its layout.
  */
+import { isLegacyBuffer } from "../hf/gpt-neox-params.js";
 import { executePlan } from "../plan/execute.js";
 import type { TensorPlan } from "../plan/plan.js";
 import { openSafetensorsDir } from "../safetensors/read-dir.js";
@@ -11,6 +12,7 @@ import type { DTypeInfo } from "../torch/dtype.js";
 import { openTorch } from "../torch/load.js";
 import { walkTensors } from "../torch/walk.js";
 import { isNeoxListing } from "./files.js";
+import { NeoxLayoutError } from "./errors.js";
 import { resolveModel } from "./model.js";
 import { planNeoxToHf } from "./plan-neox-to-hf.js";
 import { openNeoxStep } from "./step.js";
@@ -28,9 +30,6 @@ export interface TensorSet {
   readonly tensors: ReadonlyMap<string, NamedTensorSource>;
   close(): Promise<void>;
 }
-
-/** HF legacy buffers that carry no parameter (spec torch-serialization §5.3). */
-const HF_BUFFERS = /\.(attention\.bias|attention\.masked_bias|rotary_emb\.inv_freq)$/;
 
 /** Opens a folder as a tensor set: NeoX when it holds NeoX files, else a Hugging Face folder. */
 export async function openTensorSet(folder: Folder): Promise<TensorSet> {
@@ -56,11 +55,12 @@ export async function openTensorSet(folder: Folder): Promise<TensorSet> {
     const st = await openSafetensorsDir(folder);
     const tensors = new Map<string, NamedTensorSource>();
     for (const [name, t] of st.tensors) {
-      if (HF_BUFFERS.test(name)) continue;
+      if (isLegacyBuffer(name)) continue;
       const dtype = t.dtype.torch;
       if (!dtype)
-        throw new TypeError(
-          `${folder.name}: ${name} has dtype ${t.dtype.name}, which has no torch equivalent`,
+        throw new NeoxLayoutError(
+          folder.name,
+          `${name} has dtype ${t.dtype.name}, which has no torch equivalent`,
         );
       tensors.set(name, { name, dtype, shape: t.shape, chunks: () => t.chunks() });
     }
@@ -68,8 +68,9 @@ export async function openTensorSet(folder: Folder): Promise<TensorSet> {
   }
   const bins = files.filter((f) => /^pytorch_model.*\.bin$|^[^/]+\.pt$/.test(f.path));
   if (bins.length === 0)
-    throw new TypeError(
-      `${folder.name}: neither a NeoX step nor a Hugging Face folder (no safetensors or pytorch_model*.bin)`,
+    throw new NeoxLayoutError(
+      folder.name,
+      "neither a NeoX step nor a Hugging Face folder (no safetensors or pytorch_model*.bin)",
     );
   const opened: { close(): Promise<void> }[] = [];
   const tensors = new Map<string, NamedTensorSource>();
@@ -79,7 +80,7 @@ export async function openTensorSet(folder: Folder): Promise<TensorSet> {
       opened.push(src);
       const t = await openTorch(src);
       for (const { name, tensor } of walkTensors(t.value)) {
-        if (!HF_BUFFERS.test(name))
+        if (!isLegacyBuffer(name))
           tensors.set(name, {
             name,
             dtype: tensor.dtype,

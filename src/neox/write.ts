@@ -204,9 +204,9 @@ const savedBuffers = (block: NeoxBlock | undefined): GptNeoxLegacyBuffer[] =>
 
 /** Engine names of the buffers NeoX saves (`{layer}.attention.rotary_emb.inv_freq`), as era-B `buffer_names`. */
 export function bufferNames(s: WriteShape): string[] {
-  return Array.from({ length: s.numLayers }, (_, i) => neoxLayerIndex("layer", s.numLayers, i)).flatMap(
-    (layer) => savedBuffers("layer").map((b) => `${layer}.${b.neox}`),
-  );
+  return Array.from({ length: s.numLayers }, (_, i) =>
+    neoxLayerIndex("layer", s.numLayers, i),
+  ).flatMap((layer) => savedBuffers("layer").map((b) => `${layer}.${b.neox}`));
 }
 
 /**

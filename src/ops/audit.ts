@@ -12,7 +12,9 @@ import { toFloat32 } from "../plan/cast.js";
 import type { Repository, Revision } from "../repo/repository.js";
 import { parseSchedule } from "../repo/schedule.js";
 import { steppedRevisions } from "../repo/select.js";
+import type { ByteSource } from "../source/byte-source.js";
 import type { TensorRef } from "../torch/tensor.js";
+import { verifyRecord } from "../torch/zip.js";
 
 export type FindingKind =
   | "missing-revision"
@@ -23,6 +25,7 @@ export type FindingKind =
   | "duplicate-of"
   | "zero-tensor"
   | "non-finite"
+  | "corrupt"
   | "out-of-order";
 
 export interface Finding {
@@ -223,6 +226,22 @@ export async function auditRepository(
         }
       }
       if (opts.deep) {
+        // Every byte of every record against its CRC-32: a flipped byte anywhere is found.
+        for (const f of all) {
+          const file = await step.open(f).catch(() => undefined);
+          for (const r of file?.records ?? []) {
+            try {
+              await verifyRecord(file?.source as ByteSource, r);
+            } catch (e) {
+              findings.push({
+                revision: rev.name,
+                kind: "corrupt",
+                file: f.path,
+                detail: (e as Error).message,
+              });
+            }
+          }
+        }
         try {
           const m = await resolveModel(step);
           info.samples = new Map();

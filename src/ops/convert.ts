@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { copyFile, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { generationConfig, gptNeoxConfig } from "../hf/config.js";
+import { generationConfig, hfConfigJson } from "../hf/config.js";
 import { formatHfJson } from "../hf/hf-json.js";
 import { NeoxLayoutError } from "../neox/errors.js";
 import { type NeoxModel, resolveModel } from "../neox/model.js";
@@ -59,18 +59,18 @@ export async function planConversion(step: NeoxStep, dtype?: string) {
     if (!canCast(p.dtype, out))
       throw new PlanError(`${p.name}: cannot convert ${p.dtype.name} to ${out.name}`);
   }
-  const config = gptNeoxConfig({
+  const config = hfConfigJson({
     numLayers: model.numLayers,
     hiddenSize: model.hiddenSize,
     numHeads: model.numHeads,
     intermediateSize: model.intermediateSize,
-    vocabSize: model.paddedVocab,
-    maxPositionEmbeddings: model.maxPositions,
+    vocabSize: model.vocabSize,
+    maxPositionEmbeddings: model.maxPositionEmbeddings,
     rotaryPct: model.rotaryPct,
-    rotaryEmbBase: model.rotaryBase,
+    rotaryEmbBase: model.rotaryEmbBase,
     layerNormEps: model.layerNormEps,
-    useParallelResidual: model.gptjResidual,
-    tieWordEmbeddings: model.tiedEmbeddings,
+    useParallelResidual: model.useParallelResidual,
+    tieWordEmbeddings: model.tieWordEmbeddings,
     torchDtype: out.name,
   });
   return { model, plans, dtype: out, config };

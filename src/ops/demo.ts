@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NeoxLayoutError } from "../neox/errors.js";
-import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "../neox/write.js";
+import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "./write-neox-step.js";
 import { CastSource } from "../plan/flat.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import type { ElementSource } from "../torch/element-source.js";
@@ -58,12 +58,12 @@ export async function openDemoSeries(dir = DEMO_DATA): Promise<DemoSeries> {
     hiddenSize: c("hidden_size"),
     numHeads: c("num_attention_heads"),
     intermediateSize: c("intermediate_size"),
-    paddedVocab: c("padded_vocab_size"),
-    maxPositions: c("max_position_embeddings"),
+    vocabSize: c("padded_vocab_size"),
+    maxPositionEmbeddings: c("max_position_embeddings"),
     rotaryPct: c("rotary_pct"),
-    rotaryBase: c("rotary_emb_base"),
+    rotaryEmbBase: c("rotary_emb_base"),
     layerNormEps: c("layernorm_epsilon"),
-    gptjResidual: cfg.get("gpt_j_residual") === true,
+    useParallelResidual: cfg.get("gpt_j_residual") === true,
   };
   const snaps = r.get("snapshots") as PyDict;
   const steps = (r.get("steps") as number[]).map((s) => {

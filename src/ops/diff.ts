@@ -24,7 +24,11 @@ export interface TensorDiff {
   differing?: number;
 }
 
-async function compare(a: NamedTensorSource, b: NamedTensorSource): Promise<TensorDiff> {
+async function compare(
+  a: NamedTensorSource,
+  b: NamedTensorSource,
+  onBytes?: (bytes: number) => void,
+): Promise<TensorDiff> {
   const base = {
     name: a.name,
     shapeA: [...a.shape],
@@ -45,6 +49,7 @@ async function compare(a: NamedTensorSource, b: NamedTensorSource): Promise<Tens
     const n = Math.min(DIFF_CHUNK_ELEMENTS, numel - at);
     const ba = await sa.take(n * a.dtype.itemsize);
     const bb = await sb.take(n * b.dtype.itemsize);
+    onBytes?.(ba.byteLength + bb.byteLength);
     if (floats) {
       const fa = toFloat32(ba, a.dtype);
       const fb = toFloat32(bb, b.dtype);
@@ -76,13 +81,35 @@ async function compare(a: NamedTensorSource, b: NamedTensorSource): Promise<Tens
   };
 }
 
+export interface DiffOptions {
+  /** Called as tensors are compared, with the bytes read from both sides so far and in all. */
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+const bytesOf = (t: NamedTensorSource): number =>
+  t.shape.reduce((x, y) => x * y, 1) * t.dtype.itemsize;
+
 /** Compares every tensor of `a` and `b`, in `a`'s order then `b`'s extra names. */
-export async function diffTensorSets(a: TensorSet, b: TensorSet): Promise<TensorDiff[]> {
+export async function diffTensorSets(
+  a: TensorSet,
+  b: TensorSet,
+  opts: DiffOptions = {},
+): Promise<TensorDiff[]> {
   const out: TensorDiff[] = [];
+  let total = 0;
+  for (const [name, ta] of a.tensors) {
+    const tb = b.tensors.get(name);
+    if (tb && ta.shape.join() === tb.shape.join()) total += bytesOf(ta) + bytesOf(tb);
+  }
+  let done = 0;
+  const onBytes = (n: number) => {
+    done += n;
+    opts.onProgress?.(done, total);
+  };
   for (const [name, ta] of a.tensors) {
     const tb = b.tensors.get(name);
     if (!tb) out.push({ name, status: "only-a", shapeA: [...ta.shape], dtypeA: ta.dtype.name });
-    else out.push(await compare(ta, tb));
+    else out.push(await compare(ta, tb, onBytes));
   }
   for (const [name, tb] of b.tensors) {
     if (!a.tensors.has(name))

@@ -1,10 +1,10 @@
 /** `inspect`: what a NeoX step is, from metadata only (plus the small replicated tensors). */
 
+import { countParameters } from "../hf/names.js";
 import { type NeoxModel, resolveModel } from "../neox/model.js";
 import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
 import { replicatedMaxDiff } from "../plan/execute.js";
-import { numelOf, type TensorPlan } from "../plan/plan.js";
 import { readRankOptimState } from "../zero/rank-state.js";
 
 export interface InspectReport {
@@ -39,21 +39,6 @@ export interface InspectReport {
     sources: string[];
     maxRankDifference?: number;
   }[];
-}
-
-/** Total and non-embedding parameter counts of an HF tensor list. */
-export function countParameters(plans: readonly Pick<TensorPlan, "name" | "shape">[]): {
-  total: number;
-  nonEmbedding: number;
-} {
-  let total = 0;
-  let emb = 0;
-  for (const p of plans) {
-    const n = numelOf(p.shape);
-    total += n;
-    if (p.name === "gpt_neox.embed_in.weight" || p.name === "embed_out.weight") emb += n;
-  }
-  return { total, nonEmbedding: total - emb };
 }
 
 export async function inspectStep(step: NeoxStep): Promise<InspectReport> {

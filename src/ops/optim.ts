@@ -6,10 +6,10 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { gptNeoxConfig } from "../hf/config.js";
+import { hfConfigJson } from "../hf/config.js";
 import { formatHfJson } from "../hf/hf-json.js";
 import type { NeoxModel } from "../neox/model.js";
-import { layerRules } from "../neox/plan-neox-to-hf.js";
+import { layerRules, modelLayers } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
 import { executePlan, PlanSource, prefetched } from "../plan/execute.js";
 import { numelOf, type TensorPlan } from "../plan/plan.js";
@@ -49,9 +49,7 @@ export interface OptimExportResult {
 /** HF name → NeoX engine name (`gpt_neox.layers.0.attention.dense.weight` → `2.attention.dense.weight`). */
 function engineNames(m: NeoxModel): Map<string, { engine: string; dim?: number; vocab: boolean }> {
   const out = new Map<string, { engine: string; dim?: number; vocab: boolean }>();
-  const layers = [0, ...Array.from({ length: m.numLayers }, (_, i) => i + 2), m.normLayer];
-  if (m.headLayer !== undefined) layers.push(m.headLayer);
-  for (const l of layers) {
+  for (const l of modelLayers(m)) {
     for (const r of layerRules(m, l)) {
       out.set(r.hf, {
         engine: `${l}.${r.neox}`,
@@ -123,18 +121,18 @@ export async function exportOptimizerStates(
         }));
         await writeShardedSafetensors(dir, tensors, { maxShardSize: opts.maxShardSize ?? "5GB" });
         if (k === "fp32" && !opts.params && opts.names !== "neox") {
-          const cfg = gptNeoxConfig({
+          const cfg = hfConfigJson({
             numLayers: m.numLayers,
             hiddenSize: m.hiddenSize,
             numHeads: m.numHeads,
             intermediateSize: m.intermediateSize,
-            vocabSize: m.paddedVocab,
-            maxPositionEmbeddings: m.maxPositions,
+            vocabSize: m.vocabSize,
+            maxPositionEmbeddings: m.maxPositionEmbeddings,
             rotaryPct: m.rotaryPct,
-            rotaryEmbBase: m.rotaryBase,
+            rotaryEmbBase: m.rotaryEmbBase,
             layerNormEps: m.layerNormEps,
-            useParallelResidual: m.gptjResidual,
-            tieWordEmbeddings: m.tiedEmbeddings,
+            useParallelResidual: m.useParallelResidual,
+            tieWordEmbeddings: m.tieWordEmbeddings,
             torchDtype: "float32",
           });
           await writeFile(join(dir, "config.json"), formatHfJson(cfg));

@@ -13,7 +13,7 @@ import {
   type WriteNeoxOptions,
   type WriteShape,
   writeNeoxStep,
-} from "../neox/write.js";
+} from "./write-neox-step.js";
 import { PlanSource } from "../plan/execute.js";
 import { CastSource, ZeroSource } from "../plan/flat.js";
 import type { TensorPlan } from "../plan/plan.js";
@@ -58,10 +58,32 @@ export async function fullCheckpointOf(
   return { ckpt, iteration: model.iteration ?? 0 };
 }
 
+/** Called after each file written, with the files written so far and in all. */
+export type WriteProgress = (files: number, total: number, name: string) => void;
+
+/**
+ * {@link writeNeoxStep}'s `onFile` counted against the files it writes: each pipeline layer
+ * (embedding, N transformer layers, final norm, head) and mp_rank file per TP rank, and a ZeRO
+ * file per TP × DP rank.
+ */
+export function countWrittenFiles(
+  ckpt: FullCheckpoint,
+  opts: { tp: number; dp: number; onFile?: (name: string) => void; onProgress?: WriteProgress },
+): (name: string) => void {
+  const total =
+    opts.tp * (ckpt.shape.numLayers + 3) + opts.tp + (ckpt.optimizer ? opts.tp * opts.dp : 0);
+  let files = 0;
+  return (name) => {
+    opts.onFile?.(name);
+    opts.onProgress?.(++files, total, name);
+  };
+}
+
 export interface ReshardOptions extends Omit<WriteNeoxOptions, "iteration"> {
   out: string;
   /** Drop the optimizer states. */
   noOptim?: boolean;
+  onProgress?: WriteProgress;
 }
 
 /** Rewrites a step in another layout. */
@@ -76,6 +98,7 @@ export async function reshardStep(step: NeoxStep, opts: ReshardOptions): Promise
   const bucket = typeof zero?.reduce_bucket_size === "number" ? zero.reduce_bucket_size : undefined;
   return writeNeoxStep(opts.out, ckpt, {
     ...opts,
+    onFile: countWrittenFiles(ckpt, opts),
     iteration,
     reduceBucketSize: opts.reduceBucketSize ?? bucket,
     configs: opts.configs ?? (configs.length ? retarget(configs, opts.tp) : undefined),
@@ -99,6 +122,7 @@ export interface ToNeoxOptions extends Omit<WriteNeoxOptions, "iteration"> {
   optimFrom?: NeoxStep;
   /** Step recorded (default: the optimizer step's, else 0). */
   iteration?: number;
+  onProgress?: WriteProgress;
 }
 
 /** Writes a Hugging Face GPT-NeoX folder (safetensors) as a NeoX checkpoint. */
@@ -111,12 +135,12 @@ export async function hfToNeox(hf: Folder, opts: ToNeoxOptions): Promise<string>
       hiddenSize: cfg.hiddenSize,
       numHeads: cfg.numHeads,
       intermediateSize: cfg.intermediateSize,
-      paddedVocab: cfg.vocabSize,
-      maxPositions: cfg.maxPositionEmbeddings,
+      vocabSize: cfg.vocabSize,
+      maxPositionEmbeddings: cfg.maxPositionEmbeddings,
       rotaryPct: cfg.rotaryPct,
-      rotaryBase: cfg.rotaryEmbBase,
+      rotaryEmbBase: cfg.rotaryEmbBase,
       layerNormEps: cfg.layerNormEps,
-      gptjResidual: cfg.useParallelResidual,
+      useParallelResidual: cfg.useParallelResidual,
     };
     if (cfg.tieWordEmbeddings)
       throw new NeoxLayoutError(hf.name, "tied embeddings are not supported for NeoX output");
@@ -141,7 +165,11 @@ export async function hfToNeox(hf: Folder, opts: ToNeoxOptions): Promise<string>
         expAvgSq: (n) => new ZeroSource(F32, weight(n).numel, weight(n).shape),
       };
     }
-    return await writeNeoxStep(opts.out, ckpt, { ...opts, iteration });
+    return await writeNeoxStep(opts.out, ckpt, {
+      ...opts,
+      onFile: countWrittenFiles(ckpt, opts),
+      iteration,
+    });
   } finally {
     await st.close();
   }

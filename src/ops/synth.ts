@@ -5,8 +5,9 @@
 import { hfParameters } from "../hf/names.js";
 import { PYTHIA_PRESETS } from "../hf/pythia.js";
 import { NeoxLayoutError } from "../neox/errors.js";
-import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "../neox/write.js";
+import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "./write-neox-step.js";
 import { CastSource } from "../plan/flat.js";
+import { countWrittenFiles, type WriteProgress } from "./reshard.js";
 import { SyntheticSource, seedOf } from "../plan/synthetic.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import type { ElementSource } from "../torch/element-source.js";
@@ -27,6 +28,7 @@ export interface SynthOptions {
   era?: "A" | "B";
   saveFolder?: boolean;
   onFile?: (name: string) => void;
+  onProgress?: WriteProgress;
 }
 
 /** The model shape of a preset. */
@@ -44,12 +46,12 @@ export function presetShape(preset: string): WriteShape & { tp: number; dp: numb
     hiddenSize: p.hidden,
     numHeads: p.heads,
     intermediateSize: p.intermediate,
-    paddedVocab: p.paddedVocab,
-    maxPositions: 2048,
+    vocabSize: p.paddedVocab,
+    maxPositionEmbeddings: 2048,
     rotaryPct: p.rotaryPct,
-    rotaryBase: 10000,
+    rotaryEmbBase: 10000,
     layerNormEps: 1e-5,
-    gptjResidual: true,
+    useParallelResidual: true,
     tp: p.tp,
     dp: p.dp,
   };
@@ -59,7 +61,7 @@ export function presetShape(preset: string): WriteShape & { tp: number; dp: numb
 export function synthCheckpoint(shape: WriteShape, seed = 1234): FullCheckpoint {
   const shapes = new Map(
     hfParameters({
-      vocabSize: shape.paddedVocab,
+      vocabSize: shape.vocabSize,
       hiddenSize: shape.hiddenSize,
       numLayers: shape.numLayers,
       intermediateSize: shape.intermediateSize,
@@ -96,13 +98,15 @@ export async function synthesize(opts: SynthOptions): Promise<string> {
   const shape = presetShape(opts.preset);
   const ckpt = synthCheckpoint(shape, opts.seed);
   if (opts.optimizer === false) delete ckpt.optimizer;
+  const tp = opts.tp ?? shape.tp;
+  const dp = opts.dp ?? shape.dp;
   return writeNeoxStep(opts.out, ckpt, {
-    tp: opts.tp ?? shape.tp,
-    dp: opts.dp ?? shape.dp,
+    tp,
+    dp,
     era: opts.era,
     iteration: opts.step ?? 0,
     reduceBucketSize: shape.hiddenSize >= 4096 ? 1.26e9 : 5e8,
     saveFolder: opts.saveFolder,
-    onFile: opts.onFile,
+    onFile: countWrittenFiles(ckpt, { tp, dp, onFile: opts.onFile, onProgress: opts.onProgress }),
   });
 }

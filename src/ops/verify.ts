@@ -4,6 +4,7 @@
  * master rounds to exactly the 16-bit weight in its layer file; replicated tensors agree across
  * TP ranks. Failures name the file, the parameter and the first differing element.
  */
+import { layerKeyMerge } from "../hf/gpt-neox-params.js";
 import { layerTensors } from "../neox/layers.js";
 import type { NeoxModel } from "../neox/model.js";
 import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
@@ -14,9 +15,6 @@ import { DTYPES } from "../torch/dtype.js";
 import { ZeroFormatError } from "../zero/errors.js";
 import { planOptimizerStates, splitEngineName } from "../zero/plan-optim.js";
 import { readRankOptimState } from "../zero/rank-state.js";
-
-/** Row-parallel biases that gpt-j residual sums across TP ranks. */
-const SUMMED_BIAS = /^(attention\.dense|mlp\.dense_4h_to_h|mlp\.linear2)\.bias$/;
 
 /** Distance in representable steps between two 16-bit floats at byte `i` of `a` and `b`. */
 function ulpDistance16(a: Uint8Array, b: Uint8Array, i: number): number {
@@ -41,8 +39,17 @@ export interface VerifyReport {
   findings: VerifyFinding[];
 }
 
+export interface VerifyOptions {
+  /** Called after each tensor checked, with the tensors checked so far and (about) in all. */
+  onProgress?: (tensors: number, total: number) => void;
+}
+
 /** Runs every check; never throws for a failed check, only for unreadable input. */
-export async function verifyStep(step: NeoxStep, m: NeoxModel): Promise<VerifyReport> {
+export async function verifyStep(
+  step: NeoxStep,
+  m: NeoxModel,
+  opts: VerifyOptions = {},
+): Promise<VerifyReport> {
   const findings: VerifyFinding[] = step.missing.map((f) => ({
     check: "missing",
     location: f,
@@ -50,10 +57,17 @@ export async function verifyStep(step: NeoxStep, m: NeoxModel): Promise<VerifyRe
   }));
   let checks = 0;
   const weights = await planNeoxToHf(step, m);
+  // Each TP rank's optimizer holds a master per parameter, about one per HF tensor.
+  const total =
+    weights.filter((p) => p.op === "replicated").length +
+    step.optimStates.length * weights.length;
+  let tensors = 0;
+  const tick = () => opts.onProgress?.(++tensors, total);
   for (const p of weights) {
     if (p.op !== "replicated") continue;
     checks++;
     const d = await replicatedMaxDiff(p);
+    tick();
     if (d !== 0) {
       findings.push({
         check: "replicated",
@@ -77,6 +91,7 @@ export async function verifyStep(step: NeoxStep, m: NeoxModel): Promise<VerifyRe
     const tp = mp % step.tp;
     const weightDtype = DTYPES.get(m.dtype);
     for (const [name, p] of rank.params) {
+      tick();
       const split = splitEngineName(name);
       const master = p.sources.fp32;
       if (!split || !master || !weightDtype) continue;
@@ -102,7 +117,12 @@ export async function verifyStep(step: NeoxStep, m: NeoxModel): Promise<VerifyRe
       // A row-parallel bias summed across TP ranks may carry its master's residual on one rank
       // after resharding (see neox/write.ts): one ulp of slack there, none anywhere else.
       const slack =
-        step.tp > 1 && m.gptjResidual && SUMMED_BIAS.test(split.local) && es === 2 ? 1 : 0;
+        step.tp > 1 &&
+        m.useParallelResidual &&
+        layerKeyMerge(split.local) === "row-bias" &&
+        es === 2
+          ? 1
+          : 0;
       let bad = 0;
       let first = -1;
       for (let at = 0; at < w.numel; at += VERIFY_CHUNK_ELEMENTS) {

@@ -125,7 +125,17 @@ export async function writeNeoxStep(
   const buffers = bufferNames(s);
   for (let r = 0; r < tp; r++) {
     const paramGroups = groupsOf(r);
-    const value = modelStatesValue({ shape: s, tp, dp, rank: r, era, iteration, schedule, bufferNames: buffers, paramGroups });
+    const value = modelStatesValue({
+      shape: s,
+      tp,
+      dp,
+      rank: r,
+      era,
+      iteration,
+      schedule,
+      bufferNames: buffers,
+      paramGroups,
+    });
     await save(modelStatesFileName(r), value);
   }
   if (ckpt.optimizer) {

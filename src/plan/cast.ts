@@ -1,6 +1,7 @@
 /** dtype casts with torch's rounding, on byte chunks. */
 import type { DTypeInfo } from "../torch/dtype.js";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../torch/half.js";
+import { CheckpointError } from "../util/errors.js";
 
 const FLOATS = new Set(["float16", "bfloat16", "float32"]);
 
@@ -20,7 +21,7 @@ export function toFloat32(bytes: Uint8Array, from: DTypeInfo): Float32Array {
     case "bfloat16":
       return bf16ToF32(new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2));
     default:
-      throw new TypeError(`cannot read ${from.name} as float32`);
+      throw new CheckpointError(`cannot read ${from.name} as float32`);
   }
 }
 
@@ -38,7 +39,7 @@ export function fromFloat32(values: Float32Array, to: DTypeInfo): Uint8Array {
       return new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
     }
     default:
-      throw new TypeError(`cannot write float32 as ${to.name}`);
+      throw new CheckpointError(`cannot write float32 as ${to.name}`);
   }
 }
 

@@ -1,105 +1,56 @@
 /**
- * The one streaming executor: turns a TensorPlan into the output tensor's bytes, chunk by
- * chunk, never holding a whole tensor. A dim-1 concatenation streams blocks of rows.
+ * The one streaming executor: a TensorPlan as an element source of the output tensor (copy,
+ * concatenation, sum, cast in one place), streamed chunk by chunk, never holding a whole
+ * tensor. A dim-1 concatenation reads one span per source per chunk and interleaves its rows.
  */
 
+import type { ByteRun } from "../source/byte-run.js";
+import { checkElements } from "../source/byte-source.js";
 import type { DTypeInfo } from "../torch/dtype.js";
-import type { ElementSource } from "../torch/element-source.js";
+import {
+  CHUNK_BYTES,
+  concatRuns,
+  type ElementSource,
+  elementChunks,
+  elementsPerChunk,
+  MIN_RUN_BYTES,
+  spans,
+} from "../torch/element-source.js";
 import { CheckpointError } from "../util/errors.js";
-import { castBytes, fromFloat32, toFloat32 } from "./cast.js";
-import { numelOf, type TensorPlan } from "./plan.js";
-
-/** Default output chunk: bounded memory whatever the tensor size. */
-export const EXECUTOR_CHUNK_BYTES = 8 << 20;
+import { canCast, castBytes, fromFloat32, toFloat32 } from "./cast.js";
+import { numelOf, outputDtypeOf, type TensorPlan } from "./plan.js";
 
 /** A plan whose sources do not fit its operation. */
 export class PlanError extends CheckpointError {
   override readonly name = "PlanError";
 }
 
-/** Streams the output of `p` in `out` dtype as little-endian C-order bytes. */
-export async function* executePlan(
-  p: TensorPlan,
-  out: DTypeInfo,
-  chunkBytes = EXECUTOR_CHUNK_BYTES,
-): AsyncGenerator<Uint8Array> {
-  checkPlan(p);
-  const numel = numelOf(p.shape);
-  const per = Math.max(1, Math.floor(chunkBytes / Math.max(out.itemsize, p.dtype.itemsize)));
-  const first = p.sources[0] as TensorPlan["sources"][number];
-  switch (p.op) {
-    case "copy":
-    case "replicated":
-      for (let at = 0; at < numel; at += per) {
-        const n = Math.min(per, numel - at);
-        yield castBytes(await first.tensor.range(at, n), p.dtype, out);
-      }
-      return;
-    case "sum":
-      for (let at = 0; at < numel; at += per) {
-        const n = Math.min(per, numel - at);
-        const acc = toFloat32(await first.tensor.range(at, n), p.dtype);
-        for (const s of p.sources.slice(1)) {
-          const x = toFloat32(await s.tensor.range(at, n), p.dtype);
-          for (let i = 0; i < n; i++) acc[i] = (acc[i] as number) + (x[i] as number);
-        }
-        yield fromFloat32(acc, out);
-      }
-      return;
-    case "cat": {
-      const dim = p.dim ?? 0;
-      const outer = numelOf(p.shape.slice(0, dim));
-      const inners = p.sources.map((s) => numelOf(s.tensor.shape.slice(dim)));
-      const rowElems = inners.reduce((a, b) => a + b, 0);
-      if (dim === 0 || outer === 1) {
-        for (const s of p.sources) {
-          for (let at = 0; at < s.tensor.numel; at += per) {
-            const n = Math.min(per, s.tensor.numel - at);
-            yield castBytes(await s.tensor.range(at, n), p.dtype, out);
-          }
-        }
-        return;
-      }
-      const rowsPer = Math.max(1, Math.floor(per / Math.max(1, rowElems)));
-      const es = p.dtype.itemsize;
-      for (let row = 0; row < outer; row += rowsPer) {
-        const rows = Math.min(rowsPer, outer - row);
-        const parts = await Promise.all(
-          p.sources.map((s, i) =>
-            s.tensor.range(row * (inners[i] as number), rows * (inners[i] as number)),
-          ),
-        );
-        const block = new Uint8Array(rows * rowElems * es);
-        let at = 0;
-        for (let r = 0; r < rows; r++) {
-          for (let i = 0; i < parts.length; i++) {
-            const w = (inners[i] as number) * es;
-            block.set((parts[i] as Uint8Array).subarray(r * w, (r + 1) * w), at);
-            at += w;
-          }
-        }
-        yield castBytes(block, p.dtype, out);
-      }
-      return;
-    }
-  }
+/** `p` with its output cast to `dtype`; throws a PlanError when the executor cannot cast. */
+export function withOutputDtype(p: TensorPlan, dtype: DTypeInfo): TensorPlan {
+  if (!canCast(p.dtype, dtype))
+    throw new PlanError(`${p.name}: cannot convert ${p.dtype.name} to ${dtype.name}`);
+  return { ...p, outputDtype: dtype };
+}
+
+/**
+ * Streams the output of `p` (in its output dtype) as little-endian C-order bytes, in chunks of
+ * at most `chunkBytes` of input or output, whichever dtype is wider.
+ */
+export function executePlan(p: TensorPlan, chunkBytes = CHUNK_BYTES): AsyncGenerator<Uint8Array> {
+  const src = new PlanSource(p);
+  const per = elementsPerChunk(Math.max(src.dtype.itemsize, p.dtype.itemsize), chunkBytes);
+  return elementChunks(src, per * src.dtype.itemsize);
 }
 
 /** Largest |source_r − source_0| over the copies of a replicated tensor (0 when equal). */
-export async function replicatedMaxDiff(
-  p: TensorPlan,
-  chunkBytes = EXECUTOR_CHUNK_BYTES,
-): Promise<number> {
+export async function replicatedMaxDiff(p: TensorPlan, chunkBytes = CHUNK_BYTES): Promise<number> {
   if (p.sources.length < 2) return 0;
-  const numel = numelOf(p.shape);
-  const per = Math.max(1, Math.floor(chunkBytes / p.dtype.itemsize));
-  const first = p.sources[0] as TensorPlan["sources"][number];
+  const [first, ...rest] = p.sources.map((s) => s.tensor) as [ElementSource, ...ElementSource[]];
   let max = 0;
-  for (let at = 0; at < numel; at += per) {
-    const n = Math.min(per, numel - at);
-    const a = toFloat32(await first.tensor.range(at, n), p.dtype);
-    for (const s of p.sources.slice(1)) {
-      const b = toFloat32(await s.tensor.range(at, n), p.dtype);
+  for (const [at, n] of spans(0, numelOf(p.shape), elementsPerChunk(p.dtype.itemsize, chunkBytes))) {
+    const a = toFloat32(await first.range(at, n), p.dtype);
+    for (const s of rest) {
+      const b = toFloat32(await s.range(at, n), p.dtype);
       for (let i = 0; i < n; i++) {
         const d = Math.abs((a[i] as number) - (b[i] as number));
         if (d > max || Number.isNaN(d)) max = Number.isNaN(d) ? Number.NaN : d;
@@ -114,6 +65,8 @@ function checkPlan(p: TensorPlan): void {
     throw new PlanError(`${p.name}: ${m}`);
   };
   if (p.sources.length === 0) fail("no sources");
+  const out = outputDtypeOf(p);
+  if (!canCast(p.dtype, out)) fail(`cannot convert ${p.dtype.name} to ${out.name}`);
   for (const s of p.sources) {
     if (s.tensor.dtype.name !== p.dtype.name)
       fail(`${s.file}:${s.key} is ${s.tensor.dtype.name}, expected ${p.dtype.name}`);
@@ -147,69 +100,134 @@ function checkPlan(p: TensorPlan): void {
   }
 }
 
-/** A plan as a random-access element source (for writers that shard a merged tensor again). */
+/** Elements `[first, first + count)` of source `i` of a concatenation. */
+interface Piece {
+  readonly i: number;
+  readonly first: number;
+  readonly count: number;
+}
+
+/**
+ * A plan as a random-access element source of its output, in its output dtype: the one
+ * implementation of copy, concatenation, sum and cast. Bytes that reach the output unchanged
+ * (a copy or a concatenation of whole rows in the same dtype) are also described as runs.
+ */
 export class PlanSource implements ElementSource {
   readonly numel: number;
   readonly shape: readonly number[];
+  /** The output dtype. */
   readonly dtype: DTypeInfo;
+  private readonly srcs: readonly ElementSource[];
+  /** Concatenation: elements of each source in one output row (the dims from `dim` on). */
+  private readonly inners: readonly number[];
+  private readonly rowElems: number;
+
   constructor(private readonly p: TensorPlan) {
     checkPlan(p);
     this.shape = p.shape;
     this.numel = numelOf(p.shape);
-    this.dtype = p.dtype;
-  }
-  async range(first: number, count: number): Promise<Uint8Array> {
-    const p = this.p;
-    const srcs = p.sources.map((s) => s.tensor);
-    if (p.op === "copy" || p.op === "replicated")
-      return (srcs[0] as ElementSource).range(first, count);
-    if (p.op === "sum") {
-      const acc = toFloat32(await (srcs[0] as ElementSource).range(first, count), p.dtype);
-      for (const s of srcs.slice(1)) {
-        const x = toFloat32(await s.range(first, count), p.dtype);
-        for (let i = 0; i < count; i++) acc[i] = (acc[i] as number) + (x[i] as number);
-      }
-      return fromFloat32(acc, p.dtype);
-    }
+    this.dtype = outputDtypeOf(p);
+    this.srcs = p.sources.map((s) => s.tensor);
     const dim = p.dim ?? 0;
-    const es = p.dtype.itemsize;
-    const out = new Uint8Array(count * es);
-    const inners = srcs.map((s) => numelOf(s.shape.slice(dim)));
-    const rowElems = inners.reduce((a, b) => a + b, 0);
-    // Walk output elements row by row (for dim 0 a "row" is the whole tensor).
-    let at = first;
-    while (at < first + count) {
-      const row = Math.floor(at / rowElems);
-      let col = at - row * rowElems;
-      let i = 0;
-      while (col >= (inners[i] as number)) {
-        col -= inners[i] as number;
-        i++;
-      }
-      const n = Math.min((inners[i] as number) - col, first + count - at);
-      out.set(
-        await (srcs[i] as ElementSource).range(row * (inners[i] as number) + col, n),
-        (at - first) * es,
-      );
-      at += n;
-    }
-    return out;
+    this.inners = this.srcs.map((s) => numelOf(s.shape.slice(dim)));
+    this.rowElems = this.inners.reduce((a, b) => a + b, 0);
   }
-}
 
-/**
- * Keeps one chunk of `source` in flight while the consumer handles the current one, so reading
- * and writing overlap (memory: two chunks).
- */
-export async function* prefetched<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
-  const it = source[Symbol.asyncIterator]();
-  let next = it.next();
-  for (;;) {
-    const r = await next;
-    if (r.done) return;
-    next = it.next();
-    // A failure of the prefetch surfaces when awaited; keep it from being "unhandled" meanwhile.
-    next.catch(() => {});
-    yield r.value;
+  async range(first: number, count: number): Promise<Uint8Array> {
+    checkElements(first, count, this.numel);
+    const from = this.p.dtype;
+    switch (this.p.op) {
+      case "copy":
+      case "replicated":
+        return castBytes(await (this.srcs[0] as ElementSource).range(first, count), from, this.dtype);
+      case "sum":
+        return fromFloat32(await this.sum(first, count), this.dtype);
+      case "cat":
+        return castBytes(await this.cat(first, count), from, this.dtype);
+    }
+  }
+
+  async runs(first: number, count: number): Promise<readonly ByteRun[] | undefined> {
+    checkElements(first, count, this.numel);
+    if (this.p.dtype.name !== this.dtype.name) return undefined;
+    switch (this.p.op) {
+      case "copy":
+      case "replicated":
+        return (this.srcs[0] as ElementSource).runs?.(first, count);
+      case "sum":
+        return undefined;
+      case "cat": {
+        const es = this.dtype.itemsize;
+        const rows =
+          Math.floor((first + count - 1) / this.rowElems) - Math.floor(first / this.rowElems);
+        // Many short row pieces (a dim-1 concatenation) are cheaper interleaved in memory.
+        if (rows > 0 && this.inners.some((w) => w * es < MIN_RUN_BYTES)) return undefined;
+        const pieces: Piece[] = [];
+        this.eachPiece(first, count, (x) => pieces.push(x));
+        return concatRuns(pieces.map((x) => ({ ...x, src: this.srcs[x.i] as ElementSource })));
+      }
+    }
+  }
+
+  /** Float32 sum of the sources, in source order (spec §3.2). */
+  private async sum(first: number, count: number): Promise<Float32Array> {
+    const [s0, ...rest] = this.srcs as [ElementSource, ...ElementSource[]];
+    const acc = toFloat32(await s0.range(first, count), this.p.dtype);
+    for (const s of rest) {
+      const x = toFloat32(await s.range(first, count), this.p.dtype);
+      for (let i = 0; i < count; i++) acc[i] = (acc[i] as number) + (x[i] as number);
+    }
+    return acc;
+  }
+
+  /**
+   * Calls `f` for each piece of a source that makes output elements `[first, first + count)`,
+   * in output order: the output is rows of `rowElems`, source `i` fills `inners[i]` of each.
+   */
+  private eachPiece(first: number, count: number, f: (x: Piece) => void): void {
+    if (count === 0) return;
+    const end = first + count;
+    const r0 = Math.floor(first / this.rowElems);
+    const r1 = Math.floor((end - 1) / this.rowElems);
+    for (let r = r0; r <= r1; r++) {
+      let col = r * this.rowElems;
+      for (let i = 0; i < this.inners.length; i++) {
+        const w = this.inners[i] as number;
+        const lo = Math.max(first, col);
+        const hi = Math.min(end, col + w);
+        if (hi > lo) f({ i, first: r * w + (lo - col), count: hi - lo });
+        col += w;
+      }
+    }
+  }
+
+  /** The concatenation's elements: one read per source (its pieces are adjacent), interleaved. */
+  private async cat(first: number, count: number): Promise<Uint8Array> {
+    const starts = new Array<number>(this.srcs.length).fill(-1);
+    const ends = new Array<number>(this.srcs.length).fill(-1);
+    let only: Piece | undefined;
+    let n = 0;
+    this.eachPiece(first, count, (x) => {
+      if (starts[x.i] === -1) starts[x.i] = x.first;
+      ends[x.i] = x.first + x.count;
+      only = n++ === 0 ? x : undefined;
+    });
+    if (only) return (this.srcs[only.i] as ElementSource).range(only.first, only.count);
+    const reads = await Promise.all(
+      this.srcs.map((s, i) =>
+        starts[i] === -1
+          ? undefined
+          : s.range(starts[i] as number, (ends[i] as number) - (starts[i] as number)),
+      ),
+    );
+    const es = this.p.dtype.itemsize;
+    const out = new Uint8Array(count * es);
+    let at = 0;
+    this.eachPiece(first, count, (x) => {
+      const from = (x.first - (starts[x.i] as number)) * es;
+      out.set((reads[x.i] as Uint8Array).subarray(from, from + x.count * es), at);
+      at += x.count * es;
+    });
+    return out;
   }
 }

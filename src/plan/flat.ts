@@ -2,8 +2,9 @@
  * Element sources built from other sources without copying: a concatenation of flat pieces
  * (ZeRO partitions) and a window into it viewed with a shape (one parameter).
  */
+import type { ByteRun } from "../source/byte-run.js";
 import type { DTypeInfo } from "../torch/dtype.js";
-import type { ElementSource } from "../torch/element-source.js";
+import { concatRuns, type ElementSource } from "../torch/element-source.js";
 import { castBytes, fromFloat32, toFloat32 } from "./cast.js";
 
 /** Pieces laid end to end as one flat 1-D source. */
@@ -27,20 +28,35 @@ export class ConcatSource implements ElementSource {
   }
 
   async range(first: number, count: number): Promise<Uint8Array> {
+    const es = this.dtype.itemsize;
+    const out = new Uint8Array(count * es);
+    for (const p of this.parts(first, count))
+      out.set(await p.src.range(p.first, p.count), (p.at - first) * es);
+    return out;
+  }
+
+  runs(first: number, count: number): Promise<ByteRun[] | undefined> {
+    return concatRuns(this.parts(first, count));
+  }
+
+  /** The pieces' element ranges that make `[first, first + count)`; `at` is where each starts. */
+  private parts(
+    first: number,
+    count: number,
+  ): { src: ElementSource; first: number; count: number; at: number }[] {
     if (first < 0 || count < 0 || first + count > this.numel) {
       throw new RangeError(
         `elements [${first}, ${first + count}) are outside a buffer of ${this.numel}`,
       );
     }
-    const es = this.dtype.itemsize;
-    const out = new Uint8Array(count * es);
+    const out: { src: ElementSource; first: number; count: number; at: number }[] = [];
     let i = upperBound(this.starts, first) - 1;
     let at = first;
     while (at < first + count) {
       const p = this.pieces[i] as ElementSource;
       const s = this.starts[i] as number;
       const take = Math.min(p.numel - (at - s), first + count - at);
-      if (take > 0) out.set(await p.range(at - s, take), (at - first) * es);
+      if (take > 0) out.push({ src: p, first: at - s, count: take, at });
       at += Math.max(0, take);
       i++;
     }
@@ -66,12 +82,19 @@ export class WindowSource implements ElementSource {
     }
   }
   range(first: number, count: number): Promise<Uint8Array> {
+    this.check(first, count);
+    return this.inner.range(this.offset + first, count);
+  }
+  async runs(first: number, count: number): Promise<readonly ByteRun[] | undefined> {
+    this.check(first, count);
+    return this.inner.runs?.(this.offset + first, count);
+  }
+  private check(first: number, count: number): void {
     if (first < 0 || count < 0 || first + count > this.numel) {
       throw new RangeError(
         `elements [${first}, ${first + count}) are outside a window of ${this.numel}`,
       );
     }
-    return this.inner.range(this.offset + first, count);
   }
 }
 

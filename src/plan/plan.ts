@@ -28,10 +28,17 @@ export interface TensorPlan {
   readonly shape: readonly number[];
   /** dtype of the sources (all the same). */
   readonly dtype: DTypeInfo;
+  /** dtype of the output, cast with torch's rounding. Default: `dtype`. */
+  readonly outputDtype?: DTypeInfo;
   readonly op: MergeOp;
   /** Concatenation dimension for `cat`. */
   readonly dim?: number;
   readonly sources: readonly SourceRef[];
+}
+
+/** The dtype a plan's output has. */
+export function outputDtypeOf(p: TensorPlan): DTypeInfo {
+  return p.outputDtype ?? p.dtype;
 }
 
 export function numelOf(shape: readonly number[]): number {

@@ -11,6 +11,7 @@ import type { HttpStats } from "../source/http.js";
 import { hubRefs } from "../source/hub-api.js";
 import { HubFolder } from "../source/hub-folder.js";
 import { LocalFolder } from "../source/local-folder.js";
+import { CheckpointError } from "../util/errors.js";
 
 export interface Revision {
   /** Branch or folder name (`step1000`, `global_step1000`). */
@@ -74,7 +75,9 @@ export async function openRepository(
     return { name: `hf://${a.repo}`, revisions: sortRevisions(stepped.length ? stepped : revs) };
   }
   if (a.kind === "url")
-    throw new TypeError(`${address}: a repository is a folder or hf://ORG/NAME`);
+    throw new CheckpointError(`${address}: a repository is a folder or hf://ORG/NAME`, {
+      file: address,
+    });
   const st = await stat(a.path);
   if (!st.isDirectory())
     throw Object.assign(new Error(`${a.path}: not a directory`), { code: "ENOTDIR" });

@@ -4,6 +4,14 @@
  * hands out tensors whose bytes are read only when asked, in bounded chunks.
  */
 import { type ByteSource, checkElements } from "../source/byte-source.js";
+import type { DTypeInfo } from "../torch/dtype.js";
+import {
+  CHUNK_BYTES,
+  type ElementSource,
+  elementsPerChunk,
+  StoredSource,
+  spans,
+} from "../torch/element-source.js";
 import { parseStrictJson, StrictJsonError } from "../util/strict-json.js";
 import { type SafetensorsDType, safetensorsDType } from "./dtype.js";
 import { SafetensorsFormatError, type SafetensorsRule } from "./errors.js";
@@ -12,8 +20,6 @@ import { SafetensorsFormatError, type SafetensorsRule } from "./errors.js";
 export const MAX_HEADER_BYTES = 100_000_000;
 /** Bytes read at open: covers the length and the header of any ordinary model in one read. */
 export const DEFAULT_HEADER_GUESS_BYTES = 256 << 10;
-/** Default chunk of {@link SafetensorsTensor.chunks}: bounded memory whatever the tensor size. */
-export const DEFAULT_CHUNK_BYTES = 8 << 20;
 /** Most dimensions a tensor may have: torch's own limit; a hostile header could claim millions. */
 export const MAX_DIMS = 64;
 /** The header length field: an unsigned 64-bit little-endian integer. */
@@ -67,15 +73,24 @@ export class SafetensorsTensor {
    * Streams the tensor's bytes in chunks of at most `chunkBytes`, rounded down to whole
    * elements (whole bytes for the sub-byte MX types).
    */
-  async *chunks(chunkBytes = DEFAULT_CHUNK_BYTES): AsyncGenerator<Uint8Array> {
-    if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1) {
-      throw new RangeError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
-    }
+  async *chunks(chunkBytes = CHUNK_BYTES): AsyncGenerator<Uint8Array> {
     const unit = this.dtype.bits % 8 === 0 ? this.dtype.bits / 8 : 1;
-    const per = Math.max(unit, chunkBytes - (chunkBytes % unit));
-    for (let at = 0; at < this.byteLength; at += per) {
-      yield await this.source.read(this.byteOffset + at, Math.min(per, this.byteLength - at));
-    }
+    const per = elementsPerChunk(unit, chunkBytes) * unit;
+    for (const [at, n] of spans(0, this.byteLength, per))
+      yield await this.source.read(this.byteOffset + at, n);
+  }
+
+  /**
+   * The tensor as an element source: of its torch dtype, or of `as` (e.g. `uint8` for the raw
+   * bytes of a dtype torch lacks), seen as a flat run of elements when `as` differs in size.
+   */
+  elements(as: DTypeInfo | undefined = this.dtype.torch): ElementSource {
+    if (!as) throw new RangeError(`${this.name}: ${this.dtype.name} has no torch dtype`);
+    const same = as.itemsize * 8 === this.dtype.bits;
+    if (!same && this.byteLength % as.itemsize !== 0)
+      throw new RangeError(`${this.name}: ${this.byteLength} bytes are not whole ${as.name}`);
+    const shape = same ? this.shape : [this.byteLength / as.itemsize];
+    return new StoredSource(this.source, this.byteOffset, as, shape);
   }
 
   /** Reads elements `[first, first + count)` in C order (whole-byte dtypes only). */

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { Worker } from "node:worker_threads";
 import pLimit from "p-limit";
+import { CheckpointError } from "../util/errors.js";
 import { Lru } from "./lru.js";
 
 /** Files up to this size are hashed on the event loop: a few ms, in 64 KiB turns. */
@@ -47,7 +48,9 @@ export function fileHash(path: string, version: FileVersion, kind: HashKind): Pr
       : hashHere(path, algorithm, prefix);
   const hex = run.then(({ hex, bytes }) => {
     if (bytes !== version.size)
-      throw new Error(`${path} changed while it was hashed (${bytes} of ${version.size} bytes)`);
+      throw new CheckpointError(`changed while it was hashed (${bytes} of ${version.size} bytes)`, {
+        file: path,
+      });
     return hex;
   });
   const entry = { version, hex };

@@ -24,7 +24,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 /** The app loads nothing from elsewhere and draws SVG with the DOM. */
 const CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
-/** Path parts of a request for a file of the app, at most. */
+/** Path parts of a request for a file of the app, at most: the app nests a folder or two. */
 const MAX_DEPTH = 16;
 
 /** One fence per app folder (the package's; a test's). */

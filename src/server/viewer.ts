@@ -8,8 +8,8 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Repository } from "../repo/repository.js";
 import { createViewerApi, type ViewerApi } from "./api.js";
-import { FencedFolder } from "./fenced-folder.js";
 import { RootFence } from "./fence.js";
+import { FencedFolder } from "./fenced-folder.js";
 import { allowMethods, GET_HEAD, HttpError, redirect, sendJson, startHttpServer } from "./http.js";
 import { HubRoot, type LocalRepository } from "./hub-root.js";
 import { Lru } from "./lru.js";

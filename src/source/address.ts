@@ -3,6 +3,7 @@
  * `http(s)://…/resolve/…` URL. The hub endpoint comes from `--endpoint` or `HF_ENDPOINT`, the
  * token from `HF_TOKEN` (sent as a bearer header, never printed).
  */
+import { CheckpointError } from "../util/errors.js";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 
@@ -18,7 +19,10 @@ export function parseAddress(address: string, endpoint?: string): Address {
     const rest = address.slice(5);
     const m = /^([^/@]+)\/([^/@]+)(?:@([^/]+))?(?:\/(.*))?$/.exec(rest);
     if (!m)
-      throw new TypeError(`bad hub address ${address}: expected hf://ORG/NAME@REVISION[/path]`);
+      throw new CheckpointError(
+        `bad hub address ${address}: expected hf://ORG/NAME@REVISION[/path]`,
+        { file: address },
+      );
     return {
       kind: "hub",
       endpoint: ep,

@@ -1,5 +1,6 @@
 /** The folder interface a checkpoint step is read through; no file system here. */
 import type { ByteSource } from "./byte-source.js";
+import { CheckpointError } from "../util/errors.js";
 
 export interface FileInfo {
   /** Path relative to the folder, `/`-separated. */
@@ -26,8 +27,9 @@ export async function readText(folder: Folder, path: string, maxBytes = 16 << 20
   const src = await folder.open(path);
   try {
     if (src.size > maxBytes)
-      throw new RangeError(
+      throw new CheckpointError(
         `${folder.name}/${path}: ${src.size} bytes is too large for a text file`,
+        { file: `${folder.name}/${path}` },
       );
     return new TextDecoder().decode(await src.read(0, src.size));
   } finally {

@@ -125,8 +125,7 @@ export class HttpSource implements ByteSource {
   readonly name: string;
   /** The file's size: given, or learnt by the probe. */
   size: number;
-  /** The bytes the size probe read from offset 0 (empty when the size was given). */
-  head: Uint8Array = new Uint8Array(0);
+  private probed: Uint8Array = new Uint8Array(0);
   private currentEtag: string | undefined;
   private resolvedUrl?: string;
   private readonly limit: LimitFunction;
@@ -145,8 +144,13 @@ export class HttpSource implements ByteSource {
   /** Opens `url`; probes its size with a first read unless `opts.size` is given. */
   static async open(url: string, opts: HttpSourceOptions = {}): Promise<HttpSource> {
     const s = new HttpSource(url, opts);
-    if (opts.size === undefined) s.head = await s.fetchRange(0, PROBE_BYTES, true);
+    if (opts.size === undefined) s.probed = await s.fetchRange(0, PROBE_BYTES, true);
     return s;
+  }
+
+  /** The bytes the size probe read from offset 0 (empty when the size was given). */
+  get head(): Uint8Array {
+    return this.probed;
   }
 
   /** The file's ETag, once a response has named it. */

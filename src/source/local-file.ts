@@ -1,5 +1,6 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
+import { CheckpointError } from "../util/errors.js";
 
 /** A local file read with positional reads; the file is never loaded whole. */
 export class LocalFileSource implements ByteSource {
@@ -14,12 +15,18 @@ export class LocalFileSource implements ByteSource {
     const handle = await open(path, "r");
     try {
       const st = await handle.stat();
-      if (!st.isFile()) throw new Error(`${path}: not a regular file`);
+      if (!st.isFile()) throw new CheckpointError(`${path}: not a regular file`, { file: path });
       return new LocalFileSource(path, st.size, handle);
     } catch (e) {
       await handle.close();
       throw e;
     }
+  }
+
+  /** The open file descriptor (for positional and kernel copies); throws once closed. */
+  get fd(): number {
+    if (!this.handle) throw new SourceRangeError(this.name, 0, 0, "source is closed");
+    return this.handle.fd;
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {

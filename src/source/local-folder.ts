@@ -4,6 +4,7 @@ import { join, relative, sep } from "node:path";
 import type { ByteSource } from "./byte-source.js";
 import type { FileInfo, Folder } from "./folder.js";
 import { LocalFileSource } from "./local-file.js";
+import { CheckpointError } from "../util/errors.js";
 
 /** Most files a listing returns: a checkpoint step has hundreds, a hostile tree could be endless. */
 const MAX_LISTED_FILES = 200_000;
@@ -22,7 +23,9 @@ export class LocalFolder implements Folder {
           const st = await stat(full).catch(() => undefined);
           if (!st?.isFile()) continue;
           if (out.length >= MAX_LISTED_FILES)
-            throw new RangeError(`${this.name}: more than ${MAX_LISTED_FILES} files`);
+            throw new CheckpointError(`${this.name}: more than ${MAX_LISTED_FILES} files`, {
+              file: this.name,
+            });
           out.push({ path: relative(this.name, full).split(sep).join("/"), size: st.size });
         }
       }

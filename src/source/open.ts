@@ -1,4 +1,5 @@
 import { stat } from "node:fs/promises";
+import { CheckpointError } from "../util/errors.js";
 import { authHeaders, parseAddress, resolveUrl } from "./address.js";
 import type { ByteSource } from "./byte-source.js";
 import type { Folder } from "./folder.js";
@@ -26,7 +27,10 @@ export async function openSource(address: string, opts: OpenOptions = {}): Promi
   };
   if (a.kind === "local") return LocalFileSource.open(a.path);
   if (a.kind === "url") return HttpSource.open(a.url, http);
-  if (!a.path) throw new TypeError(`${address} names a repository revision, not a file`);
+  if (!a.path)
+    throw new CheckpointError(`${address} names a repository revision, not a file`, {
+      file: address,
+    });
   return HttpSource.open(resolveUrl(a, a.path), http);
 }
 
@@ -46,8 +50,9 @@ export async function openFolder(address: string, opts: OpenOptions = {}): Promi
     );
   }
   if (a.kind === "url")
-    throw new TypeError(
+    throw new CheckpointError(
       `${address}: a plain URL names a file, not a folder; use hf://ORG/NAME@REVISION`,
+      { file: address },
     );
   const st = await stat(a.path);
   if (!st.isDirectory())

@@ -1,9 +1,12 @@
 /**
  * The one tensor stream: anything that hands out element ranges of a tensor in C order as
  * contiguous little-endian bytes (a TensorRef, a safetensors tensor, a merge plan, a
- * synthetic tensor), and the one loop that reads such a source in bounded chunks.
+ * synthetic tensor), the one loop that cuts a tensor into bounded chunks, and the byte runs
+ * that let a writer copy unchanged bytes without passing them through JavaScript.
  */
-import type { DTypeInfo } from "./dtype.js";
+import type { ByteRun } from "../source/byte-run.js";
+import { type ByteSource, checkElements } from "../source/byte-source.js";
+import { DTYPES, type DTypeInfo } from "./dtype.js";
 
 /**
  * Bytes per chunk when a tensor is streamed: large enough that per-read overhead vanishes
@@ -12,6 +15,14 @@ import type { DTypeInfo } from "./dtype.js";
  */
 export const CHUNK_BYTES = 8 << 20;
 
+/**
+ * Shortest run worth describing: below this, describing and copying each run separately costs
+ * more than reading the bytes through memory (a dim-1 concatenation's row pieces).
+ */
+export const MIN_RUN_BYTES = 64 << 10;
+
+const U8 = DTYPES.get("uint8") as DTypeInfo;
+
 /** Anything that can hand out element ranges of a tensor in C order (a TensorRef, a view). */
 export interface ElementSource {
   readonly dtype: DTypeInfo;
@@ -19,6 +30,12 @@ export interface ElementSource {
   readonly numel: number;
   /** Elements `[first, first + count)` in C order, as contiguous little-endian bytes. */
   range(first: number, count: number): Promise<Uint8Array>;
+  /**
+   * Where elements `[first, first + count)` lie, byte for byte, in byte sources: runs that
+   * concatenated give exactly what `range` would. Undefined (or absent) when the bytes are
+   * computed (a cast, an interleaving, a sum). Lets a writer copy them inside the kernel.
+   */
+  runs?(first: number, count: number): Promise<readonly ByteRun[] | undefined>;
 }
 
 /** Whole elements per chunk of at most `chunkBytes` (at least one). */
@@ -27,6 +44,12 @@ export function elementsPerChunk(itemsize: number, chunkBytes = CHUNK_BYTES): nu
     throw new RangeError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
   }
   return Math.max(1, Math.floor(chunkBytes / itemsize));
+}
+
+/** The one chunk loop: `[first, first + count)` cut into `[at, n]` pieces of at most `per`. */
+export function* spans(first: number, count: number, per: number): Generator<[number, number]> {
+  const end = first + count;
+  for (let at = first; at < end; at += per) yield [at, Math.min(per, end - at)];
 }
 
 /**
@@ -39,9 +62,8 @@ export async function* elementChunks(
   first = 0,
   count = src.numel - first,
 ): AsyncGenerator<Uint8Array> {
-  const per = elementsPerChunk(src.dtype.itemsize, chunkBytes);
-  const end = first + count;
-  for (let at = first; at < end; at += per) yield src.range(at, Math.min(per, end - at));
+  for (const [at, n] of spans(first, count, elementsPerChunk(src.dtype.itemsize, chunkBytes)))
+    yield src.range(at, n);
 }
 
 /** Reads a whole source into one buffer (for tensors known to be small). */
@@ -53,4 +75,62 @@ export async function readAll(src: ElementSource, chunkBytes = CHUNK_BYTES): Pro
     at += chunk.byteLength;
   }
   return out;
+}
+
+/** The byte runs of `[first, first + count)` of each of `parts` in turn (undefined if any lacks). */
+export async function concatRuns(
+  parts: readonly { src: ElementSource; first: number; count: number }[],
+): Promise<ByteRun[] | undefined> {
+  const out: ByteRun[] = [];
+  for (const p of parts) {
+    if (p.count === 0) continue;
+    const r = await p.src.runs?.(p.first, p.count);
+    if (!r) return undefined;
+    out.push(...r);
+  }
+  return out;
+}
+
+/** A tensor stored contiguously, little-endian, at `byteOffset` of a byte source. */
+export class StoredSource implements ElementSource {
+  readonly numel: number;
+  constructor(
+    readonly source: ByteSource,
+    readonly byteOffset: number,
+    readonly dtype: DTypeInfo,
+    readonly shape: readonly number[],
+  ) {
+    this.numel = shape.reduce((a, b) => a * b, 1);
+  }
+  range(first: number, count: number): Promise<Uint8Array> {
+    checkElements(first, count, this.numel);
+    const es = this.dtype.itemsize;
+    return this.source.read(this.byteOffset + first * es, count * es);
+  }
+  async runs(first: number, count: number): Promise<ByteRun[]> {
+    checkElements(first, count, this.numel);
+    const es = this.dtype.itemsize;
+    return [{ source: this.source, offset: this.byteOffset + first * es, length: count * es }];
+  }
+}
+
+/** Bytes held in memory, seen as elements of `dtype` (default: the bytes themselves). */
+export class MemoryElements implements ElementSource {
+  readonly numel: number;
+  readonly shape: readonly number[];
+  constructor(
+    private readonly bytes: Uint8Array,
+    readonly dtype: DTypeInfo = U8,
+    shape?: readonly number[],
+  ) {
+    if (bytes.byteLength % dtype.itemsize !== 0)
+      throw new RangeError(`${bytes.byteLength} bytes is not a whole number of ${dtype.name}`);
+    this.numel = bytes.byteLength / dtype.itemsize;
+    this.shape = shape ?? [this.numel];
+  }
+  async range(first: number, count: number): Promise<Uint8Array> {
+    checkElements(first, count, this.numel);
+    const es = this.dtype.itemsize;
+    return this.bytes.subarray(first * es, (first + count) * es);
+  }
 }

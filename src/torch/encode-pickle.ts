@@ -19,9 +19,12 @@ import {
   TorchDtype,
   TorchStorageType,
 } from "./pyvalue.js";
+import * as op from "./opcodes.js";
 
 /** Items per APPENDS/SETITEMS batch, as Python's pickler. */
 const BATCH = 1000;
+/** TUPLE1–3 by tuple length. */
+const TUPLE_OF_SIZE = [undefined, op.TUPLE1, op.TUPLE2, op.TUPLE3];
 
 /** Something the encoder hands to `persistentId` instead of pickling it. */
 export type Persistent = object;
@@ -68,17 +71,17 @@ export class PickleEncoder {
 
   /** GLOBAL module\nname\n */
   global(module: string, name: string): void {
-    this.byte(0x63);
+    this.byte(op.GLOBAL);
     this.text(`${module}\n${name}\n`);
   }
   private put(o: object): void {
     const i = this.memo.size;
     this.memo.set(o, i);
     if (i < 256) {
-      this.byte(0x71);
+      this.byte(op.BINPUT);
       this.byte(i);
     } else {
-      this.byte(0x72);
+      this.byte(op.LONG_BINPUT);
       this.u32(i);
     }
   }
@@ -86,10 +89,10 @@ export class PickleEncoder {
     const i = this.memo.get(o);
     if (i === undefined) return false;
     if (i < 256) {
-      this.byte(0x68);
+      this.byte(op.BINGET);
       this.byte(i);
     } else {
-      this.byte(0x6a);
+      this.byte(op.LONG_BINGET);
       this.u32(i);
     }
     return true;
@@ -97,18 +100,18 @@ export class PickleEncoder {
   private int(v: number | bigint): void {
     if (typeof v === "number" && Number.isSafeInteger(v)) {
       if (v >= 0 && v < 256) {
-        this.byte(0x4b);
+        this.byte(op.BININT1);
         this.byte(v);
         return;
       }
       if (v >= 0 && v < 65536) {
-        this.byte(0x4d);
+        this.byte(op.BININT2);
         this.byte(v & 0xff);
         this.byte(v >> 8);
         return;
       }
       if (v >= -0x80000000 && v <= 0x7fffffff) {
-        this.byte(0x4a);
+        this.byte(op.BININT);
         this.ensure(4);
         new DataView(this.cur.buffer, this.cur.byteOffset + this.len, 4).setInt32(0, v, true);
         this.len += 4;
@@ -125,23 +128,23 @@ export class PickleEncoder {
       if ((x === 0n && !top) || (x === -1n && top)) break;
     }
     if (out.length < 256) {
-      this.byte(0x8a);
+      this.byte(op.LONG1);
       this.byte(out.length);
     } else {
-      this.byte(0x8b);
+      this.byte(op.LONG4);
       this.u32(out.length);
     }
     this.bytes(Uint8Array.from(out));
   }
   private float(v: number): void {
-    this.byte(0x47);
+    this.byte(op.BINFLOAT);
     this.ensure(8);
     new DataView(this.cur.buffer, this.cur.byteOffset + this.len, 8).setFloat64(0, v, false);
     this.len += 8;
   }
   private str(s: string): void {
     const b = utf8SurrogatePass(s, this.te);
-    this.byte(0x58);
+    this.byte(op.BINUNICODE);
     this.u32(b.length);
     this.bytes(b);
   }
@@ -149,8 +152,8 @@ export class PickleEncoder {
   private pyBytes(b: Uint8Array): void {
     if (b.length === 0) {
       this.global("__builtin__", "bytes");
-      this.byte(0x29);
-      this.byte(0x52);
+      this.byte(op.EMPTY_TUPLE);
+      this.byte(op.REDUCE);
       return;
     }
     this.global("_codecs", "encode");
@@ -158,34 +161,34 @@ export class PickleEncoder {
     for (const c of b) s += String.fromCharCode(c);
     this.str(s);
     this.str("latin1");
-    this.byte(0x86);
-    this.byte(0x52);
+    this.byte(op.TUPLE2);
+    this.byte(op.REDUCE);
   }
   /** A tuple of values. */
   tuple(items: readonly PyValue[]): void {
     if (items.length === 0) {
-      this.byte(0x29);
+      this.byte(op.EMPTY_TUPLE);
       return;
     }
     if (items.length <= 3) {
       for (const x of items) this.value(x);
-      this.byte(0x84 + items.length);
+      this.byte(TUPLE_OF_SIZE[items.length] as number);
       return;
     }
-    this.byte(0x28);
+    this.byte(op.MARK);
     for (const x of items) this.value(x);
-    this.byte(0x74);
+    this.byte(op.TUPLE);
   }
   private appends(items: readonly PyValue[]): void {
     for (let i = 0; i < items.length; i += BATCH) {
       const batch = items.slice(i, i + BATCH);
       if (batch.length === 1) {
         this.value(batch[0] as PyValue);
-        this.byte(0x61);
+        this.byte(op.APPEND);
       } else {
-        this.byte(0x28);
+        this.byte(op.MARK);
         for (const x of batch) this.value(x);
-        this.byte(0x65);
+        this.byte(op.APPENDS);
       }
     }
   }
@@ -196,34 +199,34 @@ export class PickleEncoder {
         const [k, v] = batch[0] as [PyValue, PyValue];
         this.value(k);
         this.value(v);
-        this.byte(0x73);
+        this.byte(op.SETITEM);
       } else {
-        this.byte(0x28);
+        this.byte(op.MARK);
         for (const [k, v] of batch) {
           this.value(k);
           this.value(v);
         }
-        this.byte(0x75);
+        this.byte(op.SETITEMS);
       }
     }
   }
   /** An empty OrderedDict (torch's backward-hooks argument). */
   emptyOrderedDict(): void {
     this.global("collections", "OrderedDict");
-    this.byte(0x29);
-    this.byte(0x52);
+    this.byte(op.EMPTY_TUPLE);
+    this.byte(op.REDUCE);
   }
   /** BINPERSID of a persistent id. */
   persistent(pid: PyValue): void {
     this.value(pid);
-    this.byte(0x51);
+    this.byte(op.BINPERSID);
   }
 
   value(v: PyValue): void {
-    if (v === null) return this.byte(0x4e);
+    if (v === null) return this.byte(op.NONE);
     switch (typeof v) {
       case "boolean":
-        return this.byte(v ? 0x88 : 0x89);
+        return this.byte(v ? op.NEWTRUE : op.NEWFALSE);
       case "number":
         return Number.isInteger(v) && !Object.is(v, -0) ? this.int(v) : this.float(v);
       case "bigint":
@@ -243,7 +246,7 @@ export class PickleEncoder {
       return;
     }
     if (Array.isArray(v)) {
-      this.byte(0x5d);
+      this.byte(op.EMPTY_LIST);
       this.put(v);
       this.appends(v);
       return;
@@ -252,21 +255,21 @@ export class PickleEncoder {
     if (v instanceof PySet) {
       this.global("__builtin__", v.frozen ? "frozenset" : "set");
       this.value(v.items);
-      this.byte(0x85);
-      this.byte(0x52);
+      this.byte(op.TUPLE1);
+      this.byte(op.REDUCE);
       this.put(v);
       return;
     }
     if (v instanceof PyComplex) {
       this.global("__builtin__", "complex");
       this.tuple([new PyFloat(v.re), new PyFloat(v.im)]);
-      this.byte(0x52);
+      this.byte(op.REDUCE);
       return;
     }
     if (v instanceof PySlice) {
       this.global("__builtin__", "slice");
       this.tuple([v.start, v.stop, v.step]);
-      this.byte(0x52);
+      this.byte(op.REDUCE);
       return;
     }
     if (v instanceof PyGlobal) return this.global(py2Module(v.module), v.name);
@@ -275,7 +278,7 @@ export class PickleEncoder {
     if (v instanceof TorchDevice) {
       this.global("torch", "device");
       this.tuple(v.index === undefined ? [v.type] : [v.type, v.index]);
-      this.byte(0x52);
+      this.byte(op.REDUCE);
       return;
     }
     if (v instanceof NumpyDtype) return this.numpyDtype(v);
@@ -286,30 +289,30 @@ export class PickleEncoder {
 
   private dict(d: PyDict): void {
     if (d.className === "dict") {
-      this.byte(0x7d);
+      this.byte(op.EMPTY_DICT);
       this.put(d);
       this.setitems([...d.entries()]);
       return;
     }
     if (d.className === "argparse.Namespace") {
       this.global("argparse", "Namespace");
-      this.byte(0x29);
-      this.byte(0x81);
+      this.byte(op.EMPTY_TUPLE);
+      this.byte(op.NEWOBJ);
       this.put(d);
       const state = PyDict.from(d.entries());
       this.value(state);
-      this.byte(0x62);
+      this.byte(op.BUILD);
       return;
     }
     const dot = d.className.lastIndexOf(".");
     this.global(d.className.slice(0, dot), d.className.slice(dot + 1));
-    this.byte(0x29);
-    this.byte(0x52);
+    this.byte(op.EMPTY_TUPLE);
+    this.byte(op.REDUCE);
     this.put(d);
     this.setitems([...d.entries()]);
     if (d.attrs && d.attrs.size > 0) {
       this.value(d.attrs);
-      this.byte(0x62);
+      this.byte(op.BUILD);
     }
   }
 
@@ -317,20 +320,20 @@ export class PickleEncoder {
     if (o.callee instanceof PyGlobal) this.global(py2Module(o.callee.module), o.callee.name);
     else this.value(o.callee as PyValue);
     this.tuple(o.args);
-    this.byte(o.kind === "object" ? 0x81 : 0x52);
+    this.byte(o.kind === "object" ? op.NEWOBJ : op.REDUCE);
     this.put(o);
     if (o.listItems.length) this.appends(o.listItems);
     if (o.items.length) this.setitems(o.items);
     if (o.state !== undefined) {
       this.value(o.state);
-      this.byte(0x62);
+      this.byte(op.BUILD);
     }
   }
 
   private numpyDtype(d: NumpyDtype): void {
     this.global("numpy", "dtype");
     this.tuple([d.typestr, false, true]);
-    this.byte(0x52);
+    this.byte(op.REDUCE);
     this.put(d);
     this.tuple([
       3,
@@ -342,7 +345,7 @@ export class PickleEncoder {
       -1,
       0,
     ]);
-    this.byte(0x62);
+    this.byte(op.BUILD);
   }
 
   private ndarray(a: NdArray): void {
@@ -350,28 +353,28 @@ export class PickleEncoder {
     this.global("numpy", "ndarray");
     this.tuple([0]);
     this.pyBytes(Uint8Array.of(0x62));
-    this.byte(0x87);
-    this.byte(0x52);
+    this.byte(op.TUPLE3);
+    this.byte(op.REDUCE);
     this.put(a);
-    this.byte(0x28);
+    this.byte(op.MARK);
     this.int(1);
     this.tuple(a.shape);
     if (a.dtype) this.value(a.dtype);
-    else this.byte(0x4e);
-    this.byte(a.fortranOrder ? 0x88 : 0x89);
+    else this.byte(op.NONE);
+    this.byte(a.fortranOrder ? op.NEWTRUE : op.NEWFALSE);
     if (a.data instanceof Uint8Array) this.pyBytes(a.data);
     else this.value(a.data);
-    this.byte(0x74);
-    this.byte(0x62);
+    this.byte(op.TUPLE);
+    this.byte(op.BUILD);
   }
 
   /** The whole pickle: PROTO 2, the value, STOP. */
   static encode(v: PyValue, opts: EncodeOptions = {}): Uint8Array {
     const e = new PickleEncoder(opts);
-    e.byte(0x80);
+    e.byte(op.PROTO);
     e.byte(2);
     e.value(v);
-    e.byte(0x2e);
+    e.byte(op.STOP);
     return e.finish();
   }
 

@@ -1,12 +1,15 @@
 /**
  * What the pickle decoder does with globals: known names become typed values, everything else
- * stays a name. Nothing here imports or calls anything named by a file.
+ * stays a name. Nothing here imports or calls anything named by a file. Every call we do not
+ * model, and every global outside the known table, is logged with its offset (`ForeignLog`), so a
+ * call a file hides anywhere — or drops from the tree — is still reported.
  */
 
 import type { ByteSource } from "../source/byte-source.js";
 import { dtypeByName, dtypeOfStorageClass } from "./dtype.js";
 import { TorchFormatError } from "./errors.js";
 import {
+  type KeyInterner,
   NdArray,
   NumpyDtype,
   PyComplex,
@@ -23,16 +26,107 @@ import {
   TorchDtype,
   TorchStorageType,
 } from "./pyvalue.js";
-import { TensorRef } from "./tensor.js";
+import { MAX_DIMS, TensorRef } from "./tensor.js";
 
-/** Largest `bytes(n)` / numpy scalar payload we build from a pickled count. */
-const MAX_BUILT_BYTES = 64 << 20;
+/**
+ * Bytes and text that calls build (`bytes(n)`, latin-1 and UTF-8 encodes, copies) beyond the
+ * pickle's own size, in all: sixteen `bytes(64 MiB)` calls fit in 975 bytes of pickle.
+ */
+export const MAX_BUILT_BYTES = 64 << 20;
+/**
+ * Container items that calls copy (`list(x)`, `tuple(x)`, `dict(x)`, `set(x)`, BUILD merges)
+ * beyond the pickle's own size, in all: one shared list copied by each of many 4-byte calls.
+ */
+export const MAX_BUILT_ITEMS = 1 << 22;
+/**
+ * Tensor bytes a file's views may claim per byte of the file: views of one storage (transposes,
+ * slices) repeat its elements, and reading or hashing them costs time the file does not pay for.
+ */
+export const MAX_VIEW_BYTES_PER_FILE_BYTE = 4;
+/** …plus this much in all: a few broadcast (stride-0) views of small storages. */
+export const MAX_VIEW_EXCESS_BYTES = 1 << 30;
+/** numpy's own dimension limit (NPY_MAXDIMS in numpy 2). */
+const MAX_NDARRAY_DIMS = 64;
+/** Foreign globals and calls kept with their offsets; beyond it they are only counted. */
+export const MAX_FOREIGN_ENTRIES = 1 << 16;
 
 /** Where a pickle comes from: for tensors (their source) and for error messages. */
 export interface DecodeContext {
   readonly source: ByteSource;
   readonly file: string;
   readonly record: string;
+}
+
+/** A global outside the known table, or a call we do not model, where the pickle made it. */
+export interface ForeignEntry {
+  readonly kind: "global" | "call" | "object";
+  /** `module.name` of the global, callable or class (`?` when the callee was not a global). */
+  readonly name: string;
+  readonly record: string;
+  /** Absolute offset of the opcode in the file. */
+  readonly offset: number;
+  readonly value: PyGlobal | PyObject;
+}
+
+/** Every foreign global and call of a file's pickles, in decoding order. */
+export class ForeignLog {
+  /** The first MAX_FOREIGN_ENTRIES entries. */
+  readonly entries: ForeignEntry[] = [];
+  /** All of them. */
+  total = 0;
+  add(e: ForeignEntry): void {
+    this.total++;
+    if (this.entries.length < MAX_FOREIGN_ENTRIES) this.entries.push(e);
+  }
+}
+
+/** What the reducers of one decode share: its key interner, its budget and its foreign log. */
+export interface ReduceContext extends DecodeContext {
+  readonly keys: KeyInterner;
+  readonly budget: DecodeBudget;
+  readonly foreign: ForeignLog;
+}
+
+/** Allocations one decode makes that its bytes do not pay for, against the limits above. */
+export class DecodeBudget {
+  private builtBytes = 0;
+  private builtItems = 0;
+  private viewBytes = 0;
+  constructor(
+    /** Bytes of the pickle: what it pays for. */
+    private readonly pickleBytes: number,
+  ) {}
+  /** Counts `n` bytes about to be built by `what`; fails past the limit. */
+  bytes(ctx: DecodeContext, at: number, n: number, what: string): void {
+    this.builtBytes += n;
+    if (this.builtBytes > this.pickleBytes + MAX_BUILT_BYTES)
+      fail(
+        ctx,
+        at,
+        `${what}: calls build ${this.builtBytes} bytes, more than ${MAX_BUILT_BYTES} beyond the pickle's ${this.pickleBytes} (MAX_BUILT_BYTES)`,
+      );
+  }
+  /** Counts `n` container items about to be copied by `what`. */
+  items(ctx: DecodeContext, at: number, n: number, what: string): void {
+    this.builtItems += n;
+    if (this.builtItems > this.pickleBytes + MAX_BUILT_ITEMS)
+      fail(
+        ctx,
+        at,
+        `${what}: calls copy ${this.builtItems} items, more than ${MAX_BUILT_ITEMS} beyond the pickle's ${this.pickleBytes} bytes (MAX_BUILT_ITEMS)`,
+      );
+  }
+  /** Counts a tensor view's bytes against the file's size. */
+  view(ctx: DecodeContext, at: number, bytes: number): void {
+    this.viewBytes += bytes;
+    const limit = MAX_VIEW_BYTES_PER_FILE_BYTE * ctx.source.size + MAX_VIEW_EXCESS_BYTES;
+    if (!(this.viewBytes <= limit))
+      fail(
+        ctx,
+        at,
+        `tensor views claim ${this.viewBytes} bytes in all, more than ${MAX_VIEW_BYTES_PER_FILE_BYTE} × the file's ${ctx.source.size} + ${MAX_VIEW_EXCESS_BYTES} (views repeating their storages' elements; MAX_VIEW_EXCESS_BYTES)`,
+      );
+  }
 }
 
 /** Python 2 module names as Python 3 (and torch) map them when reading old pickles. */
@@ -58,7 +152,20 @@ export function globalValue(module: string, name: string): PyValue {
   return new PyGlobal(mod, name);
 }
 
-type Reducer = (args: PyValue[], ctx: DecodeContext, at: number) => PyValue;
+/** GLOBAL, STACK_GLOBAL, INST: the global's value, logged when it is not a known name. */
+export function resolveGlobal(
+  module: string,
+  name: string,
+  ctx: ReduceContext,
+  at: number,
+): PyValue {
+  const v = globalValue(module, name);
+  if (v instanceof PyGlobal && !isKnownGlobal(v.qualifiedName))
+    ctx.foreign.add({ kind: "global", name: v.qualifiedName, record: ctx.record, offset: at, value: v });
+  return v;
+}
+
+type Reducer = (args: PyValue[], ctx: ReduceContext, at: number) => PyValue;
 
 const fail = (ctx: DecodeContext, at: number, msg: string): never => {
   throw new TorchFormatError(ctx.file, ctx.record, at, msg);
@@ -70,41 +177,87 @@ const int = (v: PyValue | undefined, what: string, ctx: DecodeContext, at: numbe
   return fail(ctx, at, `${what} is not an integer`);
 };
 
-const ints = (v: PyValue | undefined, what: string, ctx: DecodeContext, at: number): number[] => {
+/** A tuple of at most `max` integers (checked before anything is copied). */
+const ints = (
+  v: PyValue | undefined,
+  what: string,
+  ctx: DecodeContext,
+  at: number,
+  max: number,
+): number[] => {
   if (!Array.isArray(v)) return fail(ctx, at, `${what} is not a tuple`);
+  if (v.length > max) return fail(ctx, at, `${what} has ${v.length} entries, more than ${max}`);
   return Array.from(v, (x, i) => int(x, `${what}[${i}]`, ctx, at));
 };
 
+/** The parts of a tensor rebuild that torch applies besides the data. */
+export type TensorSlot = "backward_hooks" | "metadata" | "state";
+
+const slotsOf = new WeakMap<TensorRef, [TensorSlot, PyValue][]>();
+
+/**
+ * The backward hooks, metadata and states a tensor's rebuild carried (`_rebuild_tensor_v2`'s
+ * hooks and metadata, `_rebuild_from_type_v2` and `_rebuild_parameter_with_state` states,
+ * BUILD on a tensor), in the order the pickle applied them; empty ones are left out. torch runs
+ * or applies each, so listings show them.
+ */
+export function tensorSlots(t: TensorRef): readonly (readonly [TensorSlot, PyValue])[] {
+  return slotsOf.get(t) ?? [];
+}
+
+const isEmpty = (v: PyValue | undefined): boolean =>
+  v === undefined ||
+  v === null ||
+  (v instanceof PyDict && v.size === 0 && v.attrs === undefined) ||
+  (v instanceof PyTuple && v.length <= 2 && v.every(isEmpty));
+
+function addSlot(t: TensorRef, slot: TensorSlot, v: PyValue | undefined): void {
+  if (isEmpty(v)) return;
+  let list = slotsOf.get(t);
+  if (!list) {
+    list = [];
+    slotsOf.set(t, list);
+  }
+  list.push([slot, v as PyValue]);
+}
+
 function rebuildTensor(
-  ctx: DecodeContext,
+  ctx: ReduceContext,
   at: number,
-  storage: PyValue | undefined,
-  offset: PyValue | undefined,
-  size: PyValue | undefined,
-  stride: PyValue | undefined,
-  requiresGrad: PyValue | undefined,
-  dtypeOverride?: PyValue,
-  metadata?: PyValue,
+  a: PyValue[],
+  parts: { requiresGrad?: number; hooks?: number; dtype?: number; metadata?: number },
 ): TensorRef {
+  const [storage, offset, size, stride] = a;
   if (!(storage instanceof StorageRef)) return fail(ctx, at, "tensor without a storage");
   let dtype = storage.dtype;
+  const dtypeOverride = parts.dtype === undefined ? undefined : a[parts.dtype];
   if (dtypeOverride !== undefined) {
     if (!(dtypeOverride instanceof TorchDtype))
       return fail(ctx, at, "tensor dtype is not a torch dtype");
     dtype = dtypeOverride.info;
   }
+  const metadata = parts.metadata === undefined ? undefined : a[parts.metadata];
   const t = new TensorRef(
     ctx.source,
     storage,
     dtype,
-    ints(size, "tensor size", ctx, at),
-    ints(stride, "tensor stride", ctx, at),
+    ints(size, "tensor size", ctx, at, MAX_DIMS),
+    ints(stride, "tensor stride", ctx, at, MAX_DIMS),
     int(offset, "storage offset", ctx, at),
-    requiresGrad === true,
+    parts.requiresGrad !== undefined && a[parts.requiresGrad] === true,
     metadata instanceof PyDict && metadata.size > 0 ? metadata : undefined,
   );
   if (t.shape.length !== t.stride.length) fail(ctx, at, "tensor size and stride differ in length");
-  t.validate(ctx.file, ctx.record);
+  try {
+    t.validate(ctx.file, ctx.record);
+  } catch (e) {
+    // The tensor's checks know no offset; the REDUCE that built it does.
+    if (e instanceof TorchFormatError && e.offset === undefined) fail(ctx, at, e.detail);
+    throw e;
+  }
+  ctx.budget.view(ctx, at, t.byteLength);
+  if (parts.hooks !== undefined) addSlot(t, "backward_hooks", a[parts.hooks]);
+  addSlot(t, "metadata", metadata);
   return t;
 }
 
@@ -113,7 +266,8 @@ const asTensor = (v: PyValue | undefined, ctx: DecodeContext, at: number): Tenso
   v instanceof TensorRef ? v : fail(ctx, at, "parameter data is not a tensor");
 
 /** Latin-1 text to bytes: how protocol-2 pickles carry `bytes`. */
-function latin1(text: string, ctx: DecodeContext, at: number): Uint8Array {
+function latin1(text: string, ctx: ReduceContext, at: number): Uint8Array {
+  ctx.budget.bytes(ctx, at, text.length, "latin-1 bytes");
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -123,35 +277,47 @@ function latin1(text: string, ctx: DecodeContext, at: number): Uint8Array {
   return out;
 }
 
+/** A copy of a list or tuple argument, counted against the budget. */
+function copied(v: PyValue | undefined, ctx: ReduceContext, at: number, what: string): PyValue[] {
+  if (!Array.isArray(v)) return [];
+  ctx.budget.items(ctx, at, v.length, what);
+  return v.slice();
+}
+
 const REDUCERS: Record<string, Reducer> = {
-  "torch._utils._rebuild_tensor": (a, ctx, at) =>
-    rebuildTensor(ctx, at, a[0], a[1], a[2], a[3], false),
+  "torch._utils._rebuild_tensor": (a, ctx, at) => rebuildTensor(ctx, at, a, {}),
   "torch._utils._rebuild_tensor_v2": (a, ctx, at) =>
-    rebuildTensor(ctx, at, a[0], a[1], a[2], a[3], a[4], undefined, a[6]),
+    rebuildTensor(ctx, at, a, { requiresGrad: 4, hooks: 5, metadata: 6 }),
   "torch._utils._rebuild_tensor_v3": (a, ctx, at) =>
-    rebuildTensor(ctx, at, a[0], a[1], a[2], a[3], a[4], a[6], a[7]),
+    rebuildTensor(ctx, at, a, { requiresGrad: 4, hooks: 5, dtype: 6, metadata: 7 }),
   "torch._utils._rebuild_parameter": (a, ctx, at) => {
     const t = asTensor(a[0], ctx, at);
     t.isParameter = true;
     t.requiresGrad = a[1] === true;
+    addSlot(t, "backward_hooks", a[2]);
     return t;
   },
   "torch._utils._rebuild_parameter_with_state": (a, ctx, at) => {
     const t = asTensor(a[0], ctx, at);
     t.isParameter = true;
     t.requiresGrad = a[1] === true;
+    addSlot(t, "backward_hooks", a[2]);
     t.state = a[3] ?? null;
+    addSlot(t, "state", a[3]);
     return t;
   },
-  "torch._tensor._rebuild_from_type_v2": (a, ctx, at) => rebuildFromType(a, ctx, at),
-  "torch._tensor._rebuild_from_type": (a, ctx, at) => rebuildFromType(a, ctx, at),
+  "torch._tensor._rebuild_from_type_v2": (a, ctx, at) =>
+    rebuildFromType(a, ctx, at, "_rebuild_from_type_v2"),
+  "torch._tensor._rebuild_from_type": (a, ctx, at) =>
+    rebuildFromType(a, ctx, at, "_rebuild_from_type"),
   "collections.OrderedDict": (a, ctx, at) => dictFrom(a[0], "collections.OrderedDict", ctx, at),
   "collections.Counter": (a, ctx, at) => dictFrom(a[0], "collections.Counter", ctx, at),
-  "collections.defaultdict": () => new PyDict("collections.defaultdict"),
+  "collections.defaultdict": (_a, ctx) => new PyDict("collections.defaultdict", ctx.keys),
   "builtins.dict": (a, ctx, at) => dictFrom(a[0], "dict", ctx, at),
-  "builtins.list": (a) => (Array.isArray(a[0]) ? [...a[0]] : []),
-  "builtins.tuple": (a) => PyTuple.of_(Array.isArray(a[0]) ? a[0] : []),
-  "torch.Size": (a, ctx, at) => PyTuple.of_(ints(a[0] ?? PyTuple.of_([]), "torch.Size", ctx, at)),
+  "builtins.list": (a, ctx, at) => copied(a[0], ctx, at, "list()"),
+  "builtins.tuple": (a, ctx, at) => PyTuple.of_(copied(a[0], ctx, at, "tuple()")),
+  "torch.Size": (a, ctx, at) =>
+    PyTuple.of_(ints(a[0] ?? PyTuple.of_([]), "torch.Size", ctx, at, MAX_DIMS)),
   "torch.device": (a, ctx, at) => {
     const type = a[0];
     if (typeof type !== "string") return fail(ctx, at, "torch.device without a type");
@@ -170,13 +336,16 @@ const REDUCERS: Record<string, Reducer> = {
     if (typeof text !== "string") return fail(ctx, at, "_codecs.encode of a non-string");
     const e = typeof enc === "string" ? enc.toLowerCase().replace("_", "-") : "utf-8";
     if (e === "latin1" || e === "latin-1" || e === "iso-8859-1") return latin1(text, ctx, at);
-    if (e === "utf-8" || e === "utf8") return new TextEncoder().encode(text);
-    return new PyObject("call", new PyGlobal("_codecs", "encode"), a);
+    if (e === "utf-8" || e === "utf8") {
+      ctx.budget.bytes(ctx, at, 3 * text.length, "UTF-8 bytes");
+      return new TextEncoder().encode(text);
+    }
+    return foreignCall(ctx, at, "call", new PyGlobal("_codecs", "encode"), a);
   },
   "builtins.bytes": (a, ctx, at) => bytesFrom(a[0], ctx, at),
   "builtins.bytearray": (a, ctx, at) => bytesFrom(a[0], ctx, at),
-  "builtins.set": (a) => setFrom(a[0], false),
-  "builtins.frozenset": (a) => setFrom(a[0], true),
+  "builtins.set": (a, ctx, at) => setFrom(a[0], false, ctx, at),
+  "builtins.frozenset": (a, ctx, at) => setFrom(a[0], true, ctx, at),
   "builtins.complex": (a) => new PyComplex(Number(a[0] ?? 0), Number(a[1] ?? 0)),
   "builtins.slice": (a) =>
     a.length === 1
@@ -192,31 +361,72 @@ const REDUCERS: Record<string, Reducer> = {
   "numpy._core.multiarray.scalar": (a, ctx, at) => numpyScalar(a, ctx, at),
 };
 
-function rebuildFromType(a: PyValue[], ctx: DecodeContext, at: number): PyValue {
+/** Classes NEWOBJ builds as typed values (see applyNewObj). */
+const NEWOBJ_CLASSES = [
+  "argparse.Namespace",
+  "collections.OrderedDict",
+  "builtins.dict",
+  "builtins.set",
+  "torch.nn.parameter.Parameter",
+];
+/** Globals that known calls take as arguments: tensor types, numpy's array class. */
+const ARGUMENT_GLOBALS = [
+  "torch.Tensor",
+  "torch._tensor.Tensor",
+  "torch.nn.parameter.Parameter",
+  "numpy.ndarray",
+];
+const KNOWN_GLOBALS = new Set([...Object.keys(REDUCERS), ...NEWOBJ_CLASSES, ...ARGUMENT_GLOBALS]);
+
+/** True for a global this decoder models (its call becomes a typed value); others are foreign. */
+export function isKnownGlobal(qualifiedName: string): boolean {
+  return KNOWN_GLOBALS.has(qualifiedName);
+}
+
+/** A call or object we do not model: kept as data, and logged. */
+function foreignCall(
+  ctx: ReduceContext,
+  at: number,
+  kind: "call" | "object",
+  callee: PyValue,
+  args: PyValue[],
+  kwargs?: PyValue,
+): PyObject {
+  const o = new PyObject(kind, callee, args, kwargs);
+  ctx.foreign.add({ kind, name: o.qualifiedName, record: ctx.record, offset: at, value: o });
+  return o;
+}
+
+function rebuildFromType(a: PyValue[], ctx: ReduceContext, at: number, name: string): PyValue {
   const [func, type, args, state] = a;
-  const inner = applyReduce(func ?? null, args ?? PyTuple.of_([]), ctx, at);
-  if (inner instanceof TensorRef) {
-    const cls = type instanceof PyGlobal ? type.qualifiedName : "?";
-    if (cls !== "torch.Tensor" && cls !== "torch._tensor.Tensor") {
-      if (cls === "torch.nn.parameter.Parameter") inner.isParameter = true;
-      else inner.subclass = cls;
-    }
-    if (state instanceof PyDict ? state.size > 0 : state !== undefined && state !== null)
-      inner.state = state;
+  const r = func instanceof PyGlobal ? REDUCERS[func.qualifiedName] : undefined;
+  const inner = r && args instanceof PyTuple ? r(args, ctx, at) : undefined;
+  // torch would call an unknown func, or fail on a non-tensor: the whole call stays visible.
+  if (!(inner instanceof TensorRef))
+    return foreignCall(ctx, at, "call", new PyGlobal("torch._tensor", name), a);
+  const cls = type instanceof PyGlobal ? type.qualifiedName : "?";
+  if (cls !== "torch.Tensor" && cls !== "torch._tensor.Tensor") {
+    if (cls === "torch.nn.parameter.Parameter") inner.isParameter = true;
+    else inner.subclass = cls;
   }
+  if (state instanceof PyDict ? state.size > 0 : state !== undefined && state !== null)
+    inner.state = state;
+  addSlot(inner, "state", state);
   return inner;
 }
 
 function dictFrom(
   items: PyValue | undefined,
   className: string,
-  ctx: DecodeContext,
+  ctx: ReduceContext,
   at: number,
 ): PyDict {
-  const d = new PyDict(className);
+  const d = new PyDict(className, ctx.keys);
   if (items instanceof PyDict) {
+    ctx.budget.items(ctx, at, items.size, className);
     for (const [k, v] of items.entries()) d.set(k, v);
   } else if (Array.isArray(items)) {
+    ctx.budget.items(ctx, at, items.length, className);
     for (const pair of items) {
       if (!Array.isArray(pair) || pair.length !== 2)
         fail(ctx, at, `${className} item is not a pair`);
@@ -226,15 +436,19 @@ function dictFrom(
   return d;
 }
 
-function bytesFrom(v: PyValue | undefined, ctx: DecodeContext, at: number): Uint8Array {
+function bytesFrom(v: PyValue | undefined, ctx: ReduceContext, at: number): Uint8Array {
   if (v === undefined) return new Uint8Array(0);
-  if (v instanceof Uint8Array) return v.slice();
+  if (v instanceof Uint8Array) {
+    ctx.budget.bytes(ctx, at, v.length, "bytes(bytes)");
+    return v.slice();
+  }
   if (typeof v === "number") {
-    if (!Number.isSafeInteger(v) || v < 0 || v > MAX_BUILT_BYTES)
-      fail(ctx, at, `bytes(${v}) is out of range`);
+    if (!Number.isSafeInteger(v) || v < 0) fail(ctx, at, `bytes(${v}) is out of range`);
+    ctx.budget.bytes(ctx, at, v, `bytes(${v})`);
     return new Uint8Array(v);
   }
   if (Array.isArray(v)) {
+    ctx.budget.bytes(ctx, at, v.length, "bytes(list)");
     return Uint8Array.from(v, (x) =>
       typeof x === "number" && x >= 0 && x < 256
         ? x
@@ -244,16 +458,19 @@ function bytesFrom(v: PyValue | undefined, ctx: DecodeContext, at: number): Uint
   return fail(ctx, at, "bytes from an unsupported value");
 }
 
-function setFrom(v: PyValue | undefined, frozen: boolean): PySet {
-  const s = new PySet(frozen);
-  if (Array.isArray(v)) for (const x of v) s.add(x);
+function setFrom(v: PyValue | undefined, frozen: boolean, ctx: ReduceContext, at: number): PySet {
+  const s = new PySet(frozen, ctx.keys);
+  if (Array.isArray(v)) {
+    ctx.budget.items(ctx, at, v.length, frozen ? "frozenset()" : "set()");
+    for (const x of v) s.add(x);
+  }
   return s;
 }
 
-function numpyScalar(a: PyValue[], ctx: DecodeContext, at: number): PyValue {
+function numpyScalar(a: PyValue[], ctx: ReduceContext, at: number): PyValue {
   const [dt, raw] = a;
   if (!(dt instanceof NumpyDtype) || !(raw instanceof Uint8Array)) {
-    return new PyObject("call", new PyGlobal("numpy.core.multiarray", "scalar"), a);
+    return foreignCall(ctx, at, "call", new PyGlobal("numpy.core.multiarray", "scalar"), a);
   }
   if (raw.length !== dt.itemsize)
     fail(ctx, at, `numpy scalar of ${raw.length} bytes for dtype ${dt.typestr}`);
@@ -265,7 +482,7 @@ function numpyScalar(a: PyValue[], ctx: DecodeContext, at: number): PyValue {
     dt.byteorder !== ">",
   );
   return typeof v === "number" && Number.isNaN(v) && dt.kind !== "f"
-    ? new PyObject("call", new PyGlobal("numpy.core.multiarray", "scalar"), a)
+    ? foreignCall(ctx, at, "call", new PyGlobal("numpy.core.multiarray", "scalar"), a)
     : v;
 }
 
@@ -273,35 +490,35 @@ function numpyScalar(a: PyValue[], ctx: DecodeContext, at: number): PyValue {
 export function applyReduce(
   callee: PyValue,
   args: PyValue,
-  ctx: DecodeContext,
+  ctx: ReduceContext,
   at: number,
 ): PyValue {
   if (!(args instanceof PyTuple)) return fail(ctx, at, "REDUCE arguments are not a tuple");
   if (callee instanceof PyGlobal) {
     const r = REDUCERS[callee.qualifiedName];
-    if (r) return r([...args], ctx, at);
+    if (r) return r(args, ctx, at);
   }
-  return new PyObject("call", callee, [...args]);
+  return foreignCall(ctx, at, "call", callee, args);
 }
 
 /** NEWOBJ / NEWOBJ_EX / INST / OBJ: `cls.__new__(cls, *args)`, recorded, not run. */
 export function applyNewObj(
   cls: PyValue,
   args: PyValue[],
-  ctx: DecodeContext,
+  ctx: ReduceContext,
   at: number,
   kwargs?: PyValue,
 ): PyValue {
   if (cls instanceof PyGlobal) {
     switch (cls.qualifiedName) {
       case "argparse.Namespace":
-        return new PyDict("argparse.Namespace");
+        return new PyDict("argparse.Namespace", ctx.keys);
       case "collections.OrderedDict":
-        return new PyDict("collections.OrderedDict");
+        return new PyDict("collections.OrderedDict", ctx.keys);
       case "builtins.dict":
-        return new PyDict("dict");
+        return new PyDict("dict", ctx.keys);
       case "builtins.set":
-        return new PySet(false);
+        return new PySet(false, ctx.keys);
       case "torch.nn.parameter.Parameter": {
         if (args[0] instanceof TensorRef) {
           args[0].isParameter = true;
@@ -310,17 +527,15 @@ export function applyNewObj(
         }
         break;
       }
-      case "copyreg._reconstructor":
-        break;
     }
   }
   if (cls instanceof TorchStorageType)
     return fail(ctx, at, "storage object outside a persistent id");
-  return new PyObject("object", cls, args, kwargs);
+  return foreignCall(ctx, at, "object", cls, args, kwargs);
 }
 
 /** BUILD: stores the state on the object; never calls `__setstate__`. */
-export function applyBuild(target: PyValue, state: PyValue, ctx: DecodeContext, at: number): void {
+export function applyBuild(target: PyValue, state: PyValue, ctx: ReduceContext, at: number): void {
   if (target instanceof PyObject) {
     target.state = state;
     return;
@@ -333,13 +548,15 @@ export function applyBuild(target: PyValue, state: PyValue, ctx: DecodeContext, 
       slotState = state[1] ?? null;
     }
     const merge = (into: PyDict, from: PyValue) => {
-      if (from instanceof PyDict) for (const [k, v] of from.entries()) into.set(k, v);
+      if (!(from instanceof PyDict)) return;
+      ctx.budget.items(ctx, at, from.size, "BUILD");
+      for (const [k, v] of from.entries()) into.set(k, v);
     };
     if (target.className === "argparse.Namespace") {
       merge(target, dictState);
       merge(target, slotState);
     } else {
-      target.attrs ??= new PyDict();
+      target.attrs ??= new PyDict("dict", ctx.keys);
       merge(target.attrs, dictState);
       merge(target.attrs, slotState);
     }
@@ -347,6 +564,7 @@ export function applyBuild(target: PyValue, state: PyValue, ctx: DecodeContext, 
   }
   if (target instanceof TensorRef) {
     target.state = state;
+    addSlot(target, "state", state);
     return;
   }
   if (target instanceof NdArray) {
@@ -360,13 +578,13 @@ export function applyBuild(target: PyValue, state: PyValue, ctx: DecodeContext, 
   fail(ctx, at, `BUILD on a value that takes no state (${describe(target)})`);
 }
 
-function buildNdArray(arr: NdArray, state: PyValue, ctx: DecodeContext, at: number): void {
+function buildNdArray(arr: NdArray, state: PyValue, ctx: ReduceContext, at: number): void {
   if (!(state instanceof PyTuple) || state.length < 5) {
     fail(ctx, at, "numpy array state is not a 5-tuple");
     return;
   }
   const [, shape, dtype, fortran, raw] = state;
-  arr.shape = ints(shape, "numpy shape", ctx, at);
+  arr.shape = ints(shape, "numpy shape", ctx, at, MAX_NDARRAY_DIMS);
   if (!(dtype instanceof NumpyDtype)) {
     fail(ctx, at, "numpy array without a dtype");
     return;
@@ -387,7 +605,7 @@ function buildNdArray(arr: NdArray, state: PyValue, ctx: DecodeContext, at: numb
   } else if (typeof raw === "string") {
     arr.data = latin1(raw, ctx, at);
   } else if (Array.isArray(raw)) {
-    arr.data = [...raw];
+    arr.data = raw;
   } else {
     fail(ctx, at, "numpy array data is not bytes");
   }

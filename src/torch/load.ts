@@ -5,6 +5,7 @@
 import type { ByteSource } from "../source/byte-source.js";
 import { LocalFileSource } from "../source/local-file.js";
 import { TorchFormatError } from "./errors.js";
+import { ForeignLog } from "./globals.js";
 import { decodePickle, MAX_PICKLE_BYTES, NeedMoreData } from "./pickle.js";
 import {
   PyTuple,
@@ -39,6 +40,11 @@ export interface TorchFile {
   readonly storages: ReadonlyMap<string, StorageRef>;
   /** The zip records, for `ls`-style listings. */
   readonly records?: readonly ZipEntry[];
+  /**
+   * Every global outside the decoder's known table and every call it does not model, in all the
+   * file's pickles — also those the value tree no longer holds (torch.load would still run them).
+   */
+  readonly foreign: ForeignLog;
 }
 
 /** Opens a `.pt` file at a local path. Close with `file.source.close()`. */
@@ -170,7 +176,7 @@ async function openZip(src: ByteSource, dir: ZipDirectory): Promise<TorchFile> {
     return byteorder;
   };
   const storages = new Map<string, StorageRef>();
-  const { value } = decodePickle(bytes, {
+  const { value, foreign } = decodePickle(bytes, {
     source: src,
     file: src.name,
     record: pkl.name,
@@ -219,7 +225,7 @@ async function openZip(src: ByteSource, dir: ZipDirectory): Promise<TorchFile> {
       return s;
     },
   });
-  return { source: src, format: "zip", prefix, value, storages, records: dir.ordered };
+  return { source: src, format: "zip", prefix, value, storages, records: dir.ordered, foreign };
 }
 
 async function openLegacy(src: ByteSource): Promise<TorchFile> {
@@ -261,7 +267,8 @@ async function decodeLegacy(
       "unexpected persistent id in a legacy header pickle",
     );
   };
-  const opts = { source: src, file: src.name, complete, persistentLoad: noPid };
+  const foreign = new ForeignLog();
+  const opts = { source: src, file: src.name, complete, persistentLoad: noPid, foreign };
   const magic = decodePickle(bytes, { ...opts, record: "magic" });
   if (magic.value !== LEGACY_MAGIC) {
     throw new TorchFormatError(
@@ -344,7 +351,7 @@ async function decodeLegacy(
   await locateAll();
   const refs = new Map<string, StorageRef>();
   for (const [k, s] of storages) refs.set(k, s.ref);
-  return { source: src, format: "legacy", value: main.value, storages: refs };
+  return { source: src, format: "legacy", value: main.value, storages: refs, foreign };
 }
 
 /** Walks the raw storage blocks after the pickles: an 8-byte count, then the elements. */

@@ -4,8 +4,7 @@
  */
 
 import type { DTypeInfo } from "./dtype.js";
-import type { ElementSource } from "./element-source.js";
-import { DEFAULT_CHUNK_BYTES } from "./tensor.js";
+import { CHUNK_BYTES, type ElementSource, elementChunks } from "./element-source.js";
 
 /** Storage bytes written by `saveTorch`. */
 export class NewStorage {
@@ -30,12 +29,8 @@ export class NewStorage {
   }
 
   /** A storage streaming the elements of a source (a TensorRef, a plan window, …). */
-  static fromSource(src: ElementSource, chunkBytes = DEFAULT_CHUNK_BYTES): NewStorage {
-    const per = Math.max(1, Math.floor(chunkBytes / src.dtype.itemsize));
-    return new NewStorage(src.dtype, src.numel, async function* () {
-      for (let at = 0; at < src.numel; at += per)
-        yield src.range(at, Math.min(per, src.numel - at));
-    });
+  static fromSource(src: ElementSource, chunkBytes = CHUNK_BYTES): NewStorage {
+    return new NewStorage(src.dtype, src.numel, () => elementChunks(src, chunkBytes));
   }
 }
 

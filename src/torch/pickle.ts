@@ -1,26 +1,42 @@
 /**
  * A pickle decoder for protocols 0–5 that is a data decoder, never an interpreter: globals
  * become names or typed values (`globals.ts`), calls become descriptions. A hostile pickle can
- * at worst produce an odd-looking value or a TorchFormatError.
+ * at worst produce an odd-looking value or a TorchFormatError, in time and memory linear in its
+ * size: every count is checked before it is allocated, and what calls build counts against the
+ * budgets of `globals.ts`.
  */
 import { TorchFormatError } from "./errors.js";
 import {
   applyBuild,
   applyNewObj,
   applyReduce,
+  DecodeBudget,
   type DecodeContext,
-  globalValue,
+  ForeignLog,
+  type ReduceContext,
+  resolveGlobal,
 } from "./globals.js";
-import { narrow, PyDict, PyObject, PySet, PyTuple, type PyValue } from "./pyvalue.js";
+import * as op from "./opcodes.js";
+import { KeyInterner, narrow, PyDict, PyObject, PySet, PyTuple, type PyValue } from "./pyvalue.js";
 
 /** Largest pickle we decode: checkpoint pickles are KBs to a few MBs; tensor data is elsewhere. */
 export const MAX_PICKLE_BYTES = 1 << 30;
-/** Memo entries: more than any real checkpoint's object count, bounded so a hostile memo can't. */
+/**
+ * Memo entries: more than any real checkpoint's object count, bounded so a hostile memo can't
+ * grow without end (5M one-byte MEMOIZE opcodes once took 520 MB; each entry now costs 8 bytes).
+ */
 export const MAX_MEMO_ENTRIES = 1 << 24;
 /** MARK nesting: Python itself cannot build deeper container literals. */
 export const MAX_MARK_DEPTH = 10_000;
 /** Big integers (LONG1/LONG4): 64 KiB of digits is far beyond any counter or RNG word. */
-const MAX_LONG_BYTES = 64 << 10;
+export const MAX_LONG_BYTES = 64 << 10;
+/**
+ * Decimal digits of a protocol-0 INT/LONG: Python's own limit on int(str) (CVE-2020-10735);
+ * decimal parsing is quadratic, so a long line of digits would cost seconds.
+ */
+export const MAX_LONG_DIGITS = 4300;
+/** Largest code point: `\U` escapes beyond it are not characters. */
+const MAX_CODE_POINT = 0x10ffff;
 
 /** Thrown when the input ends before STOP and the caller said more bytes may follow. */
 export class NeedMoreData extends Error {
@@ -36,30 +52,45 @@ export interface DecodeOptions extends DecodeContext {
   readonly complete?: boolean;
   /** Resolves a persistent id (torch storages). */
   readonly persistentLoad: (pid: PyValue, at: number) => PyValue;
+  /** Where foreign globals and calls are logged (default: a new log, returned). */
+  readonly foreign?: ForeignLog;
 }
 
 export interface DecodeResult {
   value: PyValue;
   /** Position just after the STOP opcode. */
   end: number;
+  /** The foreign globals and calls of this pickle (and of earlier ones sharing the log). */
+  foreign: ForeignLog;
 }
 
-const MARK = Symbol("mark");
-type Slot = PyValue | typeof MARK;
+const MARK_SLOT = Symbol("mark");
+type Slot = PyValue | typeof MARK_SLOT;
 
 /** Decodes one pickle from `bytes`. */
 export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResult {
   const base = opts.baseOffset ?? 0;
   const complete = opts.complete ?? true;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const utf8 = new TextDecoder("utf-8", { fatal: false });
   const utf8Strict = new TextDecoder("utf-8", { fatal: true });
   const latin1 = new TextDecoder("latin1");
   let pos = opts.start ?? 0;
   let opAt = pos;
   let stack: Slot[] = [];
   const metastack: Slot[][] = [];
-  const memo = new Map<number, PyValue>();
+  // Dense memo for the usual 0, 1, 2, … indices; a map for any others.
+  const memo: PyValue[] = [];
+  const sparseMemo = new Map<number, PyValue>();
+  let memoCount = 0;
+  const foreign = opts.foreign ?? new ForeignLog();
+  const ctx: ReduceContext = {
+    source: opts.source,
+    file: opts.file,
+    record: opts.record,
+    keys: new KeyInterner(),
+    budget: new DecodeBudget(bytes.length - pos),
+    foreign,
+  };
 
   const fail = (msg: string): never => {
     throw new TorchFormatError(opts.file, opts.record, base + opAt, msg);
@@ -98,7 +129,7 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
     pos += 8;
     if (v > BigInt(bytes.length)) {
       if (!complete && v <= BigInt(MAX_PICKLE_BYTES)) throw new NeedMoreData();
-      fail(`length ${v} exceeds the pickle`);
+      fail(`length ${v} exceeds the pickle (MAX_PICKLE_BYTES is ${MAX_PICKLE_BYTES})`);
     }
     return Number(v);
   };
@@ -122,12 +153,12 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
   const pop = (): PyValue => {
     const v = stack.pop();
     if (v === undefined) return fail("stack underflow");
-    if (v === MARK) return fail("unexpected MARK on the stack");
+    if (v === MARK_SLOT) return fail("unexpected MARK on the stack");
     return v;
   };
   const top = (): PyValue => {
     const v = stack[stack.length - 1];
-    if (v === undefined || v === MARK) return fail("stack underflow");
+    if (v === undefined || v === MARK_SLOT) return fail("stack underflow");
     return v;
   };
   const popMark = (): PyValue[] => {
@@ -135,25 +166,39 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
     const prev = metastack.pop();
     if (prev === undefined) return fail("no MARK to pop to");
     stack = prev;
-    if (items.includes(MARK as never)) fail("unbalanced MARK");
+    if (items.includes(MARK_SLOT as never)) fail("unbalanced MARK");
     return items;
   };
   const memoPut = (i: number) => {
-    if (memo.size >= MAX_MEMO_ENTRIES && !memo.has(i))
-      fail(`more than ${MAX_MEMO_ENTRIES} memo entries`);
-    memo.set(i, top());
+    const v = top();
+    if (i === memo.length) {
+      if (sparseMemo.delete(i)) memoCount--;
+      if (memoCount >= MAX_MEMO_ENTRIES) fail(`more than ${MAX_MEMO_ENTRIES} memo entries (MAX_MEMO_ENTRIES)`);
+      memo.push(v);
+      memoCount++;
+    } else if (Number.isInteger(i) && i >= 0 && i < memo.length) {
+      memo[i] = v;
+    } else {
+      if (!sparseMemo.has(i)) {
+        if (memoCount >= MAX_MEMO_ENTRIES)
+          fail(`more than ${MAX_MEMO_ENTRIES} memo entries (MAX_MEMO_ENTRIES)`);
+        memoCount++;
+      }
+      sparseMemo.set(i, v);
+    }
   };
   const memoGet = (i: number): PyValue => {
-    const v = memo.get(i);
+    const v = Number.isInteger(i) && i >= 0 && i < memo.length ? memo[i] : sparseMemo.get(i);
     if (v === undefined) return fail(`memo entry ${i} is not defined`);
     return v;
   };
-  // Python writes lone surrogates with "surrogatepass" (ED A0 80 …): keep them, as Python reads them.
+  // Python writes lone surrogates with "surrogatepass" (ED A0 80 …): keep them, as Python reads
+  // them; any other invalid UTF-8 fails in Python too.
   const text = (b: Uint8Array): string => {
     try {
       return utf8Strict.decode(b);
     } catch {
-      return decodeSurrogatePass(b, utf8);
+      return decodeSurrogatePass(b, utf8Strict) ?? fail("string is not valid UTF-8");
     }
   };
   const py2str = (b: Uint8Array): string => {
@@ -165,21 +210,23 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
   };
   const long = (b: Uint8Array): number | bigint => {
     if (b.length === 0) return 0;
-    if (b.length > MAX_LONG_BYTES) fail(`integer of ${b.length} bytes`);
-    let hex = "";
-    for (let i = b.length - 1; i >= 0; i--) hex += (b[i] as number).toString(16).padStart(2, "0");
-    let v = BigInt(`0x${hex}`);
+    if (b.length > MAX_LONG_BYTES)
+      fail(`integer of ${b.length} bytes (MAX_LONG_BYTES is ${MAX_LONG_BYTES})`);
+    let v = BigInt(`0x${Buffer.from(b).reverse().toString("hex")}`);
     if (((b[b.length - 1] as number) & 0x80) !== 0) v -= 1n << BigInt(8 * b.length);
     return narrow(v);
   };
   const decimal = (s: string): number | bigint | boolean => {
     const t = s.endsWith("L") ? s.slice(0, -1) : s;
+    if (t.length > MAX_LONG_DIGITS + 1)
+      fail(`integer literal of ${t.length} characters (MAX_LONG_DIGITS is ${MAX_LONG_DIGITS})`);
     if (!/^[-+]?\d+$/.test(t)) return fail(`bad integer literal ${JSON.stringify(s.slice(0, 40))}`);
     return narrow(BigInt(t));
   };
   const appendTo = (target: PyValue, items: PyValue[]) => {
-    if (Array.isArray(target) && !(target instanceof PyTuple)) target.push(...items);
-    else if (target instanceof PyObject) target.listItems.push(...items);
+    // One push per item: spreading 300k items into push() overflows the call stack.
+    if (Array.isArray(target) && !(target instanceof PyTuple)) for (const x of items) target.push(x);
+    else if (target instanceof PyObject) for (const x of items) target.listItems.push(x);
     else if (target instanceof PySet) for (const x of items) target.add(x);
     else fail("APPEND to a value that is not a list");
   };
@@ -193,77 +240,72 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
       else fail("SETITEM on a value that is not a dict");
     }
   };
-  const ctx: DecodeContext = opts;
 
   for (;;) {
     opAt = pos;
-    const op = u8();
-    switch (op) {
-      case 0x80: // PROTO
+    const code = u8();
+    switch (code) {
+      case op.PROTO:
         if (u8() > 5) fail("unsupported pickle protocol");
         break;
-      case 0x95: // FRAME: a hint only
+      case op.FRAME: // a hint only
         need(8);
         pos += 8;
         break;
-      case 0x2e: {
-        // STOP
-        const v = pop();
-        return { value: v, end: pos };
-      }
-      case 0x28: // MARK
-        if (metastack.length >= MAX_MARK_DEPTH) fail(`MARK nesting deeper than ${MAX_MARK_DEPTH}`);
+      case op.STOP:
+        return { value: pop(), end: pos, foreign };
+      case op.MARK:
+        if (metastack.length >= MAX_MARK_DEPTH)
+          fail(`MARK nesting deeper than ${MAX_MARK_DEPTH} (MAX_MARK_DEPTH)`);
         metastack.push(stack);
         stack = [];
         break;
-      case 0x31: // POP_MARK
+      case op.POP_MARK:
         popMark();
         break;
-      case 0x30: // POP
-        if (stack.length > 0 && stack[stack.length - 1] !== MARK) stack.pop();
+      case op.POP:
+        if (stack.length > 0 && stack[stack.length - 1] !== MARK_SLOT) stack.pop();
         else popMark();
         break;
-      case 0x32: // DUP
+      case op.DUP:
         push(top());
         break;
-      case 0x4e:
+      case op.NONE:
         push(null);
         break;
-      case 0x88:
+      case op.NEWTRUE:
         push(true);
         break;
-      case 0x89:
+      case op.NEWFALSE:
         push(false);
         break;
-      case 0x49: {
-        // INT
+      case op.INT: {
         const s = line();
         push(s === "01" ? true : s === "00" ? false : decimal(s));
         break;
       }
-      case 0x4a:
+      case op.BININT:
         push(i32());
         break;
-      case 0x4b:
+      case op.BININT1:
         push(u8());
         break;
-      case 0x4d:
+      case op.BININT2:
         push(u16());
         break;
-      case 0x4c: // LONG
+      case op.LONG:
         push(decimal(line()));
         break;
-      case 0x8a:
+      case op.LONG1:
         push(long(take(u8())));
         break;
-      case 0x8b: {
+      case op.LONG4: {
         const n = i32();
         if (n < 0) fail("negative LONG4 length");
         push(long(take(n)));
         break;
       }
-      case 0x46: {
-        // FLOAT
+      case op.FLOAT: {
         const s = line();
         const v = Number(s);
         if (Number.isNaN(v) && !/^[-+]?nan$/i.test(s))
@@ -271,218 +313,230 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
         push(v);
         break;
       }
-      case 0x47:
+      case op.BINFLOAT:
         need(8);
         push(view.getFloat64(pos, false));
         pos += 8;
         break;
-      case 0x53: // STRING
+      case op.STRING:
         push(unquote(line(), fail));
         break;
-      case 0x54: {
+      case op.BINSTRING: {
         const n = i32();
         if (n < 0) fail("negative BINSTRING length");
         push(py2str(take(n)));
         break;
       }
-      case 0x55:
+      case op.SHORT_BINSTRING:
         push(py2str(take(u8())));
         break;
-      case 0x56: // UNICODE, raw-unicode-escape
-        push(rawUnicodeEscape(line()));
+      case op.UNICODE:
+        push(rawUnicodeEscape(line(), fail));
         break;
-      case 0x58:
+      case op.BINUNICODE:
         push(text(take(u32())));
         break;
-      case 0x8c:
+      case op.SHORT_BINUNICODE:
         push(text(take(u8())));
         break;
-      case 0x8d:
+      case op.BINUNICODE8:
         push(text(take(u64())));
         break;
-      case 0x42:
+      case op.BINBYTES:
         push(take(u32()).slice());
         break;
-      case 0x43:
+      case op.SHORT_BINBYTES:
         push(take(u8()).slice());
         break;
-      case 0x8e:
-      case 0x96:
+      case op.BINBYTES8:
+      case op.BYTEARRAY8:
         push(take(u64()).slice());
         break;
-      case 0x97:
+      case op.NEXT_BUFFER:
         fail("NEXT_BUFFER: out-of-band buffers are not used by torch.save");
         break;
-      case 0x98: // READONLY_BUFFER: no effect on decoded data
+      case op.READONLY_BUFFER: // no effect on decoded data
         top();
         break;
-      case 0x29:
+      case op.EMPTY_TUPLE:
         push(PyTuple.of_([]));
         break;
-      case 0x74:
+      case op.TUPLE:
         push(PyTuple.of_(popMark()));
         break;
-      case 0x85:
+      case op.TUPLE1:
         push(PyTuple.of_([pop()]));
         break;
-      case 0x86: {
+      case op.TUPLE2: {
         const b = pop();
         const a = pop();
         push(PyTuple.of_([a, b]));
         break;
       }
-      case 0x87: {
+      case op.TUPLE3: {
         const c = pop();
         const b = pop();
         const a = pop();
         push(PyTuple.of_([a, b, c]));
         break;
       }
-      case 0x5d:
+      case op.EMPTY_LIST:
         push([]);
         break;
-      case 0x6c:
+      case op.LIST:
         push(popMark());
         break;
-      case 0x61: {
+      case op.APPEND: {
         const x = pop();
         appendTo(top(), [x]);
         break;
       }
-      case 0x65: {
+      case op.APPENDS: {
         const items = popMark();
         appendTo(top(), items);
         break;
       }
-      case 0x7d:
-        push(new PyDict());
+      case op.EMPTY_DICT:
+        push(new PyDict("dict", ctx.keys));
         break;
-      case 0x64: {
-        const d = new PyDict();
+      case op.DICT: {
+        const d = new PyDict("dict", ctx.keys);
         setItems(d, popMark());
         push(d);
         break;
       }
-      case 0x73: {
+      case op.SETITEM: {
         const v = pop();
         const k = pop();
         setItems(top(), [k, v]);
         break;
       }
-      case 0x75: {
+      case op.SETITEMS: {
         const items = popMark();
         setItems(top(), items);
         break;
       }
-      case 0x8f:
-        push(new PySet(false));
+      case op.EMPTY_SET:
+        push(new PySet(false, ctx.keys));
         break;
-      case 0x90: {
+      case op.ADDITEMS: {
         const items = popMark();
         appendTo(top(), items);
         break;
       }
-      case 0x91: {
-        const s = new PySet(true);
+      case op.FROZENSET: {
+        const s = new PySet(true, ctx.keys);
         for (const x of popMark()) s.add(x);
         push(s);
         break;
       }
-      case 0x67:
+      case op.GET:
         push(memoGet(Number(decimal(line()))));
         break;
-      case 0x68:
+      case op.BINGET:
         push(memoGet(u8()));
         break;
-      case 0x6a:
+      case op.LONG_BINGET:
         push(memoGet(u32()));
         break;
-      case 0x70:
+      case op.PUT:
         memoPut(Number(decimal(line())));
         break;
-      case 0x71:
+      case op.BINPUT:
         memoPut(u8());
         break;
-      case 0x72:
+      case op.LONG_BINPUT:
         memoPut(u32());
         break;
-      case 0x94:
-        memoPut(memo.size);
+      case op.MEMOIZE:
+        memoPut(memoCount);
         break;
-      case 0x63: {
+      case op.GLOBAL: {
         const module = line();
         const name = line();
-        push(globalValue(module, name));
+        push(resolveGlobal(module, name, ctx, base + opAt));
         break;
       }
-      case 0x93: {
+      case op.STACK_GLOBAL: {
         const name = pop();
         const module = pop();
         if (typeof module !== "string" || typeof name !== "string")
-          fail("STACK_GLOBAL needs two strings");
-        push(globalValue(module as string, name as string));
+          return fail("STACK_GLOBAL needs two strings");
+        push(resolveGlobal(module, name, ctx, base + opAt));
         break;
       }
-      case 0x52: {
+      case op.REDUCE: {
         const args = pop();
         const callee = pop();
         push(applyReduce(callee, args, ctx, base + opAt));
         break;
       }
-      case 0x62: {
+      case op.BUILD: {
         const state = pop();
         applyBuild(top(), state, ctx, base + opAt);
         break;
       }
-      case 0x81: {
+      case op.NEWOBJ: {
         const args = pop();
         const cls = pop();
-        if (!(args instanceof PyTuple)) fail("NEWOBJ arguments are not a tuple");
-        push(applyNewObj(cls, [...(args as PyTuple)], ctx, base + opAt));
+        if (!(args instanceof PyTuple)) return fail("NEWOBJ arguments are not a tuple");
+        push(applyNewObj(cls, args, ctx, base + opAt));
         break;
       }
-      case 0x92: {
+      case op.NEWOBJ_EX: {
         const kwargs = pop();
         const args = pop();
         const cls = pop();
-        if (!(args instanceof PyTuple)) fail("NEWOBJ_EX arguments are not a tuple");
-        push(applyNewObj(cls, [...(args as PyTuple)], ctx, base + opAt, kwargs));
+        if (!(args instanceof PyTuple)) return fail("NEWOBJ_EX arguments are not a tuple");
+        push(applyNewObj(cls, args, ctx, base + opAt, kwargs));
         break;
       }
-      case 0x69: {
-        // INST
+      case op.INST: {
         const module = line();
         const name = line();
         const args = popMark();
-        push(applyNewObj(globalValue(module, name), args, ctx, base + opAt));
+        push(applyNewObj(resolveGlobal(module, name, ctx, base + opAt), args, ctx, base + opAt));
         break;
       }
-      case 0x6f: {
-        // OBJ
+      case op.OBJ: {
         const items = popMark();
         if (items.length === 0) fail("OBJ without a class");
         push(applyNewObj(items[0] as PyValue, items.slice(1), ctx, base + opAt));
         break;
       }
-      case 0x50:
+      case op.PERSID:
         push(opts.persistentLoad(line(), base + opAt));
         break;
-      case 0x51:
+      case op.BINPERSID:
         push(opts.persistentLoad(pop(), base + opAt));
         break;
-      case 0x82:
-      case 0x83:
-      case 0x84:
+      case op.EXT1:
+      case op.EXT2:
+      case op.EXT4:
         fail("EXT opcodes (copyreg extension registry) are not supported");
         break;
       default:
-        fail(`unknown pickle opcode 0x${op.toString(16).padStart(2, "0")}`);
+        fail(`unknown pickle opcode 0x${code.toString(16).padStart(2, "0")}`);
     }
   }
 }
 
-/** UTF-8 where 3-byte sequences may encode lone surrogates (Python's "surrogatepass"). */
-function decodeSurrogatePass(b: Uint8Array, lenient: { decode(b: Uint8Array): string }): string {
+/**
+ * UTF-8 where 3-byte sequences may encode lone surrogates (Python's "surrogatepass"); undefined
+ * when anything else is invalid.
+ */
+function decodeSurrogatePass(
+  b: Uint8Array,
+  strict: { decode(b: Uint8Array): string },
+): string | undefined {
+  try {
+    return surrogatePass(b, strict);
+  } catch {
+    return undefined;
+  }
+}
+
+function surrogatePass(b: Uint8Array, strict: { decode(b: Uint8Array): string }): string {
   let out = "";
   let start = 0;
   for (let i = 0; i + 2 < b.length; i++) {
@@ -491,7 +545,7 @@ function decodeSurrogatePass(b: Uint8Array, lenient: { decode(b: Uint8Array): st
       ((b[i + 1] as number) & 0xe0) === 0xa0 &&
       ((b[i + 2] as number) & 0xc0) === 0x80
     ) {
-      out += lenient.decode(b.subarray(start, i));
+      out += strict.decode(b.subarray(start, i));
       out += String.fromCharCode(
         0xd000 | (((b[i + 1] as number) & 0x3f) << 6) | ((b[i + 2] as number) & 0x3f),
       );
@@ -499,7 +553,7 @@ function decodeSurrogatePass(b: Uint8Array, lenient: { decode(b: Uint8Array): st
       start = i + 1;
     }
   }
-  return out + lenient.decode(b.subarray(start));
+  return out + strict.decode(b.subarray(start));
 }
 
 /** A protocol-0 STRING argument: a quoted Python literal. */
@@ -531,8 +585,10 @@ function unquote(s: string, fail: (m: string) => never): string {
 }
 
 /** raw-unicode-escape: `\uXXXX` and `\UXXXXXXXX` escapes, other bytes as Latin-1. */
-function rawUnicodeEscape(s: string): string {
-  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_m, a?: string, b?: string) =>
-    String.fromCodePoint(Number.parseInt((a ?? b) as string, 16)),
-  );
+function rawUnicodeEscape(s: string, fail: (m: string) => never): string {
+  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_m, a?: string, b?: string) => {
+    const c = Number.parseInt((a ?? b) as string, 16);
+    if (c > MAX_CODE_POINT) fail(`\\U escape of code point 0x${c.toString(16)}, beyond U+10FFFF`);
+    return String.fromCodePoint(c);
+  });
 }

@@ -1,12 +1,17 @@
+import type { ByteRun } from "../source/byte-run.js";
 import { type ByteSource, checkElements } from "../source/byte-source.js";
 import { type DTypeInfo, type TypedArray, typedView } from "./dtype.js";
+import {
+  CHUNK_BYTES,
+  type ElementSource,
+  elementChunks,
+  readAll,
+} from "./element-source.js";
 import { TorchFormatError } from "./errors.js";
 import type { PyValue, StorageRef } from "./pyvalue.js";
 
 /** Most dimensions a tensor may have: torch allows 64, a hostile file could claim millions. */
 export const MAX_DIMS = 64;
-/** Default chunk for streamed reads: bounded memory whatever the tensor size. */
-export const DEFAULT_CHUNK_BYTES = 8 << 20;
 /** A strided gather reads the storage span of a chunk at once while it is at most this big. */
 const MAX_GATHER_SPAN_BYTES = 64 << 20;
 /** Elements per strided gather: its position table costs 8 bytes per element. */
@@ -16,7 +21,7 @@ const MAX_GATHER_ELEMENTS = 1 << 20;
  * A tensor inside a checkpoint: its metadata, and the ability to read exactly the bytes it
  * needs from its storage. Nothing is read until asked.
  */
-export class TensorRef {
+export class TensorRef implements ElementSource {
   /** True for an `nn.Parameter` (`_rebuild_parameter*`). */
   isParameter = false;
   /** Python attributes set on a parameter or tensor subclass. */
@@ -59,14 +64,8 @@ export class TensorRef {
   }
 
   /** Reads the whole tensor as contiguous little-endian bytes. */
-  async bytes(): Promise<Uint8Array> {
-    const out = new Uint8Array(this.byteLength);
-    let at = 0;
-    for await (const chunk of this.chunks()) {
-      out.set(chunk, at);
-      at += chunk.byteLength;
-    }
-    return out;
+  bytes(): Promise<Uint8Array> {
+    return readAll(this);
   }
 
   /** Reads the whole tensor as a typed array (see {@link DTypeInfo.array}). */
@@ -78,11 +77,22 @@ export class TensorRef {
    * Streams the tensor's contiguous little-endian bytes in chunks of at most `chunkBytes`
    * (rounded down to whole elements). Memory stays bounded for any tensor size or view.
    */
-  async *chunks(chunkBytes = DEFAULT_CHUNK_BYTES): AsyncGenerator<Uint8Array> {
-    const perChunk = Math.max(1, Math.floor(chunkBytes / this.dtype.itemsize));
-    for (let first = 0; first < this.numel; first += perChunk) {
-      yield this.range(first, Math.min(perChunk, this.numel - first));
-    }
+  chunks(chunkBytes = CHUNK_BYTES): AsyncGenerator<Uint8Array> {
+    return elementChunks(this, chunkBytes);
+  }
+
+  /**
+   * The file bytes of elements `[first, first + count)`: one run for a contiguous
+   * little-endian tensor, undefined for a strided view or a big-endian storage.
+   */
+  async runs(first: number, count: number): Promise<ByteRun[] | undefined> {
+    checkElements(first, count, this.numel);
+    if (!this.isContiguous()) return undefined;
+    const loc = await this.storage.resolve();
+    if (loc.bigEndian && this.dtype.componentSize > 1) return undefined;
+    const es = this.dtype.itemsize;
+    const offset = loc.byteOffset + (this.storageOffset + first) * es;
+    return [{ source: this.source, offset, length: count * es }];
   }
 
   /**

@@ -286,6 +286,12 @@ export async function verifyEntry(src: ByteSource, dir: ZipDirectory, e: ZipEntr
   checkCrc(src, e, offset, c);
 }
 
+/** {@link verifyEntry} for a record of an opened file (its directory entry alone). */
+export function verifyRecord(src: ByteSource, e: ZipEntry): Promise<void> {
+  const dir: ZipDirectory = { entries: new Map(), ordered: [], centralDirectoryOffset: e.end };
+  return verifyEntry(src, dir, e);
+}
+
 /** Throws when a record's bytes do not have the CRC-32 its directory entry records. */
 export function checkCrc(src: ByteSource, e: ZipEntry, offset: number, actual: number): void {
   if (actual >>> 0 !== e.crc32 >>> 0) {

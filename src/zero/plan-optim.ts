@@ -4,7 +4,7 @@
  * gpt-j residual: their fp32 masters sum, their Adam moments are one copy (spec §3.2).
  */
 import type { NeoxModel } from "../neox/model.js";
-import { layerRules } from "../neox/plan-neox-to-hf.js";
+import { layerRules, modelLayers } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
 import { PlanSource } from "../plan/execute.js";
 import { type MergeOp, mergedShape, type SourceRef, type TensorPlan } from "../plan/plan.js";
@@ -65,10 +65,7 @@ export async function planOptimizerStates(step: NeoxStep, m: NeoxModel): Promise
     }
     return out;
   });
-  const layers = [0];
-  for (let i = 0; i < m.numLayers; i++) layers.push(i + 2);
-  layers.push(m.normLayer);
-  if (m.headLayer !== undefined) layers.push(m.headLayer);
+  const layers = modelLayers(m);
   const plans: Partial<Record<StateKind, TensorPlan[]>> = {};
   const seen = new Set<string>();
   for (const kind of STATE_KINDS) {

@@ -128,7 +128,10 @@ export function eraBOptimStates(p: EraBOptimParams): PyDict {
     ["group_paddings", parts.map((part) => part.padding)],
     ["partition_count", parts.map(() => p.dp)],
     ["ds_version", DS_VERSION],
-    ["param_slice_mappings", p.groups.map((g, i) => sliceMappings(g, parts[i] as Partition)) as PyValue[]],
+    [
+      "param_slice_mappings",
+      p.groups.map((g, i) => sliceMappings(g, parts[i] as Partition)) as PyValue[],
+    ],
   ]);
   return PyDict.from([
     ["optimizer_state_dict", osd],

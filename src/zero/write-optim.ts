@@ -3,12 +3,7 @@
  * (spec §5.1) as flat fp32 buffers (master weights, first and second moments), and DeepSpeed's
  * dynamic loss scaler as the fp16 optimizer pickles it.
  */
-import {
-  type FullCheckpoint,
-  pyInstance,
-  type RankParam,
-  shard,
-} from "../neox/write.js";
+import { type FullCheckpoint, pyInstance, type RankParam, shard } from "../neox/write.js";
 import { CastSource, ConcatSource } from "../plan/flat.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import type { ElementSource } from "../torch/element-source.js";

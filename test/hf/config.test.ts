@@ -3,7 +3,7 @@ import { test } from "node:test";
 import {
   GPT_NEOX_CONFIG_DEFAULTS,
   generationConfig,
-  gptNeoxConfig,
+  hfConfigJson,
   readHfConfig,
 } from "../../src/hf/config.js";
 import { HfConfigError } from "../../src/hf/errors.js";
@@ -15,7 +15,7 @@ const p70 = PYTHIA_PRESETS["70m"];
 
 const pythia70 = () => {
   assert.ok(p70);
-  return gptNeoxConfig({
+  return hfConfigJson({
     vocabSize: p70.paddedVocab,
     hiddenSize: p70.hidden,
     numLayers: p70.layers,
@@ -47,7 +47,7 @@ test("generation_config.json as the Pythia repositories carry it", () => {
 
 test("every preset gives a config with intermediate 4H, padded V and the Pythia constants", () => {
   for (const p of Object.values(PYTHIA_PRESETS)) {
-    const c = gptNeoxConfig({
+    const c = hfConfigJson({
       vocabSize: p.paddedVocab,
       hiddenSize: p.hidden,
       numLayers: p.layers,
@@ -70,7 +70,7 @@ test("every preset gives a config with intermediate 4H, padded V and the Pythia 
 });
 
 test("options: attention_bias only when false, dtype, tied embeddings", () => {
-  const c = gptNeoxConfig({
+  const c = hfConfigJson({
     vocabSize: 128,
     hiddenSize: 64,
     numLayers: 2,
@@ -88,16 +88,15 @@ test("options: attention_bias only when false, dtype, tied embeddings", () => {
   assert.equal(r.tieWordEmbeddings, true);
   assert.equal(r.torchDtype, "bfloat16");
   assert.throws(
-    () => gptNeoxConfig({ vocabSize: 128, hiddenSize: 60, numLayers: 2, numHeads: 8 }),
+    () => hfConfigJson({ vocabSize: 128, hiddenSize: 60, numLayers: 2, numHeads: 8 }),
     HfConfigError,
   );
   assert.throws(
-    () => gptNeoxConfig({ vocabSize: 0, hiddenSize: 64, numLayers: 2, numHeads: 4 }),
+    () => hfConfigJson({ vocabSize: 0, hiddenSize: 64, numLayers: 2, numHeads: 4 }),
     HfConfigError,
   );
   assert.throws(
-    () =>
-      gptNeoxConfig({ vocabSize: 128, hiddenSize: 64, numLayers: 2, numHeads: 4, rotaryPct: 0 }),
+    () => hfConfigJson({ vocabSize: 128, hiddenSize: 64, numLayers: 2, numHeads: 4, rotaryPct: 0 }),
     HfConfigError,
   );
 });

@@ -38,7 +38,10 @@ test("the eight Pythia presets (spec §7.1)", () => {
 
 test("parameter counts of the eight Pythia models (non-embedding as the model card)", () => {
   const counts = Object.fromEntries(
-    Object.entries(PYTHIA_PRESETS).map(([k, p]) => [k, countParameters(pythiaShape(p))]),
+    Object.entries(PYTHIA_PRESETS).map(([k, p]) => [
+      k,
+      countParameters(hfParameters(pythiaShape(p))),
+    ]),
   );
   assert.deepEqual(counts, {
     "70m": { total: 70_426_624, nonEmbedding: 18_915_328 },
@@ -51,10 +54,10 @@ test("parameter counts of the eight Pythia models (non-embedding as the model ca
     "12b": { total: 11_846_072_320, nonEmbedding: 11_327_027_200 },
   });
   const shape = pythiaShape(PYTHIA_PRESETS["70m"] as never);
-  const tied = countParameters({ ...shape, tieWordEmbeddings: true });
+  const tied = countParameters(hfParameters({ ...shape, tieWordEmbeddings: true }));
   assert.equal(tied.total, 70_426_624 - 50304 * 512);
   assert.equal(tied.nonEmbedding, 18_915_328);
-  const noBias = countParameters({ ...shape, attentionBias: false });
+  const noBias = countParameters(hfParameters({ ...shape, attentionBias: false }));
   assert.equal(noBias.nonEmbedding, 18_915_328 - 6 * (3 * 512 + 512));
 });
 

@@ -23,11 +23,11 @@ test("old spelling (Pythia's config.json)", () => {
     numHeads: 4,
     intermediateSize: 128,
     rotaryPct: 0.25,
-    rotaryBase: 10000,
+    rotaryEmbBase: 10000,
     layerNormEps: 1e-5,
-    parallelResidual: true,
-    maxPositions: 64,
-    tiedEmbeddings: false,
+    useParallelResidual: true,
+    maxPositionEmbeddings: 64,
+    tieWordEmbeddings: false,
     attentionBias: true,
   });
   assert.equal(headDim(c), 8);
@@ -37,8 +37,8 @@ test("old spelling (Pythia's config.json)", () => {
 test("transformers v5 spelling: rope_parameters", () => {
   const c = tinyConfig("tiny-sequential");
   assert.equal(c.rotaryPct, 0.5);
-  assert.equal(c.rotaryBase, 5000);
-  assert.equal(c.parallelResidual, false);
+  assert.equal(c.rotaryEmbBase, 5000);
+  assert.equal(c.useParallelResidual, false);
   assert.equal(c.layerNormEps, 1e-6);
   assert.equal(rotaryDims(c), 4);
 });
@@ -46,8 +46,8 @@ test("transformers v5 spelling: rope_parameters", () => {
 test("late-4.x spelling: partial_rotary_factor, rope_theta; tied, no attention bias", () => {
   const c = tinyConfig("tiny-tied");
   assert.equal(c.rotaryPct, 1);
-  assert.equal(c.rotaryBase, 10000);
-  assert.equal(c.tiedEmbeddings, true);
+  assert.equal(c.rotaryEmbBase, 10000);
+  assert.equal(c.tieWordEmbeddings, true);
   assert.equal(c.attentionBias, false);
 });
 

@@ -23,7 +23,7 @@ test("Pythia-160m-shaped model with generated weights matches torch", async (t) 
     numHeads: c.num_attention_heads as number,
     intermediateSize: c.intermediate_size as number,
     rotaryPct: c.rotary_pct as number,
-    rotaryBase: c.rotary_emb_base as number,
+    rotaryEmbBase: c.rotary_emb_base as number,
     layerNormEps: c.layer_norm_eps as number,
   });
   const weights = syntheticWeights(config, g.seed);

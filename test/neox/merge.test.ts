@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { resolveModel } from "../../src/neox/model.js";
 import { planNeoxToHf } from "../../src/neox/plan-neox-to-hf.js";
 import { openNeoxStep } from "../../src/neox/step.js";
-import { executePlan } from "../../src/plan/execute.js";
+import { executePlan, withOutputDtype } from "../../src/plan/execute.js";
 import type { TensorPlan } from "../../src/plan/plan.js";
 import { LocalFolder } from "../../src/source/local-folder.js";
 import { dtypeByName } from "../../src/torch/dtype.js";
@@ -19,12 +19,8 @@ import { fixture } from "../helpers.js";
 
 async function planBytes(p: TensorPlan, dtype: string): Promise<Buffer> {
   const parts: Uint8Array[] = [];
-  for await (const c of executePlan(
-    p,
-    dtypeByName(dtype) as NonNullable<ReturnType<typeof dtypeByName>>,
-    64,
-  ))
-    parts.push(c.slice());
+  const out = dtypeByName(dtype) as NonNullable<ReturnType<typeof dtypeByName>>;
+  for await (const c of executePlan(withOutputDtype(p, out), 64)) parts.push(c.slice());
   return Buffer.concat(parts);
 }
 

@@ -1,6 +1,6 @@
 /** The file set a step's layout calls for: what is missing is named, blocking or reported. */
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -11,7 +11,9 @@ import { auditRepository } from "../../src/ops/audit.js";
 import { inspectStep } from "../../src/ops/inspect.js";
 import { verifyStep } from "../../src/ops/verify.js";
 import { openRepository } from "../../src/repo/repository.js";
+import { LocalFileSource } from "../../src/source/local-file.js";
 import { LocalFolder } from "../../src/source/local-folder.js";
+import { payloadOffset, readZipDirectory } from "../../src/torch/zip.js";
 import { fixture } from "../helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-step-"));
@@ -77,4 +79,35 @@ test("a missing head layer of an untied model is refused; a missing optimizer fi
     openNeoxStep(new LocalFolder(optim)),
     /zero_pp_rank_2_mp_rank_01_optim_states\.pt/,
   );
+});
+
+test("audit --deep finds one flipped byte inside a tensor record; a shallow audit does not read it", async () => {
+  const dir = copyWithout("step100");
+  const file = join(dir, "layer_02-model_01-model_states.pt");
+  const src = await LocalFileSource.open(file);
+  const zip = await readZipDirectory(src);
+  const rec = zip.ordered
+    .filter((e) => /\/data\/\d+$/.test(e.name))
+    .sort((a, b) => b.size - a.size)[0];
+  assert.ok(rec);
+  const at = (await payloadOffset(src, zip, rec)) + Math.floor(rec.size / 2);
+  await src.close();
+  const bytes = readFileSync(file);
+  bytes[at] = (bytes[at] as number) ^ 0x10;
+  writeFileSync(file, bytes);
+  const repo = await openRepository(join(tmp, "repo"));
+  const deep = await auditRepository(repo, { expect: "100", deep: true });
+  const corrupt = deep.findings.filter((f) => f.kind === "corrupt");
+  assert.equal(corrupt.length, 1, JSON.stringify(deep.findings));
+  assert.equal(corrupt[0]?.file, "layer_02-model_01-model_states.pt");
+  assert.match(
+    corrupt[0]?.detail ?? "",
+    new RegExp(`\\[${rec.name.replace(/[/.]/g, "\\$&")}\\].*CRC-32 mismatch`),
+  );
+  const shallow = await auditRepository(repo, { expect: "100" });
+  assert.deepEqual(
+    shallow.findings.filter((f) => f.kind === "corrupt"),
+    [],
+  );
+  rmSync(join(tmp, "repo"), { recursive: true });
 });

@@ -10,12 +10,22 @@ import { after, test } from "node:test";
 import { resolveModel } from "../../src/neox/model.js";
 import { planNeoxToHf } from "../../src/neox/plan-neox-to-hf.js";
 import { openNeoxStep } from "../../src/neox/step.js";
-import { type FullCheckpoint, writeNeoxStep } from "../../src/neox/write.js";
+import {
+  bufferNames,
+  type FullCheckpoint,
+  layerFileValue,
+  type WriteShape,
+  writeOrder,
+} from "../../src/neox/write.js";
+import { modelStatesValue } from "../../src/neox/write-model-states.js";
+import { verifyStep } from "../../src/ops/verify.js";
+import { writeNeoxStep } from "../../src/ops/write-neox-step.js";
 import { executePlan, PlanSource } from "../../src/plan/execute.js";
+import { ZeroSource } from "../../src/plan/flat.js";
 import type { TensorPlan } from "../../src/plan/plan.js";
 import { LocalFolder } from "../../src/source/local-folder.js";
+import { DTYPES, type DTypeInfo } from "../../src/torch/dtype.js";
 import { planOptimizerStates } from "../../src/zero/plan-optim.js";
-import { verifyStep } from "../../src/ops/verify.js";
 import { fixture } from "../helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-write-"));
@@ -23,7 +33,7 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 
 async function bytesOf(p: TensorPlan): Promise<Buffer> {
   const parts: Uint8Array[] = [];
-  for await (const c of executePlan(p, p.dtype)) parts.push(c.slice());
+  for await (const c of executePlan(p)) parts.push(c.slice());
   return Buffer.concat(parts);
 }
 
@@ -105,4 +115,75 @@ test("impossible layouts are refused with the reason", async () => {
   } finally {
     await src.step.close();
   }
+});
+
+const TINY: WriteShape = {
+  numLayers: 2,
+  hiddenSize: 16,
+  numHeads: 4,
+  intermediateSize: 64,
+  vocabSize: 256,
+  maxPositionEmbeddings: 32,
+  rotaryPct: 0.25,
+  rotaryEmbBase: 10000,
+  layerNormEps: 1e-5,
+  useParallelResidual: true,
+};
+
+test("builders: parameters in named_parameters order, layer-file keys in registration order", () => {
+  const order = writeOrder(TINY);
+  const names = order.map((o) => `${o.layer}.${o.rule.neox}`);
+  assert.equal(names[0], "0.word_embeddings.weight");
+  assert.deepEqual(names.slice(1, 4), [
+    "2.input_layernorm.weight",
+    "2.input_layernorm.bias",
+    "2.attention.query_key_value.weight",
+  ]);
+  assert.deepEqual(names.slice(-3), ["5.norm.weight", "5.norm.bias", "6.final_linear.weight"]);
+  assert.equal(names.length, 1 + 2 * 12 + 2 + 1);
+  const f16 = DTYPES.get("float16") as DTypeInfo;
+  const ckpt: FullCheckpoint = {
+    shape: TINY,
+    weight: (n) => {
+      const p = order.find((o) => o.rule.hf === n) ?? assert.fail(n);
+      return new ZeroSource(
+        f16,
+        p.rule.shape.reduce((a, b) => a * b, 1),
+        p.rule.shape,
+      );
+    },
+  };
+  const keys = [...layerFileValue(ckpt, order, 3, 1, 2).keys()];
+  assert.deepEqual(keys.slice(3, 6), [
+    "attention.query_key_value.bias",
+    "attention.rotary_emb.inv_freq",
+    "attention.dense.weight",
+  ]);
+  assert.deepEqual(bufferNames(TINY), [
+    "2.attention.rotary_emb.inv_freq",
+    "3.attention.rotary_emb.inv_freq",
+  ]);
+});
+
+test("builders: mp_rank key sets of era A and era B (spec §4.1)", () => {
+  const value = (era: "A" | "B") =>
+    modelStatesValue({
+      shape: TINY,
+      tp: 2,
+      dp: 3,
+      rank: 1,
+      era,
+      iteration: 100,
+      schedule: { maxLr: 1e-3, minLr: 1e-4, warmupIters: 10, decayIters: 100 },
+      bufferNames: bufferNames(TINY),
+      paramGroups: [[{ name: "0.word_embeddings.weight", shape: [128, 16] }]],
+    });
+  const a = value("A");
+  const b = value("B");
+  assert.ok(a.has("csr_tensor_module_names") && !a.has("param_shapes") && !a.has("ds_version"));
+  assert.equal(a.get("buffer_names"), null);
+  assert.ok(b.has("sparse_tensor_module_names") && b.has("param_shapes"));
+  assert.equal(b.get("ds_version"), "0.12.4+neox-ckpt");
+  assert.equal(a.get("global_samples"), 100 * 1024);
+  assert.equal(a.get("mp_world_size"), 2);
 });

@@ -10,12 +10,13 @@ import { openNeoxStep } from "../../src/neox/step.js";
 import { toFloat32 } from "../../src/plan/cast.js";
 import { PlanSource } from "../../src/plan/execute.js";
 import type { TensorPlan } from "../../src/plan/plan.js";
-import type { ElementSource } from "../../src/torch/element-source.js";
+import { openRepository } from "../../src/repo/repository.js";
 import { SLICE_MAX, streamingTensorStats } from "../../src/server/api.js";
 import { startHubServer } from "../../src/server/hub.js";
 import { createHubViewer, startViewer, type ViewerServer } from "../../src/server/viewer.js";
 import { LocalFolder } from "../../src/source/local-folder.js";
 import { dtypeByName } from "../../src/torch/dtype.js";
+import type { ElementSource } from "../../src/torch/element-source.js";
 import { f32ToF16 } from "../../src/torch/half.js";
 import { planOptimizerStates } from "../../src/zero/plan-optim.js";
 import { cliAsync } from "../cli/run.js";
@@ -390,6 +391,72 @@ test("the hub server mounts the viewer at /viewer/ORG/NAME/ and it reads remote 
     assert.equal(revs.revisions.length, 20);
   } finally {
     await remote.close();
+    await hub.close();
+    await mount.close();
+  }
+});
+
+test("serve of the demo folder: the converted HF folder is a repository whose files are its main revision, not a viewer entry", async () => {
+  const hfDir = join(tmp, "hf", "pythia-micro-step143000");
+  const mount = createHubViewer({ root: tmp });
+  const hub = await startHubServer({ root: tmp, port: 0, extra: mount.handle });
+  try {
+    const refs = (await (
+      await fetch(`${hub.url}/api/models/hf/pythia-micro-step143000/refs`)
+    ).json()) as {
+      branches: { name: string }[];
+    };
+    assert.deepEqual(
+      refs.branches.map((b) => b.name),
+      ["main"],
+    );
+    // Read back through the library as a hub repository: the same files as on disk.
+    const repo = await openRepository("hf://hf/pythia-micro-step143000", { endpoint: hub.url });
+    assert.deepEqual(
+      repo.revisions.map((r) => r.name),
+      ["main"],
+    );
+    const remote = await repo.revisions[0]?.folder.list();
+    const local = await new LocalFolder(hfDir).list();
+    assert.deepEqual(
+      remote?.map((f) => [f.path, f.size]),
+      local.map((f) => [f.path, f.size]),
+    );
+    assert.ok(local.some((f) => f.path === "config.json"));
+    const config = await fetch(`${hub.url}/hf/pythia-micro-step143000/resolve/main/config.json`);
+    assert.equal(await config.text(), readFileSync(join(hfDir, "config.json"), "utf8"));
+    // The viewer reads NeoX step series: it lists and opens only those.
+    const list = await json<{ repositories: string[] }>("repos", `${hub.url}/viewer/`);
+    assert.deepEqual(list.repositories, ["neox-ckpt/pythia-micro"]);
+    const page = await fetch(`${hub.url}/viewer/hf/pythia-micro-step143000/`);
+    assert.equal(page.status, 404);
+    // The mount shares the hub's checks: Host names and methods.
+    const { port } = new URL(hub.url);
+    const status = (host: string) =>
+      new Promise<number | undefined>((resolve, reject) => {
+        const req = request(
+          { host: "127.0.0.1", port, path: "/viewer/api/repos", headers: { host } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode);
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    assert.equal(await status(`rebound.example:${port}`), 403);
+    assert.equal(await status(`localhost:${port}`), 200);
+    for (const [path, allow] of [
+      ["/viewer/api/repos", "GET"],
+      ["/viewer/", "GET, HEAD"],
+      ["/viewer/neox-ckpt/pythia-micro/api/repo", "GET"],
+      ["/", "GET, HEAD"],
+    ]) {
+      const r = await fetch(`${hub.url}${path}`, { method: "DELETE", redirect: "manual" });
+      assert.equal(r.status, 405, path);
+      assert.equal(r.headers.get("allow"), allow, path);
+    }
+  } finally {
     await hub.close();
     await mount.close();
   }

@@ -10,7 +10,7 @@ const data = randomBytes(16 * L);
 let server: LoopbackServer;
 
 before(async () => {
-  server = await startLoopback((req, res) => sendRange(req, res, data, 15));
+  server = await startLoopback((req, res) => sendRange(req, res, data, 5));
 });
 after(() => server.close());
 

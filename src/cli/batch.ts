@@ -1,0 +1,115 @@
+/** `neox-ckpt batch DATA --step N | --steps A..B`: the items a training iteration read. */
+import { readFile } from "node:fs/promises";
+import { basename } from "node:path";
+import {
+  type BatchSummary,
+  exportBatch,
+  PYTHIA_BATCH_SIZE,
+  PYTHIA_EOD_TOKEN,
+  PYTHIA_ITEM_LENGTH,
+} from "../data/batch.js";
+import { openIndexedDataset } from "../data/indexed-dataset.js";
+import { loadTokenizer } from "../model/tokenizer.js";
+import { HttpStats } from "../source/http.js";
+import { InputError, UsageError } from "./errors.js";
+import { wholeNumber } from "./options.js";
+
+/** Largest `--batch-size`: 16 Mi items per step is far past any run (Pythia: 1024). */
+export const MAX_BATCH_SIZE = 1 << 24;
+/** Largest `--seq-length`: 16 Mi tokens per item is far past any context (Pythia: 2049). */
+export const MAX_SEQ_LENGTH = 1 << 24;
+
+export interface BatchCommandOptions {
+  step?: string;
+  steps?: string;
+  batchSize?: string;
+  seqLength?: string;
+  out?: string;
+  tokenizer?: string;
+  eod?: string;
+  json?: boolean;
+  endpoint?: string;
+}
+
+/** `--step N` or `--steps A..B` (inclusive): exactly one of them. */
+export function stepRangeOption(opts: { step?: string; steps?: string }): [number, number] {
+  if ((opts.step === undefined) === (opts.steps === undefined))
+    throw new UsageError("give one of --step N and --steps A..B");
+  if (opts.step !== undefined) {
+    const n = wholeNumber(opts.step, "--step");
+    return [n, n];
+  }
+  const m = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(opts.steps as string);
+  const [a, b] = m ? [Number(m[1]), Number(m[2])] : [Number.NaN, Number.NaN];
+  if (!m || !Number.isSafeInteger(a) || !Number.isSafeInteger(b) || b < a)
+    throw new UsageError(`--steps takes A..B with A ≤ B (inclusive), not '${opts.steps}'`);
+  return [a, b];
+}
+
+/** `--out FILE.npy` or `--out FILE.jsonl`. */
+function outOption(out: string | undefined): { path: string; format: "npy" | "jsonl" } | undefined {
+  if (out === undefined) return undefined;
+  if (out.endsWith(".npy")) return { path: out, format: "npy" };
+  if (out.endsWith(".jsonl")) return { path: out, format: "jsonl" };
+  throw new UsageError(`--out takes FILE.npy or FILE.jsonl, not '${out}'`);
+}
+
+async function tokenizerOption(file: string): Promise<(ids: number[]) => string> {
+  const text = await readFile(file, "utf8");
+  try {
+    return loadTokenizer(text).decode;
+  } catch (e) {
+    throw new InputError(`${file}: not a tokenizer.json (${(e as Error).message})`, { file });
+  }
+}
+
+export async function batchCommand(data: string, opts: BatchCommandOptions): Promise<void> {
+  const [firstStep, lastStep] = stepRangeOption(opts);
+  const batchSize = wholeNumber(opts.batchSize ?? String(PYTHIA_BATCH_SIZE), "--batch-size", {
+    min: 1,
+    max: MAX_BATCH_SIZE,
+  });
+  const itemLength = wholeNumber(opts.seqLength ?? String(PYTHIA_ITEM_LENGTH), "--seq-length", {
+    min: 1,
+    max: MAX_SEQ_LENGTH,
+  });
+  const eodToken = wholeNumber(opts.eod ?? String(PYTHIA_EOD_TOKEN), "--eod");
+  const out = outOption(opts.out);
+  if (opts.tokenizer && out?.format !== "jsonl")
+    throw new UsageError("--tokenizer adds each item's text to --out FILE.jsonl: give one");
+  const decode = opts.tokenizer ? await tokenizerOption(opts.tokenizer) : undefined;
+  const stats = new HttpStats();
+  const ds = await openIndexedDataset(data, { endpoint: opts.endpoint, stats });
+  let summary: BatchSummary;
+  try {
+    summary = await exportBatch(ds, {
+      firstStep,
+      lastStep,
+      batchSize,
+      itemLength,
+      eodToken,
+      out,
+      decode,
+    });
+  } finally {
+    await ds.close();
+  }
+  const report = { ...summary, httpRequests: stats.requests, httpBytes: stats.bytes };
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(humanSummary(report));
+}
+
+function humanSummary(r: BatchSummary & { httpRequests: number; httpBytes: number }): string {
+  const steps = r.firstStep === r.lastStep ? `step ${r.firstStep}` : `steps ${r.firstStep}..${r.lastStep}`;
+  const perFile = r.files.map((f) => `${basename(f.file)} ${f.reads}`).join(", ");
+  const lines = [
+    `${steps} of ${r.dataset}: items ${r.firstItem}…${r.firstItem + r.items - 1} (${r.items} × ${r.itemLength} ${r.dtype} tokens, ${r.batchSize} per step)`,
+    `tokens ${r.tokens}, end-of-document (id ${r.eodToken}) ${r.eodTokens}`,
+    `read ${r.bytesRead} bytes in ${r.reads} reads (${perFile})${r.httpRequests ? `; ${r.httpRequests} HTTP requests` : ""}`,
+  ];
+  if (r.out) lines.push(`wrote ${r.out.path} (${r.out.bytes} bytes)`);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,2 @@
+/** The package version `neox-ckpt --version` prints (package.json's). */
+export const VERSION = "0.1.0";

@@ -1,0 +1,275 @@
+/**
+ * The file writer behind every output: appends bytes at known positions with several writes in
+ * flight (so reading, computing and writing overlap), gathers small writes into pooled buffers,
+ * and copies byte runs of local files inside the kernel (`copy_file_range`, as `cp`), or through
+ * a pooled buffer where the kernel copy is missing or refused.
+ */
+import { read, write } from "node:fs";
+import { BufferPool } from "./buffer-pool.js";
+import type { ByteRun } from "./byte-run.js";
+import { SourceRangeError } from "./byte-source.js";
+import { isKernelCopyUnsupported, type KernelCopy, kernelCopy } from "./kernel-copy.js";
+import { LocalFileSource } from "./local-file.js";
+
+/**
+ * Operations (writes, copies) in flight per file: enough to keep the disk, the kernel copy and
+ * the next chunk's computation busy at once, few enough to leave libuv's four threads room for
+ * the reads that feed them.
+ */
+export const MAX_IN_FLIGHT = 4;
+/** Bytes of a pool buffer: a gathered write or one piece of a copy through memory. */
+export const COPY_BUFFER_BYTES = 4 << 20;
+/** Writes below this are gathered into a pool buffer: few syscalls for many small tensors. */
+const GATHER_BELOW = 1 << 20;
+/** Runs below this are read into the gather buffer: a kernel copy per tiny run costs more. */
+const SMALL_RUN_BYTES = 256 << 10;
+/** A kernel copy is issued in pieces of this size, so that several overlap. */
+const KERNEL_PIECE_BYTES = 32 << 20;
+
+/**
+ * The process's copy buffers: each file holds at most one gather buffer and one per operation
+ * in flight, so two files written at once never wait on each other.
+ */
+const SHARED_POOL = new BufferPool(COPY_BUFFER_BYTES, 2 * (MAX_IN_FLIGHT + 1));
+
+/** Where the bytes of a file came from. */
+export interface CopyStats {
+  /** Bytes of runs copied inside the kernel. */
+  kernelBytes: number;
+  /** Bytes of runs copied through memory (read into a pool buffer, written from it). */
+  memoryBytes: number;
+  /** Bytes written from the caller's buffers. */
+  writtenBytes: number;
+  /** Why the kernel copy was not used, when it was not. */
+  kernelRefused?: string;
+}
+
+export interface FileSinkOptions {
+  /** Copies inside the kernel; default the process's addon, when built. `null`: through memory. */
+  kernel?: KernelCopy | null;
+  /** Buffers for gathering and copying; default one shared by the process. */
+  pool?: BufferPool;
+}
+
+/**
+ * Appends to an open file. Calls must not overlap (await each before the next); a write or copy
+ * resolves once accepted, not once on disk: {@link finish} waits for everything and rethrows
+ * the first failure. Buffers given to `write` are kept until written: do not change them.
+ */
+export class FileSink {
+  readonly stats: CopyStats = { kernelBytes: 0, memoryBytes: 0, writtenBytes: 0 };
+  private pos = 0;
+  private gather: Uint8Array | undefined;
+  /** File offset of `gather[0]`. */
+  private gatherAt = 0;
+  private gatherUsed = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+  private kernel: KernelCopy | undefined;
+  private readonly pool: BufferPool;
+
+  constructor(
+    private readonly fd: number,
+    /** The file's name, for errors. */
+    readonly name: string,
+    opts: FileSinkOptions = {},
+  ) {
+    this.kernel = opts.kernel === null ? undefined : (opts.kernel ?? kernelCopy());
+    if (!this.kernel) this.stats.kernelRefused = opts.kernel === null ? "disabled" : "no addon";
+    this.pool = opts.pool ?? SHARED_POOL;
+  }
+
+  /** Bytes accepted so far. */
+  get written(): number {
+    return this.pos;
+  }
+
+  /** Appends `bytes`. */
+  async write(bytes: Uint8Array): Promise<void> {
+    this.check();
+    this.stats.writtenBytes += bytes.length;
+    await this.append(bytes);
+  }
+
+  /** Appends the bytes of `run`: inside the kernel when both are local files and it can. */
+  async copy(run: ByteRun): Promise<void> {
+    this.check();
+    if (run.length === 0) return;
+    if (!(run.source instanceof LocalFileSource)) {
+      for (let at = 0; at < run.length; at += COPY_BUFFER_BYTES) {
+        const n = Math.min(COPY_BUFFER_BYTES, run.length - at);
+        await this.append(await run.source.read(run.offset + at, n));
+      }
+      this.stats.memoryBytes += run.length;
+      return;
+    }
+    const fdIn = run.source.fd;
+    if (run.length < SMALL_RUN_BYTES) return this.readIntoGather(run, fdIn);
+    await this.flush();
+    const piece = this.kernel ? KERNEL_PIECE_BYTES : this.pool.bufferBytes;
+    for (let at = 0; at < run.length; at += piece) {
+      const n = Math.min(piece, run.length - at);
+      const to = this.pos;
+      this.pos += n;
+      await this.start(() => this.copyPiece(run, fdIn, run.offset + at, to, n));
+    }
+  }
+
+  /** Waits for every write; rethrows the first failure. */
+  async finish(): Promise<void> {
+    await this.flush();
+    await this.settle();
+    this.check();
+  }
+
+  /** Waits for every operation in flight, ignoring failures (before abandoning the file). */
+  async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    if (this.gather) this.pool.release(this.gather);
+    this.gather = undefined;
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure.error;
+  }
+
+  private async append(bytes: Uint8Array): Promise<void> {
+    if (bytes.length < GATHER_BELOW) {
+      for (let at = 0; at < bytes.length; ) {
+        const g = await this.gatherBuffer();
+        const n = Math.min(bytes.length - at, g.length - this.gatherUsed);
+        g.set(bytes.subarray(at, at + n), this.gatherUsed);
+        this.gatherUsed += n;
+        this.pos += n;
+        at += n;
+        if (this.gatherUsed === g.length) await this.flush();
+      }
+      return;
+    }
+    await this.flush();
+    const to = this.pos;
+    this.pos += bytes.length;
+    await this.start(() => writeFully(this.fd, bytes, bytes.length, to));
+  }
+
+  private async readIntoGather(run: ByteRun, fdIn: number): Promise<void> {
+    for (let at = 0; at < run.length; ) {
+      const g = await this.gatherBuffer();
+      const n = Math.min(run.length - at, g.length - this.gatherUsed);
+      await readFully(run, fdIn, g.subarray(this.gatherUsed, this.gatherUsed + n), run.offset + at);
+      this.gatherUsed += n;
+      this.pos += n;
+      at += n;
+      if (this.gatherUsed === g.length) await this.flush();
+    }
+    this.stats.memoryBytes += run.length;
+  }
+
+  private async gatherBuffer(): Promise<Uint8Array> {
+    if (!this.gather) {
+      this.gather = await this.pool.acquire();
+      this.gatherAt = this.pos;
+      this.gatherUsed = 0;
+    }
+    return this.gather;
+  }
+
+  /** Starts writing the gathered bytes. */
+  private async flush(): Promise<void> {
+    const g = this.gather;
+    if (!g || this.gatherUsed === 0) return;
+    const [at, n] = [this.gatherAt, this.gatherUsed];
+    this.gather = undefined;
+    await this.start(async () => {
+      try {
+        await writeFully(this.fd, g, n, at);
+      } finally {
+        this.pool.release(g);
+      }
+    });
+  }
+
+  /** Runs `op` once fewer than {@link MAX_IN_FLIGHT} are in flight; its failure is kept. */
+  private async start(op: () => Promise<void>): Promise<void> {
+    while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
+    this.check();
+    const p: Promise<void> = op()
+      .catch((error: unknown) => {
+        this.failure ??= { error };
+      })
+      .finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+  }
+
+  private async copyPiece(
+    run: ByteRun,
+    fdIn: number,
+    from: number,
+    to: number,
+    n: number,
+  ): Promise<void> {
+    const kernel = this.kernel;
+    if (kernel) {
+      try {
+        const got = await kernel.copyFileRange(fdIn, from, this.fd, to, n);
+        if (got !== n) throw shrank(run, from, n, got);
+        this.stats.kernelBytes += n;
+        return;
+      } catch (e) {
+        if (!isKernelCopyUnsupported(e)) throw e;
+        // The kernel refuses this pair of files (another file system, an old kernel): say so once.
+        this.kernel = undefined;
+        this.stats.kernelRefused = (e as NodeJS.ErrnoException).code;
+      }
+    }
+    for (let at = 0; at < n; at += this.pool.bufferBytes) {
+      const len = Math.min(this.pool.bufferBytes, n - at);
+      const buf = await this.pool.acquire();
+      try {
+        await readFully(run, fdIn, buf.subarray(0, len), from + at);
+        await writeFully(this.fd, buf, len, to + at);
+      } finally {
+        this.pool.release(buf);
+      }
+    }
+    this.stats.memoryBytes += n;
+  }
+}
+
+function shrank(run: ByteRun, offset: number, length: number, got: number): SourceRangeError {
+  return new SourceRangeError(run.source.name, offset, length, `file shrank: got ${got} bytes`);
+}
+
+/** Fills `into` from `fd` at `position`; a file that ends first is a SourceRangeError. */
+async function readFully(
+  run: ByteRun,
+  fd: number,
+  into: Uint8Array,
+  position: number,
+): Promise<void> {
+  for (let done = 0; done < into.length; ) {
+    const n = await new Promise<number>((resolve, reject) =>
+      read(fd, into, done, into.length - done, position + done, (e, got) =>
+        e ? reject(e) : resolve(got),
+      ),
+    );
+    if (n === 0) throw shrank(run, position, into.length, done);
+    done += n;
+  }
+}
+
+/** Writes the first `length` bytes of `bytes` at `position` of `fd`, however many calls it takes. */
+async function writeFully(
+  fd: number,
+  bytes: Uint8Array,
+  length: number,
+  position: number,
+): Promise<void> {
+  for (let done = 0; done < length; ) {
+    done += await new Promise<number>((resolve, reject) =>
+      write(fd, bytes, done, length - done, position + done, (e, n) =>
+        e ? reject(e) : resolve(n),
+      ),
+    );
+  }
+}

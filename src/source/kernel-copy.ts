@@ -1,0 +1,62 @@
+/**
+ * Copying byte ranges between local files inside the kernel (`copy_file_range`, as `cp` does),
+ * through a small optional native addon (`native/kernel-copy.c`, built by `native/build.ts`).
+ * Node has no binding for it; where the addon is missing, or the kernel refuses the pair of
+ * files, callers copy through memory instead.
+ */
+import { createRequire } from "node:module";
+
+/** The addon's one function. */
+export interface KernelCopy {
+  /** Bytes copied from `fdIn` at `offsetIn` to `fdOut` at `offsetOut`; fewer only at end of input. */
+  copyFileRange(
+    fdIn: number,
+    offsetIn: number,
+    fdOut: number,
+    offsetOut: number,
+    length: number,
+  ): Promise<number>;
+}
+
+/** Set to `0` to copy through memory even where the addon is built (benchmarks, tests). */
+export const KERNEL_COPY_ENV = "NEOX_CKPT_KERNEL_COPY";
+/** Where the build puts the addon, beside this module. */
+export const KERNEL_COPY_ADDON = new URL("./native/kernel-copy.node", import.meta.url);
+/** errno names by which the kernel says it cannot copy between these two files. */
+const UNSUPPORTED = new Set(["EXDEV", "ENOSYS", "EOPNOTSUPP", "ENOTSUP", "EINVAL"]);
+
+let loaded: { copy: KernelCopy | undefined; why: string } | undefined;
+
+/** Loads the addon at `path` (default: the built one); undefined with the reason when it cannot. */
+export function loadKernelCopy(path: URL | string = KERNEL_COPY_ADDON): {
+  copy: KernelCopy | undefined;
+  why: string;
+} {
+  try {
+    const mod = createRequire(import.meta.url)(path instanceof URL ? path.pathname : path);
+    if (typeof mod?.copyFileRange !== "function") return { copy: undefined, why: "bad addon" };
+    return { copy: mod as KernelCopy, why: "built" };
+  } catch (e) {
+    return { copy: undefined, why: `addon not loaded (${(e as Error).message.split("\n")[0]})` };
+  }
+}
+
+/** The process's kernel copy, or undefined (no addon, or disabled by {@link KERNEL_COPY_ENV}). */
+export function kernelCopy(): KernelCopy | undefined {
+  loaded ??=
+    process.env[KERNEL_COPY_ENV] === "0"
+      ? { copy: undefined, why: `${KERNEL_COPY_ENV}=0` }
+      : loadKernelCopy();
+  return loaded.copy;
+}
+
+/** Why {@link kernelCopy} is what it is (for reports). */
+export function kernelCopyStatus(): string {
+  kernelCopy();
+  return (loaded as { why: string }).why;
+}
+
+/** True when `e` means the kernel cannot copy between these files (copy through memory). */
+export function isKernelCopyUnsupported(e: unknown): boolean {
+  return UNSUPPORTED.has((e as NodeJS.ErrnoException)?.code ?? "");
+}
