@@ -75,7 +75,10 @@ export async function demoCommand(opts: { out: string } & ProgressFlags): Promis
     );
     const hf = join(out, "hf", "pythia-micro-step143000");
     const bar = new Progress("demo: converting", shown);
-    const c = await convertToHf(step, { out: hf, onProgress: (done, total) => bar.update(done, total) });
+    const c = await convertToHf(step, {
+      out: hf,
+      onProgress: (done, total) => bar.update(done, total),
+    });
     bar.finish();
     say(
       `convert: wrote ${c.out} (${c.files.join(", ")}), ${c.tensors} tensors, ${formatBytes(c.bytes)}`,

@@ -1,9 +1,9 @@
 import { readFile, writeFile } from "node:fs/promises";
-import { classifyFile } from "../neox/files.js";
-import { openModel, type OpenedModel } from "../model/from-checkpoint.js";
+import { type OpenedModel, openModel } from "../model/from-checkpoint.js";
 import { meanNextTokenLoss } from "../model/loss.js";
 import { generateTokens } from "../model/sampling.js";
 import { loadTokenizer, type TextTokenizer } from "../model/tokenizer.js";
+import { classifyFile } from "../neox/files.js";
 import { openRepository } from "../repo/repository.js";
 import type { Folder } from "../source/folder.js";
 import { openFolder } from "../source/open.js";
@@ -40,7 +40,12 @@ async function loadModel(folder: Folder, task: string, shown: ProgressSettings) 
   const bar = new Progress(`${task}: reading weights`, shown);
   const total = await weightBytes(folder);
   let read = 0;
-  const m = await openModel(countReads(folder, (n) => bar.update((read += n), total)));
+  const m = await openModel(
+    countReads(folder, (n) => {
+      read += n;
+      bar.update(read, total);
+    }),
+  );
   bar.finish();
   return m;
 }
@@ -122,8 +127,7 @@ export async function evalCommand(
       if (!rev) throw new InputError(`${ckpt} has no step ${s}`);
       targets.push({ label: rev.name, folder: async () => rev.folder });
     }
-  } else
-    targets.push({ label: ckpt, folder: () => openFolder(ckpt, { endpoint: opts.endpoint }) });
+  } else targets.push({ label: ckpt, folder: () => openFolder(ckpt, { endpoint: opts.endpoint }) });
   const results = [];
   for (const tgt of targets) {
     const task = targets.length > 1 ? `eval ${tgt.label}` : "eval";

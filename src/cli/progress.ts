@@ -148,7 +148,7 @@ export class Progress {
   }
 
   private amount(n: number): string {
-    return this.unit === "bytes" ? formatBytes(n) : `${Math.round(n)} ${this.unit}`;
+    return this.unit === "bytes" ? formatBytes(Math.round(n)) : `${Math.round(n)} ${this.unit}`;
   }
 
   private show(now: number): void {

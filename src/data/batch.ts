@@ -39,8 +39,9 @@ export function stepItems(ds: IndexedDataset, r: StepRange): { first: number; co
   if (!Number.isSafeInteger(end) || end > ds.items) {
     const full = Math.floor(ds.items / b);
     const what = r.firstStep === r.lastStep ? `step ${r.firstStep}` : `steps ${r.firstStep}..${r.lastStep}`;
+    const has = full > 0 ? `${full} full steps of ${b} (0..${full - 1})` : `no full step of ${b}`;
     throw new ItemsOutOfRangeError(
-      `${ds.files.folder}: ${what} need${r.firstStep === r.lastStep ? "s" : ""} items [${first}, ${end}), the dataset has ${ds.items} items: ${full} full steps of ${b} (0..${full - 1})`,
+      `${ds.files.folder}: ${what} need${r.firstStep === r.lastStep ? "s" : ""} items [${first}, ${end}), the dataset has ${ds.items} items: ${has}`,
       { file: ds.files.index.address },
     );
   }

@@ -368,7 +368,8 @@ export class GptNeoxModel {
       const L = this.layers[i] as Layer;
       const kt = cache.addr + i * cache.layerBytes;
       const vc = kt + cache.layerBytes / 2;
-      if (c.useParallelResidual) this.layerNorm(b.h, rows, b.x1, L.ln1w, L.ln1b, b.x2, L.ln2w, L.ln2b);
+      if (c.useParallelResidual)
+        this.layerNorm(b.h, rows, b.x1, L.ln1w, L.ln1b, b.x2, L.ln2w, L.ln2b);
       else this.layerNorm(b.h, rows, b.x1, L.ln1w, L.ln1b, 0, 0, 0);
       this.gemm(b.x1, H8, L.qkv, b.qkv, QKV8, L.qkvBias, rows);
       this.rotaryKv(rows, kt, vc, cache.cap8, pos0);

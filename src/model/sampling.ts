@@ -94,7 +94,8 @@ export async function generateTokens(
     for (let i = 0; i < most; i++) {
       out.push(sampleToken(logits, V, temperature, random));
       opts.onToken?.(i + 1, most);
-      if (i + 1 < most) logits = await model.forward([out.at(-1) as number], { cache, lastOnly: true });
+      if (i + 1 < most)
+        logits = await model.forward([out.at(-1) as number], { cache, lastOnly: true });
     }
   } finally {
     cache.dispose();

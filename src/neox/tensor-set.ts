@@ -1,34 +1,84 @@
 /**
  * Any checkpoint as a set of tensors named by their Hugging Face names: a NeoX step (merged
  * lazily through its plan) or a Hugging Face folder (safetensors or pytorch_model*.bin).
- * Used by `diff`, and by every command that reads "a model" whatever its layout.
+ * The one way to read "a model" whatever its layout: `diff`, the forward pass, `to-neox`,
+ * resharding and the viewer all take their tensors from here.
  */
 import { isLegacyBuffer } from "../hf/gpt-neox-params.js";
-import { executePlan } from "../plan/execute.js";
-import type { TensorPlan } from "../plan/plan.js";
+import { PlanSource } from "../plan/execute.js";
+import { numelOf, outputDtypeOf, type TensorPlan } from "../plan/plan.js";
 import { openSafetensorsDir } from "../safetensors/read-dir.js";
 import type { Folder } from "../source/folder.js";
-import type { DTypeInfo } from "../torch/dtype.js";
+import type { ElementSource } from "../torch/element-source.js";
 import { openTorch } from "../torch/load.js";
 import { walkTensors } from "../torch/walk.js";
-import { isNeoxListing } from "./files.js";
 import { NeoxLayoutError } from "./errors.js";
-import { resolveModel } from "./model.js";
+import { isNeoxListing } from "./files.js";
+import { type NeoxModel, resolveModel } from "./model.js";
 import { planNeoxToHf } from "./plan-neox-to-hf.js";
-import { openNeoxStep } from "./step.js";
+import { type NeoxStep, openNeoxStep } from "./step.js";
 
-export interface NamedTensorSource {
+/** A tensor of a set under its Hugging Face name: its bytes in its own dtype, on demand. */
+export interface NamedTensorSource extends ElementSource {
   readonly name: string;
-  readonly dtype: DTypeInfo;
-  readonly shape: readonly number[];
-  /** Contiguous little-endian bytes in the tensor's own dtype, in bounded chunks. */
-  chunks(): AsyncGenerator<Uint8Array>;
+  /** The merge plan that makes it from a NeoX step's shards (kind `neox`). */
+  readonly plan?: TensorPlan;
 }
 
 export interface TensorSet {
   readonly kind: "neox" | "hf-safetensors" | "hf-pytorch";
   readonly tensors: ReadonlyMap<string, NamedTensorSource>;
+  /** The step and its model, for kind `neox`. */
+  readonly neox?: { readonly step: NeoxStep; readonly model: NeoxModel };
   close(): Promise<void>;
+}
+
+/** `src` under `name`. */
+function named(name: string, src: ElementSource): NamedTensorSource {
+  return {
+    name,
+    dtype: src.dtype,
+    shape: src.shape,
+    numel: src.numel,
+    range: (first, count) => src.range(first, count),
+    runs: (first, count) => src.runs?.(first, count) ?? Promise.resolve(undefined),
+  };
+}
+
+/** A plan's output under its name; the plan is checked when first read, not when listed. */
+function planned(p: TensorPlan): NamedTensorSource {
+  let src: PlanSource | undefined;
+  const get = () => {
+    src ??= new PlanSource(p);
+    return src;
+  };
+  return {
+    name: p.name,
+    plan: p,
+    dtype: outputDtypeOf(p),
+    shape: p.shape,
+    numel: numelOf(p.shape),
+    range: (first, count) => get().range(first, count),
+    runs: (first, count) => get().runs(first, count),
+  };
+}
+
+/**
+ * The Hugging Face–named tensors of an opened NeoX step, merged lazily through its conversion
+ * plan. Closing the set closes the step.
+ */
+export async function neoxTensorSet(
+  step: NeoxStep,
+  model?: NeoxModel,
+): Promise<TensorSet> {
+  const m = model ?? (await resolveModel(step));
+  const plans = await planNeoxToHf(step, m);
+  return {
+    kind: "neox",
+    tensors: new Map(plans.map((p) => [p.name, planned(p)])),
+    neox: { step, model: m },
+    close: () => step.close(),
+  };
 }
 
 /** Opens a folder as a tensor set: NeoX when it holds NeoX files, else a Hugging Face folder. */
@@ -38,14 +88,7 @@ export async function openTensorSet(folder: Folder): Promise<TensorSet> {
   if (isNeox) {
     const step = await openNeoxStep(folder);
     try {
-      const plans = await planNeoxToHf(step, await resolveModel(step));
-      const tensors = new Map(
-        plans.map((p: TensorPlan) => [
-          p.name,
-          { name: p.name, dtype: p.dtype, shape: p.shape, chunks: () => executePlan(p, p.dtype) },
-        ]),
-      );
-      return { kind: "neox", tensors, close: () => step.close() };
+      return await neoxTensorSet(step);
     } catch (e) {
       await step.close();
       throw e;
@@ -62,7 +105,7 @@ export async function openTensorSet(folder: Folder): Promise<TensorSet> {
           folder.name,
           `${name} has dtype ${t.dtype.name}, which has no torch equivalent`,
         );
-      tensors.set(name, { name, dtype, shape: t.shape, chunks: () => t.chunks() });
+      tensors.set(name, named(name, t.elements(dtype)));
     }
     return { kind: "hf-safetensors", tensors, close: () => st.close() };
   }
@@ -80,13 +123,7 @@ export async function openTensorSet(folder: Folder): Promise<TensorSet> {
       opened.push(src);
       const t = await openTorch(src);
       for (const { name, tensor } of walkTensors(t.value)) {
-        if (!isLegacyBuffer(name))
-          tensors.set(name, {
-            name,
-            dtype: tensor.dtype,
-            shape: tensor.shape,
-            chunks: () => tensor.chunks(),
-          });
+        if (!isLegacyBuffer(name)) tensors.set(name, named(name, tensor));
       }
     }
   } catch (e) {

@@ -128,7 +128,10 @@ export const engineName = (p: WriteParam): string => `${p.layer}.${p.rule.neox}`
 /**
  * Rank r's shard of a full tensor under a merge rule (the inverse of the merge). A summed row
  * bias is split so that the shards sum back exactly on `grid` (the dtype the sum is checked
- * in); Adam moments (`moment`) are per copy, so each rank keeps the full tensor.
+ * in); Adam moments (`moment`) are per copy, so each rank keeps the full tensor. Such a bias
+ * cannot always be split so that its weights and its fp32 masters both sum back exactly and
+ * still round to each other per rank: weights are kept exact, and a rank's master may then
+ * round to its weight ±1 ulp (verify allows that for these biases only).
  */
 export function shard(
   full: ElementSource,

@@ -7,13 +7,13 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NeoxLayoutError } from "../neox/errors.js";
-import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "./write-neox-step.js";
 import { CastSource } from "../plan/flat.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import type { ElementSource } from "../torch/element-source.js";
 import { openTorchPath, type TorchFile } from "../torch/load.js";
 import { PyDict, type PyValue } from "../torch/pyvalue.js";
 import { TensorRef } from "../torch/tensor.js";
+import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "./write-neox-step.js";
 
 const F16 = DTYPES.get("float16") as DTypeInfo;
 

@@ -4,8 +4,8 @@
  */
 
 import type { NamedTensorSource, TensorSet } from "../neox/tensor-set.js";
-import { ByteStream } from "../plan/byte-stream.js";
 import { toFloat32 } from "../plan/cast.js";
+import { spans } from "../torch/element-source.js";
 
 /** Elements compared per step: bounded memory whatever the tensor size. */
 const DIFF_CHUNK_ELEMENTS = 1 << 20;
@@ -40,15 +40,10 @@ async function compare(
   const sameDtype = a.dtype.name === b.dtype.name;
   const floats = FLOATS.has(a.dtype.name) && FLOATS.has(b.dtype.name);
   if (!sameDtype && !floats) return { ...base, status: "dtype" };
-  const sa = new ByteStream(a.chunks());
-  const sb = new ByteStream(b.chunks());
-  const numel = a.shape.reduce((x, y) => x * y, 1);
   let max = 0;
   let differing = 0;
-  for (let at = 0; at < numel; at += DIFF_CHUNK_ELEMENTS) {
-    const n = Math.min(DIFF_CHUNK_ELEMENTS, numel - at);
-    const ba = await sa.take(n * a.dtype.itemsize);
-    const bb = await sb.take(n * b.dtype.itemsize);
+  for (const [at, n] of spans(0, a.numel, DIFF_CHUNK_ELEMENTS)) {
+    const [ba, bb] = await Promise.all([a.range(at, n), b.range(at, n)]);
     onBytes?.(ba.byteLength + bb.byteLength);
     if (floats) {
       const fa = toFloat32(ba, a.dtype);
@@ -86,8 +81,7 @@ export interface DiffOptions {
   onProgress?: (bytes: number, total: number) => void;
 }
 
-const bytesOf = (t: NamedTensorSource): number =>
-  t.shape.reduce((x, y) => x * y, 1) * t.dtype.itemsize;
+const bytesOf = (t: NamedTensorSource): number => t.numel * t.dtype.itemsize;
 
 /** Compares every tensor of `a` and `b`, in `a`'s order then `b`'s extra names. */
 export async function diffTensorSets(

@@ -8,12 +8,6 @@ import { NeoxLayoutError } from "../neox/errors.js";
 import { resolveModel } from "../neox/model.js";
 import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
-import {
-  type FullCheckpoint,
-  type WriteNeoxOptions,
-  type WriteShape,
-  writeNeoxStep,
-} from "./write-neox-step.js";
 import { PlanSource } from "../plan/execute.js";
 import { CastSource, ZeroSource } from "../plan/flat.js";
 import type { TensorPlan } from "../plan/plan.js";
@@ -23,6 +17,12 @@ import { readText } from "../source/folder.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import type { ElementSource } from "../torch/element-source.js";
 import { planOptimizerStates } from "../zero/plan-optim.js";
+import {
+  type FullCheckpoint,
+  type WriteNeoxOptions,
+  type WriteShape,
+  writeNeoxStep,
+} from "./write-neox-step.js";
 
 const F32 = DTYPES.get("float32") as DTypeInfo;
 

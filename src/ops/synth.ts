@@ -5,12 +5,12 @@
 import { hfParameters } from "../hf/names.js";
 import { PYTHIA_PRESETS } from "../hf/pythia.js";
 import { NeoxLayoutError } from "../neox/errors.js";
-import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "./write-neox-step.js";
 import { CastSource } from "../plan/flat.js";
-import { countWrittenFiles, type WriteProgress } from "./reshard.js";
 import { SyntheticSource, seedOf } from "../plan/synthetic.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import type { ElementSource } from "../torch/element-source.js";
+import { countWrittenFiles, type WriteProgress } from "./reshard.js";
+import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "./write-neox-step.js";
 
 const F16 = DTYPES.get("float16") as DTypeInfo;
 const F32 = DTYPES.get("float32") as DTypeInfo;

@@ -58,9 +58,8 @@ export async function verifyStep(
   let checks = 0;
   const weights = await planNeoxToHf(step, m);
   // Each TP rank's optimizer holds a master per parameter, about one per HF tensor.
-  const total =
-    weights.filter((p) => p.op === "replicated").length +
-    step.optimStates.length * weights.length;
+  const replicated = weights.filter((p) => p.op === "replicated").length;
+  const total = replicated + step.optimStates.length * weights.length;
   let tensors = 0;
   const tick = () => opts.onProgress?.(++tensors, total);
   for (const p of weights) {

@@ -57,23 +57,27 @@ export interface WriteNeoxOptions {
   onFile?: (name: string) => void;
 }
 
-/** The schedule and Adam settings of the options, defaults filled in. */
-function scalarsOf(opts: WriteNeoxOptions): { schedule: WrittenSchedule; hyper: AdamHyper } {
+/** The scalars the files record, defaults filled in. */
+function scalarsOf(opts: WriteNeoxOptions) {
   const d = WRITE_DEFAULTS;
   const lr = opts.lr ?? d.lr;
+  const schedule: WrittenSchedule = {
+    maxLr: opts.schedule?.maxLr ?? lr,
+    minLr: opts.schedule?.minLr ?? lr / d.minLrDivisor,
+    warmupIters: opts.schedule?.warmupIters ?? d.warmupIters,
+    decayIters: opts.schedule?.decayIters ?? d.decayIters,
+  };
+  const hyper: AdamHyper = {
+    lr,
+    betas: opts.betas ?? d.betas,
+    eps: opts.eps ?? d.eps,
+    weightDecay: opts.weightDecay ?? d.weightDecay,
+  };
   return {
-    schedule: {
-      maxLr: opts.schedule?.maxLr ?? lr,
-      minLr: opts.schedule?.minLr ?? lr / d.minLrDivisor,
-      warmupIters: opts.schedule?.warmupIters ?? d.warmupIters,
-      decayIters: opts.schedule?.decayIters ?? d.decayIters,
-    },
-    hyper: {
-      lr,
-      betas: opts.betas ?? d.betas,
-      eps: opts.eps ?? d.eps,
-      weightDecay: opts.weightDecay ?? d.weightDecay,
-    },
+    schedule,
+    hyper,
+    lossScale: opts.lossScale ?? d.lossScale,
+    reduceBucketSize: opts.reduceBucketSize ?? d.reduceBucketSize,
   };
 }
 
@@ -108,7 +112,7 @@ export async function writeNeoxStep(
   const s = ckpt.shape;
   checkWriteLayout(dir, s, tp, dp);
   const era = opts.era ?? "A";
-  const { schedule, hyper } = scalarsOf(opts);
+  const { schedule, hyper, lossScale, reduceBucketSize } = scalarsOf(opts);
   const order = writeOrder(s);
   const groupsOf = (r: number) => rankGroups(rankParams(ckpt, order, r, tp), hyper.weightDecay);
   const tag = `global_step${iteration}`;
@@ -139,11 +143,10 @@ export async function writeNeoxStep(
     await save(modelStatesFileName(r), value);
   }
   if (ckpt.optimizer) {
+    const lossScaler = dynamicLossScaler(lossScale, iteration);
     for (let r = 0; r < tp; r++) {
       const groups = flatGroups(ckpt, ckpt.optimizer, groupsOf(r), r, tp);
       for (let d = 0; d < dp; d++) {
-        const lossScaler = dynamicLossScaler(opts.lossScale ?? WRITE_DEFAULTS.lossScale, iteration);
-        const reduceBucketSize = opts.reduceBucketSize ?? WRITE_DEFAULTS.reduceBucketSize;
         const value =
           era === "A"
             ? eraAOptimStates({ groups, dp, rank: d, reduceBucketSize, lossScaler })

@@ -6,6 +6,7 @@
 import { mkdir, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../source/atomic-write.js";
+import type { CopyStats, FileSinkOptions } from "../source/file-sink.js";
 import { pythonJsonDumps } from "../util/python-json.js";
 import { parseSize } from "./size.js";
 import { type SafetensorsInputTensor, writeSafetensors } from "./write.js";
@@ -127,6 +128,10 @@ export interface WriteShardedOptions extends PlanShardsOptions {
    * counts, a stale index or single file), as huggingface_hub does. Default true.
    */
   removeStale?: boolean;
+  /** Called with the bytes of tensor data each time some are accepted (progress). */
+  onData?: (bytes: number) => void;
+  /** How files are written (kernel copy or not). Default: the process's. */
+  sink?: FileSinkOptions;
 }
 
 /** What {@link writeShardedSafetensors} wrote. */
@@ -136,6 +141,8 @@ export interface ShardedWriteResult<T> {
   readonly files: readonly string[];
   /** Earlier weights files removed. */
   readonly removed: readonly string[];
+  /** Where the shards' bytes came from, over all shards. */
+  readonly copy: CopyStats;
 }
 
 function escapeRegExp(s: string): string {
@@ -156,8 +163,17 @@ export async function writeShardedSafetensors<T extends SafetensorsInputTensor>(
   const plan = planShards(tensors, options.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE, options);
   await mkdir(dir, { recursive: true });
   const files: string[] = [];
+  const copy: CopyStats = { kernelBytes: 0, memoryBytes: 0, writtenBytes: 0 };
   for (const s of plan.shards) {
-    await writeSafetensors(join(dir, s.file), s.tensors, { metadata: options.metadata });
+    const w = await writeSafetensors(join(dir, s.file), s.tensors, {
+      metadata: options.metadata,
+      onData: options.onData,
+      sink: options.sink,
+    });
+    copy.kernelBytes += w.copy.kernelBytes;
+    copy.memoryBytes += w.copy.memoryBytes;
+    copy.writtenBytes += w.copy.writtenBytes;
+    copy.kernelRefused ??= w.copy.kernelRefused;
     files.push(s.file);
   }
   if (plan.shards.length > 1) {
@@ -183,5 +199,5 @@ export async function writeShardedSafetensors<T extends SafetensorsInputTensor>(
       }
     }
   }
-  return { plan, files, removed };
+  return { plan, files, removed, copy };
 }

@@ -27,7 +27,8 @@ export function parseSize(size: string | number): number {
     return size;
   }
   const m = SIZE.exec(size);
-  if (!m) throw new CheckpointError(`cannot read '${size}' as a size (e.g. 5GB, 500MB, 2GiB, 1000000)`);
+  if (!m)
+    throw new CheckpointError(`cannot read '${size}' as a size (e.g. 5GB, 500MB, 2GiB, 1000000)`);
   const value = Number(m[1]);
   const unit = m[2]?.toUpperCase();
   if (unit === undefined) {

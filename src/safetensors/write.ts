@@ -5,8 +5,15 @@
  * from producers, each checked to deliver exactly the bytes it declared.
  */
 
-import { writeFileAtomic } from "../source/atomic-write.js";
+import { type ByteSink, writeFileAtomic } from "../source/atomic-write.js";
+import type { CopyStats, FileSinkOptions } from "../source/file-sink.js";
 import type { DTypeInfo } from "../torch/dtype.js";
+import {
+  CHUNK_BYTES,
+  type ElementSource,
+  elementsPerChunk,
+  spans,
+} from "../torch/element-source.js";
 import { compareCodePoints } from "../util/code-point-order.js";
 import { type SafetensorsDType, toSafetensorsDType } from "./dtype.js";
 import { SafetensorsWriteError } from "./errors.js";
@@ -29,10 +36,14 @@ export interface SafetensorsHeaderTensor {
   readonly byteLength: number;
 }
 
-/** A tensor to write: header facts and a producer of its little-endian, C-order bytes. */
+/** A tensor to write: header facts and the stream of its little-endian, C-order bytes. */
 export interface SafetensorsInputTensor extends SafetensorsHeaderTensor {
-  /** Yields exactly `byteLength` bytes, in order. Called once, when the tensor's turn comes. */
-  chunks(): AsyncIterable<Uint8Array>;
+  /**
+   * Exactly `byteLength` bytes of elements (of any dtype: a uint8 view carries a packed type),
+   * read once in order when the tensor's turn comes; its byte runs, when it has them, are copied
+   * without passing through memory.
+   */
+  readonly source: ElementSource;
 }
 
 /** One tensor's place in the file. */
@@ -139,47 +150,92 @@ export function safetensorsLayout<T extends SafetensorsHeaderTensor>(
 export interface WriteSafetensorsOptions {
   /** `__metadata__`; null writes none. Default `{"format": "pt"}`. */
   metadata?: Readonly<Record<string, string>> | null;
+  /** Called with the bytes of tensor data each time some are accepted (progress). */
+  onData?: (bytes: number) => void;
+  /** How the file is written (kernel copy or not). Default: the process's. */
+  sink?: FileSinkOptions;
+}
+
+/** What {@link writeSafetensors} wrote. */
+export interface SafetensorsWriteResult<T> extends SafetensorsLayout<T> {
+  /** Where the bytes came from: copied in the kernel, through memory, or computed. */
+  readonly copy: CopyStats;
 }
 
 /**
  * Writes `tensors` to `path` as the reference writer would, streaming each tensor's bytes in
- * file order (memory stays bounded by the producers' chunks and a 1 MiB write buffer). The
- * file appears atomically; a producer that yields more or fewer bytes than it declared fails
- * the write with {@link SafetensorsWriteError} and leaves nothing behind.
+ * file order with the next chunk read while the last is written (memory stays bounded by a few
+ * chunks). The file appears atomically; a source that gives more or fewer bytes than declared
+ * fails the write with {@link SafetensorsWriteError} and leaves nothing behind.
  */
 export async function writeSafetensors<T extends SafetensorsInputTensor>(
   path: string,
   tensors: readonly T[],
   options: WriteSafetensorsOptions = {},
-): Promise<SafetensorsLayout<T>> {
+): Promise<SafetensorsWriteResult<T>> {
   const layout = safetensorsLayout(
     tensors,
     options.metadata === undefined ? DEFAULT_SAFETENSORS_METADATA : options.metadata,
     path,
   );
-  await writeFileAtomic(path, async (sink) => {
-    await sink.write(layout.head);
-    for (const { tensor } of layout.entries) {
-      let got = 0;
-      for await (const chunk of tensor.chunks()) {
-        if (got + chunk.length > tensor.byteLength) {
-          throw new SafetensorsWriteError(
-            path,
-            tensor.name,
-            `producer yielded more than the ${tensor.byteLength} bytes declared`,
-          );
-        }
-        await sink.write(chunk);
-        got += chunk.length;
-      }
-      if (got !== tensor.byteLength) {
-        throw new SafetensorsWriteError(
-          path,
-          tensor.name,
-          `producer yielded ${got} bytes, ${tensor.byteLength} declared`,
-        );
-      }
+  for (const { tensor } of layout.entries) {
+    const held = tensor.source.numel * tensor.source.dtype.itemsize;
+    if (held !== tensor.byteLength) {
+      throw new SafetensorsWriteError(
+        path,
+        tensor.name,
+        `source holds ${held} bytes, ${tensor.byteLength} declared`,
+      );
     }
-  });
-  return layout;
+  }
+  const copy = await writeFileAtomic(
+    path,
+    async (sink) => {
+      await sink.write(layout.head);
+      for (const { tensor } of layout.entries)
+        await writeTensor(sink, tensor, path, options.onData);
+    },
+    options.sink,
+  );
+  return { ...layout, copy };
+}
+
+/** One tensor's bytes: its runs copied as they lie, else chunks computed one ahead of the write. */
+async function writeTensor(
+  sink: ByteSink,
+  t: SafetensorsInputTensor,
+  path: string,
+  onData: ((bytes: number) => void) | undefined,
+): Promise<void> {
+  const src = t.source;
+  const runs = await src.runs?.(0, src.numel);
+  if (runs) {
+    const total = runs.reduce((n, r) => n + r.length, 0);
+    if (total !== t.byteLength)
+      throw new SafetensorsWriteError(path, t.name, `runs hold ${total} bytes, ${t.byteLength} declared`);
+    for (const r of runs) {
+      await sink.copy(r);
+      onData?.(r.length);
+    }
+    return;
+  }
+  const es = src.dtype.itemsize;
+  const pieces = [...spans(0, src.numel, elementsPerChunk(es, CHUNK_BYTES))];
+  let next = pieces.length ? src.range(...(pieces[0] as [number, number])) : undefined;
+  for (let k = 0; k < pieces.length; k++) {
+    const [at, n] = pieces[k] as [number, number];
+    const bytes = await (next as Promise<Uint8Array>);
+    next = k + 1 < pieces.length ? src.range(...(pieces[k + 1] as [number, number])) : undefined;
+    // A failure of the read ahead surfaces when awaited; keep it from being "unhandled" meanwhile.
+    next?.catch(() => {});
+    if (bytes.length !== n * es) {
+      throw new SafetensorsWriteError(
+        path,
+        t.name,
+        `source gave ${bytes.length} bytes for elements [${at}, ${at + n}) of ${es} bytes each`,
+      );
+    }
+    await sink.write(bytes);
+    onData?.(bytes.length);
+  }
 }

@@ -1,80 +1,85 @@
 /**
- * Writes a file so that it appears whole or not at all (DESIGN.md principle 6): a temporary
- * file in the same folder, fsync, rename over the target, fsync of the folder. The temporary
- * file is removed when anything fails.
+ * The one temp-then-rename helper (DESIGN.md principle 6): a file or a folder appears whole or
+ * not at all. A temporary name beside the target, written and fsynced, renamed over the target,
+ * then an fsync of the parent folder; the temporary is removed when anything fails.
  */
 import { randomBytes } from "node:crypto";
-import { open, rename, unlink } from "node:fs/promises";
+import { mkdir, open, rename, rm, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-
-/** Small writes are gathered into a buffer this big: few syscalls for many small tensors. */
-export const WRITE_BUFFER_BYTES = 1 << 20;
+import type { ByteRun } from "./byte-run.js";
+import { type CopyStats, FileSink, type FileSinkOptions } from "./file-sink.js";
 
 /** Where bytes go while an atomic file is being written. */
 export interface ByteSink {
-  /** Appends bytes; `bytes` may be reused by the caller once the promise settles. */
+  /**
+   * Appends bytes. Resolves once accepted, not once written: the sink may keep `bytes` until
+   * the file is complete, so do not change them afterwards. Await each call before the next.
+   */
   write(bytes: Uint8Array): Promise<void>;
+  /** Appends the bytes of a run of a byte source (inside the kernel between local files). */
+  copy(run: ByteRun): Promise<void>;
   /** Bytes accepted so far. */
   readonly written: number;
+}
+
+/** A hidden temporary name beside `path`, unique to this process and call. */
+function temporaryName(path: string, suffix: string): string {
+  const hex = randomBytes(6).toString("hex");
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${hex}${suffix}`);
 }
 
 /**
  * Creates `path` atomically from what `fill` writes to the sink. The file appears only when
  * `fill` resolves and the data is on disk; on any error the temporary file is removed and the
- * error rethrown, leaving a previous `path` untouched.
+ * error rethrown, leaving a previous `path` untouched. Returns where the bytes came from.
  */
 export async function writeFileAtomic(
   path: string,
   fill: (sink: ByteSink) => Promise<void>,
-): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  options: FileSinkOptions = {},
+): Promise<CopyStats> {
+  const tmp = temporaryName(path, ".tmp");
   const handle = await open(tmp, "wx");
+  const sink = new FileSink(handle.fd, path, options);
   let closed = false;
   try {
-    const buf = new Uint8Array(WRITE_BUFFER_BYTES);
-    let used = 0;
-    let written = 0;
-    const writeAll = async (b: Uint8Array): Promise<void> => {
-      for (let at = 0; at < b.length; ) {
-        const { bytesWritten } = await handle.write(b, at, b.length - at);
-        at += bytesWritten;
-      }
-    };
-    const flush = async (): Promise<void> => {
-      if (used > 0) await writeAll(buf.subarray(0, used));
-      used = 0;
-    };
-    const sink: ByteSink = {
-      get written() {
-        return written;
-      },
-      async write(bytes: Uint8Array): Promise<void> {
-        written += bytes.length;
-        if (used + bytes.length <= buf.length) {
-          buf.set(bytes, used);
-          used += bytes.length;
-          return;
-        }
-        await flush();
-        if (bytes.length < buf.length) {
-          buf.set(bytes);
-          used = bytes.length;
-        } else await writeAll(bytes);
-      },
-    };
     await fill(sink);
-    await flush();
+    await sink.finish();
     await handle.sync();
     closed = true;
     await handle.close();
     await rename(tmp, path);
   } catch (e) {
+    await sink.settle();
     if (!closed) await handle.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
-  await syncDir(dir);
+  await syncDir(dirname(path));
+  return sink.stats;
+}
+
+/**
+ * Creates the folder `path` atomically: `fill` writes into a temporary folder beside it, which
+ * replaces `path` (removed first if present: the caller decides whether that is allowed) once
+ * `fill` resolves. On any error the temporary folder is removed and `path` left as it was.
+ */
+export async function writeDirAtomic<T>(
+  path: string,
+  fill: (tmpDir: string) => Promise<T>,
+): Promise<T> {
+  const tmp = temporaryName(path, ".tmp");
+  await mkdir(tmp, { recursive: true });
+  try {
+    const result = await fill(tmp);
+    await rm(path, { recursive: true, force: true });
+    await rename(tmp, path);
+    await syncDir(dirname(path));
+    return result;
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 /** Makes a rename durable; some platforms and file systems cannot open a folder: best effort. */

@@ -1,6 +1,6 @@
 /** The folder interface a checkpoint step is read through; no file system here. */
-import type { ByteSource } from "./byte-source.js";
 import { CheckpointError } from "../util/errors.js";
+import type { ByteSource } from "./byte-source.js";
 
 export interface FileInfo {
   /** Path relative to the folder, `/`-separated. */

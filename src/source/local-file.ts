@@ -1,6 +1,6 @@
 import { type FileHandle, open } from "node:fs/promises";
-import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
 import { CheckpointError } from "../util/errors.js";
+import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
 
 /** A local file read with positional reads; the file is never loaded whole. */
 export class LocalFileSource implements ByteSource {

@@ -1,10 +1,10 @@
 /** A folder on the local file system. */
 import { readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
+import { CheckpointError } from "../util/errors.js";
 import type { ByteSource } from "./byte-source.js";
 import type { FileInfo, Folder } from "./folder.js";
 import { LocalFileSource } from "./local-file.js";
-import { CheckpointError } from "../util/errors.js";
 
 /** Most files a listing returns: a checkpoint step has hundreds, a hostile tree could be endless. */
 const MAX_LISTED_FILES = 200_000;

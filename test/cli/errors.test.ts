@@ -41,16 +41,14 @@ test("a truncated model.safetensors in diff, logits and to-neox: exit 1 naming t
   oneLine(cli(["to-neox", truncated, "--out", join(tmp, "to-neox-truncated")]), 1, file);
 });
 
-test(
-  "a malformed config.json in to-neox: exit 1 naming the file",
-  { todo: "readHfConfig (src/hf/config.ts) does not know the file it parses" },
-  () => {
-    const bad = join(tmp, "bad-config");
-    cpSync(hf, bad, { recursive: true });
-    writeFileSync(join(bad, "config.json"), "{1: 2}");
-    oneLine(cli(["to-neox", bad, "--out", join(tmp, "to-neox-bad")]), 1, /bad-config\/config\.json/);
-  },
-);
+test("a malformed config.json in to-neox: exit 1 naming the file", {
+  todo: "readHfConfig (src/hf/config.ts) does not know the file it parses",
+}, () => {
+  const bad = join(tmp, "bad-config");
+  cpSync(hf, bad, { recursive: true });
+  writeFileSync(join(bad, "config.json"), "{1: 2}");
+  oneLine(cli(["to-neox", bad, "--out", join(tmp, "to-neox-bad")]), 1, /bad-config\/config\.json/);
+});
 
 test("a malformed --tokenizer in eval and generate: exit 1 naming the file", () => {
   const tok = join(tmp, "broken-tokenizer.json");
@@ -70,7 +68,11 @@ test("audit --expect foo is a usage error", () => {
 });
 
 test("generate: bad --max-new-tokens and --temperature are usage errors; a long prompt is named", () => {
-  oneLine(cli(["generate", hf, "--prompt", "hi", "--max-new-tokens", "abc"]), 2, /--max-new-tokens/);
+  oneLine(
+    cli(["generate", hf, "--prompt", "hi", "--max-new-tokens", "abc"]),
+    2,
+    /--max-new-tokens/,
+  );
   oneLine(cli(["generate", hf, "--prompt", "hi", "--temperature", "-1"]), 2, /--temperature/);
   oneLine(cli(["generate", hf, "--prompt", "hi", "--seed", "x"]), 2, /--seed/);
   const long = "the quick brown fox ".repeat(200);

@@ -121,7 +121,7 @@ test("a bar redraws one line on a terminal, and an error starts a new one", () =
   assert.equal(settings.mode, "bar");
   const p = new Progress("job", settings);
   p.update(512, 1024);
-  assert.match(tty.text, /^\rjob \[#{12}-{12}\] {2}50% 512 B of 1\.0 KiB/);
+  assert.match(tty.text, /^\rjob \[#{12}-{12}\] {2}50% 512 B of 1\.00 KiB/);
   assert.ok(!tty.text.includes("\n"));
   endProgressLine();
   assert.ok(tty.text.endsWith("\n"));
