@@ -3,19 +3,19 @@
  * safetensors shards (+ index) and the tokenizer — streamed through the plan executor, written to
  * a temporary folder and renamed into place only when complete.
  */
-import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { copyFile, readdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { generationConfig, hfConfigJson } from "../hf/config.js";
 import { formatHfJson } from "../hf/hf-json.js";
 import { NeoxLayoutError } from "../neox/errors.js";
 import { type NeoxModel, resolveModel } from "../neox/model.js";
 import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
-import { canCast } from "../plan/cast.js";
-import { executePlan, PlanError, prefetched, replicatedMaxDiff } from "../plan/execute.js";
-import { numelOf, type TensorPlan } from "../plan/plan.js";
+import { PlanError, PlanSource, replicatedMaxDiff, withOutputDtype } from "../plan/execute.js";
+import { numelOf } from "../plan/plan.js";
 import { writeShardedSafetensors } from "../safetensors/shard.js";
+import { writeDirAtomic } from "../source/atomic-write.js";
+import type { CopyStats } from "../source/file-sink.js";
 import { type DTypeInfo, dtypeByName } from "../torch/dtype.js";
 
 export interface ConvertOptions {
@@ -42,9 +42,14 @@ export interface ConvertResult {
   bytes: number;
   /** Replicated tensors whose copies differ across TP ranks, with the largest difference. */
   replicatedDifferences: { name: string; maxDiff: number }[];
+  /** Where the tensor bytes came from: copied in the kernel, through memory, or computed. */
+  copy: CopyStats;
 }
 
-/** What `convert` will do, without reading tensor data: the plans and the config. */
+/**
+ * What `convert` will do, without reading tensor data: the plans (each cast to the output
+ * dtype) and the config.
+ */
 export async function planConversion(step: NeoxStep, dtype?: string) {
   const model = await resolveModel(step);
   if (model.norm !== "layernorm") {
@@ -53,12 +58,8 @@ export async function planConversion(step: NeoxStep, dtype?: string) {
       `norm '${model.norm}' has no Hugging Face GPT-NeoX equivalent`,
     );
   }
-  const plans = await planNeoxToHf(step, model);
   const out = outputDtype(dtype ?? model.dtype);
-  for (const p of plans) {
-    if (!canCast(p.dtype, out))
-      throw new PlanError(`${p.name}: cannot convert ${p.dtype.name} to ${out.name}`);
-  }
+  const plans = (await planNeoxToHf(step, model)).map((p) => withOutputDtype(p, out));
   const config = hfConfigJson({
     numLayers: model.numLayers,
     hiddenSize: model.hiddenSize,
@@ -107,9 +108,7 @@ export async function convertToHf(step: NeoxStep, opts: ConvertOptions): Promise
     const d = await replicatedMaxDiff(p);
     if (d !== 0) replicatedDifferences.push({ name: p.name, maxDiff: d });
   }
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString("hex")}`);
-  await mkdir(tmp, { recursive: true });
-  try {
+  return writeDirAtomic(out, async (tmp) => {
     await writeFile(join(tmp, "config.json"), formatHfJson(config));
     await writeFile(join(tmp, "generation_config.json"), formatHfJson(generationConfig()));
     const files = ["config.json", "generation_config.json"];
@@ -127,25 +126,21 @@ export async function convertToHf(step: NeoxStep, opts: ConvertOptions): Promise
     }
     const total = plans.reduce((n, p) => n + numelOf(p.shape) * dtype.itemsize, 0);
     let written = 0;
-    const tensors = plans.map((p: TensorPlan) => ({
+    const tensors = plans.map((p) => ({
       name: p.name,
       dtype,
       shape: [...p.shape],
       byteLength: numelOf(p.shape) * dtype.itemsize,
-      chunks: async function* () {
-        for await (const c of prefetched(executePlan(p, dtype))) {
-          written += c.byteLength;
-          opts.onProgress?.(written, total);
-          yield c;
-        }
-      },
+      source: new PlanSource(p),
     }));
     const shards = await writeShardedSafetensors(tmp, tensors, {
       maxShardSize: opts.maxShardSize ?? "5GB",
+      onData: (n) => {
+        written += n;
+        opts.onProgress?.(written, total);
+      },
     });
     files.push(...shards.files);
-    if (empty !== undefined) await rm(out, { recursive: true, force: true });
-    await rename(tmp, out);
     return {
       out,
       model,
@@ -154,9 +149,7 @@ export async function convertToHf(step: NeoxStep, opts: ConvertOptions): Promise
       tensors: plans.length,
       bytes: total,
       replicatedDifferences,
+      copy: shards.copy,
     };
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }
