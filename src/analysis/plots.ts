@@ -8,6 +8,7 @@ import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import type { Metrics } from "./metrics.js";
+import { PLOT_NAMES } from "./outputs.js";
 
 async function render(spec: TopLevelSpec, dir: string, name: string): Promise<string[]> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
@@ -114,7 +115,7 @@ export async function writePlots(m: Metrics, dir: string): Promise<string[]> {
     ...(await render(
       curves(byKind, "l2", "Weight norm by parameter kind", "L2 norm"),
       dir,
-      "norm-by-kind",
+      PLOT_NAMES.normByKind,
     )),
   );
   const change = byKind.filter((r) => r.relToPrevious !== null && (r.relToPrevious as number) > 0);
@@ -129,7 +130,7 @@ export async function writePlots(m: Metrics, dir: string): Promise<string[]> {
           true,
         ),
         dir,
-        "change-by-kind",
+        PLOT_NAMES.changeByKind,
       )),
     );
     files.push(
@@ -140,12 +141,16 @@ export async function writePlots(m: Metrics, dir: string): Promise<string[]> {
           "Relative change from the previous checkpoint, layer × step",
         ),
         dir,
-        "change-heatmap",
+        PLOT_NAMES.changeHeatmap,
       )),
     );
   }
   files.push(
-    ...(await render(heatmap(byLayer, "l2", "Weight norm, layer × step"), dir, "norm-heatmap")),
+    ...(await render(
+      heatmap(byLayer, "l2", "Weight norm, layer × step"),
+      dir,
+      PLOT_NAMES.normHeatmap,
+    )),
   );
   const adam = byKind.filter((r) => r.updateToWeight !== null && (r.updateToWeight as number) > 0);
   if (adam.length)
@@ -153,7 +158,7 @@ export async function writePlots(m: Metrics, dir: string): Promise<string[]> {
       ...(await render(
         curves(adam, "updateToWeight", "Adam update-to-weight ratio", "‖lr·m/(√v+ε)‖ / ‖w‖", true),
         dir,
-        "adam-update-ratio",
+        PLOT_NAMES.adamUpdateRatio,
       )),
     );
   return files;

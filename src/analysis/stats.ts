@@ -5,13 +5,11 @@
  */
 import { toFloat32 } from "../plan/cast.js";
 import type { DTypeInfo } from "../torch/dtype.js";
-import type { ElementSource } from "../torch/element-source.js";
+import { type ElementSource, elementChunks, spans } from "../torch/element-source.js";
 import { CheckpointError } from "../util/errors.js";
 
 /** Elements read per chunk by the paired and matrix passes. */
 const CHUNK = 1 << 20;
-/** Bytes read per chunk by the single-tensor passes (the executor's chunk size). */
-const STATS_CHUNK_BYTES = 8 << 20;
 /** Histogram bins. */
 export const HISTOGRAM_BINS = 64;
 
@@ -30,11 +28,7 @@ export interface TensorStats {
 }
 
 async function* floats(src: ElementSource): AsyncGenerator<Float32Array> {
-  const per = Math.floor(STATS_CHUNK_BYTES / src.dtype.itemsize);
-  for (let at = 0; at < src.numel; at += per) {
-    const n = Math.min(per, src.numel - at);
-    yield toFloat32(await src.range(at, n), src.dtype);
-  }
+  for await (const chunk of elementChunks(src)) yield toFloat32(chunk, src.dtype);
 }
 
 /** Every 16-bit pattern, to decode a histogram of bit patterns in one call. */
@@ -102,9 +96,7 @@ export async function tensorStats(src: ElementSource): Promise<TensorStats> {
   const histogram = new Array<number>(HISTOGRAM_BINS).fill(0);
   if (isHalf(src.dtype)) {
     const counts = new Float64Array(65536);
-    const per = STATS_CHUNK_BYTES / 2;
-    for (let at = 0; at < src.numel; at += per) {
-      const raw = await src.range(at, Math.min(per, src.numel - at));
+    for await (const raw of elementChunks(src)) {
       const b = raw.byteOffset % 2 === 0 ? raw : raw.slice();
       const u = new Uint16Array(b.buffer, b.byteOffset, b.byteLength >> 1);
       for (let i = 0; i < u.length; i++) counts[u[i] as number]++;
@@ -146,8 +138,7 @@ export async function pairStats(a: ElementSource, b: ElementSource): Promise<Pai
   let aa = 0;
   let bb = 0;
   let dd = 0;
-  for (let at = 0; at < a.numel; at += CHUNK) {
-    const n = Math.min(CHUNK, a.numel - at);
+  for (const [at, n] of spans(0, a.numel, CHUNK)) {
     const fa = toFloat32(await a.range(at, n), a.dtype);
     const fb = toFloat32(await b.range(at, n), b.dtype);
     for (let i = 0; i < n; i++) {
@@ -182,8 +173,7 @@ export async function topSingularValue(w: ElementSource, iterations = 50): Promi
     for (let j = 0; j < cols; j++) v[j] = (v[j] as number) / vn;
     const u = new Float64Array(rows);
     const next = new Float64Array(cols);
-    for (let r0 = 0; r0 < rows; r0 += rowsPer) {
-      const nr = Math.min(rowsPer, rows - r0);
+    for (const [r0, nr] of spans(0, rows, rowsPer)) {
       const block = toFloat32(await w.range(r0 * cols, nr * cols), w.dtype);
       for (let r = 0; r < nr; r++) {
         let s = 0;

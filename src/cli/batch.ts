@@ -103,7 +103,8 @@ export async function batchCommand(data: string, opts: BatchCommandOptions): Pro
 }
 
 function humanSummary(r: BatchSummary & { httpRequests: number; httpBytes: number }): string {
-  const steps = r.firstStep === r.lastStep ? `step ${r.firstStep}` : `steps ${r.firstStep}..${r.lastStep}`;
+  const steps =
+    r.firstStep === r.lastStep ? `step ${r.firstStep}` : `steps ${r.firstStep}..${r.lastStep}`;
   const perFile = r.files.map((f) => `${basename(f.file)} ${f.reads}`).join(", ");
   const lines = [
     `${steps} of ${r.dataset}: items ${r.firstItem}…${r.firstItem + r.items - 1} (${r.items} × ${r.itemLength} ${r.dtype} tokens, ${r.batchSize} per step)`,

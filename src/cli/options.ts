@@ -87,18 +87,20 @@ export function parsedOption<T>(option: string, parse: () => T): T {
 }
 
 /**
- * The smallest `--max-shard-size` taken: a smaller limit is a missing unit (`5` is five bytes)
- * far more often than a wish for thousands of one-tensor shards.
+ * The smallest `--max-shard-size` taken without a unit: a bare number is bytes, and `5` is a
+ * missing unit (`5GB`) far more often than a wish for one-tensor shards. A size with a unit is
+ * taken as written (`10KB` shards a small checkpoint on purpose).
  */
-export const MIN_SHARD_BYTES = 1_000_000;
+export const MIN_BARE_SHARD_BYTES = 1_000_000;
 
-/** `--max-shard-size` checked: a size huggingface_hub would read, of at least 1MB. */
+/** `--max-shard-size` checked: a size huggingface_hub would read, a bare number ≥ 1MB. */
 export function shardSize(value: string, option = "--max-shard-size"): string {
   const bytes = parsedOption(option, () => parseSize(value));
-  if (bytes < MIN_SHARD_BYTES)
+  if (bytes < MIN_BARE_SHARD_BYTES && /^\s*[0-9.]+\s*$/.test(value))
     throw new UsageError(
-      `${option} ${value} is ${bytes} bytes, below the smallest shard of 1MB; give a unit (5GB, 500MB, 2GiB)`,
+      `${option} ${value} is ${value.trim()} bytes; give a unit (5GB, 500MB, 2GiB) or at least 1000000`,
     );
+  if (bytes === 0) throw new UsageError(`${option} ${value}: a shard holds at least one byte`);
   return value;
 }
 

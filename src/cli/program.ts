@@ -75,7 +75,7 @@ progressOptions(
       .option("--dtype <dtype>", "float16 | bfloat16 | float32 (default: as stored)")
       .option(
         "--max-shard-size <size>",
-        "largest safetensors shard, at least 1MB (5GB, 500MB, 2GiB)",
+        "largest safetensors shard: 5GB, 500MB, 2GiB (a bare number is bytes, ≥ 1000000)",
         "5GB",
       )
       .option("--tokenizer <file>", "tokenizer.json to copy (default: one found in the checkpoint)")
@@ -134,7 +134,11 @@ progressOptions(
         "hf: three safetensors checkpoints + optimizer.json; universal: DeepSpeed's layout",
         "hf",
       )
-      .option("--max-shard-size <size>", "largest safetensors shard, at least 1MB", "5GB")
+      .option(
+        "--max-shard-size <size>",
+        "largest safetensors shard (a bare number is bytes, ≥ 1000000)",
+        "5GB",
+      )
       .option("--force", "replace a non-empty output folder"),
   ),
 ).action(lazy(() => import("./optim.js"), "optimCommand"));

@@ -116,9 +116,7 @@ export class Progress {
   /** The task is over: a last line where anything was shown (or a JSON `done` event). */
   finish(): void {
     const { mode, out } = this.settings;
-    if (mode === "none" || this.shown === 0) {
-      if (mode !== "json") return;
-    }
+    if (mode === "none" || (this.shown === 0 && mode !== "json")) return;
     const elapsed = (performance.now() - this.started) / 1000;
     if (mode === "bar") {
       out.write("\n");

@@ -7,8 +7,9 @@ import { oneOf, wholeNumber } from "./options.js";
 import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
 
 const layout = (tp: string, dp: string, era: string) => ({
-  tp: wholeNumber(tp, "--tp", { min: 1 }),
-  dp: wholeNumber(dp, "--dp", { min: 1 }),
+  // Whether the layout fits the model is the writer's to say (exit 1, naming the reason).
+  tp: wholeNumber(tp, "--tp"),
+  dp: wholeNumber(dp, "--dp"),
   era: oneOf(era, "--era", ["a", "b"] as const) === "b" ? ("B" as const) : ("A" as const),
 });
 

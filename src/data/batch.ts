@@ -38,7 +38,8 @@ export function stepItems(ds: IndexedDataset, r: StepRange): { first: number; co
   const end = (r.lastStep + 1) * b;
   if (!Number.isSafeInteger(end) || end > ds.items) {
     const full = Math.floor(ds.items / b);
-    const what = r.firstStep === r.lastStep ? `step ${r.firstStep}` : `steps ${r.firstStep}..${r.lastStep}`;
+    const what =
+      r.firstStep === r.lastStep ? `step ${r.firstStep}` : `steps ${r.firstStep}..${r.lastStep}`;
     const has = full > 0 ? `${full} full steps of ${b} (0..${full - 1})` : `no full step of ${b}`;
     throw new ItemsOutOfRangeError(
       `${ds.files.folder}: ${what} need${r.firstStep === r.lastStep ? "s" : ""} items [${first}, ${end}), the dataset has ${ds.items} items: ${has}`,
@@ -126,9 +127,17 @@ export async function exportBatch(
     eodToken: eod,
     reads: ds.tally.reads,
     bytesRead: ds.tally.bytes,
-    files: [...ds.tally.files].map(([file, t]) => ({ file, reads: t.reads, bytes: t.bytes })),
+    files: tallyByFile(ds),
     ...(opts.out && written !== undefined ? { out: { ...opts.out, bytes: written } } : {}),
   };
+}
+
+/** Reads per file: the index first, then the data files in order. */
+function tallyByFile(ds: IndexedDataset): BatchSummary["files"] {
+  const order = [ds.files.index, ...ds.files.data].map((f) => f.address);
+  return [...ds.tally.files]
+    .map(([file, t]) => ({ file, reads: t.reads, bytes: t.bytes }))
+    .sort((a, b) => order.indexOf(a.file) - order.indexOf(b.file));
 }
 
 async function writeNpy(
@@ -149,17 +158,21 @@ async function writeJsonl(
   decode: ((ids: number[]) => string) | undefined,
 ): Promise<void> {
   const enc = new TextEncoder();
-  for await (const b of blocks) {
-    const view = new DataView(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength);
-    let at = 0;
-    for (let i = 0; i < b.sizes.length; i++) {
-      const n = b.sizes[i] as number;
-      const ids = new Array<number>(n);
-      for (let j = 0; j < n; j++) ids[j] = b.dtype.get(view, at + j);
-      at += n;
-      const item = b.first + i;
-      await sink.write(enc.encode(itemJsonLine(item, Math.floor(item / batchSize), ids, decode)));
-    }
+  for await (const b of blocks)
+    for (const { item, tokens } of blockTokens(b))
+      await sink.write(enc.encode(itemJsonLine(item, Math.floor(item / batchSize), tokens, decode)));
+}
+
+/** The items of a block as token ids. */
+function* blockTokens(b: ItemBlock): Generator<{ item: number; tokens: number[] }> {
+  const view = new DataView(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength);
+  let at = 0;
+  for (let i = 0; i < b.sizes.length; i++) {
+    const n = b.sizes[i] as number;
+    const tokens = new Array<number>(n);
+    for (let j = 0; j < n; j++) tokens[j] = b.dtype.get(view, at + j);
+    at += n;
+    yield { item: b.first + i, tokens };
   }
 }
 
@@ -170,4 +183,32 @@ function countToken(b: ItemBlock, token: number): number {
   let c = 0;
   for (let i = 0; i < n; i++) if (b.dtype.get(view, i) === token) c++;
   return c;
+}
+
+/** One training item's tokens, with where it sits. */
+export interface BatchItem {
+  item: number;
+  step: number;
+  tokens: number[];
+}
+
+export interface BatchItemsOptions extends StepRange {
+  /** Tokens per item (default {@link PYTHIA_ITEM_LENGTH}). */
+  itemLength?: number;
+  /** Only the first `limit` items of the range (default: all). */
+  limit?: number;
+}
+
+/** The items of a step range one by one, as token ids (read in windows, checked). */
+export async function* batchItems(
+  ds: IndexedDataset,
+  opts: BatchItemsOptions,
+): AsyncGenerator<BatchItem> {
+  const batchSize = opts.batchSize ?? PYTHIA_BATCH_SIZE;
+  const { first, count } = stepItems(ds, opts);
+  const n = Math.min(count, opts.limit ?? count);
+  const itemLength = opts.itemLength ?? PYTHIA_ITEM_LENGTH;
+  for await (const b of readItems(ds, { first, count: n, itemLength }))
+    for (const { item, tokens } of blockTokens(b))
+      yield { item, step: Math.floor(item / batchSize), tokens };
 }

@@ -94,8 +94,7 @@ export function pickDatasetFiles(
     open: () => access.open(f.name, f.size),
   });
   const idx = byName.get(`${prefix}.idx`);
-  if (!idx)
-    throw new DatasetFileNotFoundError(access.folder, `${prefix}.idx`, `no ${prefix}.idx`);
+  if (!idx) throw new DatasetFileNotFoundError(access.folder, `${prefix}.idx`, `no ${prefix}.idx`);
   const whole = byName.get(`${prefix}.bin`);
   const base = { folder: access.folder, prefix, index: file(idx) };
   if (whole) return { ...base, data: [file(whole)], sharded: false };

@@ -5,9 +5,10 @@
  * entries are checked as every batch read checks them (pointers start at 0, the last item ends
  * where the data does).
  */
+
+import { PYTHIA_BATCH_SIZE } from "./batch.js";
 import { DatasetFormatError } from "./errors.js";
 import type { IndexedDataset } from "./indexed-dataset.js";
-import { PYTHIA_BATCH_SIZE } from "./batch.js";
 import { checkedEntries } from "./read-items.js";
 
 /** One file of the data and where it lies in the concatenation. */
@@ -107,7 +108,13 @@ export async function describeDataset(
     layout: ds.files.sharded ? "sharded" : "whole",
     dataBytes: ds.data.size,
     files: ds.files.data.map((f, i) =>
-      fileSummary(f.address, f.size, ds.data.starts[i] as number, uniform && uniform * isz, batchSize),
+      fileSummary(
+        f.address,
+        f.size,
+        ds.data.starts[i] as number,
+        uniform && uniform * isz,
+        batchSize,
+      ),
     ),
     batchSize,
     steps: Math.floor(ds.items / batchSize),

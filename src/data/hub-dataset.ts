@@ -8,8 +8,8 @@ import { authHeaders, DEFAULT_ENDPOINT } from "../source/address.js";
 import type { ByteSource } from "../source/byte-source.js";
 import { HttpSource, HttpSourceError, type HttpStats, printable } from "../source/http.js";
 import { hubJson } from "../source/hub-api.js";
-import { DatasetFileNotFoundError } from "./errors.js";
 import type { FolderAccess, ListedFile } from "./dataset-files.js";
+import { DatasetFileNotFoundError } from "./errors.js";
 
 /** A place in a hub dataset repository. */
 export interface HubDatasetAddress {
@@ -91,7 +91,8 @@ export async function listHubDatasetFolder(
     if (e instanceof HttpSourceError && e.status === 404) return undefined;
     throw e;
   }
-  if (!Array.isArray(body)) throw new HttpSourceError(printable(url), 200, "the tree listing is not a list");
+  if (!Array.isArray(body))
+    throw new HttpSourceError(printable(url), 200, "the tree listing is not a list");
   const out: ListedFile[] = [];
   for (const entry of body) {
     const e = (entry ?? {}) as { type?: unknown; path?: unknown; size?: unknown };

@@ -2,8 +2,9 @@
  * A Megatron indexed dataset opened lazily: its index header read, its data (one `.bin` or its
  * shards) ready to be read by range. Every read is counted per file ({@link ReadTally}).
  */
-import type { DatasetFiles } from "./dataset-files.js";
+
 import { ConcatSource } from "./concat-source.js";
+import type { DatasetFiles } from "./dataset-files.js";
 import type { TokenDType } from "./dtype.js";
 import { type LocateOptions, locateDataset } from "./locate-dataset.js";
 import { MegatronIndex } from "./megatron-index.js";
@@ -22,7 +23,7 @@ export class IndexedDataset {
   /** Opens the files of a located dataset: reads the index header (one read). */
   static async fromFiles(files: DatasetFiles): Promise<IndexedDataset> {
     const tally = new ReadTally();
-    const indexSource = tally.wrap(await files.index.open());
+    const indexSource = tally.wrap(await files.index.open(), files.index.address);
     let index: MegatronIndex;
     try {
       index = await MegatronIndex.open(indexSource);
@@ -35,7 +36,7 @@ export class IndexedDataset {
       files.data.map((f) => ({
         name: f.address,
         size: f.size,
-        open: async () => tally.wrap(await f.open()),
+        open: async () => tally.wrap(await f.open(), f.address),
       })),
     );
     return new IndexedDataset(files, index, data, tally);

@@ -6,12 +6,12 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { LocalFileSource } from "../source/local-file.js";
 import type { HttpStats } from "../source/http.js";
+import { LocalFileSource } from "../source/local-file.js";
 import {
   type DatasetFiles,
-  folderPrefix,
   type FolderAccess,
+  folderPrefix,
   type ListedFile,
   pickDatasetFiles,
   prefixOfFileName,
@@ -54,7 +54,11 @@ export async function locateDataset(
     const dir = slash < 0 ? "" : hub.path.slice(0, slash);
     const name = hub.path.slice(slash + 1);
     const files = await listHubDatasetOrThrow(hub, dir, opts);
-    return pickDatasetFiles(hubDatasetAccess(hub, dir, opts), files, prefixOfFileName(name) ?? name);
+    return pickDatasetFiles(
+      hubDatasetAccess(hub, dir, opts),
+      files,
+      prefixOfFileName(name) ?? name,
+    );
   }
   if (address.startsWith("hf://"))
     throw new DatasetFileNotFoundError(

@@ -15,13 +15,23 @@
  * | 34 + 12·len     | 8·doc_count  | doc_idx, int64                               |
  */
 import type { ByteSource } from "../source/byte-source.js";
-import { type TokenDType, tokenDTypeOf, TOKEN_DTYPES } from "./dtype.js";
+import { TOKEN_DTYPES, type TokenDType, tokenDTypeOf } from "./dtype.js";
 import { DatasetFormatError, DatasetIndexError } from "./errors.js";
 
 /** Bytes before the sizes: magic, version, dtype code, item count, document-index count. */
 export const INDEX_HEADER_BYTES = 34;
 /** `MMIDIDX\0\0`: Megatron's mmap index magic. */
-export const INDEX_MAGIC: Uint8Array = Uint8Array.of(0x4d, 0x4d, 0x49, 0x44, 0x49, 0x44, 0x58, 0, 0);
+export const INDEX_MAGIC: Uint8Array = Uint8Array.of(
+  0x4d,
+  0x4d,
+  0x49,
+  0x44,
+  0x49,
+  0x44,
+  0x58,
+  0,
+  0,
+);
 /** The magic of Megatron's other (lazy/cached) index format, named when met. */
 const LAZY_INDEX_MAGIC = "TNTIDX\0\0";
 /** The one index version there is. */

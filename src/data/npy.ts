@@ -24,9 +24,11 @@ function shapeRepr(shape: readonly number[]): string {
 /** The bytes of an `.npy` header for a C-order array of `descr` (`<u2`) and `shape`. */
 export function npyHeader(descr: string, shape: readonly number[]): Uint8Array {
   for (const d of shape)
-    if (!Number.isSafeInteger(d) || d < 0) throw new RangeError(`npy shape ${shape}: bad dimension`);
+    if (!Number.isSafeInteger(d) || d < 0)
+      throw new RangeError(`npy shape ${shape}: bad dimension`);
   let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeRepr(shape)}, }`;
-  if (shape.length > 0) dict += " ".repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(shape[0]).length));
+  if (shape.length > 0)
+    dict += " ".repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(shape[0]).length));
   const hlen = dict.length + 1;
   const pad = ARRAY_ALIGN - ((PREFIX_BYTES + hlen) % ARRAY_ALIGN);
   const total = hlen + pad;

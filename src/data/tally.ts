@@ -23,10 +23,10 @@ export class ReadTally {
     return n;
   }
 
-  /** `source` with its reads counted under its name. */
-  wrap(source: ByteSource): ByteSource {
-    const tally = this.files.get(source.name) ?? { reads: 0, bytes: 0 };
-    this.files.set(source.name, tally);
+  /** `source` with its reads counted under `file` (default: its name). */
+  wrap(source: ByteSource, file = source.name): ByteSource {
+    const tally = this.files.get(file) ?? { reads: 0, bytes: 0 };
+    this.files.set(file, tally);
     return {
       name: source.name,
       get size() {

@@ -3,7 +3,7 @@
  * neox-deepspeed §7.2): written as the published Pythia configs are, read in every spelling
  * transformers has used.
  */
-import { parseStrictJson } from "../util/strict-json.js";
+import { parseStrictJson, StrictJsonError } from "../util/strict-json.js";
 import { HfConfigError } from "./errors.js";
 import { type GptNeoxShape, type GptNeoxShapeParams, gptNeoxShape } from "./shape.js";
 
@@ -137,21 +137,34 @@ const isObject = (v: unknown): v is Json =>
  * must agree); `torch_dtype` or `dtype`. Missing optional fields take transformers' class
  * defaults and are listed in `defaulted`; the four size fields are required.
  */
-export function readHfConfig(json: unknown): HfGptNeoxConfig {
-  const c = typeof json === "string" ? parseStrictJson(json) : json;
-  if (!isObject(c)) throw new HfConfigError(undefined, "not a JSON object");
+export function readHfConfig(json: unknown, file = "config.json"): HfGptNeoxConfig {
+  let c: unknown = json;
+  if (typeof json === "string") {
+    try {
+      c = parseStrictJson(json);
+    } catch (e) {
+      if (e instanceof StrictJsonError)
+        throw new HfConfigError(undefined, `not valid JSON: ${e.message}`, file);
+      throw e;
+    }
+  }
+  if (!isObject(c)) throw new HfConfigError(undefined, "not a JSON object", file);
   if (c.model_type !== undefined && c.model_type !== "gpt_neox") {
-    throw new HfConfigError("model_type", `${JSON.stringify(c.model_type)} is not "gpt_neox"`);
+    throw new HfConfigError(
+      "model_type",
+      `${JSON.stringify(c.model_type)} is not "gpt_neox"`,
+      file,
+    );
   }
   const defaulted: string[] = [];
   const take = <T>(field: string, ok: (v: unknown) => v is T, what: string, fallback?: T): T => {
     const v = c[field];
     if (v === undefined) {
-      if (fallback === undefined) throw new HfConfigError(field, "missing");
+      if (fallback === undefined) throw new HfConfigError(field, "missing", file);
       defaulted.push(field);
       return fallback;
     }
-    if (!ok(v)) throw new HfConfigError(field, `${JSON.stringify(v)} is not ${what}`);
+    if (!ok(v)) throw new HfConfigError(field, `${JSON.stringify(v)} is not ${what}`, file);
     return v;
   };
   const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
@@ -172,14 +185,15 @@ export function readHfConfig(json: unknown): HfGptNeoxConfig {
   ): number => {
     const given = fields.filter(([, v]) => v !== undefined && v !== null);
     for (const [f, v] of given)
-      if (!isNum(v)) throw new HfConfigError(f, `${JSON.stringify(v)} is not a number`);
+      if (!isNum(v)) throw new HfConfigError(f, `${JSON.stringify(v)} is not a number`, file);
     const first = given[0];
     if (!first) {
       defaulted.push(name);
       return fallback;
     }
     for (const [f, v] of given) {
-      if (v !== first[1]) throw new HfConfigError(f, `${v} contradicts ${first[0]} = ${first[1]}`);
+      if (v !== first[1])
+        throw new HfConfigError(f, `${v} contradicts ${first[0]} = ${first[1]}`, file);
     }
     return first[1] as number;
   };
@@ -213,13 +227,14 @@ export function readHfConfig(json: unknown): HfGptNeoxConfig {
     throw new HfConfigError(
       "num_attention_heads",
       `${numHeads} does not divide hidden_size ${hiddenSize}`,
+      file,
     );
   }
   if (!(rotaryPct > 0 && rotaryPct <= 1))
-    throw new HfConfigError("rotary_pct", `${rotaryPct} is not in (0, 1]`);
+    throw new HfConfigError("rotary_pct", `${rotaryPct} is not in (0, 1]`, file);
   const dtype = c.torch_dtype ?? c.dtype;
   if (dtype !== undefined && dtype !== null && !isStr(dtype)) {
-    throw new HfConfigError("torch_dtype", `${JSON.stringify(dtype)} is not a string`);
+    throw new HfConfigError("torch_dtype", `${JSON.stringify(dtype)} is not a string`, file);
   }
   const isTokenId = (v: unknown): v is number | null =>
     v === null || (Number.isSafeInteger(v) && (v as number) >= 0);
@@ -228,7 +243,8 @@ export function readHfConfig(json: unknown): HfGptNeoxConfig {
     eos === undefined ||
     isTokenId(eos) ||
     (Array.isArray(eos) && eos.every((x) => isTokenId(x) && x !== null));
-  if (!eosOk) throw new HfConfigError("eos_token_id", `${JSON.stringify(eos)} is not a token id`);
+  if (!eosOk)
+    throw new HfConfigError("eos_token_id", `${JSON.stringify(eos)} is not a token id`, file);
   if (eos === undefined) defaulted.push("eos_token_id");
   return {
     vocabSize: take("vocab_size", isInt, "a positive integer"),

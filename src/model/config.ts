@@ -75,8 +75,8 @@ export function gptNeoxConfig(p: GptNeoxConfigParams): GptNeoxConfig {
  * `tie_word_embeddings`, `attention_bias`. Rejects `hidden_act` other than `"gelu"` (exact erf
  * GELU) and RoPE scaling, which this forward pass does not implement.
  */
-export function fromHfConfig(json: unknown): GptNeoxConfig {
-  const h = readHfConfig(json);
+export function fromHfConfig(json: unknown, file = "config.json"): GptNeoxConfig {
+  const h = readHfConfig(json, file);
   if (h.hiddenAct !== "gelu") {
     throw new ModelConfigError(
       "hidden_act",

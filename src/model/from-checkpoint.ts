@@ -49,7 +49,7 @@ export async function openModel(
     const neox = set.neox;
     const config = neox
       ? neoxConfig(neox.model)
-      : fromHfConfig(await readText(folder, "config.json"));
+      : fromHfConfig(await readText(folder, "config.json"), `${folder.name}/config.json`);
     const provider: WeightProvider = {
       names: () => [...set.tensors.keys()],
       shape: (n) => [...(set.tensors.get(n)?.shape ?? [])],
@@ -61,7 +61,8 @@ export async function openModel(
     };
     const model = await GptNeoxModel.load(config, provider, opts);
     let tokenizer: string | undefined;
-    if (neox?.step.tokenizer) tokenizer = await readText(neox.step.folder, neox.step.tokenizer.path);
+    if (neox?.step.tokenizer)
+      tokenizer = await readText(neox.step.folder, neox.step.tokenizer.path);
     else if (!neox && (await folder.list()).some((f) => f.path === "tokenizer.json"))
       tokenizer = await readText(folder, "tokenizer.json");
     return { model, config, tokenizer, close: () => model.dispose() };

@@ -3,17 +3,17 @@
  * checkpoints (fp32 masters, exp_avg, exp_avg_sq) plus optimizer.json, or as DeepSpeed's
  * universal checkpoint layout. Streaming, atomic (temporary folder renamed when complete).
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { hfConfigJson } from "../hf/config.js";
 import { formatHfJson } from "../hf/hf-json.js";
 import type { NeoxModel } from "../neox/model.js";
 import { layerRules, modelLayers } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
-import { executePlan, PlanSource, prefetched } from "../plan/execute.js";
+import { PlanSource, withOutputDtype } from "../plan/execute.js";
 import { numelOf, type TensorPlan } from "../plan/plan.js";
 import { writeShardedSafetensors } from "../safetensors/shard.js";
+import { writeDirAtomic } from "../source/atomic-write.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import { NewStorage, NewTensor } from "../torch/new-tensor.js";
 import { PyDict, type PyValue } from "../torch/pyvalue.js";
@@ -61,16 +61,17 @@ function engineNames(m: NeoxModel): Map<string, { engine: string; dim?: number; 
   return out;
 }
 
-async function emptyOrAbsent(path: string, force?: boolean): Promise<boolean | undefined> {
-  try {
-    const n = (await readdir(path)).length;
-    if (n > 0 && !force)
-      throw new ZeroFormatError(path, "output folder is not empty (use --force to replace it)");
-    return n === 0;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  }
+/** Refuses a non-empty output folder unless `force`. */
+async function checkOutputFolder(path: string, force?: boolean): Promise<void> {
+  const n = await readdir(path).then(
+    (f) => f.length,
+    (e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return 0;
+      throw e;
+    },
+  );
+  if (n > 0 && !force)
+    throw new ZeroFormatError(path, "output folder is not empty (use --force to replace it)");
 }
 
 /** Writes the step's optimizer states. */
@@ -80,7 +81,7 @@ export async function exportOptimizerStates(
   opts: OptimExportOptions,
 ): Promise<OptimExportResult> {
   const out = resolve(opts.out);
-  const existed = await emptyOrAbsent(out, opts.force);
+  await checkOutputFolder(out, opts.force);
   const { plans, ranks } = await planOptimizerStates(step, m);
   const names = engineNames(m);
   const keep = (p: TensorPlan) =>
@@ -99,9 +100,7 @@ export async function exportOptimizerStates(
   );
   let done = 0;
   const r0 = ranks[0];
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString("hex")}`);
-  await mkdir(tmp, { recursive: true });
-  try {
+  await writeDirAtomic(out, async (tmp) => {
     const scalars = await optimizerScalars(step, ranks[0], missingKinds);
     if ((opts.format ?? "hf") === "hf") {
       for (const k of kinds) {
@@ -111,15 +110,15 @@ export async function exportOptimizerStates(
           dtype: F32,
           shape: [...p.shape],
           byteLength: numelOf(p.shape) * 4,
-          chunks: async function* () {
-            for await (const c of prefetched(executePlan(p, F32))) {
-              done += c.byteLength;
-              opts.onProgress?.(done, total);
-              yield c;
-            }
-          },
+          source: new PlanSource(withOutputDtype(p, F32)),
         }));
-        await writeShardedSafetensors(dir, tensors, { maxShardSize: opts.maxShardSize ?? "5GB" });
+        await writeShardedSafetensors(dir, tensors, {
+          maxShardSize: opts.maxShardSize ?? "5GB",
+          onData: (n) => {
+            done += n;
+            opts.onProgress?.(done, total);
+          },
+        });
         if (k === "fp32" && !opts.params && opts.names !== "neox") {
           const cfg = hfConfigJson({
             numLayers: m.numLayers,
@@ -190,11 +189,6 @@ export async function exportOptimizerStates(
       }
       await writeFile(join(tmp, "optimizer.json"), `${JSON.stringify(scalars, null, 2)}\n`);
     }
-    if (existed !== undefined) await rm(out, { recursive: true, force: true });
-    await rename(tmp, out);
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
   return { out, era: r0?.era ?? "?", parameters: count, bytes: total, kinds, missingKinds };
 }

@@ -6,12 +6,11 @@
 import { readHfConfig } from "../hf/config.js";
 import { NeoxLayoutError } from "../neox/errors.js";
 import { resolveModel } from "../neox/model.js";
-import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
+import { neoxTensorSet, openTensorSet, type TensorSet } from "../neox/tensor-set.js";
 import { PlanSource } from "../plan/execute.js";
 import { CastSource, ZeroSource } from "../plan/flat.js";
 import type { TensorPlan } from "../plan/plan.js";
-import { openSafetensorsDir } from "../safetensors/read-dir.js";
 import type { Folder } from "../source/folder.js";
 import { readText } from "../source/folder.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
@@ -34,13 +33,22 @@ const byName =
     return new PlanSource(p);
   };
 
+/** The tensor `n` of a tensor set (a whole, merged tensor). */
+const weightOf =
+  (set: TensorSet, what: string) =>
+  (n: string): ElementSource => {
+    const t = set.tensors.get(n);
+    if (!t) throw new NeoxLayoutError(what, `missing tensor ${n}`);
+    return t;
+  };
+
 /** A NeoX step as full tensors (weights, and optimizer states when it has them). */
 export async function fullCheckpointOf(
   step: NeoxStep,
 ): Promise<{ ckpt: FullCheckpoint; iteration: number }> {
   const model = await resolveModel(step);
-  const weights = await planNeoxToHf(step, model);
-  const ckpt: FullCheckpoint = { shape: model, weight: byName(weights, step.folder.name) };
+  const weights = await neoxTensorSet(step, model);
+  const ckpt: FullCheckpoint = { shape: model, weight: weightOf(weights, step.folder.name) };
   if (step.optimStates.length) {
     const { plans } = await planOptimizerStates(step, model);
     if (!plans.exp_avg || !plans.exp_avg_sq) {
@@ -125,10 +133,10 @@ export interface ToNeoxOptions extends Omit<WriteNeoxOptions, "iteration"> {
   onProgress?: WriteProgress;
 }
 
-/** Writes a Hugging Face GPT-NeoX folder (safetensors) as a NeoX checkpoint. */
+/** Writes a Hugging Face GPT-NeoX folder (safetensors or pytorch_model*.bin) as a NeoX checkpoint. */
 export async function hfToNeox(hf: Folder, opts: ToNeoxOptions): Promise<string> {
-  const cfg = readHfConfig(await readText(hf, "config.json"));
-  const st = await openSafetensorsDir(hf);
+  const cfg = readHfConfig(await readText(hf, "config.json"), `${hf.name}/config.json`);
+  const set = await openTensorSet(hf);
   try {
     const shape: WriteShape = {
       numLayers: cfg.numLayers,
@@ -144,12 +152,7 @@ export async function hfToNeox(hf: Folder, opts: ToNeoxOptions): Promise<string>
     };
     if (cfg.tieWordEmbeddings)
       throw new NeoxLayoutError(hf.name, "tied embeddings are not supported for NeoX output");
-    const weight = (n: string): ElementSource => {
-      const t = st.tensors.get(n);
-      const dtype = t?.dtype.torch;
-      if (!t || !dtype) throw new NeoxLayoutError(hf.name, `missing tensor ${n}`);
-      return { dtype, shape: t.shape, numel: t.numel, range: (a, b) => t.range(a, b) };
-    };
+    const weight = weightOf(set, hf.name);
     const ckpt: FullCheckpoint = { shape, weight };
     let iteration = opts.iteration ?? 0;
     if (opts.optimFrom) {
@@ -171,6 +174,6 @@ export async function hfToNeox(hf: Folder, opts: ToNeoxOptions): Promise<string>
       iteration,
     });
   } finally {
-    await st.close();
+    await set.close();
   }
 }

@@ -36,10 +36,13 @@ export function withOutputDtype(p: TensorPlan, dtype: DTypeInfo): TensorPlan {
  * Streams the output of `p` (in its output dtype) as little-endian C-order bytes, in chunks of
  * at most `chunkBytes` of input or output, whichever dtype is wider.
  */
-export function executePlan(p: TensorPlan, chunkBytes = CHUNK_BYTES): AsyncGenerator<Uint8Array> {
+export async function* executePlan(
+  p: TensorPlan,
+  chunkBytes = CHUNK_BYTES,
+): AsyncGenerator<Uint8Array> {
   const src = new PlanSource(p);
   const per = elementsPerChunk(Math.max(src.dtype.itemsize, p.dtype.itemsize), chunkBytes);
-  return elementChunks(src, per * src.dtype.itemsize);
+  yield* elementChunks(src, per * src.dtype.itemsize);
 }
 
 /** Largest |source_r − source_0| over the copies of a replicated tensor (0 when equal). */

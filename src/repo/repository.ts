@@ -8,8 +8,6 @@ import { join } from "node:path";
 import { authHeaders, parseAddress } from "../source/address.js";
 import type { Folder } from "../source/folder.js";
 import type { HttpStats } from "../source/http.js";
-import { hubRefs } from "../source/hub-api.js";
-import { HubFolder } from "../source/hub-folder.js";
 import { LocalFolder } from "../source/local-folder.js";
 import { CheckpointError } from "../util/errors.js";
 
@@ -55,6 +53,11 @@ export async function openRepository(
 ): Promise<Repository> {
   const a = parseAddress(address, opts.endpoint);
   if (a.kind === "hub") {
+    // The HTTP client loads only for remote repositories.
+    const [{ hubRefs }, { HubFolder }] = await Promise.all([
+      import("../source/hub-api.js"),
+      import("../source/hub-folder.js"),
+    ]);
     const headers = authHeaders();
     // A repository the hub does not know is a RepositoryNotFoundError, not a raw 404.
     const refs = await hubRefs(

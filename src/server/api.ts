@@ -6,10 +6,12 @@
  * computed statistics in memory. Request parts only ever select among names the library
  * listed (revisions, tensors), so no request can name a path.
  */
+
 import { stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import pLimit, { type LimitFunction } from "p-limit";
+import { METRICS_JSON } from "../analysis/outputs.js";
 import {
   tensorStats as computeTensorStats,
   statsPasses,
@@ -328,7 +330,7 @@ async function dynamicsRoute(api: ApiState): Promise<Answer> {
       404,
       "no analysis folder: start the viewer with --analysis DIR (written by `neox-ckpt analyze`)",
     );
-  const file = join(analysis, "metrics.json");
+  const file = join(analysis, METRICS_JSON);
   if (!(await stat(file).catch(() => undefined))?.isFile())
     throw new HttpError(404, `${file} not found: run \`neox-ckpt analyze REPO --out ${analysis}\``);
   return { file };

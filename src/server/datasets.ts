@@ -60,7 +60,8 @@ export async function createDatasetRoutes(opts: DatasetRoutesOptions): Promise<E
     if (!repo) throw notFound(`dataset ${org}/${name}`, "RepoNotFound");
     const revision = root.revision(repo, rev);
     if (!revision) throw notFound(`revision ${rev}`, "RevisionNotFound");
-    if (tree) await treeRoute(root, revision, rest.at(-1) === "" ? rest.slice(0, -1) : rest, req, res, url);
+    if (tree)
+      await treeRoute(root, revision, rest.at(-1) === "" ? rest.slice(0, -1) : rest, req, res, url);
     else await resolveRoute(root, revision, rest, req, res);
     return true;
   };
@@ -79,7 +80,8 @@ async function treeRoute(
   if (dir === undefined || !st?.isDirectory()) throw notFound("directory");
   const cursor = url.searchParams.get("cursor");
   const offset = cursor === null ? 0 : /^\d{1,9}$/.test(cursor) ? Number(cursor) : Number.NaN;
-  if (!(offset < MAX_TREE_ENTRIES)) throw new HttpError(400, `cursor=${cursor}: not a cursor of ours`);
+  if (!(offset < MAX_TREE_ENTRIES))
+    throw new HttpError(400, `cursor=${cursor}: not a cursor of ours`);
   const end = Math.min(offset + TREE_PAGE_SIZE, MAX_TREE_ENTRIES);
   const entries = await walkTree(root.fence, dir, {
     prefix: rest.join("/"),

@@ -2,11 +2,13 @@
  * A local folder read through a {@link RootFence}: what the hub server's viewer reads a step
  * through, so that a link leaving the served root is neither listed nor opened.
  */
+
 import { stat } from "node:fs/promises";
 import pLimit from "p-limit";
 import type { ByteSource } from "../source/byte-source.js";
 import type { FileInfo, Folder } from "../source/folder.js";
 import { LocalFileSource } from "../source/local-file.js";
+import { CheckpointError } from "../util/errors.js";
 import { PathRefusedError, type RootFence } from "./fence.js";
 import { walkTree } from "./walk-tree.js";
 
@@ -32,7 +34,9 @@ export class FencedFolder implements Folder {
     });
     const files = entries.filter((e) => e.kind === "file");
     if (files.length > MAX_LISTED_FILES)
-      throw new RangeError(`${this.name}: more than ${MAX_LISTED_FILES} files`);
+      throw new CheckpointError(`${this.name}: more than ${MAX_LISTED_FILES} files`, {
+        file: this.name,
+      });
     const out = await pLimit(STAT_CONCURRENCY).map(files, async (f) => ({
       path: f.path,
       size: (await stat(f.full)).size,

@@ -3,8 +3,7 @@ import { CheckpointError } from "../util/errors.js";
 import { authHeaders, parseAddress, resolveUrl } from "./address.js";
 import type { ByteSource } from "./byte-source.js";
 import type { Folder } from "./folder.js";
-import { HttpSource, type HttpStats } from "./http.js";
-import { HubFolder } from "./hub-folder.js";
+import type { HttpStats } from "./http.js";
 import { LocalFileSource } from "./local-file.js";
 import { LocalFolder } from "./local-folder.js";
 
@@ -26,18 +25,21 @@ export async function openSource(address: string, opts: OpenOptions = {}): Promi
     stats: opts.stats,
   };
   if (a.kind === "local") return LocalFileSource.open(a.path);
-  if (a.kind === "url") return HttpSource.open(a.url, http);
+  // The HTTP client (undici) loads only for remote addresses: a local command starts faster.
+  const { openHttpFile } = await import("./http-file.js");
+  if (a.kind === "url") return openHttpFile(a.url, http);
   if (!a.path)
     throw new CheckpointError(`${address} names a repository revision, not a file`, {
       file: address,
     });
-  return HttpSource.open(resolveUrl(a, a.path), http);
+  return openHttpFile(resolveUrl(a, a.path), http);
 }
 
 /** Opens a folder address: a local directory or `hf://ORG/NAME@REV[/path]`. */
 export async function openFolder(address: string, opts: OpenOptions = {}): Promise<Folder> {
   const a = parseAddress(address, opts.endpoint);
   if (a.kind === "hub") {
+    const { HubFolder } = await import("./hub-folder.js");
     return new HubFolder(
       { endpoint: a.endpoint, repo: a.repo },
       a.revision,

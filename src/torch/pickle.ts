@@ -23,7 +23,7 @@ import { KeyInterner, narrow, PyDict, PyObject, PySet, PyTuple, type PyValue } f
 export const MAX_PICKLE_BYTES = 1 << 30;
 /**
  * Memo entries: more than any real checkpoint's object count, bounded so a hostile memo can't
- * grow without end (5M one-byte MEMOIZE opcodes once took 520 MB; each entry now costs 8 bytes).
+ * grow without end (the memo is a dense array: one-byte MEMOIZE opcodes cost ~20 bytes each).
  */
 export const MAX_MEMO_ENTRIES = 1 << 24;
 /** MARK nesting: Python itself cannot build deeper container literals. */

@@ -248,7 +248,7 @@ function jsonOf(
   }
   if (root instanceof Uint8Array) return { type: "bytes", hex: Buffer.from(root).toString("hex") };
   if (root instanceof PyTuple)
-    return { type: "tuple", items: root.map((x, i) => at(x, { index: i })) };
+    return { type: "tuple", items: Array.from(root, (x, i) => at(x, { index: i })) };
   if (Array.isArray(root)) return root.map((x, i) => at(x, { index: i }));
   if (root instanceof PyDict) {
     const items: JsonTree[] = [];
@@ -309,7 +309,7 @@ function objectJson(o: PyObject, at: (x: PyValue, step: Step) => JsonTree): Json
   const out: { [k: string]: JsonTree } = {
     type: o.kind,
     name: o.qualifiedName,
-    args: o.args.map((x, i) => at(x, { slot: "args", index: i })),
+    args: Array.from(o.args, (x, i) => at(x, { slot: "args", index: i })),
   };
   if (!(o.callee instanceof PyGlobal)) out.callee = at(o.callee as PyValue, { slot: "callee" });
   if (o.kwargs !== undefined) out.kwargs = at(o.kwargs, { slot: "kwargs" });

@@ -39,5 +39,5 @@ export function locate(
  * with what is there instead in the message.
  */
 export class NotFoundError extends CheckpointError {
-  override readonly name = "NotFoundError";
+  override readonly name: string = "NotFoundError";
 }

@@ -31,7 +31,10 @@ remoteOptions(
     .option("--steps <a..b>", "iterations A to B, inclusive")
     .option("--batch-size <n>", "items per iteration", "1024")
     .option("--seq-length <n>", "tokens per item", "2049")
-    .option("--out <file>", "write FILE.npy (as numpy.save writes the (n, seq) array) or FILE.jsonl")
+    .option(
+      "--out <file>",
+      "write FILE.npy (as numpy.save writes the (n, seq) array) or FILE.jsonl",
+    )
     .option("--tokenizer <file>", "tokenizer.json: add each item's text to FILE.jsonl")
     .option("--eod <id>", "end-of-document token id counted in the summary", "0")
     .option("--json", "print the summary as JSON"),

@@ -18,7 +18,9 @@ function concat(whole: Uint8Array, cuts: number[]) {
     size: (edges[i + 1] as number) - from,
     open: async () => {
       opened.push(i);
-      const c = new CountingSource(new MemorySource(whole.subarray(from, edges[i + 1]), `part${i}`));
+      const c = new CountingSource(
+        new MemorySource(whole.subarray(from, edges[i + 1]), `part${i}`),
+      );
       counters[i] = c;
       return c;
     },

@@ -11,7 +11,12 @@ import { copyFixture } from "./make-dataset.js";
 
 test("a folder, a prefix and a file of the dataset all name the same files", async () => {
   const dir = fixture("data/small-sharded");
-  for (const address of [dir, join(dir, "document"), join(dir, "document.idx"), join(dir, "document-00003-of-00004.bin")]) {
+  for (const address of [
+    dir,
+    join(dir, "document"),
+    join(dir, "document.idx"),
+    join(dir, "document-00003-of-00004.bin"),
+  ]) {
     const f = await locateDataset(address);
     assert.equal(f.prefix, "document", address);
     assert.equal(f.sharded, true);
@@ -23,7 +28,10 @@ test("a folder, a prefix and a file of the dataset all name the same files", asy
   }
   const whole = await locateDataset(fixture("data/small"));
   assert.equal(whole.sharded, false);
-  assert.deepEqual(whole.data.map((d) => d.name), ["document.bin"]);
+  assert.deepEqual(
+    whole.data.map((d) => d.name),
+    ["document.bin"],
+  );
 });
 
 test("a folder with one index of another prefix, and a prefix among several", async () => {
@@ -43,17 +51,36 @@ test("a missing shard is named, and so are a missing index, missing data and mix
   await assert.rejects(locateDataset(dir), (e: unknown) => {
     assert.ok(e instanceof DatasetFileNotFoundError && e instanceof NotFoundError);
     assert.equal(e.missing, "document-00002-of-00004.bin");
-    assert.equal(e.message, `${dir}: shard document-00002-of-00004.bin is missing (4 of the 5 shards are there)`);
+    assert.equal(
+      e.message,
+      `${dir}: shard document-00002-of-00004.bin is missing (4 of the 5 shards are there)`,
+    );
     return true;
   });
   writeFileSync(join(dir, "document-00002-of-00004.bin"), new Uint8Array(40001));
   writeFileSync(join(dir, "document-00000-of-00009.bin"), new Uint8Array(1));
-  await assert.rejects(locateDataset(dir), (e: unknown) => e instanceof DatasetFormatError && /shards of several sets \(-of-4, -of-9\)/.test(e.message));
+  await assert.rejects(
+    locateDataset(dir),
+    (e: unknown) =>
+      e instanceof DatasetFormatError && /shards of several sets \(-of-4, -of-9\)/.test(e.message),
+  );
   rmSync(join(dir, "document.idx"));
-  await assert.rejects(locateDataset(dir), new RegExp(`^.*${dir.replace(/[/\\.]/g, "\\$&")}: no document\\.idx$`));
+  await assert.rejects(
+    locateDataset(dir),
+    new RegExp(`^.*${dir.replace(/[/\\.]/g, "\\$&")}: no document\\.idx$`),
+  );
   const nobin = copyFixture("varied");
   rmSync(join(nobin, "document.bin"));
-  await assert.rejects(locateDataset(nobin), /no document\.bin and no shards document-00000-of-NNNNN\.bin/);
-  await assert.rejects(locateDataset(join(nobin, "nowhere", "document")), /nowhere: no such folder/);
-  await assert.rejects(locateDataset("hf://EleutherAI/pythia-70m"), /not a dataset address: use hf:\/\/datasets\/ORG\/NAME/);
+  await assert.rejects(
+    locateDataset(nobin),
+    /no document\.bin and no shards document-00000-of-NNNNN\.bin/,
+  );
+  await assert.rejects(
+    locateDataset(join(nobin, "nowhere", "document")),
+    /nowhere: no such folder/,
+  );
+  await assert.rejects(
+    locateDataset("hf://EleutherAI/pythia-70m"),
+    /not a dataset address: use hf:\/\/datasets\/ORG\/NAME/,
+  );
 });

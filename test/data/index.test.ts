@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { DatasetFormatError, DatasetIndexError } from "../../src/data/errors.js";
 import { TOKEN_DTYPES } from "../../src/data/dtype.js";
+import { DatasetFormatError, DatasetIndexError } from "../../src/data/errors.js";
 import { MegatronIndex } from "../../src/data/megatron-index.js";
 import { CountingSource } from "../../src/source/byte-source.js";
 import { MemorySource } from "../../src/source/memory.js";
@@ -33,7 +33,10 @@ test("entries are read lazily: only the sizes and pointers asked for, two reads"
   const idx = await MegatronIndex.open(src);
   const e = await idx.entries(8, 3);
   assert.deepEqual([...e.sizes], [2049, 2049, 2049]);
-  assert.deepEqual([...e.pointers], [8, 9, 10].map((k) => k * 2049 * 2));
+  assert.deepEqual(
+    [...e.pointers],
+    [8, 9, 10].map((k) => k * 2049 * 2),
+  );
   assert.deepEqual([src.reads, src.bytesRead], [3, 34 + 3 * 4 + 3 * 8]);
   assert.deepEqual(await idx.docIndex(39, 2), [39, 40]);
 });
@@ -86,11 +89,31 @@ test("bad headers: each a one-line error naming the file and the field", async (
       "header.magic",
       /TNTIDX index/,
     ],
-    ["version 2", edit((_, v) => v.setBigUint64(9, 2n, true)), "header.version", /version 2, expected 1/],
-    ["dtype code 9", edit((_, v) => v.setUint8(17, 9)), "header.dtype", /unknown dtype code 9 \(known: 1 uint8/],
+    [
+      "version 2",
+      edit((_, v) => v.setBigUint64(9, 2n, true)),
+      "header.version",
+      /version 2, expected 1/,
+    ],
+    [
+      "dtype code 9",
+      edit((_, v) => v.setUint8(17, 9)),
+      "header.dtype",
+      /unknown dtype code 9 \(known: 1 uint8/,
+    ],
     ["dtype code 0", edit((_, v) => v.setUint8(17, 0)), "header.dtype", /unknown dtype code 0/],
-    ["a cut header", good().subarray(0, 20), "header", /truncated: 20 bytes, the header alone takes 34/],
-    ["a cut index", good().subarray(0, good().length - 1), "header.len", /truncated: 3 items and 4 document-index entries take 102 bytes, the file has 101/],
+    [
+      "a cut header",
+      good().subarray(0, 20),
+      "header",
+      /truncated: 20 bytes, the header alone takes 34/,
+    ],
+    [
+      "a cut index",
+      good().subarray(0, good().length - 1),
+      "header.len",
+      /truncated: 3 items and 4 document-index entries take 102 bytes, the file has 101/,
+    ],
     [
       "a count past the file",
       edit((_, v) => v.setBigUint64(18, 0xffffffffffffffffn, true)),
@@ -124,7 +147,13 @@ test("a negative size, a pointer past 2^53 and a document index past the items a
     return true;
   });
   const far = await idx(edit((_, v) => v.setBigInt64(34 + 12 + 16, 1n << 60n, true)));
-  await assert.rejects(far.entries(2, 1), /\[pointers\[2\]\] at offset 62: pointer 1152921504606846976 is not a byte offset/);
+  await assert.rejects(
+    far.entries(2, 1),
+    /\[pointers\[2\]\] at offset 62: pointer 1152921504606846976 is not a byte offset/,
+  );
   const doc = await idx(edit((_, v) => v.setBigInt64(34 + 36 + 8, 4n, true)));
-  await assert.rejects(doc.docIndex(0, 4), /\[doc_idx\[1\]\] at offset 78: 4 is not an item index in 0…3/);
+  await assert.rejects(
+    doc.docIndex(0, 4),
+    /\[doc_idx\[1\]\] at offset 78: 4 is not an item index in 0…3/,
+  );
 });

@@ -54,7 +54,8 @@ export function indexBytes(
     v.setBigInt64(34 + 4 * n + 8 * i, BigInt(p), true);
     p += (sizes[i] as number) * itemSize;
   }
-  docIdx.forEach((d, i) => v.setBigInt64(34 + 12 * n + 8 * i, BigInt(d), true));
+  for (let i = 0; i < docIdx.length; i++)
+    v.setBigInt64(34 + 12 * n + 8 * i, BigInt(docIdx[i] as number), true);
   return out;
 }
 
@@ -75,12 +76,15 @@ export function pythiaLike(
 export function littleEndian(a: Uint16Array): Uint8Array {
   const out = new Uint8Array(a.length * 2);
   const v = new DataView(out.buffer);
-  a.forEach((t, i) => v.setUint16(2 * i, t, true));
+  for (let i = 0; i < a.length; i++) v.setUint16(2 * i, a[i] as number, true);
   return out;
 }
 
 /** `bin` cut into shards of `shardBytes` as `document-00000-of-NNNNN.bin` …. */
-export function shardFiles(bin: Uint8Array, shardBytes: number): { name: string; bytes: Uint8Array }[] {
+export function shardFiles(
+  bin: Uint8Array,
+  shardBytes: number,
+): { name: string; bytes: Uint8Array }[] {
   const count = Math.ceil(bin.length / shardBytes);
   const pad = (n: number) => String(n).padStart(5, "0");
   return Array.from({ length: count }, (_, i) => ({
@@ -144,4 +148,33 @@ export interface Expected {
   dtypes: Record<string, { code: number; values: number[] }>;
   varied: { sizes: number[]; docIdx: number[]; items: number[][] };
   npyHeaders: { shape: number[]; descr: string; header: string }[];
+}
+
+/** The real-geometry case of tools/data/make_fixtures.py (pythia-geometry.json). */
+export interface GeometryCase {
+  seed: number;
+  vocab: number;
+  docMean: number;
+  batchSize: number;
+  itemLength: number;
+  items: number;
+  shardBytes: number;
+  sha256: Record<string, string>;
+  batches: Record<string, { npyBytes: number; sha256: string; eodTokens: number }>;
+}
+
+export const geometry = (): GeometryCase =>
+  JSON.parse(readFileSync(fixture("data/pythia-geometry.json"), "utf8")) as GeometryCase;
+
+/** Writes the case as `dir/whole/` (document.idx + .bin) and `dir/sharded/`; returns `dir`. */
+export function writeGeometry(dir: string, g = geometry()): string {
+  const { idx, bin } = pythiaLike(g.seed, g.items, {
+    vocab: g.vocab,
+    docMean: g.docMean,
+    itemLength: g.itemLength,
+  });
+  writeFiles(join(dir, "whole"), { "document.idx": idx, "document.bin": bin });
+  const shards = Object.fromEntries(shardFiles(bin, g.shardBytes).map((s) => [s.name, s.bytes]));
+  writeFiles(join(dir, "sharded"), { "document.idx": idx, ...shards });
+  return dir;
 }

@@ -9,12 +9,13 @@ const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 const harness = fileURLToPath(new URL("./cli-harness.js", import.meta.url));
 
 let entry: string | undefined;
-/** main.js when `main.js batch --help` succeeds, else the harness. */
+/** main.js when its help lists the `batch` and `dataset` commands, else the harness. */
 export function cliEntry(): string {
-  entry ??=
-    spawnSync(process.execPath, [main, "dataset", "--help"], { encoding: "utf8" }).status === 0
-      ? main
-      : harness;
+  if (entry === undefined) {
+    const help = spawnSync(process.execPath, [main, "--help"], { encoding: "utf8" }).stdout ?? "";
+    const has = (c: string) => new RegExp(`^\\s+${c}\\b`, "m").test(help);
+    entry = has("batch") && has("dataset") ? main : harness;
+  }
   return entry;
 }
 
@@ -27,7 +28,9 @@ export interface CliResult {
 /** Runs the CLI without blocking this process (which may be serving it over HTTP). */
 export function dataCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliEntry(), ...args], { env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [cliEntry(), ...args], {
+      env: { ...process.env, ...env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => {

@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { executePlan, PlanError, replicatedMaxDiff } from "../../src/plan/execute.js";
+import {
+  executePlan,
+  PlanError,
+  PlanSource,
+  replicatedMaxDiff,
+  withOutputDtype,
+} from "../../src/plan/execute.js";
 import { ConcatSource, WindowSource } from "../../src/plan/flat.js";
 import type { TensorPlan } from "../../src/plan/plan.js";
+import { MemorySource } from "../../src/source/memory.js";
 import { DTYPES } from "../../src/torch/dtype.js";
-import type { ElementSource } from "../../src/torch/element-source.js";
+import { type ElementSource, StoredSource } from "../../src/torch/element-source.js";
 
 const F32 = DTYPES.get("float32") as NonNullable<ReturnType<typeof DTYPES.get>>;
 const F16 = DTYPES.get("float16") as NonNullable<ReturnType<typeof DTYPES.get>>;
@@ -62,7 +69,7 @@ test("cat along dim 1 streams row blocks and equals a naive concatenation, for a
           dim: 1,
           sources: parts.map((p, i) => ({ file: `f${i}`, key: "w", tensor: p })),
         };
-        const got = await collect(executePlan(plan, F32, chunk));
+        const got = await collect(executePlan(plan, chunk));
         const want: number[] = [];
         for (let r = 0; r < rows; r++) {
           for (const p of parts) {
@@ -81,48 +88,44 @@ test("cat along dim 0, sum in float32 and cast to float16", async () => {
   const a = new ArraySource(new Float32Array([1, 2, 3, 4]), [2, 2]);
   const b = new ArraySource(new Float32Array([5, 6, 7, 8]), [2, 2]);
   const cat = await collect(
-    executePlan(
-      {
-        name: "x",
-        shape: [4, 2],
-        dtype: F32,
-        op: "cat",
-        dim: 0,
-        sources: [
-          { file: "a", key: "x", tensor: a },
-          { file: "b", key: "x", tensor: b },
-        ],
-      },
-      F32,
-    ),
+    executePlan({
+      name: "x",
+      shape: [4, 2],
+      dtype: F32,
+      op: "cat",
+      dim: 0,
+      sources: [
+        { file: "a", key: "x", tensor: a },
+        { file: "b", key: "x", tensor: b },
+      ],
+    }),
   );
   assert.deepEqual(Array.from(cat), [1, 2, 3, 4, 5, 6, 7, 8]);
   const sum = await collect(
-    executePlan(
-      {
-        name: "x",
-        shape: [2, 2],
-        dtype: F32,
-        op: "sum",
-        sources: [
-          { file: "a", key: "x", tensor: a },
-          { file: "b", key: "x", tensor: b },
-        ],
-      },
-      F32,
-    ),
+    executePlan({
+      name: "x",
+      shape: [2, 2],
+      dtype: F32,
+      op: "sum",
+      sources: [
+        { file: "a", key: "x", tensor: a },
+        { file: "b", key: "x", tensor: b },
+      ],
+    }),
   );
   assert.deepEqual(Array.from(sum), [6, 8, 10, 12]);
   const parts: Uint8Array[] = [];
   for await (const c of executePlan(
-    {
-      name: "x",
-      shape: [2, 2],
-      dtype: F32,
-      op: "copy",
-      sources: [{ file: "a", key: "x", tensor: a }],
-    },
-    F16,
+    withOutputDtype(
+      {
+        name: "x",
+        shape: [2, 2],
+        dtype: F32,
+        op: "copy",
+        sources: [{ file: "a", key: "x", tensor: a }],
+      },
+      F16,
+    ),
   ))
     parts.push(c);
   assert.deepEqual(
@@ -148,20 +151,17 @@ test("a plan whose shards do not add up is refused before reading", async () => 
   const a = src(2, 3, 1);
   await assert.rejects(
     collect(
-      executePlan(
-        {
-          name: "x",
-          shape: [2, 7],
-          dtype: F32,
-          op: "cat",
-          dim: 1,
-          sources: [
-            { file: "a", key: "x", tensor: a },
-            { file: "b", key: "x", tensor: a },
-          ],
-        },
-        F32,
-      ),
+      executePlan({
+        name: "x",
+        shape: [2, 7],
+        dtype: F32,
+        op: "cat",
+        dim: 1,
+        sources: [
+          { file: "a", key: "x", tensor: a },
+          { file: "b", key: "x", tensor: a },
+        ],
+      }),
     ),
     PlanError,
   );
@@ -192,4 +192,97 @@ test("ConcatSource and WindowSource read across piece boundaries, empty pieces i
     [2, 3, 4, 5, 6, 7],
   );
   assert.throws(() => new WindowSource(flat, 5, [5]), RangeError);
+});
+
+/** `values` as a float32 tensor stored at an odd offset of a byte source (it has byte runs). */
+function stored(values: Float32Array, shape: number[], pad: number): StoredSource {
+  const bytes = new Uint8Array(pad + values.byteLength);
+  bytes.set(new Uint8Array(values.buffer), pad);
+  return new StoredSource(new MemorySource(bytes), pad, F32, shape);
+}
+
+async function runBytes(
+  runs: readonly {
+    source: { read(o: number, n: number): Promise<Uint8Array> };
+    offset: number;
+    length: number;
+  }[],
+): Promise<number[]> {
+  const out: number[] = [];
+  for (const r of runs) out.push(...(await r.source.read(r.offset, r.length)));
+  return out;
+}
+
+test("a plan's output: any window equals the whole stream's slice; runs, when given, hold the same bytes", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 5 }),
+      fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 3 }),
+      fc.constantFrom("cat0", "cat1", "copy", "sum"),
+      fc.integer({ min: 0, max: 7 }),
+      fc.nat(),
+      fc.nat(),
+      async (rows, colsList, kind, pad, a, b) => {
+        const cols = kind === "sum" || kind === "copy" ? [colsList[0] as number] : colsList;
+        const shards = cols.map((c, i) =>
+          stored(
+            Float32Array.from({ length: rows * c }, (_, k) => (i + 1) * 100 + k),
+            [rows, c],
+            pad,
+          ),
+        );
+        const dim = kind === "cat1" ? 1 : 0;
+        const shape =
+          kind === "cat1"
+            ? [rows, cols.reduce((x, y) => x + y, 0)]
+            : kind === "cat0"
+              ? [rows * cols.length, cols[0] as number]
+              : [rows, cols[0] as number];
+        if (kind === "cat0" && cols.some((c) => c !== cols[0])) return;
+        const plan: TensorPlan = {
+          name: "w",
+          shape,
+          dtype: F32,
+          op: kind === "sum" ? "sum" : kind === "copy" ? "copy" : "cat",
+          dim,
+          sources: (kind === "sum" ? [shards[0], shards[0]] : shards).map((t, i) => ({
+            file: `f${i}`,
+            key: "w",
+            tensor: t as StoredSource,
+          })),
+        };
+        const whole = Array.from(await collect(executePlan(plan, 12)));
+        const s = new PlanSource(plan);
+        const first = whole.length ? a % (whole.length + 1) : 0;
+        const count = whole.length - first + 1 > 0 ? b % (whole.length - first + 1) : 0;
+        const got = new Float32Array((await s.range(first, count)).slice().buffer);
+        assert.deepEqual(Array.from(got), whole.slice(first, first + count));
+        const runs = await s.runs(first, count);
+        if (kind === "sum") assert.equal(runs, undefined);
+        if (kind === "copy" || kind === "cat0") assert.ok(runs, "a copy or dim-0 cat has runs");
+        if (runs) {
+          const bytes = await runBytes(runs);
+          assert.deepEqual(bytes, Array.from(await s.range(first, count)));
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+test("a cast has no runs: its bytes are computed", async () => {
+  const t = stored(new Float32Array([1, 2, 3]), [3], 1);
+  const plan: TensorPlan = {
+    name: "w",
+    shape: [3],
+    dtype: F32,
+    op: "copy",
+    sources: [{ file: "f", key: "w", tensor: t }],
+  };
+  assert.ok(await new PlanSource(plan).runs(0, 3));
+  assert.equal(await new PlanSource(withOutputDtype(plan, F16)).runs(0, 3), undefined);
+  assert.throws(
+    () => withOutputDtype(plan, DTYPES.get("int64") as typeof F32),
+    (e: unknown) => e instanceof PlanError && /cannot convert float32 to int64/.test(String(e)),
+  );
 });

@@ -1,6 +1,7 @@
 /** The reference fixtures written by tools/safetensors/make_reference.py, as test data. */
 import { readFileSync } from "node:fs";
 import type { SafetensorsInputTensor } from "../../src/safetensors/write.js";
+import { MemoryElements } from "../../src/torch/element-source.js";
 import { fixture } from "../helpers.js";
 
 export interface DescribedTensor {
@@ -39,11 +40,8 @@ export const expected = JSON.parse(
   readFileSync(fixture("safetensors/expected.json"), "utf8"),
 ) as Expected;
 
-/** A tensor described in expected.json as writer input, yielding its bytes in pieces of `piece`. */
-export function inputOf(
-  t: DescribedTensor,
-  piece = 7,
-): SafetensorsInputTensor & { data: Uint8Array } {
+/** A tensor described in expected.json as writer input: its bytes, in memory. */
+export function inputOf(t: DescribedTensor): SafetensorsInputTensor & { data: Uint8Array } {
   const data = Uint8Array.from(Buffer.from(t.hex, "hex"));
   return {
     name: t.name,
@@ -51,9 +49,7 @@ export function inputOf(
     shape: t.shape,
     byteLength: data.length,
     data,
-    async *chunks() {
-      for (let at = 0; at < data.length; at += piece) yield data.slice(at, at + piece);
-    },
+    source: new MemoryElements(data),
   };
 }
 

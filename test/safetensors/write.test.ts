@@ -13,13 +13,15 @@ import {
 } from "../../src/safetensors/write.js";
 import { LocalFileSource } from "../../src/source/local-file.js";
 import { MemorySource } from "../../src/source/memory.js";
-import { DTYPES } from "../../src/torch/dtype.js";
+import { DTYPES, type DTypeInfo } from "../../src/torch/dtype.js";
+import { MemoryElements } from "../../src/torch/element-source.js";
 import { fixture } from "../helpers.js";
 import { expected, inputOf, shuffled } from "./reference.js";
 
 const dir = mkdtempSync(join(tmpdir(), "neox-ckpt-st-write-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+const U8 = DTYPES.get("uint8") as DTypeInfo;
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 test("writes the same bytes as the reference writer, whatever the input order", async () => {
@@ -44,13 +46,13 @@ test("writes the same bytes as the reference writer, whatever the input order", 
 test("round trip: what the writer writes, the reader reads back exactly", async () => {
   const src = await LocalFileSource.open(fixture("safetensors/mixed.safetensors"));
   const st = await openSafetensors(src);
-  // Feed the reader's lazy tensors straight into the writer, chunked small.
+  // Feed the reader's lazy tensors straight into the writer, as their raw bytes.
   const tensors: SafetensorsInputTensor[] = [...st.tensors.values()].map((x) => ({
     name: x.name,
     dtype: x.dtype.name,
     shape: x.shape,
     byteLength: x.byteLength,
-    chunks: () => x.chunks(3),
+    source: x.elements(U8),
   }));
   const out = join(dir, "roundtrip.safetensors");
   await writeSafetensors(out, tensors);
@@ -160,24 +162,30 @@ test("rejects input it cannot write", () => {
   assert.throws(() => safetensorsLayout([], { a: 1 } as never), SafetensorsWriteError);
 });
 
-test("a producer that yields more or fewer bytes than declared fails, leaving no file and the old one intact", async () => {
+test("a source that holds or gives more or fewer bytes than declared fails, leaving no file and the old one intact", async () => {
   const out = join(dir, "lying.safetensors");
   writeFileSync(out, "previous");
+  const short: SafetensorsInputTensor = {
+    name: "w",
+    dtype: "U8",
+    shape: [4],
+    byteLength: 4,
+    source: new MemoryElements(new Uint8Array(3)),
+  };
   const liar = (n: number): SafetensorsInputTensor => ({
     name: "w",
     dtype: "U8",
     shape: [4],
     byteLength: 4,
-    async *chunks() {
-      yield new Uint8Array(n);
-    },
+    source: { dtype: U8, shape: [4], numel: 4, range: async () => new Uint8Array(n) },
   });
-  for (const [n, re] of [
-    [5, /more than the 4 bytes declared/],
-    [3, /yielded 3 bytes, 4 declared/],
+  for (const [t, re] of [
+    [short, /source holds 3 bytes, 4 declared/],
+    [liar(5), /source gave 5 bytes for elements \[0, 4\)/],
+    [liar(3), /source gave 3 bytes for elements \[0, 4\)/],
   ] as const) {
     await assert.rejects(
-      writeSafetensors(out, [liar(n)]),
+      writeSafetensors(out, [t]),
       (e: unknown) => e instanceof SafetensorsWriteError && re.test(e.message) && e.tensor === "w",
     );
     assert.equal(readFileSync(out, "utf8"), "previous");
@@ -187,9 +195,11 @@ test("a producer that yields more or fewer bytes than declared fails, leaving no
     dtype: "U8",
     shape: [4],
     byteLength: 4,
-    // biome-ignore lint/correctness/useYield: a producer that fails before its first chunk
-    async *chunks() {
-      throw new Error("source vanished");
+    source: {
+      dtype: U8,
+      shape: [4],
+      numel: 4,
+      range: () => Promise.reject(new Error("source vanished")),
     },
   };
   await assert.rejects(writeSafetensors(out, [failing]), /source vanished/);
@@ -199,7 +209,7 @@ test("a producer that yields more or fewer bytes than declared fails, leaving no
   );
 });
 
-test("streams large tensors in order with bounded pieces", async () => {
+test("streams large tensors in order, one chunk read ahead of the write", async () => {
   const n = 3 << 20;
   let produced = 0;
   const big = (name: string, fill: number): SafetensorsInputTensor => ({
@@ -207,11 +217,14 @@ test("streams large tensors in order with bounded pieces", async () => {
     dtype: "U8",
     shape: [n],
     byteLength: n,
-    async *chunks() {
-      for (let at = 0; at < n; at += 1 << 20) {
-        produced += 1 << 20;
-        yield new Uint8Array(1 << 20).fill(fill);
-      }
+    source: {
+      dtype: U8,
+      shape: [n],
+      numel: n,
+      range: async (_first, count) => {
+        produced += count;
+        return new Uint8Array(count).fill(fill);
+      },
     },
   });
   const out = join(dir, "big.safetensors");
