@@ -4,8 +4,13 @@
  * plotting nor the tokenizer nor the forward pass.
  */
 import { Command } from "commander";
+import { UsageError } from "./errors.js";
 import { progressOptions, remoteOptions } from "./options.js";
 import { VERSION } from "./version.js";
+
+/** What a `DATA` argument may be. */
+const DATA_ARGUMENT =
+  "folder with document.idx and document.bin or its shards, a prefix path, or hf://datasets/ORG/NAME[@REV][/path]";
 
 /** The action of a command whose module is imported when the command runs. */
 function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K) {
@@ -306,12 +311,23 @@ progressOptions(
         "mean next-token loss and perplexity of a text (several steps of a repository with --steps)",
       )
       .argument("<ckpt>", "NeoX step or HF folder; with --steps, a repository")
-      .requiredOption("--text <file>", "text file")
+      .option("--text <file>", "text file")
       .option("--tokenizer <file>", "tokenizer.json (default: the one next to the weights)")
       .option("--steps <a,b,c>", "evaluate these steps of the repository")
+      .option("--data <data>", DATA_ARGUMENT)
+      .option("--batch-of <n>", "with --data: the batch of training iteration N")
+      .option("--items <k>", "with --data: only the first K items")
+      .option("--batch-size <n>", "with --data: items per iteration", "1024")
+      .option("--seq-length <n>", "with --data: tokens per item", "2049")
       .option("--json", "print JSON"),
   ),
-).action(lazy(() => import("./model.js"), "evalCommand"));
+).action(async (ckpt: string, opts: { data?: string; text?: string }) => {
+  if (opts.data !== undefined)
+    return (await import("./memorization.js")).batchEvalCommand(ckpt, opts as never);
+  if (opts.text === undefined)
+    throw new UsageError("eval needs --text FILE (or --data DATA --batch-of N)");
+  return (await import("./model.js")).evalCommand(ckpt, opts as never);
+});
 
 progressOptions(
   remoteOptions(
@@ -326,3 +342,51 @@ progressOptions(
       .option("--tokenizer <file>", "tokenizer.json (default: the one next to the weights)"),
   ),
 ).action(lazy(() => import("./model.js"), "generateCommand"));
+
+remoteOptions(
+  program
+    .command("batch")
+    .description(
+      "the training items of one iteration (or A..B) of a Megatron indexed dataset, read lazily",
+    )
+    .argument("<data>", DATA_ARGUMENT)
+    .option("--step <n>", "training iteration N: items [N·batch, (N+1)·batch)")
+    .option("--steps <a..b>", "iterations A to B, inclusive")
+    .option("--batch-size <n>", "items per iteration", "1024")
+    .option("--seq-length <n>", "tokens per item", "2049")
+    .option(
+      "--out <file>",
+      "write FILE.npy (as numpy.save writes the (n, seq) array) or FILE.jsonl",
+    )
+    .option("--tokenizer <file>", "tokenizer.json: add each item's text to FILE.jsonl")
+    .option("--eod <id>", "end-of-document token id counted in the summary", "0")
+    .option("--json", "print the summary as JSON"),
+).action(lazy(() => import("./batch.js"), "batchCommand"));
+
+remoteOptions(
+  program
+    .command("dataset")
+    .description("describe a Megatron indexed dataset: items, dtype, documents, shards, steps")
+    .argument("<data>", DATA_ARGUMENT)
+    .option("--batch-size <n>", "items per training iteration, for the steps it covers", "1024")
+    .option("--json", "print JSON"),
+).action(lazy(() => import("./dataset.js"), "datasetCommand"));
+
+remoteOptions(
+  program
+    .command("memorization")
+    .description(
+      "which training items a checkpoint reproduces: 32 greedy tokens after each item's first 32",
+    )
+    .argument("<ckpt>", "NeoX step, HF folder, or hf:// address")
+    .requiredOption("--data <data>", DATA_ARGUMENT)
+    .option("--step <n>", "the items of training iteration N")
+    .option("--steps <a..b>", "the items of iterations A to B, inclusive")
+    .option("--items <k>", "only the first K items")
+    .option("--batch-size <n>", "items per iteration", "1024")
+    .option("--seq-length <n>", "tokens per item", "2049")
+    .option("--context <n>", "tokens given", "32")
+    .option("--continuation <n>", "tokens generated and compared", "32")
+    .option("--out <file>", "write one JSON line per item to FILE.jsonl")
+    .option("--json", "print JSON"),
+).action(lazy(() => import("./memorization.js"), "memorizationCommand"));

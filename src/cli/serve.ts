@@ -1,3 +1,6 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { createDatasetRoutes } from "../server/datasets.js";
 import { startHubServer } from "../server/hub.js";
 import { createHubViewer } from "../server/viewer.js";
 import { UsageError } from "./errors.js";
@@ -11,12 +14,17 @@ export async function serveCommand(
     throw new UsageError("--port takes 0…65535");
   const followSymlinks = opts.followSymlinks === true;
   const viewer = createHubViewer({ root, followSymlinks });
+  // Dataset repositories (Megatron indexed datasets) live under ROOT/datasets/ORG/NAME/<rev>/.
+  const datasetRoot = join(root, "datasets");
+  const datasets = existsSync(datasetRoot)
+    ? await createDatasetRoutes({ root: datasetRoot, followSymlinks })
+    : async () => false;
   const s = await startHubServer({
     root,
     host: opts.host,
     port,
     followSymlinks,
-    extra: viewer.handle,
+    extra: async (req, res, url) => (await datasets(req, res, url)) || viewer.handle(req, res, url),
   });
   process.stderr.write(
     `serving ${root} at ${s.url} (hub API: ${s.url}/api/models/ORG/NAME/refs)\n`,

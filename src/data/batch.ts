@@ -104,6 +104,7 @@ export async function exportBatch(
     }
   };
   let written: number | undefined;
+  // With nowhere to write, the blocks are read for their counts only.
   if (!opts.out) for await (const _ of blocks());
   else {
     const { path, format } = opts.out;
@@ -160,7 +161,9 @@ async function writeJsonl(
   const enc = new TextEncoder();
   for await (const b of blocks)
     for (const { item, tokens } of blockTokens(b))
-      await sink.write(enc.encode(itemJsonLine(item, Math.floor(item / batchSize), tokens, decode)));
+      await sink.write(
+        enc.encode(itemJsonLine(item, Math.floor(item / batchSize), tokens, decode)),
+      );
 }
 
 /** The items of a block as token ids. */

@@ -7,6 +7,8 @@
 export class BufferPool {
   private readonly free: Uint8Array[] = [];
   private readonly waiting: ((b: Uint8Array) => void)[] = [];
+  /** Buffers handed out and not yet released. */
+  private readonly lent = new Set<Uint8Array>();
   private made = 0;
 
   constructor(
@@ -28,21 +30,26 @@ export class BufferPool {
 
   /** A buffer for the caller's exclusive use until it is released. */
   acquire(): Promise<Uint8Array> {
-    const b = this.free.pop();
-    if (b) return Promise.resolve(b);
-    if (this.made < this.maxBuffers) {
+    let b = this.free.pop();
+    if (!b && this.made < this.maxBuffers) {
       this.made++;
-      return Promise.resolve(new Uint8Array(this.bufferBytes));
+      b = new Uint8Array(this.bufferBytes);
+    }
+    if (b) {
+      this.lent.add(b);
+      return Promise.resolve(b);
     }
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   /** Gives back a buffer from {@link acquire}; the caller must not touch it afterwards. */
   release(b: Uint8Array): void {
-    if (b.byteLength !== this.bufferBytes || b.byteOffset !== 0)
-      throw new RangeError("released a buffer that is not one of this pool's");
+    if (!this.lent.has(b)) throw new RangeError("released a buffer this pool did not lend");
     const next = this.waiting.shift();
     if (next) next(b);
-    else this.free.push(b);
+    else {
+      this.lent.delete(b);
+      this.free.push(b);
+    }
   }
 }

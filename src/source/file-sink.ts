@@ -4,7 +4,7 @@
  * and copies byte runs of local files inside the kernel (`copy_file_range`, as `cp`), or through
  * a pooled buffer where the kernel copy is missing or refused.
  */
-import { read, write } from "node:fs";
+import { fdatasync, read, write } from "node:fs";
 import { BufferPool } from "./buffer-pool.js";
 import type { ByteRun } from "./byte-run.js";
 import { SourceRangeError } from "./byte-source.js";
@@ -16,15 +16,21 @@ import { LocalFileSource } from "./local-file.js";
  * the next chunk's computation busy at once, few enough to leave libuv's four threads room for
  * the reads that feed them.
  */
-export const MAX_IN_FLIGHT = 4;
+export const MAX_IN_FLIGHT = Number(process.env.XMAXIF ?? 4);
 /** Bytes of a pool buffer: a gathered write or one piece of a copy through memory. */
 export const COPY_BUFFER_BYTES = 4 << 20;
 /** Writes below this are gathered into a pool buffer: few syscalls for many small tensors. */
 const GATHER_BELOW = 1 << 20;
 /** Runs below this are read into the gather buffer: a kernel copy per tiny run costs more. */
 const SMALL_RUN_BYTES = 256 << 10;
+/**
+ * After this many bytes, the disk is asked (fdatasync in the background) to start writing what
+ * is in the page cache: the disk then works while the rest is copied, instead of all of it
+ * waiting for the final fsync.
+ */
+const WRITEBACK_BYTES = Number(process.env.XWB ?? 64) << 20;
 /** A kernel copy is issued in pieces of this size, so that several overlap. */
-const KERNEL_PIECE_BYTES = 32 << 20;
+const KERNEL_PIECE_BYTES = Number(process.env.XPIECE ?? 32) << 20;
 
 /**
  * The process's copy buffers: each file holds at most one gather buffer and one per operation
@@ -66,6 +72,9 @@ export class FileSink {
   private readonly inFlight = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
   private kernel: KernelCopy | undefined;
+  /** The background fdatasync in progress, and the position it was started at. */
+  private writeback: Promise<void> | undefined;
+  private writebackAt = 0;
   private readonly pool: BufferPool;
 
   constructor(
@@ -125,6 +134,7 @@ export class FileSink {
   /** Waits for every operation in flight, ignoring failures (before abandoning the file). */
   async settle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    await this.writeback;
     if (this.gather) this.pool.release(this.gather);
     this.gather = undefined;
   }
@@ -199,6 +209,14 @@ export class FileSink {
       })
       .finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
+    if (!this.writeback && this.pos - this.writebackAt >= WRITEBACK_BYTES) {
+      this.writebackAt = this.pos;
+      this.writeback = new Promise<void>((resolve) => fdatasync(this.fd, () => resolve())).then(
+        () => {
+          this.writeback = undefined;
+        },
+      );
+    }
   }
 
   private async copyPiece(

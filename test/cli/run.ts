@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
+import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
@@ -40,4 +41,91 @@ export function cliAsync(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A stand-in for process.stdout / process.stderr that keeps what is written. */
+function capture(): { stream: Writable; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer | string, _enc, done) {
+      chunks.push(typeof chunk === "string" ? chunk : chunk.toString("utf8"));
+      done();
+    },
+  });
+  return { stream, text: () => chunks.join("") };
+}
+
+let inProcessQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs a command in this process — the command table main.js parses (src/cli/program.ts) and
+ * main.js's mapping of errors to exit codes and one `neox-ckpt: …` line — with stdout and stderr
+ * captured, `env` set and `cwd` the working folder for the run. For tests that check what a
+ * command prints for many inputs without a process start (0.3–0.6 s) each; `cli`/`cliAsync`
+ * stay for what only a real process shows. Runs are serialised (they share process.stdout).
+ *
+ * The test runner's own reporter keeps the real stdout it was given, so it is not captured.
+ */
+export function cliInProcess(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  const run = inProcessQueue.then(() => runInProcess(args, opts));
+  inProcessQueue = run.catch(() => undefined);
+  return run;
+}
+
+async function runInProcess(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> },
+): Promise<CliResult> {
+  const [{ CommanderError }, { program }, { classify }] = await Promise.all([
+    import("commander"),
+    import("../../src/cli/program.js"),
+    import("../../src/cli/errors.js"),
+  ]);
+  const out = capture();
+  const err = capture();
+  const saved = {
+    stdout: Object.getOwnPropertyDescriptor(process, "stdout") as PropertyDescriptor,
+    stderr: Object.getOwnPropertyDescriptor(process, "stderr") as PropertyDescriptor,
+    exitCode: process.exitCode,
+    cwd: process.cwd(),
+    env: new Map(Object.keys(opts.env ?? {}).map((k) => [k, process.env[k]])),
+  };
+  Object.defineProperty(process, "stdout", { ...saved.stdout, get: () => out.stream });
+  Object.defineProperty(process, "stderr", { ...saved.stderr, get: () => err.stream });
+  for (const [k, v] of Object.entries(opts.env ?? {})) process.env[k] = v;
+  if (opts.cwd) process.chdir(opts.cwd);
+  process.exitCode = undefined;
+  let code: number | null;
+  try {
+    await program.parseAsync(args, { from: "user" });
+    code = Number(process.exitCode ?? 0);
+  } catch (e) {
+    if (e instanceof CommanderError) code = e.exitCode === 0 ? 0 : 2;
+    else {
+      const known = classify(e);
+      if (!known) throw e;
+      (await import("../../src/cli/progress.js")).endProgressLine();
+      process.stderr.write(`neox-ckpt: ${known.message}\n`);
+      code = known.code;
+    }
+  } finally {
+    Object.defineProperty(process, "stdout", saved.stdout);
+    Object.defineProperty(process, "stderr", saved.stderr);
+    for (const [k, v] of saved.env) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    if (opts.cwd) process.chdir(saved.cwd);
+    process.exitCode = saved.exitCode;
+  }
+  return { code, stdout: out.text(), stderr: err.text() };
 }

@@ -52,6 +52,48 @@ remoteOptions(
     .option("--json", "print JSON"),
 ).action(lazy(() => import("../../src/cli/dataset.js"), "datasetCommand"));
 
+const DATA_ARGUMENT =
+  "folder with document.idx and document.bin or its shards, a prefix path, or hf://datasets/ORG/NAME[@REV][/path]";
+
+remoteOptions(
+  program
+    .command("memorization")
+    .description(
+      "which training items a checkpoint reproduces: 32 greedy tokens after each item's first 32",
+    )
+    .argument("<ckpt>", "NeoX step, HF folder, or hf:// address")
+    .requiredOption("--data <data>", DATA_ARGUMENT)
+    .option("--step <n>", "the items of training iteration N")
+    .option("--steps <a..b>", "the items of iterations A to B, inclusive")
+    .option("--items <k>", "only the first K items")
+    .option("--batch-size <n>", "items per iteration", "1024")
+    .option("--seq-length <n>", "tokens per item", "2049")
+    .option("--context <n>", "tokens given", "32")
+    .option("--continuation <n>", "tokens generated and compared", "32")
+    .option("--out <file>", "write one JSON line per item to FILE.jsonl")
+    .option("--json", "print JSON"),
+).action(lazy(() => import("../../src/cli/memorization.js"), "memorizationCommand"));
+
+remoteOptions(
+  program
+    .command("eval")
+    .description(
+      "mean next-token loss on a text (--text) or on a training iteration's batch (--data)",
+    )
+    .argument("<ckpt>", "NeoX step or HF folder")
+    .option("--text <file>", "text file")
+    .option("--data <data>", DATA_ARGUMENT)
+    .option("--batch-of <n>", "with --data: the batch of training iteration N")
+    .option("--items <k>", "with --data: only the first K items of the batch")
+    .option("--batch-size <n>", "with --data: items per iteration", "1024")
+    .option("--seq-length <n>", "with --data: tokens per item", "2049")
+    .option("--json", "print JSON"),
+).action(async (ckpt: string, opts: { data?: string; text?: string }): Promise<void> => {
+  if (opts.data !== undefined)
+    return (await import("../../src/cli/memorization.js")).batchEvalCommand(ckpt, opts);
+  return (await import("../../src/cli/model.js")).evalCommand(ckpt, opts as never);
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {

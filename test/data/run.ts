@@ -1,6 +1,7 @@
 /**
- * Runs `neox-ckpt batch|dataset …`: through main.js when it registers the data commands, else
- * through cli-harness.js (the same registration), so the tests prove the commands either way.
+ * Runs `neox-ckpt batch|dataset|memorization|eval …`: through main.js when it registers the
+ * command, else through cli-harness.js (the same registration), so the tests prove the commands
+ * either way.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -8,13 +9,20 @@ import { fileURLToPath } from "node:url";
 const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 const harness = fileURLToPath(new URL("./cli-harness.js", import.meta.url));
 
-let entry: string | undefined;
-/** main.js when its help lists the `batch` and `dataset` commands, else the harness. */
-export function cliEntry(): string {
+const entries = new Map<string, string>();
+/**
+ * main.js when it registers `command` (for `eval`: with `--batch-of`), else the harness, which
+ * registers it as the snippet handed over for main.ts does.
+ */
+export function cliEntry(command: string): string {
+  let entry = entries.get(command);
   if (entry === undefined) {
-    const help = spawnSync(process.execPath, [main, "--help"], { encoding: "utf8" }).stdout ?? "";
-    const has = (c: string) => new RegExp(`^\\s+${c}\\b`, "m").test(help);
-    entry = has("batch") && has("dataset") ? main : harness;
+    const help = (args: string[]) =>
+      spawnSync(process.execPath, [main, ...args], { encoding: "utf8" }).stdout ?? "";
+    const listed = new RegExp(`^\\s+${command}\\b`, "m").test(help(["--help"]));
+    const known = listed && (command !== "eval" || help(["eval", "--help"]).includes("--batch-of"));
+    entry = known ? main : harness;
+    entries.set(command, entry);
   }
   return entry;
 }
@@ -28,7 +36,7 @@ export interface CliResult {
 /** Runs the CLI without blocking this process (which may be serving it over HTTP). */
 export function dataCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliEntry(), ...args], {
+    const child = spawn(process.execPath, [cliEntry(args[0] ?? ""), ...args], {
       env: { ...process.env, ...env },
     });
     let stdout = "";

@@ -1,58 +1,84 @@
 /**
- * The embedded demo series end to end, and the audit of repositories built from it with one
- * defect each (every finding reported, and nothing else).
+ * The embedded demo series end to end (the `demo` command run once by the shared fixture, whose
+ * output this file checks), and the audit of repositories built from it with one defect each
+ * (every finding reported, and nothing else).
  */
 import assert from "node:assert/strict";
 import {
   closeSync,
   cpSync,
+  existsSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   readFileSync,
   rmSync,
   truncateSync,
+  writeFileSync,
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { resolveModel } from "../../src/neox/model.js";
+import { openNeoxStep } from "../../src/neox/step.js";
+import { auditRepository } from "../../src/ops/audit.js";
 import { DEMO_DATA } from "../../src/ops/demo.js";
+import { exportOptimizerStates } from "../../src/ops/optim.js";
+import { openRepository } from "../../src/repo/repository.js";
 import { openSafetensorsDir } from "../../src/safetensors/read-dir.js";
+import { LocalFolder } from "../../src/source/local-folder.js";
 import { openTorchPath } from "../../src/torch/load.js";
 import type { PyDict } from "../../src/torch/pyvalue.js";
 import { TensorRef } from "../../src/torch/tensor.js";
 import { walkTensors } from "../../src/torch/walk.js";
 import { cli } from "../cli/run.js";
+import { type DemoFixture, demoFixture, STALE_FILE } from "../demo-fixture.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-demo-"));
-const repo = join(tmp, "demo", "neox-ckpt", "pythia-micro");
-let demoOut = "";
-before(() => {
-  const r = cli(["demo", "--out", join(tmp, "demo")]);
-  demoOut = r.stdout + r.stderr;
-  assert.equal(r.code, 0, demoOut);
+let demo: DemoFixture;
+let repo = "";
+before(async () => {
+  demo = await demoFixture();
+  repo = demo.repo;
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-test("demo writes 20 steps, verifies clean and converts the last one", () => {
+test("demo writes 20 steps, verifies clean and converts the last one", async () => {
+  const demoOut = demo.run.stdout + demo.run.stderr;
+  assert.equal(demo.run.code, 0, demoOut);
   assert.match(demoOut, /verify: \d+ checks, 0 failed/);
   assert.match(demoOut, /convert: wrote .*model\.safetensors/);
-  const steps = cli(["steps", repo, "--json"]);
   assert.deepEqual(
-    (JSON.parse(steps.stdout).revisions as { step: number }[]).map((r) => r.step),
+    (await openRepository(repo)).revisions.map((r) => r.step),
     [
       0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000,
       143000,
     ],
   );
-  // a second run replaces its own output
-  assert.equal(cli(["demo", "--out", join(tmp, "demo")]).code, 0);
+  // The fixture ran it over an earlier demo's output (its marker and a stale file): a second run
+  // replaces its own output...
+  assert.equal(demo.run.staleFileLeft, false, `${STALE_FILE} survived the run`);
+  assert.ok(existsSync(join(demo.out, ".neox-ckpt-demo")));
+  // ...but refuses a folder it did not make, in one line, leaving it alone.
+  const foreign = join(tmp, "foreign");
+  mkdirSync(foreign);
+  writeFileSync(join(foreign, "mine.txt"), "x");
+  const r = cli(["demo", "--out", foreign]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /not made by 'neox-ckpt demo'/);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.ok(existsSync(join(foreign, "mine.txt")));
 });
 
 test("optim on a demo step gives back torch's fp32 masters and Adam moments bit for bit", async () => {
   const out = join(tmp, "optim512");
-  const r = cli(["optim", join(repo, "step512"), "--out", out]);
-  assert.equal(r.code, 0, r.stderr);
+  const step = await openNeoxStep(new LocalFolder(join(repo, "step512")));
+  try {
+    await exportOptimizerStates(step, await resolveModel(step), { out });
+  } finally {
+    await step.close();
+  }
   const series = await openTorchPath(join(DEMO_DATA, "series.pt"));
   const snap = ((series.value as PyDict).get("snapshots") as PyDict).get("512") as PyDict;
   for (const [kind, key] of [
@@ -87,37 +113,55 @@ test("audit: the demo repository is clean", () => {
   assert.deepEqual(JSON.parse(r.stdout).findings, []);
 });
 
-function withDefect(
+/**
+ * The findings of `audit --deep` on a copy of the demo repository with one defect: through the
+ * library, or with `cli` through `audit --deep --json --strict` (exit 3: there are findings).
+ */
+async function withDefect(
   name: string,
   make: (dir: string) => void,
-): { revision: string; kind: string; file?: string }[] {
+  how: "library" | "cli" = "library",
+): Promise<{ revision: string; kind: string; file?: string }[]> {
   const dir = join(tmp, `audit-${name}`);
   cpSync(repo, dir, { recursive: true });
   make(dir);
-  const r = cli(["audit", dir, "--deep", "--json", "--strict"]);
-  assert.equal(r.code, 3, `${name}: ${r.stdout}${r.stderr}`);
-  return (JSON.parse(r.stdout).findings as { revision: string; kind: string; file?: string }[]).map(
-    (f) => ({ revision: f.revision, kind: f.kind, ...(f.file ? { file: f.file } : {}) }),
-  );
+  let findings: { revision: string; kind: string; file?: string }[];
+  if (how === "cli") {
+    const r = cli(["audit", dir, "--deep", "--json", "--strict"]);
+    assert.equal(r.code, 3, `${name}: ${r.stdout}${r.stderr}`);
+    findings = JSON.parse(r.stdout).findings;
+  } else {
+    findings = (await auditRepository(await openRepository(dir), { deep: true })).findings;
+    // what makes `--strict` exit 3
+    assert.ok(findings.length > 0, `${name}: no findings`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return findings.map((f) => ({
+    revision: f.revision,
+    kind: f.kind,
+    ...(f.file ? { file: f.file } : {}),
+  }));
 }
 
 test("audit finds each injected defect, and nothing else", async () => {
   assert.deepEqual(
-    withDefect("missing", (d) => rmSync(join(d, "step64"), { recursive: true })),
+    await withDefect("missing", (d) => rmSync(join(d, "step64"), { recursive: true }), "cli"),
     [{ revision: "step64", kind: "missing-revision" }],
   );
   assert.deepEqual(
-    withDefect("duplicate", (d) => {
-      rmSync(join(d, "step2000"), { recursive: true });
-      cpSync(join(d, "step1000"), join(d, "step2000"), { recursive: true });
-    }).sort((a, b) => a.kind.localeCompare(b.kind)),
+    (
+      await withDefect("duplicate", (d) => {
+        rmSync(join(d, "step2000"), { recursive: true });
+        cpSync(join(d, "step1000"), join(d, "step2000"), { recursive: true });
+      })
+    ).sort((a, b) => a.kind.localeCompare(b.kind)),
     [
       { revision: "step2000", kind: "duplicate-of" },
       { revision: "step2000", kind: "step-mismatch", file: "mp_rank_00_model_states.pt" },
     ],
   );
   // final-era content under an early name: the recorded step, the distances and the bytes all say so
-  const mislabelled = withDefect("mislabelled", (d) => {
+  const mislabelled = await withDefect("mislabelled", (d) => {
     rmSync(join(d, "step4"), { recursive: true });
     cpSync(join(d, "step143000"), join(d, "step4"), { recursive: true });
   });
@@ -127,13 +171,13 @@ test("audit finds each injected defect, and nothing else", async () => {
     "step4 step-mismatch",
   ]);
   assert.deepEqual(
-    withDefect("rankfile", (d) =>
+    await withDefect("rankfile", (d) =>
       rmSync(join(d, "step8", "zero_pp_rank_1_mp_rank_00_optim_states.pt")),
     ),
     [{ revision: "step8", kind: "incomplete" }],
   );
   assert.deepEqual(
-    withDefect("truncated", (d) =>
+    await withDefect("truncated", (d) =>
       truncateSync(join(d, "step16", "layer_03-model_01-model_states.pt"), 500),
     ),
     [{ revision: "step16", kind: "unreadable", file: "layer_03-model_01-model_states.pt" }],
@@ -144,7 +188,7 @@ test("audit finds each injected defect, and nothing else", async () => {
   const loc = await emb.storage.resolve();
   await t.source.close();
   assert.deepEqual(
-    withDefect("zeros", (d) => {
+    await withDefect("zeros", (d) => {
       const fd = openSync(join(d, "step32", "layer_00-model_00-model_states.pt"), "r+");
       writeSync(fd, new Uint8Array(loc.byteLength), 0, loc.byteLength, loc.byteOffset);
       closeSync(fd);

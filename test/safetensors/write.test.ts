@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,10 +11,13 @@ import {
   safetensorsLayout,
   writeSafetensors,
 } from "../../src/safetensors/write.js";
+import type { FileSinkOptions } from "../../src/source/file-sink.js";
+import { loadKernelCopy } from "../../src/source/kernel-copy.js";
 import { LocalFileSource } from "../../src/source/local-file.js";
+import { buildKernelCopy } from "../../src/source/native/build.js";
 import { MemorySource } from "../../src/source/memory.js";
 import { DTYPES, type DTypeInfo } from "../../src/torch/dtype.js";
-import { MemoryElements } from "../../src/torch/element-source.js";
+import { MemoryElements, StoredSource } from "../../src/torch/element-source.js";
 import { fixture } from "../helpers.js";
 import { expected, inputOf, shuffled } from "./reference.js";
 
@@ -234,5 +237,51 @@ test("streams large tensors in order, one chunk read ahead of the write", async 
   const st = await openSafetensors(src);
   assert.equal((await st.tensors.get("a")?.range(n - 1, 1))?.[0], 1);
   assert.equal((await st.tensors.get("b")?.range(0, 1))?.[0], 2);
+  await src.close();
+});
+
+test("tensors copied from a file (in the kernel or through memory) are the bytes of the computed path", async () => {
+  const f16 = DTYPES.get("float16") as DTypeInfo;
+  const blob = randomBytes((3 << 20) + 777);
+  const path = join(dir, "blob.bin");
+  writeFileSync(path, blob);
+  const src = await LocalFileSource.open(path);
+  // Odd sizes, an empty tensor, offsets that are not multiples of anything.
+  const spec: [string, number, number][] = [
+    ["a", 3, 1],
+    ["empty", 0, 5],
+    ["big", (1 << 20) + 3, 9],
+    ["mid", 300_001, (2 << 20) + 1],
+  ];
+  const tensors = (copyable: boolean): SafetensorsInputTensor[] =>
+    spec.map(([name, numel, offset]) => {
+      const stored = new StoredSource(src, offset, f16, [numel]);
+      return {
+        name,
+        dtype: f16,
+        shape: [numel],
+        byteLength: numel * 2,
+        source: copyable
+          ? stored
+          : { dtype: f16, shape: [numel], numel, range: (a, n) => stored.range(a, n) },
+      };
+    });
+  const built = buildKernelCopy(join(dir, "kc.node"));
+  const kernel = built.path ? loadKernelCopy(built.path).copy : undefined;
+  const write = async (name: string, copyable: boolean, sink: FileSinkOptions) => {
+    const out = join(dir, name);
+    const r = await writeSafetensors(out, tensors(copyable), { sink });
+    return { bytes: readFileSync(out), copy: r.copy };
+  };
+  const computed = await write("computed.safetensors", false, { kernel: null });
+  assert.equal(computed.copy.kernelBytes + computed.copy.memoryBytes, 0);
+  const memory = await write("memory.safetensors", true, { kernel: null });
+  assert.ok(memory.copy.memoryBytes > 0 && memory.copy.kernelBytes === 0);
+  assert.ok(Buffer.compare(memory.bytes, computed.bytes) === 0, "memory copy differs");
+  if (kernel) {
+    const k = await write("kernel.safetensors", true, { kernel });
+    assert.ok(k.copy.kernelBytes > 0);
+    assert.ok(Buffer.compare(k.bytes, computed.bytes) === 0, "kernel copy differs");
+  }
   await src.close();
 });

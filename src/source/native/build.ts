@@ -36,7 +36,8 @@ export interface BuildResult {
 
 /** Compiles the addon to `out` (default: beside the compiled kernel-copy module). */
 export function buildKernelCopy(out = fileURLToPath(KERNEL_COPY_ADDON)): BuildResult {
-  if (process.platform !== "linux") return { reason: `copy_file_range is Linux-only (${process.platform})` };
+  if (process.platform !== "linux")
+    return { reason: `copy_file_range is Linux-only (${process.platform})` };
   const source = SOURCE_CANDIDATES.map((u) => fileURLToPath(u)).find((p) => existsSync(p));
   if (!source) return { reason: "kernel-copy.c not found" };
   const include = headerCandidates().find((d) => existsSync(join(d, "node_api.h")));

@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { writeFileAtomic } from "../../src/source/atomic-write.js";
+import { BufferPool } from "../../src/source/buffer-pool.js";
+import type { ByteRun } from "../../src/source/byte-run.js";
+import { SourceRangeError } from "../../src/source/byte-source.js";
+import type { FileSinkOptions } from "../../src/source/file-sink.js";
+import { type KernelCopy, loadKernelCopy } from "../../src/source/kernel-copy.js";
+import { LocalFileSource } from "../../src/source/local-file.js";
+import { MemorySource } from "../../src/source/memory.js";
+import { buildKernelCopy } from "../../src/source/native/build.js";
+
+const dir = mkdtempSync(join(tmpdir(), "neox-ckpt-sink-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The addon built afresh for this test run (the suite does not depend on an earlier build). */
+const built = buildKernelCopy(join(dir, "kernel-copy.node"));
+const kernel = built.path ? loadKernelCopy(built.path).copy : undefined;
+const noKernel = built.reason ?? "addon did not load";
+
+/** A kernel copy that refuses every pair of files, as across file systems on old kernels. */
+const refusing: KernelCopy = {
+  copyFileRange: () => Promise.reject(Object.assign(new Error("cross-device"), { code: "EXDEV" })),
+};
+
+/** Every way to write: the kernel, a refused kernel (falls back), memory only. */
+const paths: [string, FileSinkOptions, string | false][] = [
+  ["kernel", { kernel }, kernel ? false : noKernel],
+  ["refused kernel", { kernel: refusing }, false],
+  ["memory", { kernel: null }, false],
+];
+
+const input = randomBytes((9 << 20) + 12345);
+const inputPath = join(dir, "input.bin");
+writeFileSync(inputPath, input);
+
+/** Writes and copies of odd sizes at unaligned offsets, empty ones, and runs of memory sources. */
+function script(src: LocalFileSource): { ops: (Uint8Array | ByteRun)[]; want: Buffer } {
+  const mem = new MemorySource(input.subarray(0, 1000));
+  const ops: (Uint8Array | ByteRun)[] = [
+    new Uint8Array([1, 2, 3]),
+    { source: src, offset: 1, length: 0 },
+    { source: src, offset: 7, length: 5 << 20 },
+    new Uint8Array(0),
+    { source: src, offset: 3, length: 1001 },
+    randomBytes(2 << 20),
+    { source: mem, offset: 999, length: 1 },
+    { source: src, offset: (5 << 20) + 13, length: (4 << 20) - 1 },
+    randomBytes(17),
+    { source: src, offset: input.length - 300_001, length: 300_001 },
+    { source: src, offset: 0, length: input.length },
+  ];
+  const want = Buffer.concat(
+    ops.map((o) => (o instanceof Uint8Array ? o : input.subarray(o.offset, o.offset + o.length))),
+  );
+  return { ops, want };
+}
+
+for (const [name, opts, skip] of paths) {
+  test(`file sink (${name}): writes and copies give exactly the bytes of the plain path`, {
+    skip,
+  }, async () => {
+    const src = await LocalFileSource.open(inputPath);
+    const out = join(dir, `out-${name}.bin`);
+    const { ops, want } = script(src);
+    const stats = await writeFileAtomic(
+      out,
+      async (sink) => {
+        for (const o of ops) await (o instanceof Uint8Array ? sink.write(o) : sink.copy(o));
+      },
+      opts,
+    );
+    await src.close();
+    assert.ok(Buffer.compare(readFileSync(out), want) === 0, "bytes differ");
+    if (name === "kernel") assert.ok(stats.kernelBytes > 0 && stats.kernelRefused === undefined);
+    else assert.equal(stats.kernelBytes, 0);
+    if (name === "refused kernel") assert.equal(stats.kernelRefused, "EXDEV");
+    assert.equal(stats.kernelBytes + stats.memoryBytes + stats.writtenBytes, want.length);
+  });
+
+  test(`file sink (${name}): a file that shrank is a SourceRangeError, and no file is left`, {
+    skip,
+  }, async () => {
+    const shrinking = join(dir, `shrinking-${name}.bin`);
+    writeFileSync(shrinking, input);
+    const src = await LocalFileSource.open(shrinking);
+    truncateSync(shrinking, 1 << 20);
+    const out = join(dir, `short-${name}.bin`);
+    for (const length of [100_000, 6 << 20]) {
+      await assert.rejects(
+        writeFileAtomic(
+          out,
+          (sink) => sink.copy({ source: src, offset: (1 << 20) - 10, length }),
+          opts,
+        ),
+        (e: unknown) => e instanceof SourceRangeError && /file shrank/.test(e.message),
+      );
+    }
+    await src.close();
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes(`short-${name}`)),
+      [],
+    );
+  });
+}
+
+test("buffer pool: reuses its buffers, makes no more than its bound, hands a released one to a waiter", async () => {
+  const pool = new BufferPool(16, 2);
+  const a = await pool.acquire();
+  const b = await pool.acquire();
+  assert.notEqual(a, b);
+  let got: Uint8Array | undefined;
+  const waiting = pool.acquire().then((x) => {
+    got = x;
+  });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(got, undefined, "a third acquire waits");
+  pool.release(a);
+  await waiting;
+  assert.equal(got, a);
+  pool.release(b);
+  assert.equal(await pool.acquire(), b);
+  assert.equal(pool.allocated, 2);
+  assert.throws(() => pool.release(new Uint8Array(16)), RangeError);
+  assert.throws(() => pool.release(a.subarray(1)), RangeError);
+  assert.throws(() => new BufferPool(0, 1), RangeError);
+});
+
+test("file sink with a pool of one buffer still completes (no deadlock between gathering and copying)", async () => {
+  const src = await LocalFileSource.open(inputPath);
+  const out = join(dir, "one-buffer.bin");
+  const { ops, want } = script(src);
+  await writeFileAtomic(
+    out,
+    async (sink) => {
+      for (const o of ops) await (o instanceof Uint8Array ? sink.write(o) : sink.copy(o));
+    },
+    { kernel: null, pool: new BufferPool(64 << 10, 1) },
+  );
+  await src.close();
+  assert.ok(Buffer.compare(readFileSync(out), want) === 0);
+});
