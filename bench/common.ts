@@ -1,12 +1,33 @@
-/** What the benchmarks share: the data folder and synthetic inputs made on demand. */
-import { existsSync, mkdirSync } from "node:fs";
+/**
+ * What the benchmarks share: synthetic inputs made with the real `synth` command, and the timing
+ * of a command as a user waits for it — process start to exit, then `sync` — against `cp -r` +
+ * `sync` of the same bytes in the same run, alternating A B A B, with the peak RSS of the
+ * command's process tree.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { synthesize } from "../src/ops/synth.js";
 
 export const benchRoot = fileURLToPath(new URL("../../", import.meta.url));
 /** Generated inputs and outputs (gitignored). */
 export const benchData = join(benchRoot, "bench", "data");
+/** The command line a user runs, from the same build as this benchmark. */
+export const cli = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+/** How often the process tree's memory is sampled. */
+const RSS_POLL_MS = 10;
+/** Written into an input folder once `synth` has finished it. */
+const COMPLETE = ".synth-complete";
 
 /** The value of `--name` on the command line, or `fallback`. */
 export function arg(name: string, fallback: string): string {
@@ -14,17 +35,222 @@ export function arg(name: string, fallback: string): string {
   return i > 0 ? (process.argv[i + 1] as string) : fallback;
 }
 
-/** A synthetic checkpoint of `preset` (made once, then reused). */
-export async function synthInput(
+/** Bytes of the files under `dir` (recursively) whose names pass `keep`. */
+export function bytesUnder(dir: string, keep: (name: string) => boolean = () => true): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) n += bytesUnder(p, keep);
+    else if (e.isFile() && keep(e.name)) n += statSync(p).size;
+  }
+  return n;
+}
+
+/** Free bytes on the file system holding `dir`. */
+export function freeBytes(dir: string): number {
+  mkdirSync(dir, { recursive: true });
+  const s = statfsSync(dir);
+  return s.bavail * s.bsize;
+}
+
+/** Refuses to start when the disk cannot hold what the benchmark will write. */
+export function requireFree(dir: string, need: number, what: string): void {
+  const free = freeBytes(dir);
+  if (free < need) {
+    console.error(
+      `${what} needs ${gb(need)} GB free in ${dir}, and ${gb(free)} GB are free: not started`,
+    );
+    process.exit(2);
+  }
+}
+
+export const gb = (b: number): string => (b / 1e9).toFixed(2);
+
+export interface SynthSpec {
+  preset: string;
+  tp?: number;
+  dp?: number;
+  optimizer: boolean;
+}
+
+/** The folder of a synthetic checkpoint. */
+export function synthDir(s: SynthSpec): string {
+  const tp = s.tp ?? 1;
+  return join(benchData, `synth-${s.preset}-tp${tp}${s.optimizer ? `-dp${s.dp ?? 1}-optim` : ""}`);
+}
+
+/**
+ * A synthetic checkpoint made once by `neox-ckpt synth` (as a user would) and reused; with
+ * `timed`, returns how long that took.
+ */
+export function synthInput(
   preset: string,
-  opts: { optimizer: boolean; dp?: number },
-): Promise<string> {
-  const dir = join(benchData, `synth-${preset}${opts.optimizer ? "-optim" : ""}`);
-  if (!existsSync(join(dir, "mp_rank_00_model_states.pt"))) {
-    mkdirSync(benchData, { recursive: true });
+  opts: { optimizer: boolean; dp?: number; tp?: number },
+): string {
+  const spec = { preset, ...opts };
+  const dir = synthDir(spec);
+  if (!existsSync(join(dir, COMPLETE))) {
+    rmSync(dir, { recursive: true, force: true });
+    const args = ["synth", "--preset", preset, "--out", dir, "--tp", String(opts.tp ?? 1)];
+    if (opts.dp) args.push("--dp", String(opts.dp));
+    if (!opts.optimizer) args.push("--no-optim");
     const t = performance.now();
-    await synthesize({ preset, out: dir, optimizer: opts.optimizer, dp: opts.dp });
-    console.log(`synthesised ${preset} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    const r = spawnSync(process.execPath, [cli, ...args], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    if (r.status !== 0) throw new Error(`synth ${args.join(" ")} failed`);
+    writeFileSync(join(dir, COMPLETE), "");
+    console.log(`made ${dir} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }
   return dir;
+}
+
+/** Reads every file under `dir` once, so that both sides of a comparison start from a warm cache. */
+export async function warm(dir: string): Promise<void> {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await warm(p);
+    else if (e.isFile())
+      await new Promise<void>((resolve, reject) => {
+        const s = createReadStream(p, { highWaterMark: 8 << 20 });
+        s.on("data", () => {});
+        s.on("end", resolve);
+        s.on("error", reject);
+      });
+  }
+}
+
+/** Resident memory of a process and all its descendants, in bytes (Linux /proc). */
+function treeRss(pid: number): number {
+  let rss = 0;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const m = /VmRSS:\s+(\d+) kB/.exec(status);
+    if (m) rss += Number(m[1]) * 1024;
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim();
+      for (const k of kids ? kids.split(" ") : []) rss += treeRss(Number(k));
+    }
+  } catch {
+    // the process ended between listing and reading
+  }
+  return rss;
+}
+
+export interface Timed {
+  /** Seconds from spawn to exit, then `sync`. */
+  seconds: number;
+  /** Peak resident memory of the process tree. */
+  peakRss: number;
+  stdout: string;
+}
+
+/** Runs `cmd args` to exit, then `sync`; wall time of both and the tree's peak RSS. */
+export async function timeCommand(
+  cmd: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<Timed> {
+  const t0 = performance.now();
+  const child = spawn(cmd, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  let peakRss = 0;
+  const poll = setInterval(() => {
+    if (child.pid) peakRss = Math.max(peakRss, treeRss(child.pid));
+  }, RSS_POLL_MS);
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  clearInterval(poll);
+  spawnSync("sync");
+  const seconds = (performance.now() - t0) / 1000;
+  if (code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${code}: ${stderr}`);
+  return { seconds, peakRss, stdout };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+export interface Comparison {
+  /** cp time / command time per pair (higher is faster; 1 = as fast as cp). */
+  ratios: number[];
+  median: number;
+  commandSeconds: number[];
+  cpSeconds: number[];
+  peakRss: number;
+  /** The command's standard output of its last run. */
+  stdout: string;
+}
+
+/**
+ * Alternates the command and `cp -r src cpDest` (each followed by `sync`, outputs removed and
+ * synced before each run so neither pays for the other's writes) for `pairs` pairs.
+ */
+export async function compareWithCp(opts: {
+  /** Runs the command once, its output removed beforehand. */
+  run: () => Promise<Timed>;
+  /** Removes the command's output. */
+  clean: () => void;
+  /** What cp copies: the same bytes the command reads (or writes). */
+  cpSources: readonly string[];
+  pairs: number;
+}): Promise<Comparison> {
+  const cpDest = join(benchData, "cp-baseline");
+  const ratios: number[] = [];
+  const commandSeconds: number[] = [];
+  const cpSeconds: number[] = [];
+  let peakRss = 0;
+  let stdout = "";
+  for (let i = 0; i < opts.pairs; i++) {
+    opts.clean();
+    spawnSync("sync");
+    const a = await opts.run();
+    opts.clean();
+    rmSync(cpDest, { recursive: true, force: true });
+    mkdirSync(cpDest);
+    spawnSync("sync");
+    const b = await timeCommand("cp", ["-r", ...opts.cpSources, cpDest]);
+    rmSync(cpDest, { recursive: true, force: true });
+    commandSeconds.push(a.seconds);
+    cpSeconds.push(b.seconds);
+    ratios.push(b.seconds / a.seconds);
+    peakRss = Math.max(peakRss, a.peakRss);
+    stdout = a.stdout;
+  }
+  spawnSync("sync");
+  return { ratios, median: median(ratios), commandSeconds, cpSeconds, peakRss, stdout };
+}
+
+/** The comparison as lines a reader can quote. */
+export function report(what: string, bytes: number, c: Comparison, extra: string[] = []): void {
+  const s = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(" ");
+  console.log(what);
+  for (const e of extra) console.log(`  ${e}`);
+  console.log(`  bytes: ${gb(bytes)} GB`);
+  console.log(`  command + sync (s): ${s(c.commandSeconds)}`);
+  console.log(`  cp -r + sync   (s): ${s(c.cpSeconds)}`);
+  console.log(`  ratio cp/command per pair: ${s(c.ratios)}`);
+  console.log(
+    `  median ratio: ${c.median.toFixed(2)}x cp (range ${Math.min(...c.ratios).toFixed(2)}–${Math.max(...c.ratios).toFixed(2)}); peak RSS ${(c.peakRss / 2 ** 20).toFixed(0)} MiB`,
+  );
+}
+
+/** Which copy path a run took: what the command printed, else what this build would take. */
+export function copyPath(stdout: string, env: NodeJS.ProcessEnv): string {
+  const m = /copy path: (\S+)/.exec(stdout);
+  if (m) return m[1] as string;
+  if (env.NEOX_CKPT_KERNEL_COPY === "0") return "js (NEOX_CKPT_KERNEL_COPY=0)";
+  const addon = fileURLToPath(new URL("../src/source/native/kernel-copy.node", import.meta.url));
+  return existsSync(addon) ? "kernel (addon built; not printed by the command)" : "js (no addon)";
 }

@@ -1,51 +1,64 @@
 /**
- * Converting a synthetic Pythia checkpoint to Hugging Face safetensors, against `cp` of the same
- * input bytes in the same run; reports throughput ratio and peak RSS.
+ * `convert` of a synthetic Pythia checkpoint to Hugging Face safetensors, run as a user runs it
+ * (`node dist/src/cli/main.js convert …` to exit, then `sync`), against `cp -r` + `sync` of the
+ * same input in the same run, alternating; prints the median of the pairwise ratios, how much
+ * they move, the peak RSS and the copy path taken.
  *
- * Run: npm run build && node dist/bench/convert.js [--preset pythia-1.4b] [--dtype float16]
+ * Run: npm run bench:convert [-- --preset pythia-1.4b] [--tp 1] [--dtype float16] [--pairs 3]
+ *      [--kernel 0]   (0: copy through memory even where the kernel-copy addon is built)
+ * `--preset pythia-12b` is the full-size run: it checks the free disk first and says what it needs.
  */
-import { execFileSync } from "node:child_process";
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { arg, benchData, synthInput } from "./common.js";
+import {
+  arg,
+  benchData,
+  bytesUnder,
+  cli,
+  compareWithCp,
+  copyPath,
+  report,
+  requireFree,
+  synthDir,
+  synthInput,
+  timeCommand,
+  warm,
+} from "./common.js";
 
 const preset = arg("--preset", "pythia-1.4b");
+const tp = Number(arg("--tp", "1"));
 const dtype = arg("--dtype", "float16");
-const data = benchData;
-const src = await synthInput(preset, { optimizer: false });
-const inputBytes = readdirSync(src)
-  .filter((f) => f.endsWith(".pt"))
-  .reduce((n, f) => n + statSync(join(src, f)).size, 0);
+const pairs = Math.max(3, Number(arg("--pairs", "3")));
+const kernel = arg("--kernel", "");
+const env: NodeJS.ProcessEnv = kernel === "" ? {} : { NEOX_CKPT_KERNEL_COPY: kernel };
 
-function timeCp(): number {
-  const dst = join(data, "cp-copy");
-  rmSync(dst, { recursive: true, force: true });
-  const t = performance.now();
-  execFileSync("cp", ["-r", src, dst]);
-  execFileSync("sync");
-  const s = (performance.now() - t) / 1000;
-  rmSync(dst, { recursive: true, force: true });
-  return s;
-}
+/** Parameters of the presets, for the disk check before anything is made. */
+const PARAMS: Record<string, number> = {
+  "pythia-70m": 70e6,
+  "pythia-160m": 162e6,
+  "pythia-410m": 405e6,
+  "pythia-1b": 1.01e9,
+  "pythia-1.4b": 1.41e9,
+  "pythia-2.8b": 2.78e9,
+  "pythia-6.9b": 6.86e9,
+  "pythia-12b": 11.85e9,
+};
 
-function runConvert(): { seconds: number; bytes: number; maxRssBytes: number } {
-  const out = join(data, "hf-out");
-  rmSync(out, { recursive: true, force: true });
-  const child = fileURLToPath(new URL("./convert-child.js", import.meta.url));
-  const text = execFileSync(process.execPath, [child, src, out, dtype]).toString();
-  execFileSync("sync");
-  rmSync(out, { recursive: true, force: true });
-  return JSON.parse(text.trim().split("\n").pop() as string);
-}
-
-const cp = Math.min(timeCp(), timeCp());
-const runs = [runConvert(), runConvert()];
-const best = runs.sort((a, b) => a.seconds - b.seconds)[0] as (typeof runs)[number];
-const gb = (b: number) => (b / 1e9).toFixed(2);
-console.log(`input: ${src} (${gb(inputBytes)} GB in .pt files)`);
-console.log(`cp -r of the input: ${cp.toFixed(2)} s (${gb(inputBytes / cp)} GB/s)`);
-console.log(
-  `convert to ${dtype} safetensors: ${best.seconds.toFixed(2)} s (${gb(inputBytes / best.seconds)} GB/s input), peak RSS ${(Math.max(...runs.map((r) => r.maxRssBytes)) / 2 ** 20).toFixed(0)} MiB`,
-);
-console.log(`ratio: convert runs at ${(cp / best.seconds).toFixed(2)}x the speed of cp`);
+const spec = { preset, tp, optimizer: false };
+const outBytes = (PARAMS[preset] ?? 0) * (dtype === "float32" ? 4 : 2);
+// The input (fp16) if it is still to be made, the output and cp's copy of the input.
+requireFree(benchData, outBytes + (PARAMS[preset] ?? 0) * 2 * 2 * 1.05, `convert ${preset}`);
+const src = synthInput(preset, { optimizer: false, tp });
+const inputBytes = bytesUnder(src, (f) => f.endsWith(".pt"));
+await warm(src);
+const out = join(benchData, "convert-out");
+const c = await compareWithCp({
+  run: () =>
+    timeCommand(process.execPath, [cli, "convert", src, "--out", out, "--dtype", dtype], env),
+  clean: () => rmSync(out, { recursive: true, force: true }),
+  cpSources: [src],
+  pairs,
+});
+report(`convert ${preset} TP ${tp} fp16 → ${dtype} (${synthDir(spec)})`, inputBytes, c, [
+  `copy path: ${copyPath(c.stdout, env)}`,
+]);

@@ -1,41 +1,45 @@
 /**
- * Consolidating the ZeRO optimizer states of a synthetic checkpoint (era A, as Pythia) into
- * per-parameter fp32 / exp_avg / exp_avg_sq safetensors, against `cp` of the same optimizer files.
+ * `optim`: the era-A ZeRO states of a synthetic Pythia checkpoint (DP 4, as Pythia) consolidated
+ * into per-parameter fp32 / exp_avg / exp_avg_sq safetensors, run as a user runs it, against
+ * `cp` + `sync` of the same optimizer files, alternating; median of the pairwise ratios, peak RSS.
  *
- * Run: npm run build && node dist/bench/optim.js [--preset pythia-410m]
+ * Run: npm run bench:optim [-- --preset pythia-410m] [--pairs 3] [--kernel 0]
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { arg, benchData, synthInput } from "./common.js";
+import {
+  arg,
+  benchData,
+  bytesUnder,
+  cli,
+  compareWithCp,
+  copyPath,
+  report,
+  synthInput,
+  timeCommand,
+  warm,
+} from "./common.js";
 
 const preset = arg("--preset", "pythia-410m");
-const data = benchData;
-const src = await synthInput(preset, { optimizer: true, dp: 4 });
-const optimFiles = readdirSync(src).filter((f) => f.includes("optim_states"));
-const bytes = optimFiles.reduce((n, f) => n + statSync(join(src, f)).size, 0);
-const cpDir = join(data, "cp-optim");
-const t0 = performance.now();
-rmSync(cpDir, { recursive: true, force: true });
-mkdirSync(cpDir);
-execFileSync("cp", [...optimFiles.map((f) => join(src, f)), cpDir]);
-execFileSync("sync");
-const cp = (performance.now() - t0) / 1000;
-rmSync(cpDir, { recursive: true, force: true });
-const out = join(data, "optim-out");
-const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
-const t1 = performance.now();
-const child = spawnSync(
-  "/usr/bin/time",
-  ["-f", "%M", process.execPath, main, "optim", src, "--out", out, "--force"],
-  { encoding: "utf8" },
-);
-if (child.status !== 0) throw new Error(child.stderr);
-const rssKiB = Number(child.stderr.trim().split("\n").pop());
-const ours = (performance.now() - t1) / 1000;
-rmSync(out, { recursive: true, force: true });
-console.log(`optimizer files: ${optimFiles.length} (${(bytes / 1e9).toFixed(2)} GB)`);
-console.log(
-  `cp: ${cp.toFixed(2)} s; optim: ${ours.toFixed(2)} s; ratio ${(cp / ours).toFixed(2)}x cp; peak RSS ${(rssKiB / 1024).toFixed(0)} MiB`,
+const pairs = Math.max(3, Number(arg("--pairs", "3")));
+const kernel = arg("--kernel", "");
+const env: NodeJS.ProcessEnv = kernel === "" ? {} : { NEOX_CKPT_KERNEL_COPY: kernel };
+
+const src = synthInput(preset, { optimizer: true, dp: 4 });
+const optimFiles = readdirSync(src)
+  .filter((f) => f.includes("optim_states"))
+  .map((f) => join(src, f));
+await warm(src);
+const out = join(benchData, "optim-out");
+const c = await compareWithCp({
+  run: () => timeCommand(process.execPath, [cli, "optim", src, "--out", out, "--force"], env),
+  clean: () => rmSync(out, { recursive: true, force: true }),
+  cpSources: optimFiles,
+  pairs,
+});
+report(
+  `optim ${preset} era A DP 4: ${optimFiles.length} optimizer files`,
+  bytesUnder(src, (f) => f.includes("optim_states")),
+  c,
+  [`copy path: ${copyPath(c.stdout, env)}`],
 );

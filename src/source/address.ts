@@ -1,7 +1,8 @@
 /**
- * Addresses a command accepts: a local path, `hf://ORG/NAME@REVISION[/path]`, or a plain
- * `http(s)://…/resolve/…` URL. The hub endpoint comes from `--endpoint` or `HF_ENDPOINT`, the
- * token from `HF_TOKEN` (sent as a bearer header, never printed).
+ * Addresses a command accepts: a local path, `hf://ORG/NAME@REVISION[/path]`, a plain
+ * `http(s)://…/resolve/…` URL, or `s3://BUCKET[/KEY]`. The hub endpoint comes from `--endpoint`
+ * or `HF_ENDPOINT`, the token from `HF_TOKEN` (sent as a bearer header, never printed); S3's
+ * endpoint, region and credentials from the AWS CLI's variables (s3-client.ts).
  */
 import { CheckpointError } from "../util/errors.js";
 
@@ -10,7 +11,11 @@ export const DEFAULT_ENDPOINT = "https://huggingface.co";
 export type Address =
   | { kind: "local"; path: string }
   | { kind: "hub"; endpoint: string; repo: string; revision: string; path: string }
-  | { kind: "url"; url: string };
+  | { kind: "url"; url: string }
+  | { kind: "s3"; bucket: string; key: string };
+
+/** A bucket name as S3 and S3-compatible stores accept it (legacy names may have capitals and `_`). */
+const S3_BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{2,254}$/;
 
 /** Parses an address. `endpoint` overrides HF_ENDPOINT. */
 export function parseAddress(address: string, endpoint?: string): Address {
@@ -30,6 +35,14 @@ export function parseAddress(address: string, endpoint?: string): Address {
       revision: decodeURIComponent(m[3] ?? "main"),
       path: m[4] ?? "",
     };
+  }
+  if (address.startsWith("s3://")) {
+    const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(address);
+    if (!m || !S3_BUCKET.test(m[1] as string))
+      throw new CheckpointError(`bad S3 address ${address}: expected s3://BUCKET[/KEY]`, {
+        file: address,
+      });
+    return { kind: "s3", bucket: m[1] as string, key: m[2] ?? "" };
   }
   if (/^https?:\/\//.test(address)) {
     const u = new URL(address);

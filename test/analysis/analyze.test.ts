@@ -5,7 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { Metrics, StepMetrics } from "../../src/analysis/metrics.js";
-import { cli } from "../cli/run.js";
+import { analyzeRepository } from "../../src/ops/analyze.js";
+import { openRepository } from "../../src/repo/repository.js";
+import { cliAsync } from "../cli/run.js";
+import { demoFixture } from "../demo-fixture.js";
 import { fixture } from "../helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-analyze-"));
@@ -16,11 +19,14 @@ const expected = JSON.parse(readFileSync(fixture("analysis/expected.json"), "utf
 let metrics: Metrics;
 const out = join(tmp, "analysis");
 
-before(() => {
-  assert.equal(cli(["demo", "--out", join(tmp, "demo")]).code, 0);
-  const r = cli([
+let demoOut = "";
+
+before(async () => {
+  const demo = await demoFixture();
+  demoOut = demo.out;
+  const r = await cliAsync([
     "analyze",
-    join(tmp, "demo", "neox-ckpt", "pythia-micro"),
+    demo.repo,
     "--out",
     out,
     "--steps",
@@ -98,29 +104,14 @@ test("aggregates per layer and kind, CSV and plots are written", () => {
 
 test("analyze of a served remote repository gives the local metrics.json", async () => {
   const { startHubServer } = await import("../../src/server/hub.js");
-  const { cliAsync } = await import("../cli/run.js");
-  const hub = await startHubServer({ root: join(tmp, "demo"), port: 0 });
+  const hub = await startHubServer({ root: demoOut, port: 0 });
   try {
-    const remoteOut = join(tmp, "remote-analysis");
-    const r = await cliAsync(
-      [
-        "analyze",
-        "hf://neox-ckpt/pythia-micro",
-        "--out",
-        remoteOut,
-        "--steps",
-        expected.steps.join(","),
-        "--svd-iterations",
-        "2000",
-      ],
-      { env: { HF_ENDPOINT: hub.url } },
+    const remote = await analyzeRepository(
+      await openRepository("hf://neox-ckpt/pythia-micro", { endpoint: hub.url }),
+      { steps: expected.steps, svdIterations: 2000 },
     );
-    assert.equal(r.code, 0, r.stderr);
     const strip = (m: Metrics) => JSON.stringify({ ...m, repository: "" });
-    assert.equal(
-      strip(JSON.parse(readFileSync(join(remoteOut, "metrics.json"), "utf8"))),
-      strip(metrics),
-    );
+    assert.equal(strip(remote), strip(metrics));
   } finally {
     await hub.close();
   }

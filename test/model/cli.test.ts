@@ -4,13 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { cli } from "../cli/run.js";
+import { demoFixture } from "../demo-fixture.js";
 import { repoRoot } from "../helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-model-cli-"));
-const repo = join(tmp, "demo", "neox-ckpt", "pythia-micro");
+let repo = "";
+let hf = "";
 const text = join(tmp, "held-out.txt");
-before(() => {
-  assert.equal(cli(["demo", "--out", join(tmp, "demo")]).code, 0);
+before(async () => {
+  ({ repo, hf } = await demoFixture());
   // the last 10 % of the corpus is the series' held-out text
   const corpus = readFileSync(join(repoRoot, "tools", "demo", "corpus.txt"), "utf8");
   writeFileSync(text, corpus.slice(Math.floor(corpus.length * 0.9)));
@@ -33,13 +35,7 @@ test("eval on the demo series: held-out loss falls from step 0 to the end of tra
 
 test("logits --json from a NeoX step and from its HF conversion agree", () => {
   const a = cli(["logits", join(repo, "step143000"), "--ids", "5,17,100,3", "--json"]);
-  const b = cli([
-    "logits",
-    join(tmp, "demo", "hf", "pythia-micro-step143000"),
-    "--ids",
-    "5,17,100,3",
-    "--json",
-  ]);
+  const b = cli(["logits", hf, "--ids", "5,17,100,3", "--json"]);
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
   const la = JSON.parse(a.stdout) as { ids: number[]; logits: number[][] };

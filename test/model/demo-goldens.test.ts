@@ -5,19 +5,27 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { openModel } from "../../src/model/from-checkpoint.js";
+import { openNeoxStep } from "../../src/neox/step.js";
+import { convertToHf } from "../../src/ops/convert.js";
 import { LocalFolder } from "../../src/source/local-folder.js";
-import { cli } from "../cli/run.js";
+import { type DemoFixture, demoFixture } from "../demo-fixture.js";
 import { fixture } from "../helpers.js";
 
 const goldens = JSON.parse(readFileSync(fixture("model/demo-goldens.json"), "utf8")) as {
   cases: { step: number; ids: number[]; logits: number[][] }[];
 };
 const tmp = mkdtempSync(join(tmpdir(), "neox-demo-goldens-"));
-const repo = join(tmp, "demo", "neox-ckpt", "pythia-micro");
-before(() => {
-  assert.equal(cli(["demo", "--out", join(tmp, "demo")]).code, 0);
-  for (const s of [0, 4000])
-    assert.equal(cli(["convert", join(repo, `step${s}`), "--out", join(tmp, `hf${s}`)]).code, 0);
+let demo: DemoFixture;
+before(async () => {
+  demo = await demoFixture();
+  for (const s of [0, 4000]) {
+    const step = await openNeoxStep(new LocalFolder(join(demo.repo, `step${s}`)));
+    try {
+      await convertToHf(step, { out: join(tmp, `hf${s}`) });
+    } finally {
+      await step.close();
+    }
+  }
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -42,9 +50,8 @@ async function worstRelativeError(folder: string, step: number): Promise<number>
 
 for (const step of [0, 4000, 143000]) {
   test(`step ${step}: logits from the raw TP-2 NeoX checkpoint and from its HF conversion match torch`, async (t) => {
-    const neox = await worstRelativeError(join(repo, `step${step}`), step);
-    const hfDir =
-      step === 143000 ? join(tmp, "demo", "hf", "pythia-micro-step143000") : join(tmp, `hf${step}`);
+    const neox = await worstRelativeError(join(demo.repo, `step${step}`), step);
+    const hfDir = step === 143000 ? demo.hf : join(tmp, `hf${step}`);
     const hf = await worstRelativeError(hfDir, step);
     t.diagnostic(`max |Δ| / logit range: NeoX ${neox.toExponential(2)}, HF ${hf.toExponential(2)}`);
     assert.ok(neox <= 1e-4, `NeoX: ${neox}`);

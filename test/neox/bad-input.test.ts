@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { cli } from "../cli/run.js";
+import { cli, cliInProcess } from "../cli/run.js";
 import { fixture } from "../helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-bad-"));
@@ -24,24 +24,26 @@ test("a missing shard: exit 1 and the message names the file", () => {
   assert.equal(r.stderr.trim().split("\n").length, 1, "one line");
 });
 
-test("a missing optimizer rank file is named", () => {
+// The cases below run in this process (cliInProcess: main.js's command table and error mapping).
+
+test("a missing optimizer rank file is named", async () => {
   const d = copy("pipeline-tp2-dp3-eraA");
   rmSync(join(d, "global_step100", "zero_pp_rank_1_mp_rank_01_optim_states.pt"));
-  const r = cli(["inspect", d]);
+  const r = await cliInProcess(["inspect", d]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /zero_pp_rank_1_mp_rank_01_optim_states\.pt/);
 });
 
-test("a truncated layer file: exit 1 naming the file", () => {
+test("a truncated layer file: exit 1 naming the file", async () => {
   const d = copy("pipeline-tp2-dp3-eraA");
   const f = join(d, "global_step100", "layer_02-model_01-model_states.pt");
   truncateSync(f, Math.floor(readFileSync(f).length / 2));
-  const r = cli(["inspect", d]);
+  const r = await cliInProcess(["inspect", d]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /layer_02-model_01-model_states\.pt/);
 });
 
-test("a shard of the wrong shape: exit 1 naming the file and tensor", () => {
+test("a shard of the wrong shape: exit 1 naming the file and tensor", async () => {
   const d = copy("pipeline-tp2-dp3-eraA");
   // layer 0 (embedding) put where transformer layer 3 should be on rank 1
   const s = join(d, "global_step100");
@@ -53,16 +55,16 @@ test("a shard of the wrong shape: exit 1 naming the file and tensor", () => {
     join(s, "layer_00-model_01-model_states.pt"),
     join(s, "layer_02-model_01-model_states.pt"),
   );
-  const r = cli(["inspect", d]);
+  const r = await cliInProcess(["inspect", d]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /layer_02-model_01-model_states\.pt/);
 });
 
-test("an unknown layout: exit 1", () => {
+test("an unknown layout: exit 1", async () => {
   const d = join(tmp, "empty");
   cpSync(fixture("neox/yaml"), d, { recursive: true });
   writeFileSync(join(d, "notes.txt"), "hello");
-  const r = cli(["inspect", d]);
+  const r = await cliInProcess(["inspect", d]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /no NeoX checkpoint files/);
 });
@@ -91,7 +93,7 @@ test("a tensor of the wrong shape: convert exits 1 naming file and tensor, leave
   const { renameSync } = await import("node:fs");
   renameSync(tmpFile, f);
   const out = join(tmp, "wrong-shape-out");
-  const r = cli(["convert", d, "--out", out]);
+  const r = await cliInProcess(["convert", d, "--out", out]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /layer_02-model_0[01]-model_states\.pt/);
   assert.match(r.stderr, /query_key_value/);

@@ -16,7 +16,7 @@ import { after, test } from "node:test";
 import { openSafetensorsDir } from "../../src/safetensors/read-dir.js";
 import { openTorchPath } from "../../src/torch/load.js";
 import { walkTensors } from "../../src/torch/walk.js";
-import { cli } from "../cli/run.js";
+import { cli, cliInProcess } from "../cli/run.js";
 import { fixture } from "../helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-convert-"));
@@ -26,7 +26,14 @@ for (const name of ["pipeline-tp2-dp3-eraA", "sequential-tp2"]) {
   for (const dtype of ["float16", "bfloat16", "float32"]) {
     test(`convert ${name} --dtype ${dtype}: safetensors bit-identical to torch's merge; config as specified`, async () => {
       const out = join(tmp, `${name}-${dtype}`);
-      const r = cli(["convert", fixture(`neox/${name}`), "--out", out, "--dtype", dtype]);
+      const r = await cliInProcess([
+        "convert",
+        fixture(`neox/${name}`),
+        "--out",
+        out,
+        "--dtype",
+        dtype,
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const cfg = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as Record<
         string,
@@ -62,9 +69,9 @@ for (const name of ["pipeline-tp2-dp3-eraA", "sequential-tp2"]) {
   }
 }
 
-test("sharding: --max-shard-size splits into indexed shards", () => {
+test("sharding: --max-shard-size splits into indexed shards", async () => {
   const out = join(tmp, "sharded");
-  const r = cli([
+  const r = await cliInProcess([
     "convert",
     fixture("neox/pipeline-tp2-dp3-eraA"),
     "--out",
@@ -82,7 +89,7 @@ test("sharding: --max-shard-size splits into indexed shards", () => {
   assert.equal(Object.keys(index.weight_map).length, 28);
 });
 
-test("a non-empty --out is refused without --force, replaced with it", () => {
+test("a non-empty --out is refused without --force, replaced with it", async () => {
   const out = join(tmp, "occupied");
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, "keep.txt"), "x");
@@ -90,15 +97,27 @@ test("a non-empty --out is refused without --force, replaced with it", () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /not empty/);
   assert.ok(existsSync(join(out, "keep.txt")));
-  const f = cli(["convert", fixture("neox/pipeline-tp2-dp3-eraA"), "--out", out, "--force"]);
+  const f = await cliInProcess([
+    "convert",
+    fixture("neox/pipeline-tp2-dp3-eraA"),
+    "--out",
+    out,
+    "--force",
+  ]);
   assert.equal(f.code, 0, f.stderr);
   assert.ok(!existsSync(join(out, "keep.txt")));
   assert.ok(existsSync(join(out, "model.safetensors")));
 });
 
-test("--dry-run prints the plan and writes nothing", () => {
+test("--dry-run prints the plan and writes nothing", async () => {
   const out = join(tmp, "dry");
-  const r = cli(["convert", fixture("neox/pipeline-tp2-dp3-eraA"), "--out", out, "--dry-run"]);
+  const r = await cliInProcess([
+    "convert",
+    fixture("neox/pipeline-tp2-dp3-eraA"),
+    "--out",
+    out,
+    "--dry-run",
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(
     r.stdout,
@@ -124,17 +143,28 @@ test("a truncated shard fails the conversion and leaves no output folder behind"
   );
 });
 
-test("diff: a NeoX step and its conversion are equal tensor for tensor", () => {
+test("diff: a NeoX step and its conversion are equal tensor for tensor", async () => {
   const out = join(tmp, "for-diff");
-  assert.equal(cli(["convert", fixture("neox/pipeline-tp2-dp3-eraB"), "--out", out]).code, 0);
-  const r = cli(["diff", fixture("neox/pipeline-tp2-dp3-eraB"), out, "--json"]);
+  assert.equal(
+    (await cliInProcess(["convert", fixture("neox/pipeline-tp2-dp3-eraB"), "--out", out])).code,
+    0,
+  );
+  const r = await cliInProcess(["diff", fixture("neox/pipeline-tp2-dp3-eraB"), out, "--json"]);
   assert.equal(r.code, 0, r.stderr);
   const d = JSON.parse(r.stdout) as { equal: number; total: number };
   assert.deepEqual([d.equal, d.total], [28, 28]);
   const b16 = join(tmp, "for-diff-bf16");
   assert.equal(
-    cli(["convert", fixture("neox/pipeline-tp2-dp3-eraB"), "--out", b16, "--dtype", "bfloat16"])
-      .code,
+    (
+      await cliInProcess([
+        "convert",
+        fixture("neox/pipeline-tp2-dp3-eraB"),
+        "--out",
+        b16,
+        "--dtype",
+        "bfloat16",
+      ])
+    ).code,
     0,
   );
   const r2 = cli(["diff", out, b16, "--json"]);

@@ -1,17 +1,16 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { openTorchPath } from "../../src/torch/load.js";
 import { tensorSha256 } from "../../src/torch/tensor-hash.js";
 import { walkTensors } from "../../src/torch/walk.js";
 import { makeEraB } from "../../tools/neox-written/make.js";
-import { cli } from "../cli/run.js";
-import { fixture } from "../helpers.js";
+import { cli, cliInProcess } from "../cli/run.js";
+import { fixture, scratchDir } from "../helpers.js";
 
-const tmp = mkdtempSync(join(tmpdir(), "neox-reshard-"));
+const tmp = scratchDir("neox-reshard-");
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 test("our era-B output is the one torch loaded and checked every key DeepSpeed reads in", async () => {
@@ -54,8 +53,8 @@ async function tensorsOf(dir: string): Promise<Map<string, string>> {
 }
 
 test("NeoX TP2 DP3 era A → reshard TP1 DP2 era B → back: every layer and optimizer tensor identical", async () => {
-  const reshard = (from: string, to: string, tp: number, dp: number, era: string) => {
-    const r = cli([
+  const reshard = async (from: string, to: string, tp: number, dp: number, era: string) => {
+    const r = await cliInProcess([
       "reshard",
       from,
       "--out",
@@ -73,8 +72,8 @@ test("NeoX TP2 DP3 era A → reshard TP1 DP2 era B → back: every layer and opt
   // From the torch-written fixture: all identical except the fp32 masters of the row biases summed
   // across TP ranks, whose per-rank copies differ in the fixture; a sum cannot be split back into
   // unequal parts (in training the copies stay equal, and so does the round trip, below).
-  const x = reshard(fixture("neox/pipeline-tp2-dp3-eraA"), join(tmp, "x"), 1, 2, "b");
-  const back = reshard(x, join(tmp, "back"), 2, 3, "a");
+  const x = await reshard(fixture("neox/pipeline-tp2-dp3-eraA"), join(tmp, "x"), 1, 2, "b");
+  const back = await reshard(x, join(tmp, "back"), 2, 3, "a");
   const orig = await tensorsOf(fixture("neox/pipeline-tp2-dp3-eraA/global_step100"));
   const got = await tensorsOf(back);
   let compared = 0;
@@ -85,19 +84,22 @@ test("NeoX TP2 DP3 era A → reshard TP1 DP2 era B → back: every layer and opt
   }
   assert.ok(compared > 100);
   // From a checkpoint whose summed-bias copies agree: the whole round trip is exact.
-  const a = reshard(fixture("neox/pipeline-tp2-dp3-eraA"), join(tmp, "a"), 2, 3, "a");
-  const b = reshard(a, join(tmp, "b"), 1, 2, "b");
-  const c = reshard(b, join(tmp, "c"), 2, 3, "a");
+  const a = await reshard(fixture("neox/pipeline-tp2-dp3-eraA"), join(tmp, "a"), 2, 3, "a");
+  const b = await reshard(a, join(tmp, "b"), 1, 2, "b");
+  const c = await reshard(b, join(tmp, "c"), 2, 3, "a");
   assert.deepEqual(await tensorsOf(c), await tensorsOf(a));
-  assert.equal(cli(["verify", c]).code, 0);
+  assert.equal((await cliInProcess(["verify", c])).code, 0);
 });
 
-test("NeoX → HF → NeoX → HF: identical safetensors", () => {
+test("NeoX → HF → NeoX → HF: identical safetensors", async () => {
   const hf1 = join(tmp, "hf1");
   const nx = join(tmp, "nx");
   const hf2 = join(tmp, "hf2");
-  assert.equal(cli(["convert", fixture("neox/pipeline-tp2-dp3-eraB"), "--out", hf1]).code, 0);
-  const r = cli([
+  assert.equal(
+    (await cliInProcess(["convert", fixture("neox/pipeline-tp2-dp3-eraB"), "--out", hf1])).code,
+    0,
+  );
+  const r = await cliInProcess([
     "to-neox",
     hf1,
     "--out",
@@ -110,8 +112,8 @@ test("NeoX → HF → NeoX → HF: identical safetensors", () => {
     fixture("neox/pipeline-tp2-dp3-eraB"),
   ]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(cli(["verify", nx]).code, 0);
-  assert.equal(cli(["convert", nx, "--out", hf2]).code, 0);
+  assert.equal((await cliInProcess(["verify", nx])).code, 0);
+  assert.equal((await cliInProcess(["convert", nx, "--out", hf2])).code, 0);
   assert.ok(
     readFileSync(join(hf1, "model.safetensors")).equals(
       readFileSync(join(hf2, "model.safetensors")),
@@ -119,29 +121,60 @@ test("NeoX → HF → NeoX → HF: identical safetensors", () => {
   );
 });
 
-test("a synthetic Pythia-160m-shaped checkpoint reshards TP 1 → 2 → 1 with identical weights", () => {
-  const s = join(tmp, "s160");
-  assert.equal(cli(["synth", "--preset", "pythia-160m", "--out", s, "--no-optim"]).code, 0);
+/** `synth --preset pythia-160m --no-optim`, made once for the two tests below. */
+let s160: Promise<string> | undefined;
+function synth160m(): Promise<string> {
+  s160 ??= (async () => {
+    const s = join(tmp, "s160");
+    const w = await cliInProcess(["synth", "--preset", "pythia-160m", "--out", s, "--no-optim"]);
+    assert.equal(w.code, 0, w.stderr);
+    return s;
+  })();
+  return s160;
+}
+
+test("synth --preset pythia-160m: inspect --json reports the seed table's parameter counts", async () => {
+  const r = await cliInProcess(["inspect", await synth160m(), "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { parameters: { total: number; nonEmbedding: number } };
+  assert.deepEqual(j.parameters, { total: 162_322_944, nonEmbedding: 85_056_000 });
+});
+
+test("a synthetic Pythia-160m-shaped checkpoint reshards TP 1 → 2 → 1 with identical weights", async () => {
+  const s = await synth160m();
   assert.equal(
-    cli(["reshard", s, "--out", join(tmp, "s160-tp2"), "--tp", "2", "--dp", "1", "--no-optim"])
-      .code,
+    (
+      await cliInProcess([
+        "reshard",
+        s,
+        "--out",
+        join(tmp, "s160-tp2"),
+        "--tp",
+        "2",
+        "--dp",
+        "1",
+        "--no-optim",
+      ])
+    ).code,
     0,
   );
   assert.equal(
-    cli([
-      "reshard",
-      join(tmp, "s160-tp2"),
-      "--out",
-      join(tmp, "s160-back"),
-      "--tp",
-      "1",
-      "--dp",
-      "1",
-      "--no-optim",
-    ]).code,
+    (
+      await cliInProcess([
+        "reshard",
+        join(tmp, "s160-tp2"),
+        "--out",
+        join(tmp, "s160-back"),
+        "--tp",
+        "1",
+        "--dp",
+        "1",
+        "--no-optim",
+      ])
+    ).code,
     0,
   );
-  const d = cli(["diff", s, join(tmp, "s160-back"), "--json"]);
+  const d = await cliInProcess(["diff", s, join(tmp, "s160-back"), "--json"]);
   assert.equal(d.code, 0, d.stdout.slice(0, 500));
   for (const f of readdirSync(s).filter((x) => x.startsWith("layer_"))) {
     assert.ok(

@@ -12,7 +12,7 @@ import { inspectStep } from "../../src/ops/inspect.js";
 import { startHubServer } from "../../src/server/hub.js";
 import { HttpStats } from "../../src/source/http.js";
 import { openFolder } from "../../src/source/open.js";
-import { cliAsync as cli } from "../cli/run.js";
+import { cliAsync as cli, cliInProcess } from "../cli/run.js";
 import { startFaultProxy } from "../fault-proxy.js";
 import { fixture } from "../helpers.js";
 
@@ -51,7 +51,7 @@ test("inspect, tensors, ls, verify and steps: remote output equals local output"
     ["inspect", "--json"],
     ["verify", "--json"],
   ]) {
-    const a = await cli([args[0] as string, local(), ...args.slice(1)]);
+    const a = await cliInProcess([args[0] as string, local(), ...args.slice(1)]);
     const b = await cli([args[0] as string, remote, ...args.slice(1)], { env: env() });
     assert.equal(b.code, a.code, b.stderr);
     assert.equal(strip(b.stdout), strip(a.stdout), args.join(" "));
@@ -61,7 +61,7 @@ test("inspect, tensors, ls, verify and steps: remote output equals local output"
     ["tensors", "--json", "--hash"],
     ["ls", "--json"],
   ]) {
-    const a = await cli([cmd[0] as string, join(local(), f), ...cmd.slice(1)]);
+    const a = await cliInProcess([cmd[0] as string, join(local(), f), ...cmd.slice(1)]);
     const b = await cli([cmd[0] as string, `${remote}/${f}`, ...cmd.slice(1)], { env: env() });
     assert.equal(b.code, 0, b.stderr);
     assert.equal(strip(b.stdout), strip(a.stdout));
@@ -87,7 +87,7 @@ test("convert, optim and diff over hf:// write the same bytes as locally", async
   ] as const) {
     const a = join(out, `${cmd}-local`);
     const b = join(out, `${cmd}-remote`);
-    assert.equal((await cli([cmd, local(), "--out", a, ...extra])).code, 0);
+    assert.equal((await cliInProcess([cmd, local(), "--out", a, ...extra])).code, 0);
     const r = await cli([cmd, remote, "--out", b, ...extra], { env: env() });
     assert.equal(r.code, 0, r.stderr);
     const files = (d: string) =>
@@ -121,7 +121,7 @@ test("inspect of a remote step stays within its request and byte budget", async 
 });
 
 test("under injected faults (500s, dropped and short bodies) remote runs still match", async () => {
-  const want = await cli(["convert", local(), "--out", join(out, "f-local")]);
+  const want = await cliInProcess(["convert", local(), "--out", join(out, "f-local")]);
   assert.equal(want.code, 0);
   await (async () => {
     const proxy = await startFaultProxy(
@@ -143,7 +143,7 @@ test("under injected faults (500s, dropped and short bodies) remote runs still m
 });
 
 test("audit over hf:// gives the findings of the local audit", async () => {
-  const a = await cli(["audit", repo, "--json", "--deep", "--expect", "100,200,300"]);
+  const a = await cliInProcess(["audit", repo, "--json", "--deep", "--expect", "100,200,300"]);
   const b = await cli(
     ["audit", "hf://EleutherAI/neox-ckpt-micro", "--json", "--deep", "--expect", "100,200,300"],
     { env: env() },
@@ -164,14 +164,22 @@ test("tensors --json --hash over hf:// equals the local run for every torch fixt
   const rev = join(root, "torch", "fixtures", "main");
   mkdirSync(rev, { recursive: true });
   for (const f of Object.keys(expected.files)) cpSync(fixture(`torch/${f}`), join(rev, f));
+  // in this process (cliInProcess: main.js's command table), and for one file in a process of its own
   for (const f of Object.keys(expected.files)) {
-    const a = await cli(["tensors", fixture(`torch/${f}`), "--json", "--hash"]);
-    const b = await cli(["tensors", `hf://torch/fixtures@main/${f}`, "--json", "--hash"], {
+    const a = await cliInProcess(["tensors", fixture(`torch/${f}`), "--json", "--hash"]);
+    const b = await cliInProcess(["tensors", `hf://torch/fixtures@main/${f}`, "--json", "--hash"], {
       env: env(),
     });
     assert.equal(b.code, 0, `${f}: ${b.stderr}`);
     assert.equal(b.stdout, a.stdout, f);
   }
+  const f = "dtypes.pt";
+  const a = await cliInProcess(["tensors", fixture(`torch/${f}`), "--json", "--hash"]);
+  const b = await cli(["tensors", `hf://torch/fixtures@main/${f}`, "--json", "--hash"], {
+    env: env(),
+  });
+  assert.equal(b.code, 0, `${f}: ${b.stderr}`);
+  assert.equal(b.stdout, a.stdout, f);
 });
 
 test("download: parallel, sha256-verified, resumable", async () => {

@@ -24,7 +24,7 @@ import {
 import type { TensorRef } from "../../src/torch/tensor.js";
 import { tensorSha256 } from "../../src/torch/tensor-hash.js";
 import { childPath, children, walkTensors } from "../../src/torch/walk.js";
-import { cli } from "../cli/run.js";
+import { type CliResult, cli, cliInProcess } from "../cli/run.js";
 import { fixture } from "../helpers.js";
 
 interface ExpectedTensor {
@@ -231,9 +231,12 @@ for (const [file, exp] of Object.entries(expected.files)) {
   });
 }
 
-test("`tensors --json --hash` prints exactly the expected entries for every fixture", () => {
+// The per-file loops below run the commands in this process (cliInProcess: main.js's command
+// table and exit-code mapping); one spawned run each shows the real process says the same.
+
+test("`tensors --json --hash` prints exactly the expected entries for every fixture", async () => {
   for (const [file, exp] of Object.entries(expected.files)) {
-    const r = cli(["tensors", fixture(`torch/${file}`), "--json", "--hash"]);
+    const r = await cliInProcess(["tensors", fixture(`torch/${file}`), "--json", "--hash"]);
     assert.equal(r.code, 0, `${file}: ${r.stderr}`);
     const want = exp.tensors.map((e) => ({
       name: e.name,
@@ -243,17 +246,23 @@ test("`tensors --json --hash` prints exactly the expected entries for every fixt
     }));
     assert.deepEqual(JSON.parse(r.stdout), want, file);
   }
+  const args = ["tensors", fixture("torch/prefix_from_path.v1.pt"), "--json", "--hash"];
+  const spawned = cli(args);
+  assert.equal(spawned.code, 0, spawned.stderr);
+  assert.equal(spawned.stdout, (await cliInProcess(args)).stdout);
 });
 
-test("malicious pickles: nothing runs, ls names the offending global, tensors still list", () => {
+test("malicious pickles: nothing runs, ls names the offending global, tensors still list", async () => {
   const cwd = mkdtempSync(join(tmpdir(), "neox-mal-"));
   try {
     for (const [file, exp] of Object.entries(expected.malicious)) {
-      const ls = cli(["ls", fixture(`torch/${file}`)], { cwd });
+      const ls = await cliInProcess(["ls", fixture(`torch/${file}`)], { cwd });
       assert.equal(ls.code, 0, `${file}: ${ls.stderr}`);
       for (const g of exp.globals)
         assert.ok(ls.stdout.includes(g), `${file}: ls shows ${g}\n${ls.stdout}`);
-      const ts = cli(["tensors", fixture(`torch/${file}`), "--json", "--hash"], { cwd });
+      const ts = await cliInProcess(["tensors", fixture(`torch/${file}`), "--json", "--hash"], {
+        cwd,
+      });
       assert.equal(ts.code, 0, file);
       assert.deepEqual(
         (JSON.parse(ts.stdout) as { name: string }[]).map((x) => x.name),
@@ -261,15 +270,33 @@ test("malicious pickles: nothing runs, ls names the offending global, tensors st
       );
       assert.equal(existsSync(join(cwd, "NEOX_CKPT_PWNED")), false, `${file} ran its payload`);
     }
+    // and in a process of its own
+    const [file, exp] = Object.entries(expected.malicious)[0] as [string, { globals: string[] }];
+    const ls = cli(["ls", fixture(`torch/${file}`)], { cwd });
+    assert.equal(ls.code, 0, `${file}: ${ls.stderr}`);
+    for (const g of exp.globals) assert.ok(ls.stdout.includes(g), `${file}: ls shows ${g}`);
+    assert.equal(existsSync(join(cwd, "NEOX_CKPT_PWNED")), false, `${file} ran its payload`);
   } finally {
     rmSync(cwd, { recursive: true, force: true });
   }
 });
 
-test("corrupt and truncated files: exit 1 with one line naming file and offset, quickly", () => {
+/** Exit 1, nothing on stdout, one stderr line naming the file (and the offset, where there is one). */
+function assertOneLineError(file: string, defect: string, r: CliResult): void {
+  assert.equal(r.code, 1, `${file} (${defect}): code ${r.code} ${r.stderr}`);
+  const lines = r.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, `${file}: ${r.stderr}`);
+  assert.ok(lines[0]?.includes(file.split("/")[1] as string), `${file}: ${lines[0]}`);
+  assert.match(lines[0] as string, /Error/);
+  if (!file.includes("empty") && !file.includes("nesting"))
+    assert.match(lines[0] as string, /offset \d+/, `${file}: ${lines[0]}`);
+  assert.equal(r.stdout, "", `${file}: no partial output`);
+}
+
+test("corrupt and truncated files: exit 1 with one line naming file and offset, quickly", async () => {
   for (const [file, exp] of Object.entries(expected.corrupt)) {
     const t0 = performance.now();
-    const r = cli(["tensors", fixture(`torch/${file}`), "--json", "--hash"]);
+    const r = await cliInProcess(["tensors", fixture(`torch/${file}`), "--json", "--hash"]);
     const ms = performance.now() - t0;
     // Our reader bounds nesting depth at 1000, so the 100000-deep list is refused (by design).
     const wantError = exp.expect === "error" || file.includes("nesting_bomb");
@@ -277,15 +304,19 @@ test("corrupt and truncated files: exit 1 with one line naming file and offset, 
       assert.equal(r.code, 0, `${file}: ${r.stderr}`);
       continue;
     }
-    assert.equal(r.code, 1, `${file} (${exp.defect}): code ${r.code} ${r.stderr}`);
-    const lines = r.stderr.trim().split("\n");
-    assert.equal(lines.length, 1, `${file}: ${r.stderr}`);
-    assert.ok(lines[0]?.includes(file.split("/")[1] as string), `${file}: ${lines[0]}`);
-    assert.match(lines[0] as string, /Error/);
-    if (!file.includes("empty") && !file.includes("nesting"))
-      assert.match(lines[0] as string, /offset \d+/, `${file}: ${lines[0]}`);
-    assert.equal(r.stdout, "", `${file}: no partial output`);
+    assertOneLineError(file, exp.defect, r);
+    // in this process: the time of the reading, without a process start
     assert.ok(ms < 2000, `${file} took ${ms} ms`);
+  }
+  // and in processes of their own: a zip defect and a pickle defect
+  for (const file of ["corrupt/zip_cut_half.pt", "corrupt/pickle_unknown_opcode.pt"]) {
+    const exp = expected.corrupt[file];
+    assert.ok(exp, file);
+    assertOneLineError(
+      file,
+      exp.defect,
+      cli(["tensors", fixture(`torch/${file}`), "--json", "--hash"]),
+    );
   }
 });
 

@@ -6,7 +6,7 @@ import { after, test } from "node:test";
 import { openSafetensorsDir } from "../../src/safetensors/read-dir.js";
 import { openTorchPath } from "../../src/torch/load.js";
 import { walkTensors } from "../../src/torch/walk.js";
-import { cli } from "../cli/run.js";
+import { cli, cliInProcess } from "../cli/run.js";
 import { fixture } from "../helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-optim-"));
@@ -16,7 +16,7 @@ for (const era of ["A", "B"]) {
   const name = `pipeline-tp2-dp3-era${era}`;
   test(`optim ${name}: fp32/exp_avg/exp_avg_sq equal torch's consolidation bit for bit; scalars match`, async () => {
     const out = join(tmp, name);
-    const r = cli(["optim", fixture(`neox/${name}`), "--out", out]);
+    const r = await cliInProcess(["optim", fixture(`neox/${name}`), "--out", out]);
     assert.equal(r.code, 0, r.stderr);
     for (const kind of ["fp32", "exp_avg", "exp_avg_sq"]) {
       const st = await openSafetensorsDir(join(out, kind));
@@ -52,9 +52,9 @@ for (const era of ["A", "B"]) {
   });
 }
 
-test("--params and --names neox select and rename; --format universal writes DeepSpeed's layout", () => {
+test("--params and --names neox select and rename; --format universal writes DeepSpeed's layout", async () => {
   const out = join(tmp, "sel");
-  const r = cli([
+  const r = await cliInProcess([
     "optim",
     fixture("neox/pipeline-tp2-dp3-eraB"),
     "--out",
@@ -68,8 +68,16 @@ test("--params and --names neox select and rename; --format universal writes Dee
   assert.match(r.stdout, /4 parameters/);
   const uni = join(tmp, "uni");
   assert.equal(
-    cli(["optim", fixture("neox/pipeline-tp2-dp3-eraA"), "--out", uni, "--format", "universal"])
-      .code,
+    (
+      await cliInProcess([
+        "optim",
+        fixture("neox/pipeline-tp2-dp3-eraA"),
+        "--out",
+        uni,
+        "--format",
+        "universal",
+      ])
+    ).code,
     0,
   );
   const params = readdirSync(join(uni, "zero")).filter((f) => !f.endsWith(".pt"));
@@ -109,7 +117,7 @@ test("verify fails precisely on one corrupted partition", async () => {
   const fd = openSync(file, "r+");
   writeSync(fd, new Uint8Array(new Float32Array([1234.5]).buffer), 0, 4, loc.byteOffset + 40);
   closeSync(fd);
-  const ok = cli(["verify", fixture("neox/pipeline-tp2-dp3-eraA")]);
+  const ok = await cliInProcess(["verify", fixture("neox/pipeline-tp2-dp3-eraA")]);
   assert.equal(ok.code, 0, ok.stdout);
   const r = cli(["verify", d]);
   assert.equal(r.code, 1);
