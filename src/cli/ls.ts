@@ -50,7 +50,8 @@ export function formatScan(scan: ForeignScan): string {
   if (scan.count === 0) return "no foreign globals or calls";
   const lines = [`foreign globals and calls: ${scan.count} (torch.load would import or run each)`];
   const where = (f: ForeignFinding) => {
-    const at = f.path === null ? "not in the tree" : `at ${f.path === "" ? "<root>" : escapeText(f.path)}`;
+    const at =
+      f.path === null ? "not in the tree" : `at ${f.path === "" ? "<root>" : escapeText(f.path)}`;
     const rec = f.record === undefined ? "" : ` [${escapeText(f.record)}] offset ${f.offset}`;
     return `${at}${rec}`;
   };

@@ -5,14 +5,8 @@
  * bfloat16 goes straight through the float32 bits without an intermediate array.
  */
 import type { DTypeInfo } from "../torch/dtype.js";
-import {
-  bf16ToF32,
-  f16ToF32,
-  f32BitsToBf16,
-  f32BitsToF16,
-  f32ToBf16,
-  f32ToF16,
-} from "../torch/half.js";
+import { bf16ToF32, f16ToF32, f32BitsToF16, f32ToBf16, f32ToF16 } from "../torch/half.js";
+import { takeBytes } from "../source/recycled-bytes.js";
 import { CheckpointError } from "../util/errors.js";
 
 const FLOATS = new Set(["float16", "bfloat16", "float32"]);
@@ -27,27 +21,25 @@ const F16_EXP = 0x7c00;
 /** float32 exponent bias minus float16's (127 − 15), placed at float16's exponent bits. */
 const F16_TO_F32_BIAS = 112 << 10;
 
-let specialTable: Uint32Array | undefined;
+/** Index of a float16 with exponent 0 or 31 in the special tables: sign, exponent 31, mantissa. */
+const specialIndex = (h: number): number =>
+  ((h >> 4) & 0x800) | ((h & F16_EXP) === F16_EXP ? 0x400 : 0) | (h & 0x3ff);
+
+let specialTables: { f32: Uint32Array; bf16: Uint16Array } | undefined;
 
 /**
- * float32 bits of the float16 values with exponent 0 or 31, by sign, exponent-is-31 and
- * mantissa (4096 entries, 16 KiB: stays in cache), from half.ts's exact conversion.
+ * The float16 values with exponent 0 or 31 (zeros, subnormals, infinities, NaNs) as float32
+ * and bfloat16 bits, 4096 of each (small enough to stay in cache), from half.ts's exact
+ * conversions.
  */
-function specials(): Uint32Array {
-  if (specialTable) return specialTable;
+function specials(): { f32: Uint32Array; bf16: Uint16Array } {
+  if (specialTables) return specialTables;
   const halves = new Uint16Array(4096);
   for (let i = 0; i < 4096; i++)
     halves[i] = ((i & 0x800) << 4) | (i & 0x400 ? F16_EXP : 0) | (i & 0x3ff);
-  specialTable = new Uint32Array(f16ToF32(halves).buffer);
-  return specialTable;
-}
-
-/** float16 bits → float32 bits (as an int32), exactly as half.ts's table. */
-function f16Bits(h: number, sp: Uint32Array): number {
-  const e = h & F16_EXP;
-  if (e !== 0 && e !== F16_EXP)
-    return ((h & 0x8000) << 16) | (((h & 0x7fff) + F16_TO_F32_BIAS) << 13);
-  return sp[((h >> 4) & 0x800) | (e ? 0x400 : 0) | (h & 0x3ff)] as number;
+  const wide = f16ToF32(halves);
+  specialTables = { f32: new Uint32Array(wide.buffer), bf16: f32ToBf16(wide) };
+  return specialTables;
 }
 
 function halves(bytes: Uint8Array): Uint16Array {
@@ -55,27 +47,55 @@ function halves(bytes: Uint8Array): Uint16Array {
   return new Uint16Array(b.buffer, b.byteOffset, b.byteLength >> 1);
 }
 
-/** float16 bits → float32 values. */
-function widenF16(src: Uint16Array): Float32Array {
-  const sp = specials();
-  const out = new Uint32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = f16Bits(src[i] as number, sp);
-  return new Float32Array(out.buffer);
+/**
+ * float16 bits → float32 values. A normal value moves its exponent and mantissa into place
+ * (kept inline: a helper returning values ≥ 2³⁰ would box them).
+ */
+function widenF16(src: Uint16Array, out = new Uint32Array(src.length)): Float32Array {
+  const sp = specials().f32;
+  for (let i = 0; i < src.length; i++) {
+    const h = src[i] as number;
+    const e = h & F16_EXP;
+    out[i] =
+      e !== 0 && e !== F16_EXP
+        ? ((h & 0x8000) << 16) | (((h & 0x7fff) + F16_TO_F32_BIAS) << 13)
+        : (sp[specialIndex(h)] as number);
+  }
+  return new Float32Array(out.buffer, out.byteOffset, out.length);
 }
 
-/** float16 bits → bfloat16 bits (through the exact float32 value, rounded once). */
-function f16ToBf16(src: Uint16Array): Uint16Array {
-  const sp = specials();
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = f32BitsToBf16(f16Bits(src[i] as number, sp) >>> 0);
+/**
+ * float16 bits → bfloat16 bits, as torch's two-step cast through float32 rounds them: for a
+ * normal value the float32's upper half, plus one when its lower half (the float16's last three
+ * mantissa bits) is past the halfway point, or at it with an odd upper half.
+ */
+function f16ToBf16(src: Uint16Array, out = new Uint16Array(src.length)): Uint16Array {
+  const sp = specials().bf16;
+  for (let i = 0; i < src.length; i++) {
+    const h = src[i] as number;
+    const e = h & F16_EXP;
+    if (e === 0 || e === F16_EXP) {
+      out[i] = sp[specialIndex(h)] as number;
+      continue;
+    }
+    const upper = ((h & 0x7fff) + F16_TO_F32_BIAS) >> 3;
+    // Round half to even without a branch: the last three bits plus the upper half's parity
+    // reach 5 exactly when the value rounds up.
+    out[i] = (h & 0x8000) | (upper + (((h & 7) + (upper & 1) + 3) >> 3));
+  }
   return out;
 }
 
 /** bfloat16 bits → float16 bits (through the exact float32 value, rounded once). */
-function bf16ToF16(src: Uint16Array): Uint16Array {
-  const out = new Uint16Array(src.length);
+function bf16ToF16(src: Uint16Array, out = new Uint16Array(src.length)): Uint16Array {
   for (let i = 0; i < src.length; i++) out[i] = f32BitsToF16(((src[i] as number) << 16) >>> 0);
   return out;
+}
+
+/** float32 elements as a view (a copy only when misaligned). */
+function floats(bytes: Uint8Array): Float32Array {
+  const b = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength >> 2);
 }
 
 const asBytes = (a: Uint16Array | Float32Array): Uint8Array =>
@@ -114,10 +134,33 @@ export function fromFloat32(values: Float32Array, to: DTypeInfo): Uint8Array {
   }
 }
 
-/** Casts a chunk of `from` elements to `to`. */
+/** `n` elements of 2 or 4 bytes in a recycled buffer (the cast fills all of it). */
+const out16 = (n: number) => new Uint16Array(takeBytes(2 * n).buffer, 0, n);
+const out32 = (n: number) => new Uint32Array(takeBytes(4 * n).buffer, 0, n);
+
+/**
+ * Casts a chunk of `from` elements to `to`: `bytes` itself when the dtypes agree, else a new
+ * buffer from the recycled ones (see `recycled-bytes.ts`).
+ */
 export function castBytes(bytes: Uint8Array, from: DTypeInfo, to: DTypeInfo): Uint8Array {
   if (from.name === to.name) return bytes;
-  if (from.name === "float16" && to.name === "bfloat16") return asBytes(f16ToBf16(halves(bytes)));
-  if (from.name === "bfloat16" && to.name === "float16") return asBytes(bf16ToF16(halves(bytes)));
-  return fromFloat32(toFloat32(bytes, from), to);
+  const n = bytes.byteLength / from.itemsize;
+  switch (`${from.name}>${to.name}`) {
+    case "float16>bfloat16":
+      return asBytes(f16ToBf16(halves(bytes), out16(n)));
+    case "bfloat16>float16":
+      return asBytes(bf16ToF16(halves(bytes), out16(n)));
+    case "float16>float32":
+      return asBytes(widenF16(halves(bytes), out32(n)));
+    case "bfloat16>float32": {
+      const wide = bf16ToF32(halves(bytes), new Float32Array(out32(n).buffer, 0, n));
+      return asBytes(wide);
+    }
+    case "float32>float16":
+      return asBytes(f32ToF16(floats(bytes), out16(n)));
+    case "float32>bfloat16":
+      return asBytes(f32ToBf16(floats(bytes), out16(n)));
+    default:
+      return fromFloat32(toFloat32(bytes, from), to);
+  }
 }

@@ -6,6 +6,7 @@
 
 import type { ByteRun } from "../source/byte-run.js";
 import { checkElements } from "../source/byte-source.js";
+import { recycleBytes, takeBytes } from "../source/recycled-bytes.js";
 import type { DTypeInfo } from "../torch/dtype.js";
 import {
   CHUNK_BYTES,
@@ -50,7 +51,11 @@ export async function replicatedMaxDiff(p: TensorPlan, chunkBytes = CHUNK_BYTES)
   if (p.sources.length < 2) return 0;
   const [first, ...rest] = p.sources.map((s) => s.tensor) as [ElementSource, ...ElementSource[]];
   let max = 0;
-  for (const [at, n] of spans(0, numelOf(p.shape), elementsPerChunk(p.dtype.itemsize, chunkBytes))) {
+  for (const [at, n] of spans(
+    0,
+    numelOf(p.shape),
+    elementsPerChunk(p.dtype.itemsize, chunkBytes),
+  )) {
     const a = toFloat32(await first.range(at, n), p.dtype);
     for (const s of rest) {
       const b = toFloat32(await s.range(at, n), p.dtype);
@@ -138,16 +143,22 @@ export class PlanSource implements ElementSource {
 
   async range(first: number, count: number): Promise<Uint8Array> {
     checkElements(first, count, this.numel);
-    const from = this.p.dtype;
     switch (this.p.op) {
       case "copy":
       case "replicated":
-        return castBytes(await (this.srcs[0] as ElementSource).range(first, count), from, this.dtype);
+        return this.cast(await (this.srcs[0] as ElementSource).range(first, count));
       case "sum":
         return fromFloat32(await this.sum(first, count), this.dtype);
       case "cat":
-        return castBytes(await this.cat(first, count), from, this.dtype);
+        return this.cast(await this.cat(first, count));
     }
+  }
+
+  /** `raw` in the output dtype; a cast's input is recycled (this was its last holder). */
+  private cast(raw: Uint8Array): Uint8Array {
+    const out = castBytes(raw, this.p.dtype, this.dtype);
+    if (out !== raw) recycleBytes(raw);
+    return out;
   }
 
   async runs(first: number, count: number): Promise<readonly ByteRun[] | undefined> {
@@ -224,13 +235,14 @@ export class PlanSource implements ElementSource {
       ),
     );
     const es = this.p.dtype.itemsize;
-    const out = new Uint8Array(count * es);
+    const out = takeBytes(count * es);
     let at = 0;
     this.eachPiece(first, count, (x) => {
       const from = (x.first - (starts[x.i] as number)) * es;
       out.set((reads[x.i] as Uint8Array).subarray(from, from + x.count * es), at);
       at += x.count * es;
     });
+    for (const r of reads) if (r) recycleBytes(r);
     return out;
   }
 }

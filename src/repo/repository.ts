@@ -1,7 +1,8 @@
 /**
  * A checkpoint repository: revisions named like Pythia's branches (`step0` … `step143000`),
  * sorted by step. Local layouts: a folder per step (`step1000/`, `global_step1000/`), or a NeoX
- * save folder (`global_stepN/` + `latest`). Remote: a hub repository's branches.
+ * save folder (`global_stepN/` + `latest`). Remote: a hub repository's branches, or the step
+ * "folders" (common prefixes) under an S3 prefix.
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -46,7 +47,7 @@ export interface RepositoryOptions {
   stats?: HttpStats;
 }
 
-/** Opens a repository address: a local folder or `hf://ORG/NAME`. */
+/** Opens a repository address: a local folder, `hf://ORG/NAME` or `s3://BUCKET[/PREFIX]`. */
 export async function openRepository(
   address: string,
   opts: RepositoryOptions = {},
@@ -77,10 +78,36 @@ export async function openRepository(
     const stepped = revs.filter((r) => r.step !== undefined);
     return { name: `hf://${a.repo}`, revisions: sortRevisions(stepped.length ? stepped : revs) };
   }
+  if (a.kind === "s3") {
+    const [{ S3Client }, { S3Folder, listSubfolders }] = await Promise.all([
+      import("../source/s3-client.js"),
+      import("../source/s3-folder.js"),
+    ]);
+    const client = new S3Client({ stats: opts.stats });
+    const prefix = a.key.replace(/\/+$/, "");
+    const under = prefix ? `${prefix}/` : "";
+    const revs: Revision[] = [];
+    for (const name of await listSubfolders(client, a.bucket, under)) {
+      const step = stepOfName(name);
+      if (step === undefined) continue;
+      const folder = new S3Folder(client, a.bucket, under + name, {
+        cacheDir: opts.cacheDir,
+        stats: opts.stats,
+      });
+      revs.push({ name, step, folder });
+    }
+    return {
+      name: `s3://${a.bucket}${prefix ? `/${prefix}` : ""}`,
+      revisions: sortRevisions(revs),
+    };
+  }
   if (a.kind === "url")
-    throw new CheckpointError(`${address}: a repository is a folder or hf://ORG/NAME`, {
-      file: address,
-    });
+    throw new CheckpointError(
+      `${address}: a repository is a folder, hf://ORG/NAME or s3://BUCKET/PREFIX`,
+      {
+        file: address,
+      },
+    );
   const st = await stat(a.path);
   if (!st.isDirectory())
     throw Object.assign(new Error(`${a.path}: not a directory`), { code: "ENOTDIR" });

@@ -212,7 +212,11 @@ async function writeTensor(
   if (runs) {
     const total = runs.reduce((n, r) => n + r.length, 0);
     if (total !== t.byteLength)
-      throw new SafetensorsWriteError(path, t.name, `runs hold ${total} bytes, ${t.byteLength} declared`);
+      throw new SafetensorsWriteError(
+        path,
+        t.name,
+        `runs hold ${total} bytes, ${t.byteLength} declared`,
+      );
     for (const r of runs) {
       await sink.copy(r);
       onData?.(r.length);
@@ -235,7 +239,8 @@ async function writeTensor(
         `source gave ${bytes.length} bytes for elements [${at}, ${at + n}) of ${es} bytes each`,
       );
     }
-    await sink.write(bytes);
+    // The chunk was made for this write alone: its memory is reused once it is on its way.
+    await sink.write(bytes, true);
     onData?.(bytes.length);
   }
 }

@@ -14,8 +14,9 @@ export interface ByteSink {
   /**
    * Appends bytes. Resolves once accepted, not once written: the sink may keep `bytes` until
    * the file is complete, so do not change them afterwards. Await each call before the next.
+   * `recycle`: the caller held the last reference; the memory is reused once written.
    */
-  write(bytes: Uint8Array): Promise<void>;
+  write(bytes: Uint8Array, recycle?: boolean): Promise<void>;
   /** Appends the bytes of a run of a byte source (inside the kernel between local files). */
   copy(run: ByteRun): Promise<void>;
   /** Bytes accepted so far. */

@@ -10,6 +10,7 @@ import type { ByteRun } from "./byte-run.js";
 import { SourceRangeError } from "./byte-source.js";
 import { isKernelCopyUnsupported, type KernelCopy, kernelCopy } from "./kernel-copy.js";
 import { LocalFileSource } from "./local-file.js";
+import { recycleBytes } from "./recycled-bytes.js";
 
 /**
  * Operations (writes, copies) in flight per file: enough to keep the disk, the kernel copy and
@@ -93,11 +94,11 @@ export class FileSink {
     return this.pos;
   }
 
-  /** Appends `bytes`. */
-  async write(bytes: Uint8Array): Promise<void> {
+  /** Appends `bytes`; with `recycle`, the caller hands them over to be recycled once written. */
+  async write(bytes: Uint8Array, recycle = false): Promise<void> {
     this.check();
     this.stats.writtenBytes += bytes.length;
-    await this.append(bytes);
+    await this.append(bytes, recycle);
   }
 
   /** Appends the bytes of `run`: inside the kernel when both are local files and it can. */
@@ -143,7 +144,7 @@ export class FileSink {
     if (this.failure) throw this.failure.error;
   }
 
-  private async append(bytes: Uint8Array): Promise<void> {
+  private async append(bytes: Uint8Array, recycle = false): Promise<void> {
     if (bytes.length < GATHER_BELOW) {
       for (let at = 0; at < bytes.length; ) {
         const g = await this.gatherBuffer();
@@ -154,12 +155,16 @@ export class FileSink {
         at += n;
         if (this.gatherUsed === g.length) await this.flush();
       }
+      if (recycle) recycleBytes(bytes);
       return;
     }
     await this.flush();
     const to = this.pos;
     this.pos += bytes.length;
-    await this.start(() => writeFully(this.fd, bytes, bytes.length, to));
+    await this.start(async () => {
+      await writeFully(this.fd, bytes, bytes.length, to);
+      if (recycle) recycleBytes(bytes);
+    });
   }
 
   private async readIntoGather(run: ByteRun, fdIn: number): Promise<void> {

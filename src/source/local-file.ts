@@ -1,6 +1,7 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { CheckpointError } from "../util/errors.js";
 import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
+import { takeBytes } from "./recycled-bytes.js";
 
 /** A local file read with positional reads; the file is never loaded whole. */
 export class LocalFileSource implements ByteSource {
@@ -31,8 +32,22 @@ export class LocalFileSource implements ByteSource {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this.name, this.size, offset, length);
+    // Filled completely by the read (or it fails): no need to pay for zeroing it first.
+    return this.readInto(new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length), offset);
+  }
+
+  /**
+   * Like {@link read}, into a recycled buffer the caller owns: it may hand it on, or recycle it
+   * (`recycleBytes`) once it holds the last reference. For tensor chunks, read once and passed on.
+   */
+  async readChunk(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this.name, this.size, offset, length);
+    return this.readInto(takeBytes(length), offset);
+  }
+
+  private async readInto(out: Uint8Array, offset: number): Promise<Uint8Array> {
+    const length = out.length;
     if (!this.handle) throw new SourceRangeError(this.name, offset, length, "source is closed");
-    const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);

@@ -16,7 +16,7 @@ export interface OpenOptions {
   stats?: HttpStats;
 }
 
-/** Opens a file address: a local path, `hf://ORG/NAME@REV/path`, or an http(s) URL. */
+/** Opens a file address: a local path, `hf://ORG/NAME@REV/path`, an http(s) URL or `s3://BUCKET/KEY`. */
 export async function openSource(address: string, opts: OpenOptions = {}): Promise<ByteSource> {
   const a = parseAddress(address, opts.endpoint);
   const http = {
@@ -25,6 +25,20 @@ export async function openSource(address: string, opts: OpenOptions = {}): Promi
     stats: opts.stats,
   };
   if (a.kind === "local") return LocalFileSource.open(a.path);
+  if (a.kind === "s3") {
+    if (!a.key || a.key.endsWith("/"))
+      throw new CheckpointError(`${address} names a bucket or a prefix, not an object`, {
+        file: address,
+      });
+    const [{ S3Client }, { openS3File }] = await Promise.all([
+      import("./s3-client.js"),
+      import("./s3.js"),
+    ]);
+    return openS3File(new S3Client({ stats: opts.stats }), a.bucket, a.key, {
+      cacheDir: http.cacheDir,
+      stats: opts.stats,
+    });
+  }
   // The HTTP client (undici) loads only for remote addresses: a local command starts faster.
   const { openHttpFile } = await import("./http-file.js");
   if (a.kind === "url") return openHttpFile(a.url, http);
@@ -35,9 +49,19 @@ export async function openSource(address: string, opts: OpenOptions = {}): Promi
   return openHttpFile(resolveUrl(a, a.path), http);
 }
 
-/** Opens a folder address: a local directory or `hf://ORG/NAME@REV[/path]`. */
+/** Opens a folder address: a local directory, `hf://ORG/NAME@REV[/path]` or `s3://BUCKET[/PREFIX]`. */
 export async function openFolder(address: string, opts: OpenOptions = {}): Promise<Folder> {
   const a = parseAddress(address, opts.endpoint);
+  if (a.kind === "s3") {
+    const [{ S3Client }, { S3Folder }] = await Promise.all([
+      import("./s3-client.js"),
+      import("./s3-folder.js"),
+    ]);
+    return new S3Folder(new S3Client({ stats: opts.stats }), a.bucket, a.key.replace(/\/+$/, ""), {
+      cacheDir: opts.cacheDir ?? process.env.NEOX_CKPT_CACHE_DIR,
+      stats: opts.stats,
+    });
+  }
   if (a.kind === "hub") {
     const { HubFolder } = await import("./hub-folder.js");
     return new HubFolder(

@@ -135,7 +135,8 @@ export class S3Client {
           .join("&")
       : "";
     const tail = `${key === undefined ? "" : keyPath(key)}${q ? `?${q}` : ""}`;
-    if (this.endpoint) return `${this.endpoint}/${encodeStrict(bucket)}${key === undefined ? "" : "/"}${tail}`;
+    if (this.endpoint)
+      return `${this.endpoint}/${encodeStrict(bucket)}${key === undefined ? "" : "/"}${tail}`;
     const host = `s3.${this.region}.amazonaws.com`;
     if (VIRTUAL_HOST_BUCKET.test(bucket)) return `https://${bucket}.${host}/${tail}`;
     return `https://${host}/${encodeStrict(bucket)}${key === undefined ? "" : "/"}${tail}`;
@@ -232,8 +233,12 @@ export class S3Client {
   ): Promise<
     { ok: true; response: S3Response } | { ok: false; retry: boolean; error: S3RequestError }
   > {
-    const fail = (retry: boolean, status: number | undefined, code: string | undefined, d: string) =>
-      ({ ok: false, retry, error: new S3RequestError(where, status, code, d) }) as const;
+    const fail = (
+      retry: boolean,
+      status: number | undefined,
+      code: string | undefined,
+      d: string,
+    ) => ({ ok: false, retry, error: new S3RequestError(where, status, code, d) }) as const;
     const headers = await this.signHeaders(call.method, url, call.headers ?? {}, hash);
     if (this.opts.stats) this.opts.stats.requests++;
     let res: Dispatcher.ResponseData;
@@ -275,7 +280,11 @@ function credentialsFromEnv(): S3Credentials | undefined {
     throw new CheckpointError(
       "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (or neither, for a public bucket)",
     );
-  return { accessKeyId: id, secretAccessKey: secret, sessionToken: env.AWS_SESSION_TOKEN || undefined };
+  return {
+    accessKeyId: id,
+    secretAccessKey: secret,
+    sessionToken: env.AWS_SESSION_TOKEN || undefined,
+  };
 }
 
 /** A control response past {@link MAX_RESPONSE_BYTES}: a protocol breach, not worth a retry. */

@@ -6,8 +6,8 @@ import { CheckpointError } from "../util/errors.js";
 import type { ByteSource } from "./byte-source.js";
 import type { FileInfo, Folder } from "./folder.js";
 import { printable } from "./http.js";
-import type { S3Client } from "./s3-client.js";
 import { openS3File, type S3FileOptions } from "./s3.js";
+import type { S3Client } from "./s3-client.js";
 import { parseListPage, type S3ListedObject } from "./s3-xml.js";
 
 /** Most objects a listing returns: a checkpoint step has hundreds, a hostile listing could be endless. */
@@ -43,9 +43,12 @@ export async function listObjects(
     objects.push(...p.objects);
     prefixes.push(...p.prefixes);
     if (objects.length + prefixes.length > MAX_LISTED_OBJECTS)
-      throw new CheckpointError(`s3://${bucket}/${prefix}: more than ${MAX_LISTED_OBJECTS} objects`, {
-        file: `s3://${bucket}/${prefix}`,
-      });
+      throw new CheckpointError(
+        `s3://${bucket}/${prefix}: more than ${MAX_LISTED_OBJECTS} objects`,
+        {
+          file: `s3://${bucket}/${prefix}`,
+        },
+      );
     if (!p.next) return { objects, prefixes };
     token = p.next;
   }

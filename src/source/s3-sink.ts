@@ -211,11 +211,12 @@ export class S3ObjectSink implements ByteSink {
       bucket: this.bucket,
       key: this.key,
       query: { uploadId: id },
-      body: new TextEncoder().encode(
-        `<CompleteMultipartUpload>${parts}</CompleteMultipartUpload>`,
-      ),
+      body: new TextEncoder().encode(`<CompleteMultipartUpload>${parts}</CompleteMultipartUpload>`),
     });
-    if (xmlBlocks(res.text, "Error").length > 0 || !/<CompleteMultipartUploadResult[\s>]/.test(res.text))
+    if (
+      xmlBlocks(res.text, "Error").length > 0 ||
+      !/<CompleteMultipartUploadResult[\s>]/.test(res.text)
+    )
       throw new S3ResponseError(
         this.where(),
         `completing the upload failed: ${xmlText(res.text, "Code") ?? "no CompleteMultipartUploadResult"}`,
@@ -260,5 +261,8 @@ function headerOf(v: string | string[] | undefined): string | undefined {
 }
 
 function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => `&${{ "<": "lt", ">": "gt", "&": "amp", '"': "quot", "'": "apos" }[c]};`);
+  return s.replace(
+    /[<>&"']/g,
+    (c) => `&${{ "<": "lt", ">": "gt", "&": "amp", '"': "quot", "'": "apos" }[c]};`,
+  );
 }

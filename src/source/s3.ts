@@ -15,7 +15,10 @@ export const PRESIGN_EXPIRES_S = 3600;
 const RESIGN_AFTER_MS = 45 * 60_000;
 
 export interface S3SourceOptions
-  extends Pick<HttpSourceOptions, "concurrency" | "retries" | "backoffMs" | "dispatcher" | "stats"> {
+  extends Pick<
+    HttpSourceOptions,
+    "concurrency" | "retries" | "backoffMs" | "dispatcher" | "stats"
+  > {
   /** Size when already known (from a listing): saves the probe request. */
   size?: number;
   /** ETag when already known (from a listing). */
@@ -81,7 +84,10 @@ export class S3Source implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    if (this.client.signed && Date.now() - this.signedAt > (this.opts.resignAfterMs ?? RESIGN_AFTER_MS)) {
+    if (
+      this.client.signed &&
+      Date.now() - this.signedAt > (this.opts.resignAfterMs ?? RESIGN_AFTER_MS)
+    ) {
       this.signedAt = Date.now();
       this.resigning = this.resign();
     }

@@ -6,6 +6,7 @@
  */
 import type { ByteRun } from "../source/byte-run.js";
 import { type ByteSource, checkElements } from "../source/byte-source.js";
+import { readOwned } from "../source/recycled-bytes.js";
 import { DTYPES, type DTypeInfo } from "./dtype.js";
 
 /**
@@ -28,7 +29,11 @@ export interface ElementSource {
   readonly dtype: DTypeInfo;
   readonly shape: readonly number[];
   readonly numel: number;
-  /** Elements `[first, first + count)` in C order, as contiguous little-endian bytes. */
+  /**
+   * Elements `[first, first + count)` in C order, as contiguous little-endian bytes. The buffer
+   * is the caller's: a source never changes it afterwards, and one from recycled memory
+   * (`takeBytes`) is handed out once, so its last holder may recycle it.
+   */
   range(first: number, count: number): Promise<Uint8Array>;
   /**
    * Where elements `[first, first + count)` lie, byte for byte, in byte sources: runs that
@@ -105,7 +110,7 @@ export class StoredSource implements ElementSource {
   range(first: number, count: number): Promise<Uint8Array> {
     checkElements(first, count, this.numel);
     const es = this.dtype.itemsize;
-    return this.source.read(this.byteOffset + first * es, count * es);
+    return readOwned(this.source, this.byteOffset + first * es, count * es);
   }
   async runs(first: number, count: number): Promise<ByteRun[]> {
     checkElements(first, count, this.numel);

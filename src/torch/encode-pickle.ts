@@ -3,6 +3,8 @@
  * be written back, and torch.load reads it. Containers are memoized by identity (shared objects
  * stay shared); tensors go out as persistent ids through `persistentId`.
  */
+
+import * as op from "./opcodes.js";
 import {
   NdArray,
   NumpyDtype,
@@ -19,7 +21,6 @@ import {
   TorchDtype,
   TorchStorageType,
 } from "./pyvalue.js";
-import * as op from "./opcodes.js";
 
 /** Items per APPENDS/SETITEMS batch, as Python's pickler. */
 const BATCH = 1000;

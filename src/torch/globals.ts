@@ -161,7 +161,13 @@ export function resolveGlobal(
 ): PyValue {
   const v = globalValue(module, name);
   if (v instanceof PyGlobal && !isKnownGlobal(v.qualifiedName))
-    ctx.foreign.add({ kind: "global", name: v.qualifiedName, record: ctx.record, offset: at, value: v });
+    ctx.foreign.add({
+      kind: "global",
+      name: v.qualifiedName,
+      record: ctx.record,
+      offset: at,
+      value: v,
+    });
   return v;
 }
 

@@ -173,7 +173,8 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
     const v = top();
     if (i === memo.length) {
       if (sparseMemo.delete(i)) memoCount--;
-      if (memoCount >= MAX_MEMO_ENTRIES) fail(`more than ${MAX_MEMO_ENTRIES} memo entries (MAX_MEMO_ENTRIES)`);
+      if (memoCount >= MAX_MEMO_ENTRIES)
+        fail(`more than ${MAX_MEMO_ENTRIES} memo entries (MAX_MEMO_ENTRIES)`);
       memo.push(v);
       memoCount++;
     } else if (Number.isInteger(i) && i >= 0 && i < memo.length) {
@@ -225,7 +226,8 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
   };
   const appendTo = (target: PyValue, items: PyValue[]) => {
     // One push per item: spreading 300k items into push() overflows the call stack.
-    if (Array.isArray(target) && !(target instanceof PyTuple)) for (const x of items) target.push(x);
+    if (Array.isArray(target) && !(target instanceof PyTuple))
+      for (const x of items) target.push(x);
     else if (target instanceof PyObject) for (const x of items) target.listItems.push(x);
     else if (target instanceof PySet) for (const x of items) target.add(x);
     else fail("APPEND to a value that is not a list");

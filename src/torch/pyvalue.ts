@@ -56,7 +56,9 @@ const NONE_KEY = Symbol("None");
 /** The Map key of a number-like key: Python's 1 == 1.0 == True, and 2**60 == float(2**60). */
 function numberKey(x: number | bigint): number | bigint {
   if (typeof x === "bigint")
-    return x >= BigInt(Number.MIN_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x;
+    return x >= BigInt(Number.MIN_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(x)
+      : x;
   return Number.isInteger(x) && !Number.isSafeInteger(x) ? BigInt(x) : x;
 }
 

@@ -248,7 +248,9 @@ function writeRepr(
   if (v instanceof TensorRef) return out.put(tensorSummary(v));
   if (v instanceof NdArray) {
     const dt = v.dtype ? escapeText(v.dtype.str) : "?";
-    return out.put(`ndarray(${dt}, shape=(${v.shape.join(", ")}${v.shape.length === 1 ? "," : ""}))`);
+    return out.put(
+      `ndarray(${dt}, shape=(${v.shape.join(", ")}${v.shape.length === 1 ? "," : ""}))`,
+    );
   }
   if (v instanceof NumpyDtype) return out.put(`dtype(${strRepr(v.str)})`);
   out.put("?");

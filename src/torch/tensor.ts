@@ -1,12 +1,8 @@
 import type { ByteRun } from "../source/byte-run.js";
 import { type ByteSource, checkElements } from "../source/byte-source.js";
+import { readOwned } from "../source/recycled-bytes.js";
 import { type DTypeInfo, type TypedArray, typedView } from "./dtype.js";
-import {
-  CHUNK_BYTES,
-  type ElementSource,
-  elementChunks,
-  readAll,
-} from "./element-source.js";
+import { CHUNK_BYTES, type ElementSource, elementChunks, readAll } from "./element-source.js";
 import { TorchFormatError } from "./errors.js";
 import type { PyValue, StorageRef } from "./pyvalue.js";
 
@@ -128,7 +124,7 @@ export class TensorRef implements ElementSource {
   /** Reads `count` consecutive storage elements starting at element `first`. */
   private async readSpan(base: number, first: number, count: number): Promise<Uint8Array> {
     const es = this.dtype.itemsize;
-    const b = await this.source.read(base + first * es, count * es);
+    const b = await readOwned(this.source, base + first * es, count * es);
     // A source may hand out a view into a larger buffer it keeps; callers may keep ours.
     return b.byteOffset % 8 === 0 ? b : b.slice();
   }

@@ -23,7 +23,7 @@ import {
 } from "./pyvalue.js";
 import { escapeText, intRepr, pyRepr, tensorSummary } from "./repr.js";
 import { TensorRef } from "./tensor.js";
-import { MAX_NAME_CHARS, MAX_WALK_DEPTH, type Step, stepPath } from "./walk.js";
+import { foreignHolders, MAX_NAME_CHARS, MAX_WALK_DEPTH, type Step, stepPath } from "./walk.js";
 
 export interface TreeOptions {
   /** Items shown per container before "… N more" (default 24). */
@@ -81,6 +81,7 @@ function attrsOf(state: PyValue | undefined): PyDict | undefined {
 function layout(
   v: PyValue,
   maxItems: number,
+  holders: Set<object>,
 ): { open: string; close?: string; entries: Entry[]; total: number } | undefined {
   const entries: Entry[] = [];
   const take = (n: number) => Math.min(n, maxItems);
@@ -92,7 +93,9 @@ function layout(
     return { open: tuple ? "(" : "[", close: tuple ? ")" : "]", entries, total: v.length };
   }
   if (v instanceof PyDict) {
-    if (v.size === 0) return undefined;
+    // Attributes BUILD set on a dict (a state dict's `_metadata`) show only when they hold code.
+    const attrs = v.attrs && holders.has(v.attrs) ? v.attrs : undefined;
+    if (v.size === 0 && !attrs) return undefined;
     const ns = v.className === "argparse.Namespace";
     const cls = escapeText(v.className);
     for (const [k, x] of v.entries()) {
@@ -101,11 +104,22 @@ function layout(
         ns && typeof k === "string" ? `${escapeText(k)}=` : `${pyRepr(k, maxItems, 200)}: `;
       entries.push({ label, value: x, step: { key: k } });
     }
+    if (attrs) entries.push({ label: "<attrs> = ", value: attrs, step: { slot: "attrs" } });
     return {
       open: ns ? "Namespace(" : v.className === "dict" ? "{" : `${cls}({`,
       close: ns ? ")" : v.className === "dict" ? "}" : "})",
       entries,
-      total: v.size,
+      total: v.size + (attrs ? 1 : 0),
+    };
+  }
+  if (v instanceof PySet && holders.has(v)) {
+    for (const [i, x] of v.items.slice(0, maxItems).entries())
+      entries.push({ label: "", value: x, step: { slot: "items", index: i } });
+    return {
+      open: v.frozen ? "frozenset({" : "{",
+      close: v.frozen ? "})" : "}",
+      entries,
+      total: v.items.length,
     };
   }
   if (v instanceof PyObject) return objectLayout(v, maxItems);
@@ -145,7 +159,11 @@ function objectLayout(o: PyObject, maxItems: number) {
     all.push({ label: "state = ", value: o.state, step: { slot: "state" } });
   }
   for (const [k, x] of o.items)
-    all.push({ label: `[${pyRepr(k, maxItems, 200)}] = `, value: x, step: { key: k, quote: true } });
+    all.push({
+      label: `[${pyRepr(k, maxItems, 200)}] = `,
+      value: x,
+      step: { key: k, quote: true },
+    });
   for (const [i, x] of o.listItems.entries())
     all.push({ label: `<list>[${i}] = `, value: x, step: { slot: "list", index: i } });
   if (all.length === 0) return undefined;
@@ -167,6 +185,7 @@ export function formatTree(root: PyValue, opts: TreeOptions = {}): string {
   const maxItems = opts.maxItems ?? 24;
   const lines: string[] = [];
   const seen = new Map<object, string>();
+  const holders = foreignHolders(root);
   const emit = (label: string, v: PyValue, indent: string, depth: number, path: string): void => {
     const first = isObject(v) ? seen.get(v) : undefined;
     if (first !== undefined && !(v instanceof TensorRef)) {
@@ -179,7 +198,7 @@ export function formatTree(root: PyValue, opts: TreeOptions = {}): string {
       return;
     }
     if (isObject(v) && isSharable(v)) seen.set(v, path);
-    const lay = depth > MAX_WALK_DEPTH ? undefined : layout(v, maxItems);
+    const lay = depth > MAX_WALK_DEPTH ? undefined : layout(v, maxItems, holders);
     if (!lay) {
       const text =
         v instanceof TensorRef ? tensorSummary(v) : pyRepr(v, maxItems, MAX_LINE_REPR_CHARS);
@@ -272,8 +291,7 @@ function jsonOf(
     if (root.subclass) out.subclass = root.subclass;
     if (root.requiresGrad) out.requires_grad = true;
     const slots = tensorSlots(root);
-    if (slots.length > 0)
-      out.slots = slots.map(([slot, v]) => ({ slot, value: at(v, { slot }) }));
+    if (slots.length > 0) out.slots = slots.map(([slot, v]) => ({ slot, value: at(v, { slot }) }));
     return out;
   }
   if (root instanceof PySet)
@@ -283,7 +301,11 @@ function jsonOf(
     };
   if (root instanceof PyFloat) return jsonOf(root.value, at, seen, path);
   if (root instanceof PyComplex)
-    return { type: "complex", re: jsonOf(root.re, at, seen, path), im: jsonOf(root.im, at, seen, path) };
+    return {
+      type: "complex",
+      re: jsonOf(root.re, at, seen, path),
+      im: jsonOf(root.im, at, seen, path),
+    };
   if (root instanceof PySlice)
     return {
       type: "slice",

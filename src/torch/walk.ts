@@ -104,7 +104,8 @@ export function edges(v: PyValue): Edge[] {
   const out: Edge[] = [];
   if (v === null || typeof v !== "object" || v instanceof Uint8Array) return out;
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) out.push({ step: { index: i }, value: v[i] as PyValue, data: true });
+    for (let i = 0; i < v.length; i++)
+      out.push({ step: { index: i }, value: v[i] as PyValue, data: true });
   } else if (v instanceof PyDict) {
     let i = 0;
     for (const [k, x] of v.entries()) {
@@ -118,8 +119,7 @@ export function edges(v: PyValue): Edge[] {
     out.push({ step: { slot: "callee" }, value: v.callee as PyValue, data: false });
     for (let i = 0; i < v.args.length; i++)
       out.push({ step: { slot: "args", index: i }, value: v.args[i] as PyValue, data: true });
-    if (v.kwargs !== undefined)
-      out.push({ step: { slot: "kwargs" }, value: v.kwargs, data: true });
+    if (v.kwargs !== undefined) out.push({ step: { slot: "kwargs" }, value: v.kwargs, data: true });
     stateEdges(v.state, out);
     for (const [k, x] of v.items) {
       if (k !== null && typeof k === "object")
@@ -148,7 +148,11 @@ export function edges(v: PyValue): Edge[] {
 /** `stepPath`, or undefined once the path would pass MAX_NAME_CHARS (checked before building). */
 function extend(prefix: string | undefined, step: Step, quoted: boolean): string | undefined {
   if (prefix === undefined) return undefined;
-  if ("key" in step && typeof step.key === "string" && prefix.length + step.key.length > MAX_NAME_CHARS)
+  if (
+    "key" in step &&
+    typeof step.key === "string" &&
+    prefix.length + step.key.length > MAX_NAME_CHARS
+  )
     return undefined;
   const p = stepPath(prefix, step, quoted);
   return p.length > MAX_NAME_CHARS ? undefined : p;
@@ -297,6 +301,40 @@ function foreignPaths(root: PyValue): Map<object, string> {
     }
   }
   return paths;
+}
+
+/**
+ * Every object from which a foreign global or call is reachable (itself included), found in one
+ * pass over the graph and one back from the foreign values: what a listing must not fold away.
+ */
+export function foreignHolders(root: PyValue): Set<object> {
+  const parents = new Map<object, object[]>();
+  const found: object[] = [];
+  const stack: PyValue[] = [root];
+  const seen = new Set<object>();
+  while (stack.length > 0) {
+    const v = stack.pop() as PyValue;
+    if (v === null || typeof v !== "object" || seen.has(v)) continue;
+    seen.add(v);
+    if ((v instanceof PyGlobal && !isKnownGlobal(v.qualifiedName)) || v instanceof PyObject)
+      found.push(v);
+    for (const e of edges(v)) {
+      const c = e.value;
+      if (c === null || typeof c !== "object") continue;
+      const list = parents.get(c);
+      if (list) list.push(v);
+      else parents.set(c, [v]);
+      stack.push(c);
+    }
+  }
+  const holders = new Set<object>(found);
+  while (found.length > 0)
+    for (const p of parents.get(found.pop() as object) ?? [])
+      if (!holders.has(p)) {
+        holders.add(p);
+        found.push(p);
+      }
+  return holders;
 }
 
 /**

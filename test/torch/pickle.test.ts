@@ -29,7 +29,13 @@ import {
   MAX_PICKLE_BYTES,
   NeedMoreData,
 } from "../../src/torch/pickle.js";
-import { PyDict, PyTuple, type PyValue, StorageRef, TorchStorageType } from "../../src/torch/pyvalue.js";
+import {
+  PyDict,
+  PyTuple,
+  type PyValue,
+  StorageRef,
+  TorchStorageType,
+} from "../../src/torch/pyvalue.js";
 import { pyRepr } from "../../src/torch/repr.js";
 import { MAX_DIMS, TensorRef } from "../../src/torch/tensor.js";
 import { formatTree, toJsonTree } from "../../src/torch/tree.js";
@@ -70,7 +76,11 @@ class Pickle {
   /** LONG1 of a non-negative integer. */
   long(n: bigint): this {
     const bytes: number[] = [];
-    for (let x = n; x > 0n || bytes.length === 0 || (bytes[bytes.length - 1] as number) & 0x80; x >>= 8n)
+    for (
+      let x = n;
+      x > 0n || bytes.length === 0 || (bytes[bytes.length - 1] as number) & 0x80;
+      x >>= 8n
+    )
       bytes.push(Number(x & 0xffn));
     return this.op(op.LONG1, bytes.length, ...bytes);
   }
@@ -105,7 +115,12 @@ function decode(bytes: Uint8Array, more: { complete?: boolean; pid?: PyValue } =
 }
 
 /** Asserts a TorchFormatError naming the file and the offset `at`, whose text matches `re`. */
-function rejects(bytes: Uint8Array, at: number, re: RegExp, more: { complete?: boolean; pid?: PyValue } = {}) {
+function rejects(
+  bytes: Uint8Array,
+  at: number,
+  re: RegExp,
+  more: { complete?: boolean; pid?: PyValue } = {},
+) {
   assert.throws(
     () => decode(bytes, more),
     (e: unknown) => {
@@ -143,10 +158,10 @@ test("MAX_MEMO_ENTRIES: one MEMOIZE too many fails at its offset", () => {
   rejects(b, n, /more than 16777216 memo entries \(MAX_MEMO_ENTRIES\)/);
   // Indices past the dense run go to a map, and count the same.
   const sparse = new Pickle().op(op.NONE).op(op.LONG_BINPUT).u32(7).op(op.LONG_BINGET).u32(7);
-  assert.deepEqual([...(decode(sparse.op(op.TUPLE2, op.STOP).bytes()).value as PyTuple)], [
-    null,
-    null,
-  ]);
+  assert.deepEqual(
+    [...(decode(sparse.op(op.TUPLE2, op.STOP).bytes()).value as PyTuple)],
+    [null, null],
+  );
 });
 
 test("MAX_MARK_DEPTH: the first MARK past the limit fails at its offset", () => {
@@ -167,24 +182,42 @@ test("MAX_MARK_DEPTH: the first MARK past the limit fails at its offset", () => 
 test("MAX_LONG_BYTES and MAX_LONG_DIGITS: oversized integers fail before they are parsed", () => {
   const big = new Pickle().op(op.PROTO, 2, op.NONE, op.POP);
   const at = big.at;
-  big.op(op.LONG4).u32(MAX_LONG_BYTES + 1).raw(new Uint8Array(MAX_LONG_BYTES + 1).fill(1));
+  big
+    .op(op.LONG4)
+    .u32(MAX_LONG_BYTES + 1)
+    .raw(new Uint8Array(MAX_LONG_BYTES + 1).fill(1));
   rejects(big.op(op.STOP).bytes(), at, /integer of 65537 bytes \(MAX_LONG_BYTES/);
-  const fits = new Pickle().op(op.LONG4).u32(MAX_LONG_BYTES).raw(new Uint8Array(MAX_LONG_BYTES).fill(1));
+  const fits = new Pickle()
+    .op(op.LONG4)
+    .u32(MAX_LONG_BYTES)
+    .raw(new Uint8Array(MAX_LONG_BYTES).fill(1));
   assert.equal(typeof decode(fits.op(op.STOP).bytes()).value, "bigint");
   for (const code of [op.LONG, op.INT]) {
     const t0 = performance.now();
-    const digits = new Pickle().op(code).raw(`${"7".repeat(MAX_LONG_DIGITS + 2)}\n`).op(op.STOP);
+    const digits = new Pickle()
+      .op(code)
+      .raw(`${"7".repeat(MAX_LONG_DIGITS + 2)}\n`)
+      .op(op.STOP);
     rejects(digits.bytes(), 0, /integer literal of 4302 characters \(MAX_LONG_DIGITS/);
-    const million = new Pickle().op(code).raw(`${"7".repeat(1_000_000)}\n`).op(op.STOP);
+    const million = new Pickle()
+      .op(code)
+      .raw(`${"7".repeat(1_000_000)}\n`)
+      .op(op.STOP);
     rejects(million.bytes(), 0, /MAX_LONG_DIGITS/);
     assert.ok(performance.now() - t0 < 500, "refused without parsing a million digits");
   }
-  const ok = new Pickle().op(op.LONG).raw(`-${"9".repeat(MAX_LONG_DIGITS)}L\n`).op(op.STOP);
+  const ok = new Pickle()
+    .op(op.LONG)
+    .raw(`-${"9".repeat(MAX_LONG_DIGITS)}L\n`)
+    .op(op.STOP);
   assert.equal(decode(ok.bytes()).value, -(10n ** BigInt(MAX_LONG_DIGITS) - 1n));
 });
 
 test("MAX_PICKLE_BYTES: a length past it is an error even when more input may follow", () => {
-  const past = new Pickle().op(op.BINUNICODE8).u64(BigInt(MAX_PICKLE_BYTES) + 1n).op(op.STOP);
+  const past = new Pickle()
+    .op(op.BINUNICODE8)
+    .u64(BigInt(MAX_PICKLE_BYTES) + 1n)
+    .op(op.STOP);
   rejects(past.bytes(), 0, /exceeds the pickle \(MAX_PICKLE_BYTES/, { complete: false });
   const within = new Pickle().op(op.BINUNICODE8).u64(BigInt(MAX_PICKLE_BYTES)).op(op.STOP);
   assert.throws(() => decode(within.bytes(), { complete: false }), NeedMoreData);
@@ -203,7 +236,11 @@ test("MAX_BUILT_BYTES: calls that build bytes share one budget (16 × bytes(64 M
   assert.ok(bytes.length < 975);
   // The first fits in the pickle's size + MAX_BUILT_BYTES; the second does not.
   rejects(bytes, ats[1] as number, /calls build 134217728 bytes.*\(MAX_BUILT_BYTES\)/);
-  const encode = new Pickle().global("_codecs", "encode").op(op.MEMOIZE).str("x".repeat(1000)).op(op.MEMOIZE, op.POP);
+  const encode = new Pickle()
+    .global("_codecs", "encode")
+    .op(op.MEMOIZE)
+    .str("x".repeat(1000))
+    .op(op.MEMOIZE, op.POP);
   const encAts: number[] = [];
   for (let i = 0; i < 100_000; i++) {
     encode.op(op.BINGET, 0, op.BINGET, 1).str("latin1").op(op.TUPLE2);
@@ -232,7 +269,11 @@ test("MAX_BUILT_ITEMS: copying one shared list again and again runs out of budge
 });
 
 /** `_rebuild_tensor_v2(storage, 0, size, stride, False, OrderedDict())`. */
-function tensorPickle(size: bigint[], stride: bigint[], p = new Pickle()): { p: Pickle; at: number } {
+function tensorPickle(
+  size: bigint[],
+  stride: bigint[],
+  p = new Pickle(),
+): { p: Pickle; at: number } {
   p.global("torch._utils", "_rebuild_tensor_v2").op(op.MARK);
   p.str("pid").op(op.BINPERSID).op(op.BININT1, 0);
   p.op(op.MARK);
@@ -248,7 +289,11 @@ function tensorPickle(size: bigint[], stride: bigint[], p = new Pickle()): { p: 
 
 test("view limits: a stride-0 view claiming 2^40 elements fails where it is rebuilt", () => {
   const { p, at } = tensorPickle([1n << 40n], [0n]);
-  rejects(p.op(op.STOP).bytes(), at, /tensor views claim 4398046511104 bytes.*MAX_VIEW_EXCESS_BYTES/);
+  rejects(
+    p.op(op.STOP).bytes(),
+    at,
+    /tensor views claim 4398046511104 bytes.*MAX_VIEW_EXCESS_BYTES/,
+  );
   // Broadcast views within the allowance decode.
   const ok = tensorPickle([1024n, 1024n], [0n, 0n]);
   const t = decode(ok.p.op(op.STOP).bytes()).value;
@@ -266,7 +311,10 @@ test("view limits: a stride-0 view claiming 2^40 elements fails where it is rebu
 });
 
 test("MAX_DIMS: a size tuple longer than torch allows fails before it is copied", () => {
-  const { p, at } = tensorPickle(new Array(MAX_DIMS + 1).fill(1n), new Array(MAX_DIMS + 1).fill(1n));
+  const { p, at } = tensorPickle(
+    new Array(MAX_DIMS + 1).fill(1n),
+    new Array(MAX_DIMS + 1).fill(1n),
+  );
   rejects(p.op(op.STOP).bytes(), at, /tensor size has 65 entries, more than 64/);
 });
 
@@ -300,7 +348,10 @@ test("invalid code points and invalid UTF-8 are format errors at the string's of
   rejects(p.op(op.UNICODE).raw("a\\U00110000\n").op(op.STOP).bytes(), at, /code point 0x110000/);
   const utf = new Pickle().op(op.NONE, op.POP, op.BINUNICODE).u32(2).raw(Uint8Array.of(0x61, 0xff));
   rejects(utf.op(op.STOP).bytes(), 2, /not valid UTF-8/);
-  const lone = new Pickle().op(op.BINUNICODE).u32(5).raw(Uint8Array.of(0x61, 0xed, 0xa0, 0x80, 0x62));
+  const lone = new Pickle()
+    .op(op.BINUNICODE)
+    .u32(5)
+    .raw(Uint8Array.of(0x61, 0xed, 0xa0, 0x80, 0x62));
   assert.equal(decode(lone.op(op.STOP).bytes()).value, "a\ud800b", "surrogatepass is Python's");
   const esc = new Pickle().op(op.UNICODE).raw("\\U0001f642 \\u00e9\n").op(op.STOP);
   assert.equal(decode(esc.bytes()).value, "🙂 é");
@@ -309,10 +360,18 @@ test("invalid code points and invalid UTF-8 are format errors at the string's of
 test("dict keys follow Python's equality, and deep or shared tuple keys hash in linear time", () => {
   const p = new Pickle().op(op.EMPTY_DICT);
   p.op(op.BININT1, 1).str("int").op(op.SETITEM);
-  p.op(op.BINFLOAT).raw(Uint8Array.of(0x3f, 0xf0, 0, 0, 0, 0, 0, 0)).str("float").op(op.SETITEM);
+  p.op(op.BINFLOAT)
+    .raw(Uint8Array.of(0x3f, 0xf0, 0, 0, 0, 0, 0, 0))
+    .str("float")
+    .op(op.SETITEM);
   p.op(op.NEWTRUE).str("bool").op(op.SETITEM);
-  p.long(1n << 60n).str("big int").op(op.SETITEM);
-  p.op(op.BINFLOAT).raw(Uint8Array.of(0x43, 0xb0, 0, 0, 0, 0, 0, 0)).str("big float").op(op.SETITEM);
+  p.long(1n << 60n)
+    .str("big int")
+    .op(op.SETITEM);
+  p.op(op.BINFLOAT)
+    .raw(Uint8Array.of(0x43, 0xb0, 0, 0, 0, 0, 0, 0))
+    .str("big float")
+    .op(op.SETITEM);
   // Two equal tuples built separately, each 200k levels deep: one key.
   for (const v of ["first", "second"]) {
     p.str("leaf");
@@ -370,7 +429,10 @@ test("300k-item lists and dicts, and 200k-deep nesting, never overflow the JS st
   const p = new Pickle().op(op.EMPTY_DICT).str("list").op(op.EMPTY_LIST, op.MARK);
   for (let i = 0; i < 300_000; i++) p.op(op.BININT1, i & 0xff);
   p.op(op.APPENDS, op.SETITEM).str("dict").op(op.EMPTY_DICT, op.MARK);
-  for (let i = 0; i < 300_000; i++) p.op(op.BININT).raw(Buffer.from(Int32Array.of(i).buffer)).op(op.NONE);
+  for (let i = 0; i < 300_000; i++)
+    p.op(op.BININT)
+      .raw(Buffer.from(Int32Array.of(i).buffer))
+      .op(op.NONE);
   p.op(op.SETITEMS, op.SETITEM).str("tensors").op(op.EMPTY_LIST, op.MARK);
   const { at } = tensorPickle([1n], [1n], p);
   p.op(op.MEMOIZE);
@@ -416,14 +478,22 @@ async function fixturePickles(): Promise<Uint8Array[]> {
 }
 
 const mutation = fc.oneof(
-  fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({
+    kind: fc.constant("flip" as const),
+    at: fc.nat(),
+    value: fc.integer({ min: 0, max: 255 }),
+  }),
   fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
   fc.record({
     kind: fc.constant("insert" as const),
     at: fc.nat(),
     bytes: fc.uint8Array({ minLength: 1, maxLength: 12 }),
   }),
-  fc.record({ kind: fc.constant("delete" as const), at: fc.nat(), n: fc.integer({ min: 1, max: 8 }) }),
+  fc.record({
+    kind: fc.constant("delete" as const),
+    at: fc.nat(),
+    n: fc.integer({ min: 1, max: 8 }),
+  }),
 );
 type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
 

@@ -1,0 +1,383 @@
+/**
+ * `export`: a NeoX step as a Hugging Face Trainer checkpoint that `trainer.train(
+ * resume_from_checkpoint=…)` continues — the fp32 master weights (`model.safetensors`,
+ * `config.json`, `generation_config.json`, the tokenizer), the Adam moments as a
+ * `torch.optim.AdamW` state dict grouped as the Trainer groups parameters (`optimizer.pt`), the
+ * `LambdaLR` state (`scheduler.pt`), `trainer_state.json`, and `recipe.json` + `README.md` with
+ * the `TrainingArguments` of the recipe and what cannot carry over — or as the AdamW state dict
+ * alone (`torch-adamw`). Masters and moments stream from the ZeRO partitions of any era and TP,
+ * merged as `optim` merges them; the folder is written aside and renamed when complete.
+ */
+import { copyFile, readdir, writeFile } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { generationConfig } from "../hf/config.js";
+import { formatHfJson } from "../hf/hf-json.js";
+import { hfParameters } from "../hf/names.js";
+import { type NeoxModel, resolveModel } from "../neox/model.js";
+import type { NeoxStep } from "../neox/step.js";
+import { PlanSource } from "../plan/execute.js";
+import { numelOf, type TensorPlan } from "../plan/plan.js";
+import { writeShardedSafetensors } from "../safetensors/shard.js";
+import { writeDirAtomic } from "../source/atomic-write.js";
+import { saveTorch } from "../torch/save-torch.js";
+import { CheckpointError } from "../util/errors.js";
+import { type OptimizerProgress, optimizerProgress } from "../zero/neox-schedule.js";
+import { planOptimizerStates } from "../zero/plan-optim.js";
+import { STATE_KINDS } from "../zero/rank-state.js";
+import { optimizerScalars } from "../zero/scalars.js";
+import { type AdamwMoments, adamwStateDict } from "./adamw-state.js";
+import { planConversion } from "./convert.js";
+import { type ResumePoint, recipeJson, trainerReadme, trainerStateJson } from "./trainer-recipe.js";
+import { indexOrder, trainerDecays, trainerParamGroups } from "./trainer-groups.js";
+import { lambdaLrState, trainerLrAt, trainerScheduleOf } from "./trainer-schedule.js";
+
+/** transformers' checkpoint file names (trainer.py: OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME). */
+export const TRAINER_FILES = Object.freeze({
+  optimizer: "optimizer.pt",
+  scheduler: "scheduler.pt",
+  trainerState: "trainer_state.json",
+  recipe: "recipe.json",
+  paramNames: "param_names.json",
+});
+
+/** NeoX's hidden and attention dropout when the config does not set them (neox_args.py). */
+const NEOX_DEFAULT_DROPOUT = 0.1;
+
+/** A step that cannot be written as a Trainer checkpoint (no optimizer hyper-parameters, a parameter missing). */
+export class TrainerExportError extends CheckpointError {
+  override readonly name = "TrainerExportError";
+}
+
+export interface ExportTrainerOptions {
+  /** The NeoX step (its optimizer files are required). */
+  step: NeoxStep;
+  /** Its model; default `resolveModel(step)`. */
+  model?: NeoxModel;
+  /** Output folder; must be absent or empty unless `force`. */
+  out: string;
+  /** `hf-trainer` (default): a Trainer checkpoint folder; `torch-adamw`: optimizer.pt + param_names.json. */
+  to?: "hf-trainer" | "torch-adamw";
+  /** Replace a non-empty output folder. Default false. */
+  force?: boolean;
+  /** Largest model.safetensors shard. Default "5GB". */
+  maxShardSize?: string;
+  /** A tokenizer.json to copy. Default: the step's own, when it has one. */
+  tokenizer?: string;
+  /** Called with the tensor bytes written so far and in all. */
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+export interface ExportTrainerResult {
+  out: string;
+  to: "hf-trainer" | "torch-adamw";
+  files: string[];
+  parameters: number;
+  /** Tensor bytes written. */
+  bytes: number;
+  /** The Trainer's `global_step` (the NeoX iteration) and the Adam step in optimizer.pt. */
+  globalStep: number;
+  adamStep: number;
+  /** Whether optimizer.pt holds moments (an optimizer that has taken no step has none). */
+  moments: boolean;
+  /** The rate of the next update. */
+  lr: number;
+  schedule: string;
+  /** What the checkpoint cannot carry over, one sentence each. */
+  notCarried: string[];
+  notes: string[];
+}
+
+/** Refuses a non-empty output folder unless `force`. */
+async function checkOutput(out: string, force?: boolean): Promise<void> {
+  const entries = await readdir(out).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return [];
+    throw e;
+  });
+  if (entries.length > 0 && !force)
+    throw new TrainerExportError(`${out}: output folder is not empty (use --force to replace it)`, {
+      file: out,
+    });
+}
+
+const num = (v: unknown): number | undefined => (typeof v === "number" ? v : undefined);
+
+/** The plans of one state kind by HF name, checked to cover exactly `names`. */
+function plansByName(
+  list: readonly TensorPlan[],
+  names: readonly string[],
+  where: string,
+): Map<string, TensorPlan> {
+  const map = new Map(list.map((p) => [p.name, p]));
+  for (const n of names)
+    if (!map.has(n)) throw new TrainerExportError(`${where}: no optimizer state for ${n}`, { file: where });
+  if (map.size !== names.length)
+    throw new TrainerExportError(
+      `${where}: optimizer states for tensors the model does not have: ${[...map.keys()].filter((n) => !names.includes(n)).join(", ")}`,
+      { file: where },
+    );
+  return map;
+}
+
+/** The pieces of {@link ResumePoint} that the config and metadata give. */
+async function runSettings(step: NeoxStep, model: NeoxModel) {
+  const c = step.config.config;
+  const meta = await step.metadata();
+  const samples = num(meta?.get("global_samples"));
+  const steps = num(meta?.get("global_steps"));
+  const perStep = samples && steps ? samples / steps : undefined;
+  const micro = num(c.train_micro_batch_size_per_gpu);
+  const dpSize = num(meta?.get("dp_world_size"));
+  const gas = num(c.gradient_accumulation_steps) ?? 1;
+  const globalBatch =
+    perStep !== undefined && Number.isInteger(perStep)
+      ? perStep
+      : (num(c.train_batch_size) ??
+        (micro !== undefined && dpSize !== undefined ? micro * gas * dpSize : undefined));
+  const precision =
+    model.dtype === "float16" ? "fp16" : model.dtype === "bfloat16" ? "bf16" : "fp32";
+  return {
+    maxSteps: num(c.train_iters),
+    microBatch: micro,
+    globalBatch,
+    seqLength: num(c.seq_length) ?? model.maxPositionEmbeddings,
+    saveSteps: num(c.checkpoint_factor) ?? num(c.save_interval),
+    loggingSteps: num(c.log_interval),
+    evalSteps: num(c.eval_interval),
+    seed: num(c.seed),
+    maxGradNorm: num(c.gradient_clipping) ?? 1,
+    precision,
+    tanhGelu: c.bias_gelu_fusion === true,
+    dropout: Math.max(
+      num(c.hidden_dropout) ?? NEOX_DEFAULT_DROPOUT,
+      num(c.attention_dropout) ?? NEOX_DEFAULT_DROPOUT,
+    ),
+  };
+}
+
+/** What cannot carry over from this step into a Trainer run. */
+function notCarriedOf(
+  p: OptimizerProgress,
+  s: {
+    precision: string;
+    lossScale: number | null;
+    tp: number;
+    summedBiases: boolean;
+    dropout: number;
+  },
+): string[] {
+  const out: string[] = [];
+  if (s.precision === "fp16")
+    out.push(
+      `The fp16 dynamic loss scaler (DeepSpeed's scale ${s.lossScale ?? "unknown"}, its window and hysteresis): with fp16=True the Trainer's GradScaler starts afresh (scale 65536) and settles by skipping overflowing steps.`,
+    );
+  out.push(
+    `DeepSpeed's skipped-step count (${p.skippedSteps}): the Trainer has none. global_step is the NeoX iteration ${p.iteration}; the Adam step (${p.adamStep}) and the schedule position (${p.schedulePosition}) count the updates really taken.`,
+  );
+  out.push(
+    `The exact data position: the Trainer's sampler does not know the run's order. The batch of the next step is \`neox-ckpt batch DATA --step ${p.iteration}\`; feed the data from there in order.`,
+  );
+  out.push(
+    `The random-number states (Python, NumPy, torch, CUDA, NeoX's model-parallel tracker): no rng_state.pth is written, so random draws differ${s.dropout > 0 ? ` (this run's dropout masks, p = ${s.dropout})` : " (this run used no dropout)"}.`,
+  );
+  if (s.summedBiases)
+    out.push(
+      `The update size of the row-parallel biases (attention.dense.bias, mlp.dense_4h_to_h.bias): NeoX keeps one copy per tensor-parallel rank and the model adds them, so each NeoX update moves the bias ${s.tp}× as far as the Trainer's single copy moves.`,
+    );
+  return out;
+}
+
+/** Writes the tokenizer and the config files of the HF model (as `convert` writes them). */
+async function writeModelFiles(
+  step: NeoxStep,
+  tmp: string,
+  tokenizer: string | undefined,
+): Promise<string[]> {
+  const { config } = await planConversion(step, "float32");
+  await writeFile(join(tmp, "config.json"), formatHfJson(config));
+  await writeFile(join(tmp, "generation_config.json"), formatHfJson(generationConfig()));
+  const files = ["config.json", "generation_config.json"];
+  if (tokenizer) {
+    await copyFile(tokenizer, join(tmp, "tokenizer.json"));
+    files.push("tokenizer.json");
+  } else if (step.tokenizer) {
+    const src = await step.folder.open(step.tokenizer.path);
+    try {
+      await writeFile(join(tmp, "tokenizer.json"), await src.read(0, src.size));
+    } finally {
+      await src.close();
+    }
+    files.push("tokenizer.json");
+  }
+  return files;
+}
+
+/** Writes a NeoX step as a Trainer checkpoint (or an AdamW state dict). */
+export async function exportTrainerCheckpoint(
+  opts: ExportTrainerOptions,
+): Promise<ExportTrainerResult> {
+  const { step } = opts;
+  const where = step.folder.name;
+  // A local path names a step by its folder; an address is kept whole.
+  const source = /^[a-z][a-z0-9+.-]*:\/\//i.test(where) ? where : basename(where);
+  const to = opts.to ?? "hf-trainer";
+  const out = resolve(opts.out);
+  await checkOutput(out, opts.force);
+  const model = opts.model ?? (await resolveModel(step));
+  const { plans, ranks } = await planOptimizerStates(step, model);
+  const names = hfParameters(model).map((p) => p.name);
+  const fp32 = plansByName(plans.fp32 ?? [], names, where);
+  const expAvg = plans.exp_avg && plansByName(plans.exp_avg, names, where);
+  const expAvgSq = plans.exp_avg_sq && plansByName(plans.exp_avg_sq, names, where);
+  const progress = await optimizerProgress(step);
+  const scalars = await optimizerScalars(
+    step,
+    ranks[0],
+    STATE_KINDS.filter((k) => !plans[k]),
+  );
+  const g0 = scalars.param_groups[0];
+  const betas = Array.isArray(g0?.betas) ? (g0.betas as unknown[]).map(num) : [];
+  const eps = num(g0?.eps);
+  const weightDecay = num(g0?.weight_decay);
+  if (betas.length !== 2 || betas.some((b) => b === undefined) || eps === undefined || weightDecay === undefined)
+    throw new TrainerExportError(
+      `${where}: the optimizer's betas, eps and weight decay are neither in its files nor in the config`,
+      { file: where },
+    );
+  const schedule = trainerScheduleOf(progress.schedule, where);
+  const lr = trainerLrAt(schedule, progress.schedulePosition);
+  const groups = trainerParamGroups(names, weightDecay);
+  const settings = await runSettings(step, model);
+  const lossScale = num(scalars.loss_scale) ?? null;
+  const notes = [...schedule.notes];
+  // NeoX's groups decide which parameters it decayed; the Trainer's by name must agree.
+  const r0 = ranks[0];
+  for (const n of names) {
+    const engine = fp32.get(n)?.sources[0]?.key ?? "";
+    const g = r0?.params.get(engine)?.group;
+    const neoxDecays = g !== undefined && (r0?.groups.length ?? 0) > 1 ? g === 0 : weightDecay > 0;
+    if (neoxDecays !== trainerDecays(n) && weightDecay > 0)
+      notes.push(
+        `${n}: NeoX ${neoxDecays ? "decays" : "does not decay"} it, the Trainer ${neoxDecays ? "does not" : "does"}`,
+      );
+  }
+  if (Math.abs(lr - progress.lr) > 1e-12 * Math.max(lr, progress.lr))
+    notes.push(`transformers' schedule gives ${lr} for the next update where NeoX gives ${progress.lr}`);
+  if (progress.adamStepSource !== "optimizer files")
+    notes.push(
+      `The optimizer files record no Adam step (ZeRO era ${r0?.era}); it is taken from ${progress.adamStepSource} (${progress.adamStep}).`,
+    );
+  if (settings.tanhGelu)
+    notes.push(
+      'NeoX trained with the tanh approximation of GELU (bias-gelu-fusion); config.json says "gelu" (exact) as the published Pythia configs do. Set hidden_act to "gelu_pytorch_tanh" to continue with the activation the run used.',
+    );
+  if (!expAvg || !expAvgSq)
+    notes.push("The optimizer has taken no step yet: optimizer.pt has no per-parameter state.");
+  const notCarried = notCarriedOf(progress, {
+    precision: settings.precision,
+    lossScale,
+    tp: step.tp,
+    summedBiases: step.tp > 1 && model.useParallelResidual,
+    dropout: settings.dropout,
+  });
+  const point: ResumePoint = {
+    source,
+    iteration: progress.iteration,
+    maxSteps: settings.maxSteps ?? progress.schedule.endIter,
+    adamStep: progress.adamStep,
+    adamStepSource: progress.adamStepSource,
+    skippedSteps: progress.skippedSteps,
+    schedulePosition: progress.schedulePosition,
+    schedule,
+    lr,
+    neoxLr: progress.lr,
+    betas: betas as [number, number],
+    eps,
+    weightDecay,
+    maxGradNorm: settings.maxGradNorm,
+    lossScale,
+    precision: settings.precision,
+    microBatch: settings.microBatch,
+    globalBatch: settings.globalBatch,
+    seqLength: settings.seqLength,
+    saveSteps: settings.saveSteps,
+    loggingSteps: settings.loggingSteps,
+    evalSteps: settings.evalSteps,
+    seed: settings.seed,
+    era: r0?.era ?? "?",
+    tp: step.tp,
+    dp: step.dp,
+    tanhGelu: settings.tanhGelu,
+    notCarried,
+    notes,
+  };
+  const moments: AdamwMoments | undefined =
+    expAvg && expAvgSq
+      ? {
+          step: progress.adamStep,
+          expAvg: (n) => new PlanSource(expAvg.get(n) as TensorPlan),
+          expAvgSq: (n) => new PlanSource(expAvgSq.get(n) as TensorPlan),
+        }
+      : undefined;
+  const numel = names.reduce((n, x) => n + numelOf((fp32.get(x) as TensorPlan).shape), 0);
+  const total = numel * 4 * ((to === "hf-trainer" ? 1 : 0) + (moments ? 2 : 0));
+  let done = 0;
+  const onData = (bytes: number) => {
+    done += bytes;
+    opts.onProgress?.(done, total);
+  };
+  const hyper = { lr, initialLr: schedule.peakLr, betas: point.betas, eps };
+  return writeDirAtomic(out, async (tmp) => {
+    const files: string[] = [];
+    if (to === "hf-trainer") {
+      files.push(...(await writeModelFiles(step, tmp, opts.tokenizer)));
+      const tensors = names.map((n) => {
+        const p = fp32.get(n) as TensorPlan;
+        return {
+          name: n,
+          dtype: p.dtype,
+          shape: [...p.shape],
+          byteLength: numelOf(p.shape) * 4,
+          source: new PlanSource(p),
+        };
+      });
+      const shards = await writeShardedSafetensors(tmp, tensors, {
+        maxShardSize: opts.maxShardSize ?? "5GB",
+        onData,
+      });
+      files.push(...shards.files);
+    }
+    await saveTorch(join(tmp, TRAINER_FILES.optimizer), adamwStateDict(groups, hyper, moments, onData));
+    files.push(TRAINER_FILES.optimizer);
+    if (to === "hf-trainer") {
+      await saveTorch(
+        join(tmp, TRAINER_FILES.scheduler),
+        lambdaLrState(schedule, progress.schedulePosition, groups.length),
+      );
+      await writeFile(join(tmp, TRAINER_FILES.trainerState), trainerStateJson(point));
+      await writeFile(join(tmp, TRAINER_FILES.recipe), recipeJson(point));
+      files.push(TRAINER_FILES.scheduler, TRAINER_FILES.trainerState, TRAINER_FILES.recipe, "README.md");
+      await writeFile(join(tmp, "README.md"), trainerReadme(point, files));
+    } else {
+      const paramNames = {
+        param_names: indexOrder(groups),
+        param_groups: groups.map((g) => ({ weight_decay: g.weightDecay, param_names: g.names })),
+      };
+      await writeFile(join(tmp, TRAINER_FILES.paramNames), `${JSON.stringify(paramNames, null, 2)}\n`);
+      files.push(TRAINER_FILES.paramNames);
+    }
+    return {
+      out,
+      to,
+      files,
+      parameters: names.length,
+      bytes: total,
+      globalStep: progress.iteration,
+      adamStep: progress.adamStep,
+      moments: moments !== undefined,
+      lr,
+      schedule: schedule.type,
+      notCarried,
+      notes,
+    };
+  });
+}
