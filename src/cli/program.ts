@@ -28,7 +28,14 @@ program
   )
   .version(VERSION)
   .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  // Inputs may be s3:// addresses; outputs are local folders until the writers take an
+  // output folder (an s3:// --out would otherwise become a local folder named "s3:").
+  .hook("preAction", (_program, command) => {
+    const out = (command.opts() as { out?: unknown }).out;
+    if (typeof out === "string" && /^[a-z][a-z0-9+.-]*:\/\//i.test(out))
+      throw new UsageError(`--out ${out}: outputs are written to a local folder (give a path)`);
+  });
 
 progressOptions(
   program

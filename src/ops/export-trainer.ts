@@ -23,22 +23,20 @@ import { saveTorch } from "../torch/save-torch.js";
 import { CheckpointError } from "../util/errors.js";
 import { type OptimizerProgress, optimizerProgress } from "../zero/neox-schedule.js";
 import { planOptimizerStates } from "../zero/plan-optim.js";
+import type { RankOptimState } from "../zero/rank-state.js";
 import { STATE_KINDS } from "../zero/rank-state.js";
 import { optimizerScalars } from "../zero/scalars.js";
 import { type AdamwMoments, adamwStateDict } from "./adamw-state.js";
 import { planConversion } from "./convert.js";
+import { TRAINER_FILES } from "./trainer-files.js";
+import {
+  indexOrder,
+  type TrainerGroup,
+  trainerDecays,
+  trainerParamGroups,
+} from "./trainer-groups.js";
 import { type ResumePoint, recipeJson, trainerReadme, trainerStateJson } from "./trainer-recipe.js";
-import { indexOrder, trainerDecays, trainerParamGroups } from "./trainer-groups.js";
 import { lambdaLrState, trainerLrAt, trainerScheduleOf } from "./trainer-schedule.js";
-
-/** transformers' checkpoint file names (trainer.py: OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME). */
-export const TRAINER_FILES = Object.freeze({
-  optimizer: "optimizer.pt",
-  scheduler: "scheduler.pt",
-  trainerState: "trainer_state.json",
-  recipe: "recipe.json",
-  paramNames: "param_names.json",
-});
 
 /** NeoX's hidden and attention dropout when the config does not set them (neox_args.py). */
 const NEOX_DEFAULT_DROPOUT = 0.1;
@@ -109,7 +107,8 @@ function plansByName(
 ): Map<string, TensorPlan> {
   const map = new Map(list.map((p) => [p.name, p]));
   for (const n of names)
-    if (!map.has(n)) throw new TrainerExportError(`${where}: no optimizer state for ${n}`, { file: where });
+    if (!map.has(n))
+      throw new TrainerExportError(`${where}: no optimizer state for ${n}`, { file: where });
   if (map.size !== names.length)
     throw new TrainerExportError(
       `${where}: optimizer states for tensors the model does not have: ${[...map.keys()].filter((n) => !names.includes(n)).join(", ")}`,
@@ -147,6 +146,9 @@ async function runSettings(step: NeoxStep, model: NeoxModel) {
     maxGradNorm: num(c.gradient_clipping) ?? 1,
     precision,
     tanhGelu: c.bias_gelu_fusion === true,
+    reduceBucketSize: num(
+      (c.zero_optimization as { reduce_bucket_size?: unknown } | undefined)?.reduce_bucket_size,
+    ),
     dropout: Math.max(
       num(c.hidden_dropout) ?? NEOX_DEFAULT_DROPOUT,
       num(c.attention_dropout) ?? NEOX_DEFAULT_DROPOUT,
@@ -211,57 +213,73 @@ async function writeModelFiles(
   return files;
 }
 
-/** Writes a NeoX step as a Trainer checkpoint (or an AdamW state dict). */
-export async function exportTrainerCheckpoint(
-  opts: ExportTrainerOptions,
-): Promise<ExportTrainerResult> {
-  const { step } = opts;
-  const where = step.folder.name;
-  // A local path names a step by its folder; an address is kept whole.
-  const source = /^[a-z][a-z0-9+.-]*:\/\//i.test(where) ? where : basename(where);
-  const to = opts.to ?? "hf-trainer";
-  const out = resolve(opts.out);
-  await checkOutput(out, opts.force);
-  const model = opts.model ?? (await resolveModel(step));
-  const { plans, ranks } = await planOptimizerStates(step, model);
-  const names = hfParameters(model).map((p) => p.name);
-  const fp32 = plansByName(plans.fp32 ?? [], names, where);
-  const expAvg = plans.exp_avg && plansByName(plans.exp_avg, names, where);
-  const expAvgSq = plans.exp_avg_sq && plansByName(plans.exp_avg_sq, names, where);
-  const progress = await optimizerProgress(step);
-  const scalars = await optimizerScalars(
-    step,
-    ranks[0],
-    STATE_KINDS.filter((k) => !plans[k]),
-  );
+/** The step's Adam betas, eps and weight decay (its files', else its config's). */
+function adamHyperOf(scalars: Awaited<ReturnType<typeof optimizerScalars>>, where: string) {
   const g0 = scalars.param_groups[0];
   const betas = Array.isArray(g0?.betas) ? (g0.betas as unknown[]).map(num) : [];
   const eps = num(g0?.eps);
   const weightDecay = num(g0?.weight_decay);
-  if (betas.length !== 2 || betas.some((b) => b === undefined) || eps === undefined || weightDecay === undefined)
+  const [b1, b2] = betas;
+  if (
+    betas.length !== 2 ||
+    b1 === undefined ||
+    b2 === undefined ||
+    eps === undefined ||
+    weightDecay === undefined
+  )
     throw new TrainerExportError(
       `${where}: the optimizer's betas, eps and weight decay are neither in its files nor in the config`,
       { file: where },
     );
+  return { betas: [b1, b2] as [number, number], eps, weightDecay };
+}
+
+/** Parameters NeoX's groups decay (or not) where the Trainer's grouping by name does not. */
+function groupMismatches(
+  names: readonly string[],
+  fp32: ReadonlyMap<string, TensorPlan>,
+  r0: RankOptimState | undefined,
+  weightDecay: number,
+): string[] {
+  if (weightDecay === 0) return [];
+  return names.flatMap((n) => {
+    const g = r0?.params.get(fp32.get(n)?.sources[0]?.key ?? "")?.group;
+    const neoxDecays = g !== undefined && (r0?.groups.length ?? 0) > 1 ? g === 0 : true;
+    return neoxDecays === trainerDecays(n)
+      ? []
+      : [
+          `${n}: NeoX ${neoxDecays ? "decays" : "does not decay"} it, the Trainer ${neoxDecays ? "does not" : "does"}`,
+        ];
+  });
+}
+
+/** Everything the export records about where the run stands, and the Trainer's groups. */
+async function resumePointOf(
+  step: NeoxStep,
+  model: NeoxModel,
+  plans: Awaited<ReturnType<typeof planOptimizerStates>>,
+  names: readonly string[],
+  fp32: ReadonlyMap<string, TensorPlan>,
+) {
+  const where = step.folder.name;
+  const r0 = plans.ranks[0];
+  const progress = await optimizerProgress(step);
+  const missing = STATE_KINDS.filter((k) => !plans.plans[k]);
+  const scalars = await optimizerScalars(step, r0, missing);
+  const hyper = adamHyperOf(scalars, where);
   const schedule = trainerScheduleOf(progress.schedule, where);
   const lr = trainerLrAt(schedule, progress.schedulePosition);
-  const groups = trainerParamGroups(names, weightDecay);
   const settings = await runSettings(step, model);
   const lossScale = num(scalars.loss_scale) ?? null;
-  const notes = [...schedule.notes];
-  // NeoX's groups decide which parameters it decayed; the Trainer's by name must agree.
-  const r0 = ranks[0];
-  for (const n of names) {
-    const engine = fp32.get(n)?.sources[0]?.key ?? "";
-    const g = r0?.params.get(engine)?.group;
-    const neoxDecays = g !== undefined && (r0?.groups.length ?? 0) > 1 ? g === 0 : weightDecay > 0;
-    if (neoxDecays !== trainerDecays(n) && weightDecay > 0)
-      notes.push(
-        `${n}: NeoX ${neoxDecays ? "decays" : "does not decay"} it, the Trainer ${neoxDecays ? "does not" : "does"}`,
-      );
-  }
+  const notes = [...schedule.notes, ...groupMismatches(names, fp32, r0, hyper.weightDecay)];
+  if (settings.maxSteps !== undefined && settings.maxSteps !== schedule.totalSteps)
+    notes.push(
+      `NeoX decays the rate over lr-decay-iters ${schedule.totalSteps} of train-iters ${settings.maxSteps}; transformers decays over max_steps, so the recipe's schedule ends at step ${settings.maxSteps}`,
+    );
   if (Math.abs(lr - progress.lr) > 1e-12 * Math.max(lr, progress.lr))
-    notes.push(`transformers' schedule gives ${lr} for the next update where NeoX gives ${progress.lr}`);
+    notes.push(
+      `transformers' schedule gives ${lr} for the next update where NeoX gives ${progress.lr}`,
+    );
   if (progress.adamStepSource !== "optimizer files")
     notes.push(
       `The optimizer files record no Adam step (ZeRO era ${r0?.era}); it is taken from ${progress.adamStepSource} (${progress.adamStep}).`,
@@ -270,17 +288,12 @@ export async function exportTrainerCheckpoint(
     notes.push(
       'NeoX trained with the tanh approximation of GELU (bias-gelu-fusion); config.json says "gelu" (exact) as the published Pythia configs do. Set hidden_act to "gelu_pytorch_tanh" to continue with the activation the run used.',
     );
-  if (!expAvg || !expAvgSq)
+  if (missing.length)
     notes.push("The optimizer has taken no step yet: optimizer.pt has no per-parameter state.");
-  const notCarried = notCarriedOf(progress, {
-    precision: settings.precision,
-    lossScale,
-    tp: step.tp,
-    summedBiases: step.tp > 1 && model.useParallelResidual,
-    dropout: settings.dropout,
-  });
   const point: ResumePoint = {
-    source,
+    // A local path names a step by its folder; an address is kept whole.
+    ...settings,
+    source: /^[a-z][a-z0-9+.-]*:\/\//i.test(where) ? where : basename(where),
     iteration: progress.iteration,
     maxSteps: settings.maxSteps ?? progress.schedule.endIter,
     adamStep: progress.adamStep,
@@ -290,30 +303,96 @@ export async function exportTrainerCheckpoint(
     schedule,
     lr,
     neoxLr: progress.lr,
-    betas: betas as [number, number],
-    eps,
-    weightDecay,
-    maxGradNorm: settings.maxGradNorm,
+    ...hyper,
     lossScale,
-    precision: settings.precision,
-    microBatch: settings.microBatch,
-    globalBatch: settings.globalBatch,
-    seqLength: settings.seqLength,
-    saveSteps: settings.saveSteps,
-    loggingSteps: settings.loggingSteps,
-    evalSteps: settings.evalSteps,
-    seed: settings.seed,
     era: r0?.era ?? "?",
     tp: step.tp,
     dp: step.dp,
-    tanhGelu: settings.tanhGelu,
-    notCarried,
+    notCarried: notCarriedOf(progress, {
+      ...settings,
+      lossScale,
+      tp: step.tp,
+      summedBiases: step.tp > 1 && model.useParallelResidual,
+    }),
     notes,
   };
+  return { point, groups: trainerParamGroups(names, hyper.weightDecay) };
+}
+
+/** The fp32 masters as model.safetensors (sharded past `maxShardSize`); returns the files. */
+async function writeMasters(
+  tmp: string,
+  names: readonly string[],
+  fp32: ReadonlyMap<string, TensorPlan>,
+  maxShardSize: string,
+  onData: (bytes: number) => void,
+): Promise<string[]> {
+  const tensors = names.map((n) => {
+    const p = fp32.get(n) as TensorPlan;
+    return {
+      name: n,
+      dtype: p.dtype,
+      shape: [...p.shape],
+      byteLength: numelOf(p.shape) * p.dtype.itemsize,
+      source: new PlanSource(p),
+    };
+  });
+  return [...(await writeShardedSafetensors(tmp, tensors, { maxShardSize, onData })).files];
+}
+
+/** scheduler.pt, trainer_state.json, recipe.json and README.md; returns their names. */
+async function writeTrainerFiles(
+  tmp: string,
+  point: ResumePoint,
+  groups: readonly TrainerGroup[],
+  filesSoFar: readonly string[],
+): Promise<string[]> {
+  const files = [
+    TRAINER_FILES.scheduler,
+    TRAINER_FILES.trainerState,
+    TRAINER_FILES.recipe,
+    TRAINER_FILES.readme,
+  ];
+  await saveTorch(
+    join(tmp, TRAINER_FILES.scheduler),
+    lambdaLrState(point.schedule, point.schedulePosition, groups.length),
+  );
+  await writeFile(join(tmp, TRAINER_FILES.trainerState), trainerStateJson(point));
+  await writeFile(join(tmp, TRAINER_FILES.recipe), recipeJson(point));
+  await writeFile(join(tmp, TRAINER_FILES.readme), trainerReadme(point, [...filesSoFar, ...files]));
+  return files;
+}
+
+/** param_names.json: the parameter of each optimizer index, and of each group. */
+async function writeParamNames(tmp: string, groups: readonly TrainerGroup[]): Promise<string> {
+  const value = {
+    param_names: indexOrder(groups),
+    param_groups: groups.map((g) => ({ weight_decay: g.weightDecay, param_names: g.names })),
+  };
+  await writeFile(join(tmp, TRAINER_FILES.paramNames), `${JSON.stringify(value, null, 2)}\n`);
+  return TRAINER_FILES.paramNames;
+}
+
+/** Writes a NeoX step as a Trainer checkpoint (or an AdamW state dict). */
+export async function exportTrainerCheckpoint(
+  opts: ExportTrainerOptions,
+): Promise<ExportTrainerResult> {
+  const { step } = opts;
+  const where = step.folder.name;
+  const to = opts.to ?? "hf-trainer";
+  const out = resolve(opts.out);
+  await checkOutput(out, opts.force);
+  const model = opts.model ?? (await resolveModel(step));
+  const plans = await planOptimizerStates(step, model);
+  const names = hfParameters(model).map((p) => p.name);
+  const fp32 = plansByName(plans.plans.fp32 ?? [], names, where);
+  const expAvg = plans.plans.exp_avg && plansByName(plans.plans.exp_avg, names, where);
+  const expAvgSq = plans.plans.exp_avg_sq && plansByName(plans.plans.exp_avg_sq, names, where);
+  const { point, groups } = await resumePointOf(step, model, plans, names, fp32);
   const moments: AdamwMoments | undefined =
     expAvg && expAvgSq
       ? {
-          step: progress.adamStep,
+          step: point.adamStep,
           expAvg: (n) => new PlanSource(expAvg.get(n) as TensorPlan),
           expAvgSq: (n) => new PlanSource(expAvgSq.get(n) as TensorPlan),
         }
@@ -325,59 +404,38 @@ export async function exportTrainerCheckpoint(
     done += bytes;
     opts.onProgress?.(done, total);
   };
-  const hyper = { lr, initialLr: schedule.peakLr, betas: point.betas, eps };
+  const hyper = {
+    lr: point.lr,
+    initialLr: point.schedule.peakLr,
+    betas: point.betas,
+    eps: point.eps,
+  };
   return writeDirAtomic(out, async (tmp) => {
     const files: string[] = [];
     if (to === "hf-trainer") {
       files.push(...(await writeModelFiles(step, tmp, opts.tokenizer)));
-      const tensors = names.map((n) => {
-        const p = fp32.get(n) as TensorPlan;
-        return {
-          name: n,
-          dtype: p.dtype,
-          shape: [...p.shape],
-          byteLength: numelOf(p.shape) * 4,
-          source: new PlanSource(p),
-        };
-      });
-      const shards = await writeShardedSafetensors(tmp, tensors, {
-        maxShardSize: opts.maxShardSize ?? "5GB",
-        onData,
-      });
-      files.push(...shards.files);
+      files.push(...(await writeMasters(tmp, names, fp32, opts.maxShardSize ?? "5GB", onData)));
     }
-    await saveTorch(join(tmp, TRAINER_FILES.optimizer), adamwStateDict(groups, hyper, moments, onData));
+    await saveTorch(
+      join(tmp, TRAINER_FILES.optimizer),
+      adamwStateDict(groups, hyper, moments, onData),
+    );
     files.push(TRAINER_FILES.optimizer);
-    if (to === "hf-trainer") {
-      await saveTorch(
-        join(tmp, TRAINER_FILES.scheduler),
-        lambdaLrState(schedule, progress.schedulePosition, groups.length),
-      );
-      await writeFile(join(tmp, TRAINER_FILES.trainerState), trainerStateJson(point));
-      await writeFile(join(tmp, TRAINER_FILES.recipe), recipeJson(point));
-      files.push(TRAINER_FILES.scheduler, TRAINER_FILES.trainerState, TRAINER_FILES.recipe, "README.md");
-      await writeFile(join(tmp, "README.md"), trainerReadme(point, files));
-    } else {
-      const paramNames = {
-        param_names: indexOrder(groups),
-        param_groups: groups.map((g) => ({ weight_decay: g.weightDecay, param_names: g.names })),
-      };
-      await writeFile(join(tmp, TRAINER_FILES.paramNames), `${JSON.stringify(paramNames, null, 2)}\n`);
-      files.push(TRAINER_FILES.paramNames);
-    }
+    if (to === "hf-trainer") files.push(...(await writeTrainerFiles(tmp, point, groups, files)));
+    else files.push(await writeParamNames(tmp, groups));
     return {
       out,
       to,
       files,
       parameters: names.length,
       bytes: total,
-      globalStep: progress.iteration,
-      adamStep: progress.adamStep,
+      globalStep: point.iteration,
+      adamStep: point.adamStep,
       moments: moments !== undefined,
-      lr,
-      schedule: schedule.type,
-      notCarried,
-      notes,
+      lr: point.lr,
+      schedule: point.schedule.type,
+      notCarried: [...point.notCarried],
+      notes: [...point.notes],
     };
   });
 }

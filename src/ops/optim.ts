@@ -14,6 +14,7 @@ import { PlanSource, withOutputDtype } from "../plan/execute.js";
 import { numelOf, type TensorPlan } from "../plan/plan.js";
 import { writeShardedSafetensors } from "../safetensors/shard.js";
 import { writeDirAtomic } from "../source/atomic-write.js";
+import type { CopyStats } from "../source/file-sink.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import { NewStorage, NewTensor } from "../torch/new-tensor.js";
 import { PyDict, type PyValue } from "../torch/pyvalue.js";
@@ -44,6 +45,8 @@ export interface OptimExportResult {
   bytes: number;
   kinds: StateKind[];
   missingKinds: StateKind[];
+  /** Where the safetensors bytes came from (`hf` format): copied in the kernel, through memory, computed. */
+  copy: CopyStats;
 }
 
 /** HF name → NeoX engine name (`gpt_neox.layers.0.attention.dense.weight` → `2.attention.dense.weight`). */
@@ -99,6 +102,7 @@ export async function exportOptimizerStates(
     0,
   );
   let done = 0;
+  const copy: CopyStats = { kernelBytes: 0, memoryBytes: 0, writtenBytes: 0 };
   const r0 = ranks[0];
   await writeDirAtomic(out, async (tmp) => {
     const scalars = await optimizerScalars(step, ranks[0], missingKinds);
@@ -112,13 +116,17 @@ export async function exportOptimizerStates(
           byteLength: numelOf(p.shape) * 4,
           source: new PlanSource(withOutputDtype(p, F32)),
         }));
-        await writeShardedSafetensors(dir, tensors, {
+        const w = await writeShardedSafetensors(dir, tensors, {
           maxShardSize: opts.maxShardSize ?? "5GB",
           onData: (n) => {
             done += n;
             opts.onProgress?.(done, total);
           },
         });
+        copy.kernelBytes += w.copy.kernelBytes;
+        copy.memoryBytes += w.copy.memoryBytes;
+        copy.writtenBytes += w.copy.writtenBytes;
+        copy.kernelRefused ??= w.copy.kernelRefused;
         if (k === "fp32" && !opts.params && opts.names !== "neox") {
           const cfg = hfConfigJson({
             numLayers: m.numLayers,
@@ -190,5 +198,5 @@ export async function exportOptimizerStates(
       await writeFile(join(tmp, "optimizer.json"), `${JSON.stringify(scalars, null, 2)}\n`);
     }
   });
-  return { out, era: r0?.era ?? "?", parameters: count, bytes: total, kinds, missingKinds };
+  return { out, era: r0?.era ?? "?", parameters: count, bytes: total, kinds, missingKinds, copy };
 }

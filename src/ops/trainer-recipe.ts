@@ -47,6 +47,8 @@ export interface ResumePoint {
   readonly era: string;
   readonly tp: number;
   readonly dp: number;
+  /** Era A's communication bucket from the config (`zero_optimization.reduce_bucket_size`), for writing NeoX files back. */
+  readonly reduceBucketSize?: number;
   /** NeoX trained with the tanh-approximate GELU (`bias-gelu-fusion`). */
   readonly tanhGelu: boolean;
   /** What the checkpoint cannot carry over, one sentence each. */
@@ -134,6 +136,7 @@ export function recipeJson(p: ResumePoint): string {
       precision: p.precision,
       loss_scale: p.lossScale,
       skipped_steps: p.skippedSteps,
+      reduce_bucket_size: p.reduceBucketSize ?? null,
       tanh_gelu: p.tanhGelu,
     },
     not_carried: p.notCarried,

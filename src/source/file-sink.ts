@@ -17,7 +17,7 @@ import { recycleBytes } from "./recycled-bytes.js";
  * the next chunk's computation busy at once, few enough to leave libuv's four threads room for
  * the reads that feed them.
  */
-export const MAX_IN_FLIGHT = Number(process.env.XMAXIF ?? 4);
+export const MAX_IN_FLIGHT = 4;
 /** Bytes of a pool buffer: a gathered write or one piece of a copy through memory. */
 export const COPY_BUFFER_BYTES = 4 << 20;
 /** Writes below this are gathered into a pool buffer: few syscalls for many small tensors. */
@@ -29,9 +29,9 @@ const SMALL_RUN_BYTES = 256 << 10;
  * is in the page cache: the disk then works while the rest is copied, instead of all of it
  * waiting for the final fsync.
  */
-const WRITEBACK_BYTES = Number(process.env.XWB ?? 64) << 20;
+const WRITEBACK_BYTES = 64 << 20;
 /** A kernel copy is issued in pieces of this size, so that several overlap. */
-const KERNEL_PIECE_BYTES = Number(process.env.XPIECE ?? 32) << 20;
+const KERNEL_PIECE_BYTES = 32 << 20;
 
 /**
  * The process's copy buffers: each file holds at most one gather buffer and one per operation
@@ -49,6 +49,17 @@ export interface CopyStats {
   writtenBytes: number;
   /** Why the kernel copy was not used, when it was not. */
   kernelRefused?: string;
+}
+
+/**
+ * One line on how the bytes were written, e.g. `copy path: kernel (2.83 GB copied in the
+ * kernel, 0 B through memory, 1.2 MB computed)`; `js` when nothing was copied in the kernel.
+ */
+export function describeCopy(s: CopyStats): string {
+  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+  const path = s.kernelBytes > 0 ? "kernel" : "js";
+  const why = s.kernelBytes === 0 && s.kernelRefused ? `; kernel copy: ${s.kernelRefused}` : "";
+  return `copy path: ${path} (${mb(s.kernelBytes)} copied in the kernel, ${mb(s.memoryBytes)} through memory, ${mb(s.writtenBytes)} computed${why})`;
 }
 
 export interface FileSinkOptions {

@@ -24,6 +24,11 @@ import {
 
 /** Items per APPENDS/SETITEMS batch, as Python's pickler. */
 const BATCH = 1000;
+/**
+ * Deepest nesting we write: Python's pickler stops at its recursion limit (1000) too, and this
+ * encoder recurses; a deeper tree (a hostile file's, decoded) is a TypeError, not a stack overflow.
+ */
+export const MAX_ENCODE_DEPTH = 1000;
 /** TUPLE1–3 by tuple length. */
 const TUPLE_OF_SIZE = [undefined, op.TUPLE1, op.TUPLE2, op.TUPLE3];
 
@@ -43,6 +48,7 @@ export class PickleEncoder {
   private len = 0;
   private readonly memo = new Map<object, number>();
   private readonly te = new TextEncoder();
+  private depth = 0;
 
   constructor(private readonly opts: EncodeOptions = {}) {}
 
@@ -235,6 +241,17 @@ export class PickleEncoder {
       case "string":
         return this.str(v);
     }
+    if (this.depth >= MAX_ENCODE_DEPTH)
+      throw new TypeError(`cannot pickle a value nested deeper than ${MAX_ENCODE_DEPTH} levels`);
+    this.depth++;
+    try {
+      this.valueObject(v);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private valueObject(v: PyValue & object): void {
     const pid = this.opts.persistentId?.(v);
     if (pid !== undefined) return this.persistent(pid);
     if (this.opts.custom?.(v, this)) return;

@@ -35,13 +35,23 @@ export interface OptimizerProgress {
   readonly skippedSteps: number;
   /** Adam updates taken: the `step` of its bias correction. */
   readonly adamStep: number;
-  readonly adamStepSource: "optimizer files" | "lr_scheduler num_iters" | "iteration - skipped_steps";
+  readonly adamStepSource:
+    | "optimizer files"
+    | "lr_scheduler num_iters"
+    | "iteration - skipped_steps";
   /** Where the schedule stands (`num_iters`): the steps that advanced it. */
   readonly schedulePosition: number;
   readonly schedule: NeoxSchedule;
   /** The learning rate the next update would use (the one in the optimizer's param groups). */
   readonly lr: number;
 }
+
+/**
+ * The rate constant of NeoX's exponential decay (the rate halves over the decay): NeoX writes
+ * the literal 0.693, not ln 2, and the schedule must be NeoX's to the last bit.
+ */
+// biome-ignore lint/suspicious/noApproximativeNumericConstant: NeoX's own literal, deliberately not Math.LN2
+const NEOX_EXP_DECAY = 0.693;
 
 const numberOf = (v: PyValue | undefined): number | undefined =>
   typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : undefined;
@@ -72,7 +82,7 @@ export function neoxLrAt(s: NeoxSchedule, n: number): number {
       lr = s.minLr + ((s.startLr - s.minLr) / 2) * (Math.cos((Math.PI * done) / span) + 1);
       break;
     case "exponential":
-      lr = s.startLr * Math.exp((-0.693 * done) / span);
+      lr = s.startLr * Math.exp((-NEOX_EXP_DECAY * done) / span);
       break;
     default:
       lr = s.startLr;

@@ -32,6 +32,7 @@ import { openTorchPath } from "../../src/torch/load.js";
 import type { PyDict } from "../../src/torch/pyvalue.js";
 import { TensorRef } from "../../src/torch/tensor.js";
 import { walkTensors } from "../../src/torch/walk.js";
+import { crc32 } from "../../src/util/crc32.js";
 import { cli } from "../cli/run.js";
 import { type DemoFixture, demoFixture, STALE_FILE } from "../demo-fixture.js";
 
@@ -189,10 +190,34 @@ test("audit finds each injected defect, and nothing else", async () => {
   await t.source.close();
   assert.deepEqual(
     await withDefect("zeros", (d) => {
-      const fd = openSync(join(d, "step32", "layer_00-model_00-model_states.pt"), "r+");
+      // A checkpoint that really holds an all-zero embedding: the record's CRC-32 rewritten to
+      // match, so only the content check (not the CRC check) can find it.
+      const file = join(d, "step32", "layer_00-model_00-model_states.pt");
+      const fd = openSync(file, "r+");
       writeSync(fd, new Uint8Array(loc.byteLength), 0, loc.byteLength, loc.byteOffset);
       closeSync(fd);
+      rewriteCrc(file, loc.byteOffset, loc.byteLength);
     }),
     [{ revision: "step32", kind: "zero-tensor" }],
   );
 });
+
+/** Sets the CRC-32 of the zip record whose payload is `[offset, offset + length)` to its bytes'. */
+function rewriteCrc(file: string, offset: number, length: number): void {
+  const b = readFileSync(file);
+  const crc = crc32(b.subarray(offset, offset + length));
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let patched = 0;
+  for (let i = 0; i + 46 <= b.length; i++) {
+    if (v.getUint32(i, true) !== 0x02014b50) continue;
+    const lho = v.getUint32(i + 42, true);
+    const nameLen = v.getUint16(lho + 26, true);
+    const extraLen = v.getUint16(lho + 28, true);
+    if (lho + 30 + nameLen + extraLen !== offset) continue;
+    v.setUint32(i + 16, crc, true);
+    v.setUint32(lho + 14, crc, true);
+    patched++;
+  }
+  assert.equal(patched, 1, "the record to re-checksum was not found");
+  writeFileSync(file, b);
+}

@@ -281,6 +281,54 @@ test("malicious pickles: nothing runs, ls names the offending global, tensors st
   }
 });
 
+test("ls --json scan: each malicious fixture's call and global with path and offset; clean files none", async () => {
+  interface Finding {
+    kind: string;
+    name: string;
+    path: string | null;
+    record: string;
+    offset: number;
+  }
+  const scanOf = async (file: string) => {
+    const r = await cliInProcess(["ls", fixture(`torch/${file}`), "--json"]);
+    assert.equal(r.code, 0, `${file}: ${r.stderr}`);
+    return (
+      JSON.parse(r.stdout) as {
+        scan: { foreignGlobals: Finding[]; calls: Finding[]; count: number };
+      }
+    ).scan;
+  };
+  for (const [file, exp] of Object.entries(expected.malicious)) {
+    const scan = await scanOf(file);
+    assert.deepEqual(
+      scan.calls.map((c) => [c.kind, c.name, c.path]),
+      exp.globals.map((g) => ["call", g, "payload"]),
+      file,
+    );
+    assert.deepEqual(
+      scan.foreignGlobals.map((g) => [g.name, g.path]),
+      exp.globals.map((g) => [g, "payload<callee>"]),
+      file,
+    );
+    assert.equal(scan.count, 2 * exp.globals.length, file);
+    for (const f of [...scan.calls, ...scan.foreignGlobals])
+      assert.ok(
+        f.offset > 0 && /data\.pkl$|^pickle$/.test(f.record),
+        `${file}: ${JSON.stringify(f)}`,
+      );
+  }
+  for (const file of Object.keys(expected.files)) {
+    const scan = await scanOf(file);
+    const want = file === "deepspeed_like.pt" ? 2 : 0;
+    assert.equal(scan.count, want, `${file}: ${JSON.stringify(scan)}`);
+  }
+  const ds = await scanOf("deepspeed_like.pt");
+  assert.deepEqual(
+    ds.calls.map((c) => [c.kind, c.name, c.path]),
+    [["object", "deepspeed.runtime.fp16.loss_scaler.DynamicLossScaler", "optimizer.loss_scaler"]],
+  );
+});
+
 /** Exit 1, nothing on stdout, one stderr line naming the file (and the offset, where there is one). */
 function assertOneLineError(file: string, defect: string, r: CliResult): void {
   assert.equal(r.code, 1, `${file} (${defect}): code ${r.code} ${r.stderr}`);

@@ -11,25 +11,35 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { lsCommand } from "../../src/cli/ls.js";
+import { MemorySource } from "../../src/source/memory.js";
 import { DTYPES, type DTypeInfo } from "../../src/torch/dtype.js";
 import { PickleEncoder } from "../../src/torch/encode-pickle.js";
 import { openTorchPath } from "../../src/torch/load.js";
 import * as op from "../../src/torch/opcodes.js";
+import { decodePickle } from "../../src/torch/pickle.js";
 import {
   PyDict,
   PyGlobal,
   PyObject,
   PyTuple,
   type PyValue,
+  StorageRef,
   TorchStorageType,
 } from "../../src/torch/pyvalue.js";
 import { escapeText, pyRepr } from "../../src/torch/repr.js";
-import { formatTree } from "../../src/torch/tree.js";
+import { TensorRef } from "../../src/torch/tensor.js";
+import { formatTree, toJsonTree } from "../../src/torch/tree.js";
 import { distinctNames, scanForeign, walkTensors } from "../../src/torch/walk.js";
 import { ZipWriter } from "../../src/torch/zip-write.js";
 import { cli } from "../cli/run.js";
 
 const F32 = DTYPES.get("float32") as DTypeInfo;
+const storage = () =>
+  new StorageRef("0", F32, 2, "cpu", async () => ({
+    byteOffset: 0,
+    byteLength: 8,
+    bigEndian: false,
+  }));
 const dir = mkdtempSync(join(tmpdir(), "neox-scan-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -473,4 +483,46 @@ test("pyRepr stays within its character budget on any value", () => {
   const cyclic: PyValue[] = [];
   cyclic.push(cyclic);
   assert.equal(pyRepr(cyclic), "[[...]]");
+});
+
+test("MAX_NAME_CHARS: a tensor under a chain of long shared keys is refused, not named by a gigabyte", () => {
+  const key = "k".repeat(100_000);
+  const e = new PickleEncoder();
+  e.byte(op.PROTO);
+  e.byte(2);
+  for (let i = 0; i < 1000; i++) {
+    e.byte(op.EMPTY_DICT);
+    if (i === 0) {
+      e.value(key);
+      e.byte(op.MEMOIZE);
+    } else {
+      e.byte(op.BINGET);
+      e.byte(0);
+    }
+  }
+  e.byte(op.NONE);
+  for (let i = 0; i < 1000; i++) e.byte(op.SETITEM);
+  e.byte(op.STOP);
+  const bytes = e.finish();
+  const t0 = performance.now();
+  const r = decodePickle(bytes, {
+    source: new MemorySource(bytes, "long.pkl"),
+    file: "long.pkl",
+    record: "data.pkl",
+    persistentLoad: () => null,
+  });
+  // Put a tensor-like leaf at the bottom: walkTensors names only tensors, so use a real one.
+  let d = r.value as PyDict;
+  for (let i = 0; i < 999; i++) d = d.get(key) as PyDict;
+  const t = new TensorRef(new MemorySource(new Uint8Array(8)), storage(), F32, [2], [1], 0);
+  d.set(key, t);
+  assert.throws(
+    () => walkTensors(r.value, "long.pkl"),
+    /long\.pkl \[data\.pkl\]: tensor path longer than 4096 characters \(MAX_NAME_CHARS\)/,
+  );
+  const scan = scanForeign(r.value, r.foreign);
+  assert.equal(scan.count, 0);
+  assert.ok(formatTree(r.value).length < 5_000_000);
+  assert.ok(JSON.stringify(toJsonTree(r.value)).length < 5_000_000);
+  assert.ok(performance.now() - t0 < 10_000);
 });

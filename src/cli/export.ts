@@ -1,0 +1,48 @@
+/** `neox-ckpt export CKPT --to hf-trainer|torch-adamw --out DIR`: a NeoX step as a Trainer checkpoint. */
+import { openNeoxStep } from "../neox/step.js";
+import { exportTrainerCheckpoint } from "../ops/export-trainer.js";
+import { openFolder } from "../source/open.js";
+import { formatBytes } from "../torch/repr.js";
+import { oneOf, shardSize } from "./options.js";
+import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
+
+/** What `--to` takes. */
+export const EXPORT_TARGETS = ["hf-trainer", "torch-adamw"] as const;
+
+export async function exportCommand(
+  ckpt: string,
+  opts: {
+    to: string;
+    out: string;
+    force?: boolean;
+    maxShardSize: string;
+    tokenizer?: string;
+    endpoint?: string;
+  } & ProgressFlags,
+): Promise<void> {
+  const to = oneOf(opts.to, "--to", EXPORT_TARGETS);
+  const maxShardSize = shardSize(opts.maxShardSize);
+  const bar = new Progress("export", progressSettings(opts));
+  const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));
+  try {
+    const r = await exportTrainerCheckpoint({
+      step,
+      out: opts.out,
+      to,
+      force: opts.force,
+      maxShardSize,
+      tokenizer: opts.tokenizer,
+      onProgress: (done, total) => bar.update(done, total),
+    });
+    bar.finish();
+    const lines = [
+      `wrote ${r.out} (${to}): ${r.parameters} parameters, ${formatBytes(r.bytes)}, files ${r.files.join(", ")}`,
+      `step ${r.globalStep}: Adam step ${r.adamStep}${r.moments ? "" : " (no moments yet)"}, next learning rate ${r.lr} (${r.schedule})`,
+      ...r.notCarried.map((n) => `not carried over: ${n}`),
+      ...r.notes.map((n) => `note: ${n}`),
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+  } finally {
+    await step.close();
+  }
+}
