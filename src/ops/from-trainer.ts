@@ -65,13 +65,13 @@ export interface ReadTrainerOptions {
 
 const num = (v: unknown): number | undefined => (typeof v === "number" ? v : undefined);
 
-/** Reads an optional small JSON file of the folder; undefined when absent. */
+/** Reads an optional small JSON file of the folder (`present`: its file names); undefined when absent. */
 async function optionalJson(
   folder: Folder,
+  present: ReadonlySet<string>,
   path: string,
 ): Promise<Record<string, unknown> | undefined> {
-  const files = await folder.list();
-  if (!files.some((f) => f.path === path)) return undefined;
+  if (!present.has(path)) return undefined;
   const text = await readText(folder, path);
   try {
     return JSON.parse(text) as Record<string, unknown>;
@@ -90,13 +90,26 @@ function dictOf(v: PyValue | undefined, what: string, file: string): PyDict {
 /** The parameter names of each saved group, by the first rule that the checkpoint supports. */
 async function groupNames(
   folder: Folder,
+  present: ReadonlySet<string>,
   groups: readonly PyDict[],
   file: string,
 ): Promise<string[][]> {
-  const side = await optionalJson(folder, TRAINER_FILES.paramNames);
-  const sideGroups = side?.param_groups;
-  if (Array.isArray(sideGroups))
-    return sideGroups.map((g) => (g as { param_names?: unknown }).param_names as string[]);
+  const side = await optionalJson(folder, present, TRAINER_FILES.paramNames);
+  if (side) {
+    const sideGroups = side.param_groups;
+    const names = Array.isArray(sideGroups)
+      ? sideGroups.map((g) => (g as { param_names?: unknown } | null)?.param_names)
+      : [];
+    if (
+      names.length === 0 ||
+      !names.every((n) => Array.isArray(n) && n.every((x) => typeof x === "string"))
+    )
+      throw new TrainerCheckpointError(
+        `${folder.name}/${TRAINER_FILES.paramNames}: param_groups is not a list of {param_names: [names]}`,
+        { file: `${folder.name}/${TRAINER_FILES.paramNames}` },
+      );
+    return names as string[][];
+  }
   if (groups.every((g) => Array.isArray(g.get("param_names"))))
     return groups.map((g) => g.get("param_names") as string[]);
   const cfg = readHfConfig(await readText(folder, "config.json"), `${folder.name}/config.json`);
@@ -144,8 +157,8 @@ export async function readTrainerCheckpoint(
   folder: Folder,
   opts: ReadTrainerOptions,
 ): Promise<TrainerStates | undefined> {
-  const listing = await folder.list();
-  if (!listing.some((f) => f.path === TRAINER_FILES.optimizer)) return undefined;
+  const present = new Set((await folder.list()).map((f) => f.path));
+  if (!present.has(TRAINER_FILES.optimizer)) return undefined;
   const file = `${folder.name}/${TRAINER_FILES.optimizer}`;
   const src: ByteSource = await folder.open(TRAINER_FILES.optimizer);
   try {
@@ -158,7 +171,7 @@ export async function readTrainerCheckpoint(
         record: "param_groups",
       });
     const groups = rawGroups.map((g, i) => dictOf(g, `param_groups[${i}]`, file));
-    const perGroup = await groupNames(folder, groups, file);
+    const perGroup = await groupNames(folder, present, groups, file);
     const indexOf = new Map<string, number>();
     groups.forEach((g, gi) => {
       const params = g.get("params");
@@ -207,8 +220,8 @@ export async function readTrainerCheckpoint(
       const w = master(n);
       return new ZeroSource(F32, w.numel, w.shape);
     };
-    const recipe = await optionalJson(folder, TRAINER_FILES.recipe);
-    const trainerState = await optionalJson(folder, TRAINER_FILES.trainerState);
+    const recipe = await optionalJson(folder, present, TRAINER_FILES.recipe);
+    const trainerState = await optionalJson(folder, present, TRAINER_FILES.trainerState);
     const dtype = weightDtypeOf(opts.weightDtype, recipe);
     const g0 = groups[0] as PyDict;
     const betas = g0.get("betas");

@@ -14,7 +14,7 @@ import { PlanSource, withOutputDtype } from "../plan/execute.js";
 import { numelOf, type TensorPlan } from "../plan/plan.js";
 import { writeShardedSafetensors } from "../safetensors/shard.js";
 import { writeDirAtomic } from "../source/atomic-write.js";
-import type { CopyStats } from "../source/file-sink.js";
+import { addCopyStats, type CopyStats } from "../source/file-sink.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import { NewStorage, NewTensor } from "../torch/new-tensor.js";
 import { PyDict, type PyValue } from "../torch/pyvalue.js";
@@ -123,10 +123,7 @@ export async function exportOptimizerStates(
             opts.onProgress?.(done, total);
           },
         });
-        copy.kernelBytes += w.copy.kernelBytes;
-        copy.memoryBytes += w.copy.memoryBytes;
-        copy.writtenBytes += w.copy.writtenBytes;
-        copy.kernelRefused ??= w.copy.kernelRefused;
+        addCopyStats(copy, w.copy);
         if (k === "fp32" && !opts.params && opts.names !== "neox") {
           const cfg = hfConfigJson({
             numLayers: m.numLayers,

@@ -6,7 +6,7 @@
 import { mkdir, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../source/atomic-write.js";
-import type { CopyStats, FileSinkOptions } from "../source/file-sink.js";
+import { addCopyStats, type CopyStats, type FileSinkOptions } from "../source/file-sink.js";
 import { pythonJsonDumps } from "../util/python-json.js";
 import { parseSize } from "./size.js";
 import { type SafetensorsInputTensor, writeSafetensors } from "./write.js";
@@ -170,10 +170,7 @@ export async function writeShardedSafetensors<T extends SafetensorsInputTensor>(
       onData: options.onData,
       sink: options.sink,
     });
-    copy.kernelBytes += w.copy.kernelBytes;
-    copy.memoryBytes += w.copy.memoryBytes;
-    copy.writtenBytes += w.copy.writtenBytes;
-    copy.kernelRefused ??= w.copy.kernelRefused;
+    addCopyStats(copy, w.copy);
     files.push(s.file);
   }
   if (plan.shards.length > 1) {

@@ -51,6 +51,14 @@ export interface CopyStats {
   kernelRefused?: string;
 }
 
+/** Adds `from` to `into` (several files of one output). */
+export function addCopyStats(into: CopyStats, from: CopyStats): void {
+  into.kernelBytes += from.kernelBytes;
+  into.memoryBytes += from.memoryBytes;
+  into.writtenBytes += from.writtenBytes;
+  into.kernelRefused ??= from.kernelRefused;
+}
+
 /**
  * One line on how the bytes were written, e.g. `copy path: kernel (2.83 GB copied in the
  * kernel, 0 B through memory, 1.2 MB computed)`; `js` when nothing was copied in the kernel.

@@ -11,7 +11,13 @@ exports steps 0, 1, 1000 and 64000 with neox-ckpt's library (tools/trainer/expor
 then, with torch only (transformers cannot be installed here: the Trainer's grouping, schedule and
 file handling are re-created below from transformers' public source):
 
-1. loads every .pt file written with `torch.load(..., weights_only=True)`;
+1. checks that every .pt file written loads as `torch.load(..., weights_only=True)` loads: torch
+   1.13's own weights-only unpickler cannot read a float at all (no BINFLOAT; it refuses torch's
+   own AdamW state dicts too, which is recorded), so each file is loaded through torch with an
+   unpickler that resolves only the globals of torch's weights-only allow-list
+   (`torch._weights_only_unpickler._get_allowed_globals`), and its pickle is audited: every opcode
+   one that torch >= 2.0's weights-only unpickler reads, every global allow-listed. torch's own
+   saved optimizer and scheduler files pass the same audit (recorded as the yardstick);
 2. builds the GPT-NeoX parameter list in Hugging Face order with the demo's shapes (the module
    tree of `GPTNeoXForCausalLM`), groups it as the Trainer's `create_optimizer` does (both the old
    and the current `get_decay_parameter_names` rules), makes `torch.optim.AdamW` and the
