@@ -8,6 +8,8 @@ import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
 
 /** What `--to` takes. */
 export const EXPORT_TARGETS = ["hf-trainer", "torch-adamw"] as const;
+/** What `--lr-formula` takes. */
+export const LR_FORMULAS = ["auto", "pythia", "current"] as const;
 
 export async function exportCommand(
   ckpt: string,
@@ -17,10 +19,12 @@ export async function exportCommand(
     force?: boolean;
     maxShardSize: string;
     tokenizer?: string;
+    lrFormula?: string;
     endpoint?: string;
   } & ProgressFlags,
 ): Promise<void> {
   const to = oneOf(opts.to, "--to", EXPORT_TARGETS);
+  const lrFormula = oneOf(opts.lrFormula ?? "auto", "--lr-formula", LR_FORMULAS);
   const maxShardSize = shardSize(opts.maxShardSize);
   const bar = new Progress("export", progressSettings(opts));
   const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));
@@ -32,12 +36,13 @@ export async function exportCommand(
       force: opts.force,
       maxShardSize,
       tokenizer: opts.tokenizer,
+      lrFormula,
       onProgress: (done, total) => bar.update(done, total),
     });
     bar.finish();
     const lines = [
       `wrote ${r.out} (${to}): ${r.parameters} parameters, ${formatBytes(r.bytes)}, files ${r.files.join(", ")}`,
-      `step ${r.globalStep}: Adam step ${r.adamStep}${r.moments ? "" : " (no moments yet)"}, next learning rate ${r.lr} (${r.schedule})`,
+      `step ${r.globalStep}: Adam step ${r.adamStep}${r.moments ? "" : " (no moments yet)"}, next learning rate ${r.lr} (${r.schedule}; NeoX ${r.lrFormula} formula, ${r.lrFormulaSource})`,
       ...r.notCarried.map((n) => `not carried over: ${n}`),
       ...r.notes.map((n) => `note: ${n}`),
     ];

@@ -67,10 +67,7 @@ function planned(p: TensorPlan): NamedTensorSource {
  * The Hugging Face–named tensors of an opened NeoX step, merged lazily through its conversion
  * plan. Closing the set closes the step.
  */
-export async function neoxTensorSet(
-  step: NeoxStep,
-  model?: NeoxModel,
-): Promise<TensorSet> {
+export async function neoxTensorSet(step: NeoxStep, model?: NeoxModel): Promise<TensorSet> {
   const m = model ?? (await resolveModel(step));
   const plans = await planNeoxToHf(step, m);
   return {

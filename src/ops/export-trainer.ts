@@ -21,7 +21,11 @@ import { writeShardedSafetensors } from "../safetensors/shard.js";
 import { writeDirAtomic } from "../source/atomic-write.js";
 import { saveTorch } from "../torch/save-torch.js";
 import { CheckpointError } from "../util/errors.js";
-import { type OptimizerProgress, optimizerProgress } from "../zero/neox-schedule.js";
+import {
+  type NeoxLrFormula,
+  type OptimizerProgress,
+  optimizerProgress,
+} from "../zero/neox-schedule.js";
 import { planOptimizerStates } from "../zero/plan-optim.js";
 import type { RankOptimState } from "../zero/rank-state.js";
 import { STATE_KINDS } from "../zero/rank-state.js";
@@ -61,6 +65,12 @@ export interface ExportTrainerOptions {
   maxShardSize?: string;
   /** A tokenizer.json to copy. Default: the step's own, when it has one. */
   tokenizer?: string;
+  /**
+   * Which NeoX AnnealingLR the run used: `pythia` (the code Pythia trained with, gpt-neox before
+   * August 2023), `current`, or `auto` (default): the one whose rate the optimizer files record,
+   * else `current` — era-A files (Pythia's) record no rate, so say `pythia` for Pythia's steps.
+   */
+  lrFormula?: NeoxLrFormula | "auto";
   /** Called with the tensor bytes written so far and in all. */
   onProgress?: (bytes: number, total: number) => void;
 }
@@ -80,6 +90,9 @@ export interface ExportTrainerResult {
   /** The rate of the next update. */
   lr: number;
   schedule: string;
+  /** The NeoX AnnealingLR formula the schedule follows, and how it was chosen. */
+  lrFormula: NeoxLrFormula;
+  lrFormulaSource: OptimizerProgress["formulaSource"];
   /** What the checkpoint cannot carry over, one sentence each. */
   notCarried: string[];
   notes: string[];
@@ -260,10 +273,11 @@ async function resumePointOf(
   plans: Awaited<ReturnType<typeof planOptimizerStates>>,
   names: readonly string[],
   fp32: ReadonlyMap<string, TensorPlan>,
+  lrFormula: NeoxLrFormula | "auto",
 ) {
   const where = step.folder.name;
   const r0 = plans.ranks[0];
-  const progress = await optimizerProgress(step);
+  const progress = await optimizerProgress(step, lrFormula);
   const missing = STATE_KINDS.filter((k) => !plans.plans[k]);
   const scalars = await optimizerScalars(step, r0, missing);
   const hyper = adamHyperOf(scalars, where);
@@ -272,7 +286,17 @@ async function resumePointOf(
   const settings = await runSettings(step, model);
   const lossScale = num(scalars.loss_scale) ?? null;
   const notes = [...schedule.notes, ...groupMismatches(names, fp32, r0, hyper.weightDecay)];
-  if (settings.maxSteps !== undefined && settings.maxSteps !== schedule.totalSteps)
+  if (progress.formulaSource === "default")
+    notes.push(
+      progress.recordedLr === undefined
+        ? "The optimizer files record no learning rate (ZeRO era A), so which NeoX AnnealingLR the run used is not known; the schedule follows current gpt-neox. Pythia trained with the older formula (cosine towards 0 over the whole run, clamped at min_lr, gpt-neox before August 2023): for a Pythia step export with --lr-formula pythia."
+        : `The optimizer files record learning rate ${progress.recordedLr}, which neither NeoX AnnealingLR formula gives at step ${progress.schedulePosition}; the schedule follows current gpt-neox.`,
+    );
+  if (
+    schedule.type !== "neox_pythia" &&
+    settings.maxSteps !== undefined &&
+    settings.maxSteps !== schedule.totalSteps
+  )
     notes.push(
       `NeoX decays the rate over lr-decay-iters ${schedule.totalSteps} of train-iters ${settings.maxSteps}; transformers decays over max_steps, so the recipe's schedule ends at step ${settings.maxSteps}`,
     );
@@ -316,7 +340,7 @@ async function resumePointOf(
     }),
     notes,
   };
-  return { point, groups: trainerParamGroups(names, hyper.weightDecay) };
+  return { point, groups: trainerParamGroups(names, hyper.weightDecay), progress };
 }
 
 /** The fp32 masters as model.safetensors (sharded past `maxShardSize`); returns the files. */
@@ -388,7 +412,14 @@ export async function exportTrainerCheckpoint(
   const fp32 = plansByName(plans.plans.fp32 ?? [], names, where);
   const expAvg = plans.plans.exp_avg && plansByName(plans.plans.exp_avg, names, where);
   const expAvgSq = plans.plans.exp_avg_sq && plansByName(plans.plans.exp_avg_sq, names, where);
-  const { point, groups } = await resumePointOf(step, model, plans, names, fp32);
+  const { point, groups, progress } = await resumePointOf(
+    step,
+    model,
+    plans,
+    names,
+    fp32,
+    opts.lrFormula ?? "auto",
+  );
   const moments: AdamwMoments | undefined =
     expAvg && expAvgSq
       ? {
@@ -434,6 +465,8 @@ export async function exportTrainerCheckpoint(
       moments: moments !== undefined,
       lr: point.lr,
       schedule: point.schedule.type,
+      lrFormula: progress.schedule.formula,
+      lrFormulaSource: progress.formulaSource,
       notCarried: [...point.notCarried],
       notes: [...point.notes],
     };

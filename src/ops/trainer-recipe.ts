@@ -4,7 +4,7 @@
  * record (`trainer_state.json`), and the folder's README — each with what cannot carry over.
  */
 import { pythonFloatRepr, pythonJsonDumps } from "../util/python-json.js";
-import type { TrainerSchedule } from "./trainer-schedule.js";
+import { NEOX_PYTHIA_LAMBDA, type TrainerSchedule } from "./trainer-schedule.js";
 
 /** Everything the recipe, the trainer state and the README say, gathered from the step. */
 export interface ResumePoint {
@@ -87,7 +87,7 @@ export function trainingArguments(p: ResumePoint): Record<string, unknown> {
   const args: Record<string, unknown> = {
     max_steps: p.maxSteps,
     learning_rate: s.peakLr,
-    lr_scheduler_type: s.type,
+    ...(s.type === "neox_pythia" ? {} : { lr_scheduler_type: s.type }),
     warmup_steps: s.warmupSteps,
     optim: "adamw_torch",
     adam_beta1: p.betas[0],
@@ -108,11 +108,26 @@ export function trainingArguments(p: ResumePoint): Record<string, unknown> {
   return args;
 }
 
+/** The Python call that makes the neox_pythia rate function of `s` (a `functools.partial`, as the Trainer's own). */
+function pythiaLambdaCall(s: TrainerSchedule): string {
+  return `functools.partial(neox_pythia_lr_lambda, warmup=${s.warmupSteps}, end=${s.totalSteps}, min_rate=${pythonFloatRepr(s.minLrRate ?? 0)}, style=${JSON.stringify(s.decayStyle)})`;
+}
+
 /** `recipe.json`: the arguments, the batch they stand for, where the run stands, what is lost. */
 export function recipeJson(p: ResumePoint): string {
   const batch = globalBatchOf(p);
   const value = {
     training_arguments: trainingArguments(p),
+    ...(p.schedule.type === "neox_pythia"
+      ? {
+          lr_lambda: {
+            about:
+              "transformers has no schedule for NeoX's AnnealingLR as Pythia ran it: give the Trainer a LambdaLR of this function (README.md)",
+            python: NEOX_PYTHIA_LAMBDA,
+            call: pythiaLambdaCall(p.schedule),
+          },
+        }
+      : {}),
     batch: {
       sequences_per_step: batch,
       sequence_length: p.seqLength,
@@ -206,6 +221,7 @@ export function trainerReadme(p: ResumePoint, files: readonly string[]): string 
   const args = trainingArguments(p);
   const argLines = Object.entries(args).map(([k, v]) => `    ${k}=${pyLiteral(k, v)},`);
   const batch = globalBatchOf(p);
+  const custom = p.schedule.type === "neox_pythia";
   return `# NeoX step ${p.iteration} as a Hugging Face Trainer checkpoint
 
 Written by neox-ckpt from the NeoX/DeepSpeed checkpoint \`${p.source}\` (ZeRO era ${p.era}, TP ${p.tp}, DP ${p.dp}).
@@ -219,15 +235,30 @@ Files: ${files.map((f) => `\`${f}\``).join(", ")}.
 ## Continue training with transformers
 
 \`\`\`python
-from transformers import GPTNeoXForCausalLM, Trainer, TrainingArguments
+${custom ? "import functools\nimport math\n\nimport torch\n" : ""}from transformers import GPTNeoXForCausalLM, Trainer, TrainingArguments
+${custom ? `
 
+${NEOX_PYTHIA_LAMBDA}
+
+class NeoxScheduleTrainer(Trainer):
+    """The Trainer with NeoX's schedule as Pythia ran it (transformers has no such schedule)."""
+
+    def create_scheduler(self, num_training_steps, optimizer=None):
+        if self.lr_scheduler is None:
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer or self.optimizer,
+                ${pythiaLambdaCall(p.schedule)},
+            )
+        return self.lr_scheduler
+
+` : ""}
 ckpt = "THIS_FOLDER"
 model = GPTNeoXForCausalLM.from_pretrained(ckpt, torch_dtype="float32")
 args = TrainingArguments(
     output_dir="runs/continued",
 ${argLines.join("\n")}
 )
-trainer = Trainer(model=model, args=args, train_dataset=train_dataset)
+trainer = ${custom ? "NeoxScheduleTrainer" : "Trainer"}(model=model, args=args, train_dataset=train_dataset)
 trainer.train(resume_from_checkpoint=ckpt)
 \`\`\`
 

@@ -4,9 +4,10 @@
  * the rare zeros, subnormals, infinities and NaNs from a small exact table; float16 →
  * bfloat16 goes straight through the float32 bits without an intermediate array.
  */
+
+import { takeBytes } from "../source/recycled-bytes.js";
 import type { DTypeInfo } from "../torch/dtype.js";
 import { bf16ToF32, f16ToF32, f32BitsToF16, f32ToBf16, f32ToF16 } from "../torch/half.js";
-import { takeBytes } from "../source/recycled-bytes.js";
 import { CheckpointError } from "../util/errors.js";
 
 const FLOATS = new Set(["float16", "bfloat16", "float32"]);

@@ -3,6 +3,7 @@
  * (ZeRO partitions) and a window into it viewed with a shape (one parameter).
  */
 import type { ByteRun } from "../source/byte-run.js";
+import { recycleBytes, takeBytes } from "../source/recycled-bytes.js";
 import type { DTypeInfo } from "../torch/dtype.js";
 import { concatRuns, type ElementSource } from "../torch/element-source.js";
 import { castBytes, fromFloat32, toFloat32 } from "./cast.js";
@@ -29,9 +30,12 @@ export class ConcatSource implements ElementSource {
 
   async range(first: number, count: number): Promise<Uint8Array> {
     const es = this.dtype.itemsize;
-    const out = new Uint8Array(count * es);
-    for (const p of this.parts(first, count))
-      out.set(await p.src.range(p.first, p.count), (p.at - first) * es);
+    const out = takeBytes(count * es);
+    for (const p of this.parts(first, count)) {
+      const b = await p.src.range(p.first, p.count);
+      out.set(b, (p.at - first) * es);
+      recycleBytes(b);
+    }
     return out;
   }
 
@@ -213,6 +217,9 @@ export class CastSource implements ElementSource {
     this.numel = inner.numel;
   }
   async range(first: number, count: number): Promise<Uint8Array> {
-    return castBytes(await this.inner.range(first, count), this.inner.dtype, this.dtype);
+    const raw = await this.inner.range(first, count);
+    const out = castBytes(raw, this.inner.dtype, this.dtype);
+    if (out !== raw) recycleBytes(raw);
+    return out;
   }
 }

@@ -2,6 +2,8 @@
  * Deterministic pseudo-random tensors with random access: element i of a tensor is a function of
  * (seed, i) alone, so any shard or window can be produced without the rest, at disk speed.
  */
+
+import { takeBytes } from "../source/recycled-bytes.js";
 import type { DTypeInfo } from "../torch/dtype.js";
 import type { ElementSource } from "../torch/element-source.js";
 import { f32BitsToF16 } from "../torch/half.js";
@@ -49,14 +51,6 @@ function inverseNormal(p: number): number {
   );
 }
 
-/** 32-bit mix of (seed, index): a counter-based generator. */
-function mix(seed: number, i: number): number {
-  let h = (seed ^ Math.imul(i, 0x9e3779b1)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
 /** A stable 32-bit seed for a tensor name. */
 export function seedOf(base: number, name: string): number {
   let h = (base ^ 0x811c9dc5) >>> 0;
@@ -85,19 +79,52 @@ export class SyntheticSource implements ElementSource {
     this.numel = shape.reduce((a, b) => a * b, 1);
   }
   async range(first: number, count: number): Promise<Uint8Array> {
-    const t = normals();
-    const mean = this.opts.mean ?? 0;
-    const std = this.opts.std ?? 0.02;
-    const pos = this.opts.kind === "positive";
-    const f = new Float32Array(count);
+    const table = valueTable(this.dtype, this.opts);
+    const seed = this.seed;
+    const out = takeBytes(count * this.dtype.itemsize);
+    const view =
+      table instanceof Uint16Array
+        ? new Uint16Array(out.buffer, 0, count)
+        : new Float32Array(out.buffer, 0, count);
     for (let i = 0; i < count; i++) {
-      const z = t[mix(this.seed, first + i) & 0xffff] as number;
+      // A counter-based generator: a 32-bit mix of (seed, index), inline as this loop makes
+      // every synthetic byte.
+      let h = (seed ^ Math.imul(first + i, 0x9e3779b1)) >>> 0;
+      h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+      h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+      view[i] = table[(h ^ (h >>> 16)) & 0xffff] as number;
+    }
+    return out;
+  }
+}
+
+/** Value tables by dtype and distribution: a handful per checkpoint. */
+const valueTables = new Map<string, Uint16Array | Float32Array>();
+
+/**
+ * The 65536 values a source draws from, already scaled and in its dtype (float16 bits or
+ * float32): one lookup per element, the same values the scaled quantiles round to.
+ */
+function valueTable(dtype: DTypeInfo, opts: SyntheticOptions): Uint16Array | Float32Array {
+  const mean = opts.mean ?? 0;
+  const std = opts.std ?? 0.02;
+  const pos = opts.kind === "positive";
+  const key = `${dtype.name} ${mean} ${std} ${pos}`;
+  let table = valueTables.get(key);
+  if (!table) {
+    const t = normals();
+    const f = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) {
+      const z = t[i] as number;
       f[i] = pos ? Math.abs(z) * std : mean + z * std;
     }
-    if (this.dtype.name === "float32") return new Uint8Array(f.buffer);
-    const bits = new Uint32Array(f.buffer);
-    const h = new Uint16Array(count);
-    for (let i = 0; i < count; i++) h[i] = f32BitsToF16(bits[i] as number);
-    return new Uint8Array(h.buffer);
+    if (dtype.name === "float32") table = f;
+    else {
+      const bits = new Uint32Array(f.buffer);
+      table = new Uint16Array(65536);
+      for (let i = 0; i < 65536; i++) table[i] = f32BitsToF16(bits[i] as number);
+    }
+    valueTables.set(key, table);
   }
+  return table;
 }

@@ -11,8 +11,9 @@ import type { DTypeInfo } from "../torch/dtype.js";
 import {
   CHUNK_BYTES,
   type ElementSource,
+  elementChunks,
   elementsPerChunk,
-  spans,
+  readAhead,
 } from "../torch/element-source.js";
 import { compareCodePoints } from "../util/code-point-order.js";
 import { type SafetensorsDType, toSafetensorsDType } from "./dtype.js";
@@ -200,7 +201,7 @@ export async function writeSafetensors<T extends SafetensorsInputTensor>(
   return { ...layout, copy };
 }
 
-/** One tensor's bytes: its runs copied as they lie, else chunks computed one ahead of the write. */
+/** One tensor's bytes: its runs copied as they lie, else chunks made one ahead of the write. */
 async function writeTensor(
   sink: ByteSink,
   t: SafetensorsInputTensor,
@@ -224,14 +225,10 @@ async function writeTensor(
     return;
   }
   const es = src.dtype.itemsize;
-  const pieces = [...spans(0, src.numel, elementsPerChunk(es, CHUNK_BYTES))];
-  let next = pieces.length ? src.range(...(pieces[0] as [number, number])) : undefined;
-  for (let k = 0; k < pieces.length; k++) {
-    const [at, n] = pieces[k] as [number, number];
-    const bytes = await (next as Promise<Uint8Array>);
-    next = k + 1 < pieces.length ? src.range(...(pieces[k + 1] as [number, number])) : undefined;
-    // A failure of the read ahead surfaces when awaited; keep it from being "unhandled" meanwhile.
-    next?.catch(() => {});
+  const per = elementsPerChunk(es, CHUNK_BYTES);
+  let at = 0;
+  for await (const bytes of readAhead(elementChunks(src, per * es))) {
+    const n = Math.min(per, src.numel - at);
     if (bytes.length !== n * es) {
       throw new SafetensorsWriteError(
         path,
@@ -242,5 +239,6 @@ async function writeTensor(
     // The chunk was made for this write alone: its memory is reused once it is on its way.
     await sink.write(bytes, true);
     onData?.(bytes.length);
+    at += n;
   }
 }

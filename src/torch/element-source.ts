@@ -71,6 +71,31 @@ export async function* elementChunks(
     yield src.range(at, n);
 }
 
+/** Runs `f` after pending I/O callbacks: a macrotask (setImmediate in Node). */
+const later: (f: () => void) => void =
+  typeof setImmediate === "function" ? (f) => setImmediate(f) : (f) => setTimeout(f, 0);
+
+/**
+ * `chunks` with the next one made while the consumer handles the current one: the consumer
+ * first starts its write, then the next chunk is read or computed, so the two overlap (memory:
+ * one chunk more). A failure of the chunk ahead surfaces when the consumer reaches it.
+ */
+export async function* readAhead<T>(chunks: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = chunks[Symbol.asyncIterator]();
+  let next = it.next();
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) return;
+      next = new Promise<void>((resolve) => later(resolve)).then(() => it.next());
+      next.catch(() => {});
+      yield r.value;
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
 /** Reads a whole source into one buffer (for tensors known to be small). */
 export async function readAll(src: ElementSource, chunkBytes = CHUNK_BYTES): Promise<Uint8Array> {
   const out = new Uint8Array(src.numel * src.dtype.itemsize);

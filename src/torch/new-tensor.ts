@@ -4,7 +4,7 @@
  */
 
 import type { DTypeInfo } from "./dtype.js";
-import { CHUNK_BYTES, type ElementSource, elementChunks } from "./element-source.js";
+import { CHUNK_BYTES, type ElementSource, elementChunks, readAhead } from "./element-source.js";
 
 /** Storage bytes written by `saveTorch`. */
 export class NewStorage {
@@ -28,9 +28,9 @@ export class NewStorage {
     });
   }
 
-  /** A storage streaming the elements of a source (a TensorRef, a plan window, …). */
+  /** A storage streaming the elements of a source, the next chunk made while one is written. */
   static fromSource(src: ElementSource, chunkBytes = CHUNK_BYTES): NewStorage {
-    return new NewStorage(src.dtype, src.numel, () => elementChunks(src, chunkBytes));
+    return new NewStorage(src.dtype, src.numel, () => readAhead(elementChunks(src, chunkBytes)));
   }
 }
 

@@ -14,8 +14,8 @@ import {
 import type { FileSinkOptions } from "../../src/source/file-sink.js";
 import { loadKernelCopy } from "../../src/source/kernel-copy.js";
 import { LocalFileSource } from "../../src/source/local-file.js";
-import { buildKernelCopy } from "../../src/source/native/build.js";
 import { MemorySource } from "../../src/source/memory.js";
+import { buildKernelCopy } from "../../src/source/native/build.js";
 import { DTYPES, type DTypeInfo } from "../../src/torch/dtype.js";
 import { MemoryElements, StoredSource } from "../../src/torch/element-source.js";
 import { fixture } from "../helpers.js";

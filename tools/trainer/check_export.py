@@ -28,7 +28,10 @@ file handling are re-created below from transformers' public source):
 4. takes one `optimizer.step()` with a fixed gradient and compares the parameters and moments
    with one step of NeoX's Adam (FusedAdam in adam_w_mode: decoupled weight decay, bias
    correction) from the same masters and moments, then one `scheduler.step()` against NeoX's
-   AnnealingLR at the next step.
+   AnnealingLR at the next step (the demo's trainer follows current gpt-neox's formula);
+5. for the export with `lrFormula: "pythia"`, runs the Python rate function written into
+   recipe.json and the README at every step of the run against the AnnealingLR of gpt-neox's
+   `Pythia` branch, and loads scheduler.pt / optimizer.pt into a LambdaLR of it.
 
 Outputs (small, committed; the test needs no Python):
 - `expected.json`: what the files must hold, computed from series.pt and torch objects alone
@@ -172,6 +175,16 @@ def neox_lr(cfg, n):
     if w > 0 and n <= w:
         return lr * n / w
     return max(mn, mn + (lr - mn) / 2.0 * (math.cos(math.pi * (n - w) / (d - w)) + 1))
+
+
+def neox_lr_pythia(cfg, n):
+    """NeoX AnnealingLR.get_lr (cosine) as gpt-neox's `Pythia` branch has it: the position capped at
+    end - warmup, cosine over end_iter towards 0, clamped at min_lr."""
+    lr, mn, w, end = cfg["lr"], cfg["min_lr"], cfg["warmup_iters"], cfg["lr_decay_iters"]
+    at = min(n, end - w)
+    if w > 0 and n <= w:
+        return float(lr) * at / w
+    return max(lr / 2.0 * (math.cos(math.pi * (at - w) / end) + 1), mn)
 
 
 def neox_adam(p, g, m, v, lr, step, b1, b2, eps, wd):
@@ -410,6 +423,43 @@ def check_trainer_folder(folder, series, cfg, k, ref):
     return res
 
 
+def check_pythia_folder(folder, cfg, k):
+    """The export with Pythia's AnnealingLR: its Python rate function (recipe.json, README) is
+    that code's schedule at every step of the run, and scheduler.pt / optimizer.pt stand at step k."""
+    recipe = json.loads((folder / "recipe.json").read_text())
+    code = recipe["lr_lambda"]["python"]
+    namespace = {"math": math, "functools": functools}
+    exec(code, namespace)  # the function neox-ckpt wrote, checked here against NeoX's own formula
+    lam = eval(recipe["lr_lambda"]["call"], namespace)
+    worst = max(abs(cfg["lr"] * lam(n) - neox_lr_pythia(cfg, n)) / neox_lr_pythia(cfg, n)
+                for n in range(1, cfg["train_iters"] + 1))
+    readme = (folder / "README.md").read_text()
+    model = CausalLM(cfg)
+    groups, _ = trainer_groups(model, cfg["weight_decay"])
+    opt = torch.optim.AdamW(groups, lr=cfg["lr"], betas=tuple(cfg["betas"]), eps=cfg["eps"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lam)
+    opt.load_state_dict(torch.load(folder / "optimizer.pt", pickle_module=AllowlistedPickle))
+    sched.load_state_dict(torch.load(folder / "scheduler.pt", pickle_module=AllowlistedPickle))
+    loaded_lr = opt.param_groups[0]["lr"]
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    sched.step()
+    res = {
+        "files": {n: {"sha256": file_sha(folder / n), **weights_only_checks(folder / n)}
+                  for n in ("optimizer.pt", "scheduler.pt")},
+        "lambda_vs_neox_pythia_max_rel": worst,
+        "readme_has_lambda": code in readme,
+        "lr_vs_neox_pythia": abs(loaded_lr - neox_lr_pythia(cfg, k)) / neox_lr_pythia(cfg, k),
+        "next_lr_vs_neox_pythia": abs(opt.param_groups[0]["lr"] - neox_lr_pythia(cfg, k + 1)) / neox_lr_pythia(cfg, k + 1),
+        "last_epoch": sched.last_epoch == k + 1,
+    }
+    res["ok"] = bool(worst < 1e-12 and res["readme_has_lambda"] and res["lr_vs_neox_pythia"] < 1e-12
+                     and res["next_lr_vs_neox_pythia"] < 1e-12 and res["last_epoch"]
+                     and all(f["weights_only_ok"] for f in res["files"].values()))
+    return res
+
+
 def torch_saved_reference(cfg, work):
     """The same audit on what torch itself saves: the Trainer's AdamW and LambdaLR after a step."""
     model = CausalLM(cfg)
@@ -473,6 +523,7 @@ def main():
         for k in STEPS:
             result["steps"][str(k)] = check_trainer_folder(exports / f"step{k}", series, cfg, k, ref)
         result["adamw"] = {str(STEPS[0]): check_adamw_folder(exports / f"adamw-step{STEPS[0]}", series, cfg, STEPS[0])}
+        result["pythia"] = {str(STEPS[-1]): check_pythia_folder(exports / f"pythia-step{STEPS[-1]}", cfg, STEPS[-1])}
         result["torch_saved_reference"] = torch_saved_reference(cfg, work)
 
     expected = {"steps": {str(k): expected_for(series, cfg, k, names, ref) for k in STEPS},
@@ -481,7 +532,8 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     (out / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
     (out / "check-result.json").write_text(json.dumps(result, indent=1) + "\n")
-    bad = [k for k, r in {**result["steps"], **{f"adamw-{a}": r for a, r in result["adamw"].items()}}.items() if not r["ok"]]
+    bad = [k for k, r in {**result["steps"], **{f"adamw-{a}": r for a, r in result["adamw"].items()},
+                          **{f"pythia-{a}": r for a, r in result["pythia"].items()}}.items() if not r["ok"]]
     print(json.dumps({k: r.get("one_step", r.get("ok")) for k, r in result["steps"].items()}))
     if bad:
         print(f"FAILED: {bad}", file=sys.stderr)

@@ -1,7 +1,8 @@
 // Exports demo steps with neox-ckpt's library (dist/ must be built) for check_export.py:
 //   node tools/trainer/export_steps.mjs REPO OUT STEP [STEP...]
-// writes OUT/step<N>/ (hf-trainer) for every step and OUT/adamw-step<N>/ (torch-adamw) for the
-// first one, and prints one JSON line per export with the library's result.
+// writes OUT/step<N>/ (hf-trainer) for every step, OUT/adamw-step<N>/ (torch-adamw) for the
+// first one and OUT/pythia-step<N>/ (hf-trainer, the schedule of Pythia's AnnealingLR) for the
+// last one, and prints one JSON line per export with the library's result.
 import { join } from "node:path";
 
 const dist = new URL("../../dist/src/", import.meta.url);
@@ -17,10 +18,17 @@ if (!repo || !out || steps.length === 0) {
 for (const [i, n] of steps.entries()) {
   const step = await openNeoxStep(await openFolder(join(repo, `step${n}`)));
   try {
-    const targets = [["hf-trainer", `step${n}`]];
-    if (i === 0) targets.push(["torch-adamw", `adamw-step${n}`]);
-    for (const [to, dir] of targets) {
-      const r = await exportTrainerCheckpoint({ step, out: join(out, dir), to, force: true });
+    const targets = [["hf-trainer", `step${n}`, "auto"]];
+    if (i === 0) targets.push(["torch-adamw", `adamw-step${n}`, "auto"]);
+    if (i === steps.length - 1) targets.push(["hf-trainer", `pythia-step${n}`, "pythia"]);
+    for (const [to, dir, lrFormula] of targets) {
+      const r = await exportTrainerCheckpoint({
+        step,
+        out: join(out, dir),
+        to,
+        lrFormula,
+        force: true,
+      });
       process.stdout.write(`${JSON.stringify({ step: Number(n), to, dir, result: r })}\n`);
     }
   } finally {
