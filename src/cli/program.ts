@@ -52,7 +52,8 @@ remoteOptions(
     .description("print the object tree of a .pt file, tensors summarised, foreign objects by name")
     .argument("<file>", ".pt file: a path, hf://ORG/NAME@REVISION/path or an http(s) URL")
     .option("--json", "print the tree as JSON")
-    .option("--max-items <n>", "items shown per container", "24"),
+    .option("--max-items <n>", "items shown per container", "24")
+    .option("--strict", "exit 3 when the file holds foreign globals or calls"),
 ).action(lazy(() => import("./ls.js"), "lsCommand"));
 
 remoteOptions(

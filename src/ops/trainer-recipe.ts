@@ -236,7 +236,9 @@ Files: ${files.map((f) => `\`${f}\``).join(", ")}.
 
 \`\`\`python
 ${custom ? "import functools\nimport math\n\nimport torch\n" : ""}from transformers import GPTNeoXForCausalLM, Trainer, TrainingArguments
-${custom ? `
+${
+  custom
+    ? `
 
 ${NEOX_PYTHIA_LAMBDA}
 
@@ -251,7 +253,9 @@ class NeoxScheduleTrainer(Trainer):
             )
         return self.lr_scheduler
 
-` : ""}
+`
+    : ""
+}
 ckpt = "THIS_FOLDER"
 model = GPTNeoXForCausalLM.from_pretrained(ckpt, torch_dtype="float32")
 args = TrainingArguments(

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { exportCommand } from "../../src/cli/export.js";
 import { readHfConfig } from "../../src/hf/config.js";
+import { hfParameters } from "../../src/hf/names.js";
 import { resolveModel } from "../../src/neox/model.js";
 import { type NeoxStep, openNeoxStep } from "../../src/neox/step.js";
 import { openTensorSet } from "../../src/neox/tensor-set.js";
@@ -17,7 +18,12 @@ import {
 import { readTrainerCheckpoint, TrainerCheckpointError } from "../../src/ops/from-trainer.js";
 import { reshardStep } from "../../src/ops/reshard.js";
 import { trainerDecays, trainerParamGroups } from "../../src/ops/trainer-groups.js";
-import { ScheduleError, trainerLrAt, trainerScheduleOf } from "../../src/ops/trainer-schedule.js";
+import {
+  NEOX_PYTHIA_LAMBDA,
+  ScheduleError,
+  trainerLrAt,
+  trainerScheduleOf,
+} from "../../src/ops/trainer-schedule.js";
 import { writeNeoxStep } from "../../src/ops/write-neox-step.js";
 import { PlanSource } from "../../src/plan/execute.js";
 import { openSafetensorsDir } from "../../src/safetensors/read-dir.js";
@@ -70,6 +76,7 @@ interface CheckResult {
     string,
     { ok: boolean; files: Record<string, { sha256: string; weights_only_ok?: boolean }> }
   >;
+  pythia: Record<string, { ok: boolean; files: Record<string, { sha256: string }> }>;
   torch_saved_reference: Record<string, { weights_only_ok: boolean; opcodes: string[] }>;
 }
 
@@ -486,6 +493,7 @@ test("the Trainer's groups: no decay for biases and LayerNorms; transformers' sc
     decayStyle: "cosine",
     minLr: 1.6e-5,
     source: "lr_scheduler",
+    formula: "current",
   };
   const s = trainerScheduleOf(pythia, "x");
   assert.equal(s.minLrRate, 0.1, "1.6e-5 / 1.6e-4 read as the 0.1 it stands for");
@@ -503,4 +511,61 @@ test("the Trainer's groups: no decay for biases and LayerNorms; transformers' sc
     trainerScheduleOf({ ...pythia, decayStyle: "linear", minLr: 0 }, "x").type,
     "linear",
   );
+});
+
+test("--lr-formula pythia: recipe.json and the README carry the rate function torch checked against Pythia's AnnealingLR", async () => {
+  const [n, c] = Object.entries(checked.pythia)[0] as [string, CheckResult["pythia"][string]];
+  assert.ok(c.ok, "torch's check of the Pythia rate function failed");
+  const dir = join(tmp, "pythia");
+  const r = await withStep(join(repo, `step${n}`), (step) =>
+    exportTrainerCheckpoint({ step, out: dir, lrFormula: "pythia" }),
+  );
+  assert.equal(r.schedule, "neox_pythia");
+  assert.deepEqual([r.lrFormula, r.lrFormulaSource], ["pythia", "given"]);
+  for (const f of ["optimizer.pt", "scheduler.pt"])
+    assert.equal(sha(join(dir, f)), c.files[f]?.sha256, `${f} changed since torch checked it`);
+  const recipe = JSON.parse(readFileSync(join(dir, "recipe.json"), "utf8"));
+  assert.equal(recipe.training_arguments.lr_scheduler_type, undefined);
+  assert.equal(recipe.lr_lambda.python, NEOX_PYTHIA_LAMBDA);
+  const readme = readFileSync(join(dir, "README.md"), "utf8");
+  assert.ok(readme.includes(NEOX_PYTHIA_LAMBDA));
+  assert.match(readme, /trainer = NeoxScheduleTrainer\(/);
+  assert.ok(readme.includes(recipe.lr_lambda.call));
+  // The default for the demo (era A records no rate) is current gpt-neox, and says so.
+  const { result } = await exportOf(Number(n));
+  assert.deepEqual([result.lrFormula, result.lrFormulaSource], ["current", "default"]);
+  assert.ok(result.notes.some((x) => /--lr-formula pythia/.test(x)));
+});
+
+test("era B written by the fixture tools (TP 2 × DP 3): the recorded rate picks Pythia's formula; moments equal torch's consolidation", async () => {
+  const name = "pipeline-tp2-dp3-eraB";
+  const e = JSON.parse(readFileSync(fixture(`neox/expected/${name}.json`), "utf8")).optimizer;
+  const dir = join(tmp, name);
+  const r = await withStep(fixture(`neox/${name}`), (step) =>
+    exportTrainerCheckpoint({ step, out: dir }),
+  );
+  assert.deepEqual([r.lrFormula, r.lrFormulaSource, r.adamStep], ["pythia", "recorded lr", e.step]);
+  const opt = await openTorchPath(join(dir, "optimizer.pt"));
+  const groups = get(opt.value, "param_groups") as PyDict[];
+  for (const g of groups) assert.ok(closeTo(g.get("lr") as number, e.param_groups[0].lr));
+  const names = JSON.parse(
+    JSON.stringify(groups.flatMap((g) => g.get("params") as number[])),
+  ) as number[];
+  const order = (await withStep(fixture(`neox/${name}`), async (s) => {
+    const m = await resolveModel(s);
+    return trainerParamGroups(
+      hfParameters(m).map((p) => p.name),
+      0.1,
+    ).flatMap((g) => g.names);
+  })) as string[];
+  for (const kind of ["exp_avg", "exp_avg_sq"]) {
+    const want = await openTorchPath(fixture(`neox/expected/${name}.optim-${kind}.pt`));
+    for (const i of names) {
+      const t = get(get(get(opt.value, "state"), i), kind) as TensorRef;
+      const w = get(want.value, order[i] as string) as TensorRef;
+      assert.equal(await tensorSha256(t), await tensorSha256(w), `${kind} ${order[i]}`);
+    }
+    await want.source.close();
+  }
+  await opt.source.close();
 });
