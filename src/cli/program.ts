@@ -398,3 +398,28 @@ remoteOptions(
     .option("--out <file>", "write one JSON line per item to FILE.jsonl")
     .option("--json", "print JSON"),
 ).action(lazy(() => import("./memorization.js"), "memorizationCommand"));
+
+progressOptions(
+  remoteOptions(
+    program
+      .command("export")
+      .description(
+        "a NeoX step as a Hugging Face Trainer checkpoint (fp32 weights, AdamW optimizer.pt, scheduler.pt, trainer_state.json, recipe) or an AdamW state dict",
+      )
+      .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
+      .requiredOption("--to <format>", "hf-trainer | torch-adamw")
+      .requiredOption("--out <dir>", "output folder (must be empty or absent unless --force)")
+      .option(
+        "--lr-formula <f>",
+        "auto | pythia | current: which NeoX AnnealingLR the run used",
+        "auto",
+      )
+      .option(
+        "--max-shard-size <size>",
+        "largest model.safetensors shard (a bare number is bytes, ≥ 1000000)",
+        "5GB",
+      )
+      .option("--tokenizer <file>", "tokenizer.json to copy (default: one found in the checkpoint)")
+      .option("--force", "replace a non-empty output folder"),
+  ),
+).action(lazy(() => import("./export.js"), "exportCommand"));
