@@ -17,6 +17,7 @@ export interface AdamStats {
   eps: number;
 }
 
+/** One tensor at one step: its statistics, distances to the previous, first and final step, σ₁ and stable rank, Adam statistics. */
 export interface StepMetrics extends TensorStats {
   sigma1?: number;
   stableRank?: number;
@@ -26,6 +27,7 @@ export interface StepMetrics extends TensorStats {
   adam?: AdamStats;
 }
 
+/** A tensor as `analyze` groups it: HF name, parameter kind, transformer layer, shape. */
 export interface TensorInfo {
   name: string;
   kind: "embeddings" | "qkv" | "attn_out" | "mlp_in" | "mlp_out" | "norms" | "other";
@@ -41,6 +43,7 @@ export interface AggregateMetrics {
   updateToWeight: number | null;
 }
 
+/** Everything `analyze` measured over a repository: per tensor and step, and aggregated per layer and per kind. */
 export interface Metrics {
   repository: string;
   steps: number[];

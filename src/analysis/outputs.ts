@@ -20,6 +20,7 @@ export const PLOT_NAMES = {
   adamUpdateRatio: "adam-update-ratio",
 } as const;
 
+/** What {@link writeAnalysis} wrote. */
 export interface AnalysisFiles {
   /** The folder written. */
   dir: string;

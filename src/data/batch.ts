@@ -49,6 +49,7 @@ export function stepItems(ds: IndexedDataset, r: StepRange): { first: number; co
   return { first, count: end - first };
 }
 
+/** Options of {@link exportBatch}; defaults are Pythia's (1024 items of 2049 tokens per step). */
 export interface ExportBatchOptions extends StepRange {
   /** Tokens per item; an item of another length is an error (default {@link PYTHIA_ITEM_LENGTH}). */
   itemLength?: number;
@@ -60,6 +61,7 @@ export interface ExportBatchOptions extends StepRange {
   eodToken?: number;
 }
 
+/** The summary of an exported batch: items, tokens, EOD count, bytes read. */
 export interface BatchSummary {
   /** The dataset's folder and prefix. */
   dataset: string;

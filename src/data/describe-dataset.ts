@@ -26,6 +26,7 @@ export interface DataFileSummary {
   startsInsideItem?: boolean;
 }
 
+/** What `neox-ckpt dataset` reports: items, dtype, documents, shard layout, steps covered. */
 export interface DatasetSummary {
   dataset: string;
   index: { file: string; bytes: number };
@@ -66,6 +67,7 @@ export interface DescribeOptions {
   batchSize?: number;
 }
 
+/** Describes a dataset from its index header and file listing (reads no token data). */
 export async function describeDataset(
   ds: IndexedDataset,
   opts: DescribeOptions = {},

@@ -10,6 +10,7 @@ import { type LocateOptions, locateDataset } from "./locate-dataset.js";
 import { MegatronIndex } from "./megatron-index.js";
 import { ReadTally } from "./tally.js";
 
+/** A Megatron indexed dataset opened lazily: its `.idx` header read, entries and tokens read when asked. */
 export class IndexedDataset {
   private constructor(
     readonly files: DatasetFiles,

@@ -2,6 +2,7 @@
 
 /** A model configuration the forward pass cannot run, naming the field at fault. */
 import { CheckpointError } from "../util/errors.js";
+/** A model config the forward pass cannot run, naming the field. */
 export class ModelConfigError extends CheckpointError {
   override readonly name = "ModelConfigError";
   constructor(

@@ -1,5 +1,6 @@
 /** A checkpoint folder whose layout is wrong: missing or inconsistent files, unknown layout. */
 import { CheckpointError } from "../util/errors.js";
+/** A NeoX step whose files do not form a checkpoint: missing, extra or inconsistent files, named. */
 export class NeoxLayoutError extends CheckpointError {
   override readonly name = "NeoxLayoutError";
   constructor(

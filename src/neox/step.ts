@@ -17,6 +17,7 @@ export interface StepFile extends FileInfo {
   readonly base: string;
 }
 
+/** One NeoX checkpoint step, opened lazily: its files by kind and rank, its merged config, and cached access to its `.pt` files. */
 export interface NeoxStep {
   /** The folder that holds the step's files. */
   readonly folder: Folder;

@@ -29,6 +29,7 @@ import { optimizerScalars } from "../zero/scalars.js";
 /** Elements per chunk of the Adam pass. */
 const CHUNK = 1 << 20;
 
+/** Options of {@link analyzeRepository}. */
 export interface AnalyzeOptions {
   /** Only these steps (default: all revisions with a step). */
   steps?: number[];

@@ -16,6 +16,7 @@ import type { ByteSource } from "../source/byte-source.js";
 import type { TensorRef } from "../torch/tensor.js";
 import { verifyRecord } from "../torch/zip.js";
 
+/** The kinds of audit findings. */
 export type FindingKind =
   | "missing-revision"
   | "unexpected-revision"
@@ -28,6 +29,7 @@ export type FindingKind =
   | "corrupt"
   | "out-of-order";
 
+/** One thing `audit` found wrong with a revision (and the file, when one is at fault). */
 export interface Finding {
   revision: string;
   kind: FindingKind;
@@ -35,6 +37,7 @@ export interface Finding {
   detail: string;
 }
 
+/** Options of {@link auditRepository}. */
 export interface AuditOptions {
   expect?: string;
   deep?: boolean;
@@ -42,6 +45,7 @@ export interface AuditOptions {
   onProgress?: (done: number, total: number, revision: string) => void;
 }
 
+/** The result of {@link auditRepository}: the expected schedule, each revision's status, and the findings. */
 export interface AuditReport {
   repository: string;
   expected: number[];

@@ -35,6 +35,7 @@ export interface BatchLossOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** Per-item and mean next-token loss of a checkpoint on a training batch. */
 export interface BatchLossReport {
   step: number;
   batchSize: number;

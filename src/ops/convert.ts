@@ -18,6 +18,7 @@ import { writeDirAtomic } from "../source/atomic-write.js";
 import type { CopyStats } from "../source/file-sink.js";
 import { type DTypeInfo, dtypeByName } from "../torch/dtype.js";
 
+/** Options of {@link convertToHf}. */
 export interface ConvertOptions {
   /** Output folder; must not exist or be empty unless `force`. */
   out: string;
@@ -33,6 +34,7 @@ export interface ConvertOptions {
   onProgress?: (bytes: number, total: number) => void;
 }
 
+/** What {@link convertToHf} wrote. */
 export interface ConvertResult {
   out: string;
   model: NeoxModel;

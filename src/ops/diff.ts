@@ -11,6 +11,7 @@ import { spans } from "../torch/element-source.js";
 const DIFF_CHUNK_ELEMENTS = 1 << 20;
 const FLOATS = new Set(["float16", "bfloat16", "float32"]);
 
+/** One tensor compared between two checkpoints: equal or not, and the largest |a − b|. */
 export interface TensorDiff {
   name: string;
   status: "equal" | "differ" | "only-a" | "only-b" | "shape" | "dtype";
@@ -76,6 +77,7 @@ async function compare(
   };
 }
 
+/** Options of {@link diffTensorSets}. */
 export interface DiffOptions {
   /** Called as tensors are compared, with the bytes read from both sides so far and in all. */
   onProgress?: (bytes: number, total: number) => void;

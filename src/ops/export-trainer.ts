@@ -50,6 +50,7 @@ export class TrainerExportError extends CheckpointError {
   override readonly name = "TrainerExportError";
 }
 
+/** Options of {@link exportTrainerCheckpoint}. */
 export interface ExportTrainerOptions {
   /** The NeoX step (its optimizer files are required). */
   step: NeoxStep;
@@ -75,6 +76,7 @@ export interface ExportTrainerOptions {
   onProgress?: (bytes: number, total: number) => void;
 }
 
+/** What {@link exportTrainerCheckpoint} wrote, and what could not carry over. */
 export interface ExportTrainerResult {
   out: string;
   to: "hf-trainer" | "torch-adamw";

@@ -53,6 +53,7 @@ export interface TrainerStates {
   close(): Promise<void>;
 }
 
+/** Options of {@link readTrainerCheckpoint}. */
 export interface ReadTrainerOptions {
   /** The folder's weights (as `openTensorSet` gives them). */
   weights: TensorSet;

@@ -7,6 +7,7 @@ import type { NeoxStep } from "../neox/step.js";
 import { replicatedMaxDiff } from "../plan/execute.js";
 import { readRankOptimState } from "../zero/rank-state.js";
 
+/** What `inspect` reports about a step: model, parallelism, precision, files, optimizer section and per-tensor merge plan. */
 export interface InspectReport {
   folder: string;
   tag: string | null;
@@ -41,6 +42,7 @@ export interface InspectReport {
   }[];
 }
 
+/** Describes a step from its metadata and merge plan (reads only the replicated tensors, to compare their copies). */
 export async function inspectStep(step: NeoxStep): Promise<InspectReport> {
   const model = await resolveModel(step);
   const plans = await planNeoxToHf(step, model);

@@ -40,6 +40,7 @@ export interface ItemMemorization {
   generated: number[];
 }
 
+/** Memorization scores of items, as Pythia measured them, and the share scored 1. */
 export interface MemorizationReport {
   firstStep: number;
   lastStep: number;

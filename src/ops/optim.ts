@@ -26,6 +26,7 @@ import { optimizerScalars } from "../zero/scalars.js";
 
 const F32 = DTYPES.get("float32") as DTypeInfo;
 
+/** Options of {@link exportOptimizerStates}. */
 export interface OptimExportOptions {
   out: string;
   /** Only parameters whose (HF or NeoX) name matches. */
@@ -38,6 +39,7 @@ export interface OptimExportOptions {
   onProgress?: (bytes: number, total: number) => void;
 }
 
+/** What {@link exportOptimizerStates} wrote. */
 export interface OptimExportResult {
   out: string;
   era: string;

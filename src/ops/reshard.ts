@@ -87,6 +87,7 @@ export function countWrittenFiles(
   };
 }
 
+/** Options of {@link reshardStep}: the target layout, era and output. */
 export interface ReshardOptions extends Omit<WriteNeoxOptions, "iteration"> {
   out: string;
   /** Drop the optimizer states. */
@@ -124,6 +125,7 @@ function retarget(
   }));
 }
 
+/** Options of {@link hfToNeox}: the target layout and where optimizer states come from. */
 export interface ToNeoxOptions extends Omit<WriteNeoxOptions, "iteration"> {
   out: string;
   /** Optimizer states from this NeoX step (same model); fresh states (zero moments) when absent. */

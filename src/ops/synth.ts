@@ -15,6 +15,7 @@ import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "./write-neo
 const F16 = DTYPES.get("float16") as DTypeInfo;
 const F32 = DTYPES.get("float32") as DTypeInfo;
 
+/** Options of {@link synthesize}. */
 export interface SynthOptions {
   /** `pythia-70m` … `pythia-12b` (or `70m` …). */
   preset: string;

@@ -28,17 +28,20 @@ function ulpDistance16(a: Uint8Array, b: Uint8Array, i: number): number {
 /** Elements compared per read. */
 const VERIFY_CHUNK_ELEMENTS = 1 << 20;
 
+/** One failed check of `verify`, with where it failed. */
 export interface VerifyFinding {
   check: "group-length" | "master-vs-weight" | "replicated" | "missing";
   location: string;
   detail: string;
 }
 
+/** The result of {@link verifyStep}: how many checks ran and which failed. */
 export interface VerifyReport {
   checks: number;
   findings: VerifyFinding[];
 }
 
+/** Options of {@link verifyStep}. */
 export interface VerifyOptions {
   /** Called after each tensor checked, with the tensors checked so far and (about) in all. */
   onProgress?: (tensors: number, total: number) => void;

@@ -22,6 +22,7 @@ export interface SourceRef {
   readonly tensor: ElementSource;
 }
 
+/** One output tensor as data: its shape and dtypes, the merge of its source slices, read by the one streaming executor. */
 export interface TensorPlan {
   /** Output name (Hugging Face name for conversions). */
   readonly name: string;

@@ -3,6 +3,7 @@
  * range source and an in-memory buffer are interchangeable.
  */
 import { CheckpointError } from "../util/errors.js";
+/** The one byte interface every reader sits on: a size and ranged reads (local file, HTTP, S3, memory). */
 export interface ByteSource {
   /** A name for error messages: a path or a URL. */
   readonly name: string;

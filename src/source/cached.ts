@@ -34,6 +34,7 @@ export interface CachedSourceOptions {
   head?: Uint8Array;
 }
 
+/** A block cache in front of any ByteSource: small reads coalesced into blocks, optionally kept on disk (keyed by file and ETag). */
 export class CachedSource implements ByteSource {
   private readonly blockSize: number;
   /** Cached blocks by index, least recently used first. */

@@ -2,6 +2,7 @@
 import { CheckpointError } from "../util/errors.js";
 import type { ByteSource } from "./byte-source.js";
 
+/** A file of a folder listing. */
 export interface FileInfo {
   /** Path relative to the folder, `/`-separated. */
   readonly path: string;

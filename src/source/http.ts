@@ -121,6 +121,7 @@ interface Served {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const normEtag = (e: string | undefined) => e?.replace(/^W\//, "");
 
+/** A remote file read with HTTP range requests: every response checked against the range asked, retried on faults, never sized from the server. */
 export class HttpSource implements ByteSource {
   readonly name: string;
   /** The file's size: given, or learnt by the probe. */

@@ -64,6 +64,7 @@ export async function listSubfolders(
   return prefixes.map((p) => p.slice(prefix.length).replace(/\/$/, "")).filter((n) => n !== "");
 }
 
+/** An S3 key prefix as a folder (ListObjectsV2). */
 export class S3Folder implements Folder {
   readonly name: string;
   private listing?: Promise<S3FileInfo[]>;

@@ -27,6 +27,7 @@ export interface S3SourceOptions
   resignAfterMs?: number;
 }
 
+/** An S3 object read with range requests (presigned, through the HTTP source). */
 export class S3Source implements ByteSource {
   readonly name: string;
   private signedAt: number;

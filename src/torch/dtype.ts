@@ -12,6 +12,7 @@ export type TypedArray =
   | BigInt64Array
   | BigUint64Array;
 
+/** A torch dtype: its name, item size, and how to view its bytes. */
 export interface DTypeInfo {
   /** torch's primary name, e.g. `float16` (printed as `torch.float16`). */
   readonly name: string;

@@ -29,6 +29,7 @@ const LEGACY_FIRST_READ = 1 << 20;
 /** Largest legacy pickle section we decode before giving up. */
 const MAX_LEGACY_PICKLES = MAX_PICKLE_BYTES;
 
+/** An opened `.pt` file: its decoded object tree (tensors lazy), storages, zip records and the foreign globals and calls it names. */
 export interface TorchFile {
   readonly source: ByteSource;
   readonly format: "zip" | "legacy";

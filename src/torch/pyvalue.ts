@@ -7,6 +7,7 @@ import type { DTypeInfo } from "./dtype.js";
 import type { NewTensor } from "./new-tensor.js";
 import type { TensorRef } from "./tensor.js";
 
+/** A decoded Python value: JS primitives and the Py* classes of this module. */
 export type PyValue =
   | null
   | boolean
@@ -233,6 +234,7 @@ export class PySet {
   }
 }
 
+/** A Python complex number. */
 export class PyComplex {
   constructor(
     readonly re: number,
@@ -240,6 +242,7 @@ export class PyComplex {
   ) {}
 }
 
+/** A Python slice object. */
 export class PySlice {
   constructor(
     readonly start: PyValue,

@@ -27,6 +27,7 @@ export const MAX_WALK_DEPTH = 1000;
  */
 export const MAX_NAME_CHARS = 4096;
 
+/** A tensor of a file with its path in the object tree. */
 export interface NamedTensor {
   /** Path in the tree: `module.word_embeddings.weight`, `state[0].exp_avg`, `layers[3]`. */
   readonly name: string;

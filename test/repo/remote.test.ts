@@ -88,7 +88,7 @@ test("convert, optim and diff over hf:// write the same bytes as locally", async
     const a = join(out, `${cmd}-local`);
     const b = join(out, `${cmd}-remote`);
     assert.equal((await cliInProcess([cmd, local(), "--out", a, ...extra])).code, 0);
-    const r = await cli([cmd, remote, "--out", b, ...extra], { env: env() });
+    const r = await cliInProcess([cmd, remote, "--out", b, ...extra], { env: env() });
     assert.equal(r.code, 0, r.stderr);
     const files = (d: string) =>
       readdirSync(d, { recursive: true })
@@ -144,7 +144,7 @@ test("under injected faults (500s, dropped and short bodies) remote runs still m
 
 test("audit over hf:// gives the findings of the local audit", async () => {
   const a = await cliInProcess(["audit", repo, "--json", "--deep", "--expect", "100,200,300"]);
-  const b = await cli(
+  const b = await cliInProcess(
     ["audit", "hf://EleutherAI/neox-ckpt-micro", "--json", "--deep", "--expect", "100,200,300"],
     { env: env() },
   );
