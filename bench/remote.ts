@@ -7,10 +7,10 @@
  */
 import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { inspectStep } from "../src/ops/inspect.js";
 import { layerTensors } from "../src/neox/layers.js";
 import { openNeoxStep } from "../src/neox/step.js";
 import { auditRepository } from "../src/ops/audit.js";
+import { inspectStep } from "../src/ops/inspect.js";
 import { openRepository } from "../src/repo/repository.js";
 import { startHubServer } from "../src/server/hub.js";
 import { HttpStats } from "../src/source/http.js";

@@ -55,7 +55,8 @@ test("the packed tarball installs without scripts and runs the CLI and the READM
   const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
   const lib = readme.slice(readme.indexOf("## Library"));
   const example = /```ts\n([\s\S]*?)```/.exec(lib)?.[1];
-  if (!example?.includes('from "neox-ckpt"')) assert.fail("the README's library example is missing");
+  if (!example?.includes('from "neox-ckpt"'))
+    assert.fail("the README's library example is missing");
   const file = fixture(
     "neox/pipeline-tp2-dp3-eraA/global_step100/zero_pp_rank_0_mp_rank_00_optim_states.pt",
   );

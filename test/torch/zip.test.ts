@@ -78,7 +78,7 @@ const src = (z: Uint8Array) => new MemorySource(z, "test.pt");
 const refused = (re: RegExp) => (e: unknown) => e instanceof TorchFormatError && re.test(e.message);
 
 test("a well-formed zip reads, stored and deflated alike, with its CRC checked", async () => {
-  const text = "x".repeat(5000) + "tail";
+  const text = `${"x".repeat(5000)}tail`;
   const z = src(
     makeZip([
       { name: "a/data.pkl", data: bytes("hello") },
