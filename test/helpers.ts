@@ -1,4 +1,4 @@
-import { mkdtempSync, statfsSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readSync, statfsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,4 +26,26 @@ export function scratchDir(prefix: string, needBytes = 4 * 2 ** 30): string {
     } catch {}
   }
   return mkdtempSync(join(parent, prefix));
+}
+
+/** Whether two files hold the same bytes, read in chunks into two reused buffers. */
+export function sameFileBytes(a: string, b: string): boolean {
+  const size = statSync(a).size;
+  if (statSync(b).size !== size) return false;
+  const chunk = 4 << 20;
+  const ba = Buffer.allocUnsafe(chunk);
+  const bb = Buffer.allocUnsafe(chunk);
+  const fa = openSync(a, "r");
+  const fb = openSync(b, "r");
+  try {
+    for (let off = 0; off < size; off += chunk) {
+      const n = Math.min(chunk, size - off);
+      if (readSync(fa, ba, 0, n, off) !== n || readSync(fb, bb, 0, n, off) !== n) return false;
+      if (!ba.subarray(0, n).equals(bb.subarray(0, n))) return false;
+    }
+    return true;
+  } finally {
+    closeSync(fa);
+    closeSync(fb);
+  }
 }

@@ -12,7 +12,7 @@ import { openModel } from "../../src/model/from-checkpoint.js";
 import { batchLoss } from "../../src/ops/batch-loss.js";
 import { memorizationScores } from "../../src/ops/memorization.js";
 import { LocalFolder } from "../../src/source/local-folder.js";
-import { cli } from "../cli/run.js";
+import { demoFixture } from "../demo-fixture.js";
 import { fixture } from "../helpers.js";
 import { tempDir } from "./make-dataset.js";
 import { dataCli } from "./run.js";
@@ -39,10 +39,9 @@ const LOSS_TOLERANCE = 1e-4;
 const TIE_MARGIN = 1e-3;
 
 const tmp = tempDir("demo-data");
-const repo = join(tmp, "demo", "neox-ckpt", "pythia-micro");
-before(() => {
-  const r = cli(["demo", "--out", join(tmp, "demo")]);
-  assert.equal(r.code, 0, r.stderr);
+let repo = "";
+before(async () => {
+  ({ repo } = await demoFixture());
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 

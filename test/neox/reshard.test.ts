@@ -8,7 +8,7 @@ import { tensorSha256 } from "../../src/torch/tensor-hash.js";
 import { walkTensors } from "../../src/torch/walk.js";
 import { makeEraB } from "../../tools/neox-written/make.js";
 import { cli, cliInProcess } from "../cli/run.js";
-import { fixture, scratchDir } from "../helpers.js";
+import { fixture, sameFileBytes, scratchDir } from "../helpers.js";
 
 const tmp = scratchDir("neox-reshard-");
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -177,10 +177,7 @@ test("a synthetic Pythia-160m-shaped checkpoint reshards TP 1 → 2 → 1 with i
   const d = await cliInProcess(["diff", s, join(tmp, "s160-back"), "--json"]);
   assert.equal(d.code, 0, d.stdout.slice(0, 500));
   for (const f of readdirSync(s).filter((x) => x.startsWith("layer_"))) {
-    assert.ok(
-      readFileSync(join(s, f)).equals(readFileSync(join(tmp, "s160-back", f))),
-      `${f} byte-identical`,
-    );
+    assert.ok(sameFileBytes(join(s, f), join(tmp, "s160-back", f)), `${f} byte-identical`);
   }
 });
 

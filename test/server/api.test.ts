@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { request } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { resolveModel } from "../../src/neox/model.js";
@@ -19,9 +18,10 @@ import { dtypeByName } from "../../src/torch/dtype.js";
 import type { ElementSource } from "../../src/torch/element-source.js";
 import { f32ToF16 } from "../../src/torch/half.js";
 import { planOptimizerStates } from "../../src/zero/plan-optim.js";
-import { cliAsync } from "../cli/run.js";
+import { demoDir } from "../demo-fixture.js";
 
-const tmp = mkdtempSync(join(tmpdir(), "neox-viewer-api-"));
+// The shared demo output (read-only): the 20-step pythia-micro series and its analysis.
+const tmp = await demoDir();
 const repoDir = join(tmp, "neox-ckpt", "pythia-micro");
 const analysisDir = join(tmp, "analysis");
 let viewer: ViewerServer;
@@ -43,16 +43,12 @@ interface Stats {
 }
 
 before(async () => {
-  // The demo writes the 20-step pythia-micro series and analyses it (metrics.json).
-  const r = await cliAsync(["demo", "--out", tmp]);
-  assert.equal(r.code, 0, r.stderr);
   viewer = await startViewer({ repo: repoDir, analysis: analysisDir, port: 0 });
   bare = await startViewer({ repo: repoDir, port: 0 });
 });
 after(async () => {
   await viewer?.close();
   await bare?.close();
-  rmSync(tmp, { recursive: true, force: true });
 });
 
 const api = (path: string, base = viewer.url) => fetch(`${base}api/${path}`);

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { startHubServer } from "../../src/server/hub.js";
 import { createHubViewer, startViewer } from "../../src/server/viewer.js";
-import { cliAsync } from "../cli/run.js";
+import { demoDir } from "../demo-fixture.js";
 import { repoRoot } from "../helpers.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -78,11 +78,9 @@ test("browser: repository → step → tensor, statistics and the across-steps c
     return;
   }
   if (!pw) return;
-  const tmp = mkdtempSync(join(tmpdir(), "neox-viewer-e2e-"));
   const profile = mkdtempSync(join(tmpdir(), "neox-viewer-chromium-"));
   mkdirSync(ARTIFACTS, { recursive: true });
-  const demo = await cliAsync(["demo", "--out", tmp]);
-  assert.equal(demo.code, 0, demo.stderr);
+  const tmp = await demoDir();
   const viewer = await startViewer({
     repo: join(tmp, "neox-ckpt", "pythia-micro"),
     analysis: join(tmp, "analysis"),
@@ -196,7 +194,6 @@ test("browser: repository → step → tensor, statistics and the across-steps c
     await hub.close();
     await mount.close();
     await viewer.close();
-    rmSync(tmp, { recursive: true, force: true });
     rmSync(profile, { recursive: true, force: true });
   }
 });
