@@ -2,8 +2,12 @@
 
 export type { Metrics, StepMetrics, TensorInfo } from "./analysis/metrics.js";
 export { metricsCsv } from "./analysis/metrics.js";
-export { type AnalysisFiles, writeAnalysis } from "./analysis/outputs.js";
-export { writePlots } from "./analysis/plots.js";
+export {
+  type AnalysisFiles,
+  type WriteAnalysisOptions,
+  writeAnalysis,
+} from "./analysis/outputs.js";
+export { type WritePlotsOptions, writePlots } from "./analysis/plots.js";
 export {
   type BatchItem,
   type BatchSummary,
@@ -32,6 +36,7 @@ export { analyzeRepository } from "./ops/analyze.js";
 export type { AuditOptions, AuditReport, Finding, FindingKind } from "./ops/audit.js";
 export { auditRepository } from "./ops/audit.js";
 export { type BatchLossReport, batchLoss } from "./ops/batch-loss.js";
+export { HfWeightsMismatchError } from "./ops/check-hf-weights.js";
 // Options and results of the operations.
 export type { ConvertOptions, ConvertResult } from "./ops/convert.js";
 export { convertToHf, planConversion } from "./ops/convert.js";
@@ -59,19 +64,34 @@ export {
   hfToNeox,
   type ReshardOptions,
   reshardStep,
+  type ToNeoxOptimizer,
   type ToNeoxOptions,
+  type ToNeoxResult,
 } from "./ops/reshard.js";
-export type { SynthOptions } from "./ops/synth.js";
+export type { SynthOptions, SynthResult } from "./ops/synth.js";
 export { synthesize } from "./ops/synth.js";
 export type { VerifyFinding, VerifyOptions, VerifyReport } from "./ops/verify.js";
 export { verifyStep } from "./ops/verify.js";
 export { type FullCheckpoint, writeNeoxStep } from "./ops/write-neox-step.js";
-export { executePlan, PlanError, PlanSource, replicatedMaxDiff } from "./plan/execute.js";
+export {
+  type ExecuteOptions,
+  executePlan,
+  PlanError,
+  PlanSource,
+  replicatedMaxDiff,
+} from "./plan/execute.js";
 export type { MergeOp, TensorPlan } from "./plan/plan.js";
 export { downloadFolder } from "./repo/download.js";
 export { openRepository } from "./repo/repository.js";
 // Repository selection.
-export { nearestStep, selectNames, selectSteps, steppedRevisions } from "./repo/select.js";
+export {
+  nearestStep,
+  type SelectNamesOptions,
+  type SelectStepsOptions,
+  selectNames,
+  selectSteps,
+  steppedRevisions,
+} from "./repo/select.js";
 export { openSafetensors } from "./safetensors/read.js";
 export { openSafetensorsDir } from "./safetensors/read-dir.js";
 export { writeShardedSafetensors } from "./safetensors/shard.js";

@@ -9,7 +9,6 @@
  *
  * The output folder is read-only for tests: copy what you want to change.
  */
-import { spawn } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -21,6 +20,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cliAsync } from "./cli/run.js";
 
 const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const base = fileURLToPath(new URL("../demo-fixture/", import.meta.url));
@@ -69,33 +69,17 @@ function mtimeOr(path: string, otherwise: number): number {
   }
 }
 
-function runDemo(out: string): Promise<DemoRun> {
+/** The demo builds 20 steps, converts and analyses: minutes on a loaded machine. */
+const DEMO_TIMEOUT_MS = 300_000;
+
+async function runDemo(out: string): Promise<DemoRun> {
   const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, "demo", "--out", out], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({
-        code,
-        stdout,
-        stderr,
-        seconds: (performance.now() - t0) / 1000,
-        staleFileLeft: existsSync(join(out, STALE_FILE)),
-      });
-    });
-  });
+  const r = await cliAsync(["demo", "--out", out], { timeoutMs: DEMO_TIMEOUT_MS });
+  return {
+    ...r,
+    seconds: (performance.now() - t0) / 1000,
+    staleFileLeft: existsSync(join(out, STALE_FILE)),
+  };
 }
 
 async function build(dir: string): Promise<void> {

@@ -20,6 +20,12 @@ export const PLOT_NAMES = {
   adamUpdateRatio: "adam-update-ratio",
 } as const;
 
+/** Options of {@link writeAnalysis}. */
+export interface WriteAnalysisOptions {
+  /** The folder to write into, created if absent (required: no default). */
+  out: string;
+}
+
 /** What {@link writeAnalysis} wrote. */
 export interface AnalysisFiles {
   /** The folder written. */
@@ -30,14 +36,18 @@ export interface AnalysisFiles {
   pngs: string[];
 }
 
-/** Writes `metrics.json`, `metrics.csv` and the plots into `dir` (created if absent). */
-export async function writeAnalysis(m: Metrics, dir: string): Promise<AnalysisFiles> {
+/** Writes `metrics.json`, `metrics.csv` and the plots into `opts.out` (created if absent). */
+export async function writeAnalysis(
+  m: Metrics,
+  opts: WriteAnalysisOptions,
+): Promise<AnalysisFiles> {
+  const dir = opts.out;
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, METRICS_JSON), `${JSON.stringify(m)}\n`);
   await writeFile(join(dir, METRICS_CSV), metricsCsv(m));
   // Vega, Vega-Lite and resvg take longer to load than most commands take to run: only here.
   const { writePlots } = await import("./plots.js");
-  const plots = await writePlots(m, dir);
+  const plots = await writePlots(m, { out: dir });
   return {
     dir,
     files: [METRICS_JSON, METRICS_CSV, ...plots],

@@ -96,8 +96,15 @@ function heatmap(rows: Record<string, unknown>[], value: string, title: string):
   } as TopLevelSpec;
 }
 
-/** Writes the plots into `dir`; returns the file names. */
-export async function writePlots(m: Metrics, dir: string): Promise<string[]> {
+/** Options of {@link writePlots}. */
+export interface WritePlotsOptions {
+  /** The folder to write into; it must exist (required: no default). */
+  out: string;
+}
+
+/** Writes the plots (SVG + PNG each) into `opts.out`; returns the file names. */
+export async function writePlots(m: Metrics, opts: WritePlotsOptions): Promise<string[]> {
+  const dir = opts.out;
   const byKind = Object.entries(m.byKind).flatMap(([group, perStep]) =>
     Object.entries(perStep).map(([step, a]) => ({ group, step: Number(step), ...a })),
   );

@@ -33,7 +33,7 @@ export async function analyzeCommand(
     onProgress: (done, total) => bar.update(done, total, step),
   });
   bar.finish();
-  const w = await writeAnalysis(m, resolve(opts.out));
+  const w = await writeAnalysis(m, { out: resolve(opts.out) });
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(m)}\n`);
     return;

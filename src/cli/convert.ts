@@ -1,5 +1,6 @@
 import { openNeoxStep } from "../neox/step.js";
 import { convertToHf, planConversion } from "../ops/convert.js";
+import { describeCopy } from "../source/file-sink.js";
 import { openFolder } from "../source/open.js";
 import { formatBytes } from "../torch/repr.js";
 import { OUTPUT_DTYPES, oneOf, shardSize } from "./options.js";
@@ -23,7 +24,7 @@ export async function convertCommand(
   const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));
   try {
     if (opts.dryRun) {
-      const plan = await planConversion(step, dtype);
+      const plan = await planConversion(step, { dtype, tokenizer: opts.tokenizer });
       const out: string[] = [
         `would write ${opts.out} (${plan.dtype.name}, shards of at most ${maxShardSize})`,
         "config.json:",
@@ -35,7 +36,11 @@ export async function convertCommand(
           `  ${p.name} [${p.shape.join(", ")}] ${p.dtype.name}→${plan.dtype.name} ${p.op === "cat" ? `cat(dim=${p.dim ?? 0})` : p.op} of ${p.sources.map((s) => `${s.file}:${s.key}`).join(" + ")}`,
         );
       }
-      for (const n of plan.model.notes) out.push(`note: ${n}`);
+      if (plan.tokenizer)
+        out.push(
+          `tokenizer: ${plan.tokenizer.from} (+ tokenizer_config.json, special_tokens_map.json)`,
+        );
+      for (const n of [...plan.model.notes, ...plan.notes]) out.push(`note: ${n}`);
       process.stdout.write(`${out.join("\n")}\n`);
       return;
     }
@@ -56,6 +61,8 @@ export async function convertCommand(
       process.stdout.write(
         `note: ${d.name} differs across TP ranks by up to ${d.maxDiff}; rank 0's copy was written\n`,
       );
+    for (const n of r.notes) process.stdout.write(`note: ${n}\n`);
+    process.stdout.write(`${describeCopy(r.copy)}\n`);
   } finally {
     await step.close();
   }

@@ -17,24 +17,15 @@ async function main(): Promise<void> {
     if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
     throw e;
   });
-  const [{ CommanderError }, { program }, { classify }] = await Promise.all([
-    import("commander"),
-    import("./program.js"),
-    import("./errors.js"),
-  ]);
+  const { program } = await import("./program.js");
+  // Leftovers of interrupted runs that an output's write removes (or keeps) are named, one line each.
+  const { describeLeftover, setLeftoverListener } = await import("../source/leftovers.js");
+  setLeftoverListener((l) => process.stderr.write(`neox-ckpt: ${describeLeftover(l)}\n`));
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
-    if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode === 0 ? 0 : 2;
-      return;
-    }
-    const known = classify(e);
-    if (!known) throw e;
-    // A progress bar may hold the line open.
-    (await import("./progress.js")).endProgressLine();
-    process.stderr.write(`neox-ckpt: ${known.message}\n`);
-    process.exitCode = known.code;
+    // Loaded on failure only: it brings the progress module.
+    process.exitCode = (await import("./exit-code.js")).exitCodeOf(e);
   }
 }
 

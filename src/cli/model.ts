@@ -1,10 +1,13 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { type SpecialToken, tokenizerSpecialTokens } from "../hf/tokenizer-config.js";
 import { type OpenedModel, openModel } from "../model/from-checkpoint.js";
 import { meanNextTokenLoss } from "../model/loss.js";
 import { generateTokens } from "../model/sampling.js";
 import { loadTokenizer, type TextTokenizer } from "../model/tokenizer.js";
 import { classifyFile } from "../neox/files.js";
 import { openRepository } from "../repo/repository.js";
+import { selectSteps } from "../repo/select.js";
+import { writeFileAtomic } from "../source/atomic-write.js";
 import type { Folder } from "../source/folder.js";
 import { openFolder } from "../source/open.js";
 import { InputError, UsageError } from "./errors.js";
@@ -69,7 +72,8 @@ export async function logitsCommand(
     const V = m.config.vocabSize;
     const rows = ids.map((_, t) => Array.from(logits.subarray(t * V, (t + 1) * V)));
     const text = `${JSON.stringify({ ids, logits: rows })}\n`;
-    if (opts.out) await writeFile(opts.out, text);
+    // Whole or not at all: a failed write leaves no empty or partial file.
+    if (opts.out) await writeFileAtomic(opts.out, (sink) => sink.write(Buffer.from(text)));
     if (opts.json) {
       process.stdout.write(text);
       return;
@@ -88,21 +92,26 @@ export async function logitsCommand(
   }
 }
 
-/** The tokenizer of `--tokenizer FILE`, else the one next to the weights. */
-async function tokenizerFor(file: string | undefined, m: OpenedModel): Promise<TextTokenizer> {
+/** The tokenizer of `--tokenizer FILE`, else the one next to the weights, and its end-of-text token. */
+async function tokenizerFor(
+  file: string | undefined,
+  m: OpenedModel,
+): Promise<TextTokenizer & { eos: SpecialToken | undefined }> {
   const [text, from] = file
     ? [await readFile(file, "utf8"), file]
     : [m.tokenizer, "the checkpoint's tokenizer.json"];
   if (text === undefined)
     throw new InputError("no tokenizer.json next to the weights; pass --tokenizer FILE");
+  let tok: TextTokenizer;
   try {
-    return loadTokenizer(text);
+    tok = loadTokenizer(text);
   } catch (e) {
     // The tokenizers library reports a malformed file as a plain SyntaxError or TypeError.
     if (e instanceof SyntaxError || e instanceof TypeError)
       throw new InputError(`${from}: not a tokenizer.json (${e.message})`, { file: from });
     throw e;
   }
+  return { ...tok, eos: tokenizerSpecialTokens(text, from).eos };
 }
 
 export async function evalCommand(
@@ -122,11 +131,8 @@ export async function evalCommand(
   const targets: { label: string; folder: () => Promise<Folder> }[] = [];
   if (want) {
     const repo = await openRepository(ckpt, { endpoint: opts.endpoint });
-    for (const s of want) {
-      const rev = repo.revisions.find((r) => r.step === s);
-      if (!rev) throw new InputError(`${ckpt} has no step ${s}`);
+    for (const rev of selectSteps(repo, { steps: want }))
       targets.push({ label: rev.name, folder: async () => rev.folder });
-    }
   } else targets.push({ label: ckpt, folder: () => openFolder(ckpt, { endpoint: opts.endpoint }) });
   const results = [];
   for (const tgt of targets) {
@@ -173,6 +179,7 @@ export async function generateCommand(
     temperature: string;
     seed: string;
     tokenizer?: string;
+    ignoreEos?: boolean;
     endpoint?: string;
   } & ProgressFlags,
 ): Promise<void> {
@@ -183,15 +190,26 @@ export async function generateCommand(
   const m = await loadModel(await openFolder(ckpt, { endpoint: opts.endpoint }), "generate", shown);
   try {
     const tok = await tokenizerFor(opts.tokenizer, m);
+    const prompt = tok.encode(opts.prompt);
     const bar = new Progress("generate", shown, "tokens");
-    const out = await generateTokens(m.model, tok.encode(opts.prompt), {
+    const out = await generateTokens(m.model, prompt, {
       maxNewTokens,
       temperature,
       seed,
+      eosTokenId: opts.ignoreEos ? undefined : tok.eos?.id,
       onToken: (done, most) => bar.update(done, most),
     });
     bar.finish();
-    process.stdout.write(`${tok.decode(out)}\n`);
+    process.stdout.write(`${tok.decode(out.ids)}\n`);
+    const added = out.ids.length - prompt.length;
+    if (out.stop === "eos" && tok.eos)
+      process.stderr.write(
+        `note: stopped at the end-of-text token ${tok.eos.content} (id ${tok.eos.id}) after ${added} new tokens; --ignore-eos goes on\n`,
+      );
+    if (out.stop === "context")
+      process.stderr.write(
+        `note: stopped after ${added} of the ${maxNewTokens} new tokens asked for: the prompt's ${prompt.length} tokens and these fill the model's context of ${m.config.maxPositionEmbeddings} positions\n`,
+      );
   } finally {
     await m.close();
   }

@@ -1,6 +1,7 @@
 import { resolveModel } from "../neox/model.js";
 import { openNeoxStep } from "../neox/step.js";
 import { exportOptimizerStates } from "../ops/optim.js";
+import { describeCopy } from "../source/file-sink.js";
 import { openFolder } from "../source/open.js";
 import { formatBytes } from "../torch/repr.js";
 import { oneOf, regexOption, shardSize } from "./options.js";
@@ -42,6 +43,7 @@ export async function optimCommand(
       process.stdout.write(
         `note: ${r.missingKinds.join(", ")} not created yet by the optimizer (step 0)\n`,
       );
+    if (format === "hf") process.stdout.write(`${describeCopy(r.copy)}\n`);
   } finally {
     await step.close();
   }

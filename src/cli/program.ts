@@ -43,7 +43,7 @@ progressOptions(
     .description(
       "write the embedded pythia-micro series as NeoX checkpoints, inspect, verify and convert one step",
     )
-    .option("--out <dir>", "where to write", "neox-ckpt-demo"),
+    .option("--out <dir>", "where to write (a hub root: serve it with neox-ckpt serve)", "demo"),
 ).action(lazy(() => import("./demo.js"), "demoCommand"));
 
 remoteOptions(
@@ -173,6 +173,11 @@ progressOptions(
         "a",
       )
       .option("--no-optim", "weights and metadata only")
+      .option(
+        "--lr-formula <f>",
+        "era-A step (no recorded lr): which NeoX AnnealingLR gives the era-B lr",
+        "auto",
+      )
       .option("--save-folder", "write global_stepN/ + latest"),
   ),
 ).action(lazy(() => import("./reshard.js"), "reshardCommand"));
@@ -187,7 +192,11 @@ progressOptions(
       .option("--tp <n>", "tensor-parallel size", "1")
       .option("--dp <n>", "data-parallel size of the optimizer files", "1")
       .option("--era <a|b>", "optimizer layout", "b")
-      .option("--optim <step>", "take optimizer states from this NeoX step (default: fresh states)")
+      .option(
+        "--optim <step>",
+        "take optimizer states from this NeoX step (default: the folder's Trainer optimizer.pt, else fresh states)",
+      )
+      .option("--lr-formula <f>", "era-A --optim step: which NeoX AnnealingLR gives its lr", "auto")
       .option("--step <n>", "training step recorded")
       .option(
         "--config <file...>",
@@ -293,7 +302,10 @@ remoteOptions(
     .argument("<repo>", "local folder of step folders, or hf://ORG/NAME")
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port (0: any free port)", "8766")
-    .option("--analysis <dir>", "an analyze output folder: its metrics feed the dynamics page"),
+    .option("--analysis <dir>", "an analyze output folder: its metrics feed the dynamics page")
+    .option("--data <data>", `the training data, shown on each step's page: ${DATA_ARGUMENT}`)
+    .option("--batch-size <n>", "with --data: items per iteration", "1024")
+    .option("--seq-length <n>", "with --data: tokens per item (default: any)"),
 ).action(lazy(() => import("./view.js"), "viewCommand"));
 
 progressOptions(
@@ -347,6 +359,7 @@ progressOptions(
       .option("--max-new-tokens <n>", "tokens to add", "32")
       .option("--temperature <t>", "sampling temperature ≥ 0 (0: greedy)", "0")
       .option("--seed <s>", "sampling seed", "1")
+      .option("--ignore-eos", "go on past the tokenizer's end-of-text token")
       .option("--tokenizer <file>", "tokenizer.json (default: the one next to the weights)"),
   ),
 ).action(lazy(() => import("./model.js"), "generateCommand"));

@@ -25,8 +25,8 @@ export async function synthCommand(
   const step = wholeNumber(opts.step, "--step");
   const bar = new Progress("synth", progressSettings(opts), "files");
   const t0 = performance.now();
-  let files = 0;
-  const dir = await synthesize({
+  let tensorFiles = 0;
+  const { dir, files } = await synthesize({
     preset: opts.preset,
     out: opts.out,
     tp,
@@ -36,10 +36,10 @@ export async function synthCommand(
     step,
     era: era === "a" ? "A" : "B",
     saveFolder: opts.saveFolder,
-    onFile: (name) => bar.update(++files, 0, name),
+    onFile: (name) => bar.update(++tensorFiles, 0, name),
   });
   bar.finish();
   process.stdout.write(
-    `wrote ${files} files to ${dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    `wrote ${files.length} files to ${dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
   );
 }

@@ -6,11 +6,10 @@
 import { CheckpointError, locate, NotFoundError } from "../util/errors.js";
 
 /**
- * An index or data file whose layout is wrong: bad magic, a version other than 1, an unknown
- * dtype code, counts that do not fit the file's size.
+ * A fault located in a dataset file: the one shape of {@link DatasetFormatError} and
+ * {@link DatasetIndexError}, which differ only in what kind of fault they name.
  */
-export class DatasetFormatError extends CheckpointError {
-  override readonly name = "DatasetFormatError";
+export abstract class DatasetFileError extends CheckpointError {
   override readonly file: string;
   constructor(
     file: string,
@@ -24,22 +23,20 @@ export class DatasetFormatError extends CheckpointError {
 }
 
 /**
+ * An index or data file whose layout is wrong: bad magic, a version other than 1, an unknown
+ * dtype code, counts that do not fit the file's size.
+ */
+export class DatasetFormatError extends DatasetFileError {
+  override readonly name = "DatasetFormatError";
+}
+
+/**
  * An index whose entries contradict each other or the data: a pointer that is not the running
  * sum of the sizes before it, a negative size, an item that ends past the data, an item of
  * another length than the batch reader was told.
  */
-export class DatasetIndexError extends CheckpointError {
+export class DatasetIndexError extends DatasetFileError {
   override readonly name = "DatasetIndexError";
-  override readonly file: string;
-  constructor(
-    file: string,
-    record: string,
-    offset: number | undefined,
-    readonly detail: string,
-  ) {
-    super(locate(file, record, offset, detail), { file, record, offset });
-    this.file = file;
-  }
 }
 
 /** A dataset file that is not there: the index, the data, or one shard of the data. */

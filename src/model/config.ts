@@ -68,6 +68,12 @@ export function gptNeoxConfig(p: GptNeoxConfigParams): GptNeoxConfig {
   return Object.freeze(c);
 }
 
+/** Options of {@link fromHfConfig}. */
+export interface FromHfConfigOptions {
+  /** The file named in errors (default `config.json`). */
+  file?: string;
+}
+
 /**
  * Reads a `config.json` (text or parsed) of any transformers release: `rotary_pct` /
  * `partial_rotary_factor` / `rope_parameters.partial_rotary_factor`, `rotary_emb_base` /
@@ -75,8 +81,8 @@ export function gptNeoxConfig(p: GptNeoxConfigParams): GptNeoxConfig {
  * `tie_word_embeddings`, `attention_bias`. Rejects `hidden_act` other than `"gelu"` (exact erf
  * GELU) and RoPE scaling, which this forward pass does not implement.
  */
-export function fromHfConfig(json: unknown, file = "config.json"): GptNeoxConfig {
-  const h = readHfConfig(json, file);
+export function fromHfConfig(json: unknown, opts: FromHfConfigOptions = {}): GptNeoxConfig {
+  const h = readHfConfig(json, opts.file ?? "config.json");
   if (h.hiddenAct !== "gelu") {
     throw new ModelConfigError(
       "hidden_act",

@@ -49,7 +49,7 @@ export async function openModel(
     const neox = set.neox;
     const config = neox
       ? neoxConfig(neox.model)
-      : fromHfConfig(await readText(folder, "config.json"), `${folder.name}/config.json`);
+      : fromHfConfig(await readText(folder, "config.json"), { file: `${folder.name}/config.json` });
     const provider: WeightProvider = {
       names: () => [...set.tensors.keys()],
       shape: (n) => [...(set.tensors.get(n)?.shape ?? [])],

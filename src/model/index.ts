@@ -1,5 +1,6 @@
 /** GPT-NeoX forward pass (float32, CPU): the public API of `src/model/`. */
 export {
+  type FromHfConfigOptions,
   fromHfConfig,
   type GptNeoxConfig,
   type GptNeoxConfigParams,

@@ -9,8 +9,13 @@ export class GenerationError extends CheckpointError {
 
 /** A xorshift32 generator of uniform numbers in [0, 1): small, seedable, the same everywhere. */
 export function xorshift32(seed: number): () => number {
-  // xorshift has one fixed point, 0: a zero seed would repeat it forever.
-  let state = seed >>> 0 || 1;
+  // A small seed's first outputs are tiny (seed 1 gives 6e-5 first, which draws token 0 at any
+  // temperature): scramble it with MurmurHash3's finaliser first. xorshift has one fixed point,
+  // 0: a zero state would repeat it forever.
+  let state = seed >>> 0;
+  state = Math.imul(state ^ (state >>> 16), 0x85ebca6b);
+  state = Math.imul(state ^ (state >>> 13), 0xc2b2ae35);
+  state = (state ^ (state >>> 16)) >>> 0 || 0x9e3779b9;
   return () => {
     state ^= state << 13;
     state ^= state >>> 17;
@@ -51,14 +56,30 @@ export function sampleToken(
 }
 
 export interface GenerateOptions {
-  /** Tokens to add at most (fewer when the context fills up). */
+  /** Tokens to add at most (fewer when the context fills up or the end-of-text token comes). */
   maxNewTokens: number;
   /** Sampling temperature; 0 (the default) is greedy. */
   temperature?: number;
   /** Seed of the sampler (default 1). */
   seed?: number;
+  /**
+   * The end-of-text token: generation stops once it is produced (it is kept as the last token).
+   * Default none: generation goes on to `maxNewTokens` or the end of the context.
+   */
+  eosTokenId?: number;
   /** Called after each new token with the count so far and the most that will come. */
   onToken?: (generated: number, most: number) => void;
+}
+
+/** Why {@link generateTokens} stopped. */
+export type GenerationStop = "max-new-tokens" | "eos" | "context";
+
+/** The tokens {@link generateTokens} produced. */
+export interface GeneratedTokens {
+  /** The prompt and the new tokens. */
+  ids: number[];
+  /** `max-new-tokens`: all asked for; `eos`: the end-of-text token came; `context`: the context is full. */
+  stop: GenerationStop;
 }
 
 /**
@@ -69,7 +90,7 @@ export async function generateTokens(
   model: GptNeoxModel,
   prompt: readonly number[],
   opts: GenerateOptions,
-): Promise<number[]> {
+): Promise<GeneratedTokens> {
   const context = model.config.maxPositionEmbeddings;
   const n = opts.maxNewTokens;
   const temperature = opts.temperature ?? 0;
@@ -83,8 +104,8 @@ export async function generateTokens(
       `the prompt is ${prompt.length} tokens and the model's context ${context} positions; shorten the prompt`,
     );
   }
-  const out = [...prompt];
-  if (n === 0) return out;
+  const ids = [...prompt];
+  if (n === 0) return { ids, stop: "max-new-tokens" };
   const most = Math.min(n, context - prompt.length);
   const random = xorshift32(opts.seed ?? 1);
   const V = model.config.vocabSize;
@@ -92,13 +113,14 @@ export async function generateTokens(
   try {
     let logits = await model.forward(prompt, { cache, lastOnly: true });
     for (let i = 0; i < most; i++) {
-      out.push(sampleToken(logits, V, temperature, random));
+      const next = sampleToken(logits, V, temperature, random);
+      ids.push(next);
       opts.onToken?.(i + 1, most);
-      if (i + 1 < most)
-        logits = await model.forward([out.at(-1) as number], { cache, lastOnly: true });
+      if (next === opts.eosTokenId) return { ids, stop: "eos" };
+      if (i + 1 < most) logits = await model.forward([next], { cache, lastOnly: true });
     }
   } finally {
     cache.dispose();
   }
-  return out;
+  return { ids, stop: most < n ? "context" : "max-new-tokens" };
 }

@@ -114,12 +114,15 @@ export async function analyzeRepository(
   repo: Repository,
   opts: AnalyzeOptions = {},
 ): Promise<Metrics> {
-  const revs = selectSteps(repo, opts.steps);
+  const revs = selectSteps(repo, { steps: opts.steps });
   const first = await openStep(revs[0] as Revision);
   const final = revs.length > 1 ? await openStep(revs[revs.length - 1] as Revision) : first;
   let names: string[];
   try {
-    names = selectNames([...first.weights.keys()], opts.params, first.rev.folder.name);
+    names = selectNames([...first.weights.keys()], {
+      pattern: opts.params,
+      where: first.rev.folder.name,
+    });
   } catch (e) {
     await first.step.close();
     if (final !== first) await final.step.close();

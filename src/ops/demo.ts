@@ -6,19 +6,32 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { batchItems, PYTHIA_EOD_TOKEN } from "../data/batch.js";
+import { openIndexedDataset } from "../data/indexed-dataset.js";
+import { openModel } from "../model/from-checkpoint.js";
+import { loadTokenizer } from "../model/tokenizer.js";
 import { NeoxLayoutError } from "../neox/errors.js";
 import { CastSource } from "../plan/flat.js";
+import { LocalFolder } from "../source/local-folder.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import type { ElementSource } from "../torch/element-source.js";
 import { openTorchPath, type TorchFile } from "../torch/load.js";
 import { PyDict, type PyValue } from "../torch/pyvalue.js";
 import { TensorRef } from "../torch/tensor.js";
+import { type BatchLossReport, batchLoss } from "./batch-loss.js";
 import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "./write-neox-step.js";
 
 const F16 = DTYPES.get("float16") as DTypeInfo;
 
 /** The package's embedded series (data/pythia-micro/). */
 export const DEMO_DATA = fileURLToPath(new URL("../../../data/pythia-micro/", import.meta.url));
+
+/**
+ * The series' training order as a Megatron indexed dataset (`document.idx`, `document.bin`;
+ * tools/data/make_demo_data.py replays the trainer's seeded sampling): the batches of iterations
+ * 0 … 1024, each `micro_batch_size` items of `seq_length + 1` tokens.
+ */
+export const DEMO_TRAIN_DATA = join(DEMO_DATA, "train");
 
 export interface DemoStep {
   step: number;
@@ -31,6 +44,8 @@ export interface DemoSeries {
   file: TorchFile;
   shape: WriteShape;
   schedule: { maxLr: number; minLr: number; warmupIters: number; decayIters: number };
+  /** How the trainer drew its data: items per iteration and tokens per item, of a text of `trainTokens`. */
+  training: { batchSize: number; itemLength: number; trainTokens: number };
   steps: DemoStep[];
   checkpoint(step: number): FullCheckpoint;
   yaml: string;
@@ -89,6 +104,11 @@ export async function openDemoSeries(dir = DEMO_DATA): Promise<DemoSeries> {
       warmupIters: c("warmup_iters"),
       decayIters: c("lr_decay_iters"),
     },
+    training: {
+      batchSize: c("micro_batch_size"),
+      itemLength: c("seq_length") + 1,
+      trainTokens: c("train_tokens"),
+    },
     steps,
     checkpoint(step) {
       const snap = snaps.get(String(step));
@@ -142,4 +162,99 @@ export async function writeDemoRepository(
     opts.onStep?.(s.step);
   }
   return dirs;
+}
+
+export interface DemoBatchOptions {
+  /** The repository {@link writeDemoRepository} wrote. */
+  repo: string;
+  /** The series' training data (default {@link DEMO_TRAIN_DATA}). */
+  data?: string;
+  /** The checkpoint: its last batch (iteration step − 1) and its next (iteration step) are scored. */
+  step: number;
+  batchSize: number;
+  itemLength: number;
+  /** Items of the last batch decoded (default 3). */
+  shown?: number;
+}
+
+/** What one checkpoint of the demo trained on, and its loss there and on the batch after. */
+export interface DemoBatchReport {
+  step: number;
+  /** The iteration of the checkpoint's last update: `step − 1`. */
+  iteration: number;
+  /** Items and full iterations of the dataset. */
+  datasetItems: number;
+  datasetIterations: number;
+  firstItem: number;
+  items: number;
+  tokens: number;
+  eodTokens: number;
+  /** The first items of the batch, decoded with the checkpoint's tokenizer. */
+  shown: { item: number; tokens: number; text: string }[];
+  /** Loss on the batch the checkpoint was last trained on (iteration step − 1) … */
+  last: BatchLossReport;
+  /** … and on the batch it trains on next (iteration step). */
+  next: BatchLossReport;
+}
+
+/**
+ * The batch checkpoint `step` was last trained on, decoded, and its loss on that batch and on
+ * the next one, from the written repository and the series' dataset.
+ */
+export async function demoBatch(opts: DemoBatchOptions): Promise<DemoBatchReport> {
+  if (!Number.isSafeInteger(opts.step) || opts.step < 1)
+    throw new RangeError(`step ${opts.step}: a checkpoint after at least one update`);
+  const { batchSize, itemLength } = opts;
+  const ds = await openIndexedDataset(opts.data ?? DEMO_TRAIN_DATA);
+  try {
+    const dir = join(opts.repo, `step${opts.step}`);
+    const m = await openModel(new LocalFolder(dir), { threads: 1 });
+    try {
+      if (m.tokenizer === undefined)
+        throw new NeoxLayoutError(dir, "the step carries no tokenizer.json");
+      const tok = loadTokenizer(m.tokenizer);
+      const iteration = opts.step - 1;
+      const shown: DemoBatchReport["shown"] = [];
+      let tokens = 0;
+      let eodTokens = 0;
+      let items = 0;
+      let firstItem = -1;
+      const range = { firstStep: iteration, lastStep: iteration, batchSize, itemLength };
+      for await (const it of batchItems(ds, range)) {
+        if (firstItem < 0) firstItem = it.item;
+        items++;
+        tokens += it.tokens.length;
+        for (const t of it.tokens) if (t === PYTHIA_EOD_TOKEN) eodTokens++;
+        if (shown.length < (opts.shown ?? 3))
+          shown.push({ item: it.item, tokens: it.tokens.length, text: tok.decode(it.tokens) });
+      }
+      const score = (step: number) =>
+        batchLoss(m.model, ds, {
+          step,
+          batchSize,
+          itemLength,
+          vocabSize: m.config.vocabSize,
+          context: m.config.maxPositionEmbeddings,
+        });
+      const last = await score(iteration);
+      const next = await score(opts.step);
+      return {
+        step: opts.step,
+        iteration,
+        datasetItems: ds.items,
+        datasetIterations: Math.floor(ds.items / batchSize),
+        firstItem,
+        items,
+        tokens,
+        eodTokens,
+        shown,
+        last,
+        next,
+      };
+    } finally {
+      await m.close();
+    }
+  } finally {
+    await ds.close();
+  }
 }

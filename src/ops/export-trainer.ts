@@ -8,10 +8,8 @@
  * alone (`torch-adamw`). Masters and moments stream from the ZeRO partitions of any era and TP,
  * merged as `optim` merges them; the folder is written aside and renamed when complete.
  */
-import { copyFile, readdir, writeFile } from "node:fs/promises";
+import { readdir, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import { generationConfig } from "../hf/config.js";
-import { formatHfJson } from "../hf/hf-json.js";
 import { hfParameters } from "../hf/names.js";
 import { type NeoxModel, resolveModel } from "../neox/model.js";
 import type { NeoxStep } from "../neox/step.js";
@@ -32,6 +30,7 @@ import { STATE_KINDS } from "../zero/rank-state.js";
 import { optimizerScalars } from "../zero/scalars.js";
 import { type AdamwMoments, adamwStateDict } from "./adamw-state.js";
 import { planConversion } from "./convert.js";
+import { writeHfModelFiles } from "./hf-files.js";
 import { TRAINER_FILES } from "./trainer-files.js";
 import {
   indexOrder,
@@ -209,23 +208,7 @@ async function writeModelFiles(
   tmp: string,
   tokenizer: string | undefined,
 ): Promise<string[]> {
-  const { config } = await planConversion(step, "float32");
-  await writeFile(join(tmp, "config.json"), formatHfJson(config));
-  await writeFile(join(tmp, "generation_config.json"), formatHfJson(generationConfig()));
-  const files = ["config.json", "generation_config.json"];
-  if (tokenizer) {
-    await copyFile(tokenizer, join(tmp, "tokenizer.json"));
-    files.push("tokenizer.json");
-  } else if (step.tokenizer) {
-    const src = await step.folder.open(step.tokenizer.path);
-    try {
-      await writeFile(join(tmp, "tokenizer.json"), await src.read(0, src.size));
-    } finally {
-      await src.close();
-    }
-    files.push("tokenizer.json");
-  }
-  return files;
+  return writeHfModelFiles(tmp, await planConversion(step, { dtype: "float32", tokenizer }));
 }
 
 /** The step's Adam betas, eps and weight decay (its files', else its config's). */

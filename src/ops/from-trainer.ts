@@ -138,10 +138,30 @@ function weightDtypeOf(requested: string | undefined, recipe: Record<string, unk
   return d;
 }
 
-/** The NeoX schedule recipe.json describes (cosine_with_min_lr, linear, constant_with_warmup). */
+/** A keyword argument `name=number` of recipe.json's `lr_lambda.call` (a `functools.partial` call). */
+function callArgument(call: unknown, name: string): number | undefined {
+  if (typeof call !== "string") return undefined;
+  const m = new RegExp(`\\b${name}=([-+0-9.eE]+)`).exec(call);
+  const v = m ? Number(m[1]) : Number.NaN;
+  return Number.isFinite(v) ? v : undefined;
+}
+
+/**
+ * The NeoX schedule recipe.json describes: cosine_with_min_lr, linear, constant_with_warmup, or
+ * Pythia's AnnealingLR as the `neox_pythia` rate function (its warmup, end and floor are the
+ * arguments of `lr_lambda.call`).
+ */
 function scheduleOf(recipe: Record<string, unknown> | undefined): WriteNeoxOptions["schedule"] {
   const a = recipe?.training_arguments as Record<string, unknown> | undefined;
   const maxLr = num(a?.learning_rate);
+  const pythia = (recipe?.lr_lambda as { call?: unknown } | undefined)?.call;
+  if (pythia !== undefined && maxLr !== undefined) {
+    const warmupIters = callArgument(pythia, "warmup");
+    const decayIters = callArgument(pythia, "end");
+    const rate = callArgument(pythia, "min_rate");
+    if (warmupIters === undefined || decayIters === undefined) return undefined;
+    return { maxLr, minLr: maxLr * (rate ?? 0), warmupIters, decayIters };
+  }
   const warmup = num(a?.warmup_steps);
   const total = num(a?.max_steps);
   if (maxLr === undefined || warmup === undefined || total === undefined) return undefined;

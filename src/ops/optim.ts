@@ -12,6 +12,7 @@ import { layerRules, modelLayers } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
 import { PlanSource, withOutputDtype } from "../plan/execute.js";
 import { numelOf, type TensorPlan } from "../plan/plan.js";
+import { selectNames } from "../repo/select.js";
 import { writeShardedSafetensors } from "../safetensors/shard.js";
 import { writeDirAtomic } from "../source/atomic-write.js";
 import { addCopyStats, type CopyStats } from "../source/file-sink.js";
@@ -97,8 +98,14 @@ export async function exportOptimizerStates(
     kinds.map((k) => [k, (plans[k] as TensorPlan[]).filter(keep)]),
   ) as Record<StateKind, TensorPlan[]>;
   const count = selected.fp32?.length ?? 0;
-  if (count === 0)
-    throw new ZeroFormatError(step.folder.name, `no parameter matches ${opts.params}`);
+  if (count === 0) {
+    // Names what is there when the pattern matches nothing (a NotFoundError).
+    selectNames(
+      (plans.fp32 ?? []).map((p) => p.name),
+      { pattern: opts.params, where: step.folder.name },
+    );
+    throw new ZeroFormatError(step.folder.name, "no parameters in the optimizer states");
+  }
   const total = kinds.reduce(
     (n, k) => n + selected[k].reduce((x, p) => x + numelOf(p.shape) * 4, 0),
     0,

@@ -2,38 +2,61 @@
  * `synth`: a full-shape NeoX checkpoint of a Pythia preset with deterministic pseudo-random values,
  * for scale tests and benchmarks. fp32 masters are the fp16 weights widened, so `verify` passes.
  */
+import { relative, sep } from "node:path";
 import { hfParameters } from "../hf/names.js";
-import { PYTHIA_PRESETS } from "../hf/pythia.js";
+import { PYTHIA_PRESETS, pythiaShape } from "../hf/pythia.js";
+import type { GptNeoxShape } from "../hf/shape.js";
 import { NeoxLayoutError } from "../neox/errors.js";
 import { CastSource } from "../plan/flat.js";
 import { SyntheticSource, seedOf } from "../plan/synthetic.js";
+import { LocalFolder } from "../source/local-folder.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import type { ElementSource } from "../torch/element-source.js";
 import { countWrittenFiles, type WriteProgress } from "./reshard.js";
-import { type FullCheckpoint, type WriteShape, writeNeoxStep } from "./write-neox-step.js";
+import { type FullCheckpoint, writeNeoxStep } from "./write-neox-step.js";
 
 const F16 = DTYPES.get("float16") as DTypeInfo;
 const F32 = DTYPES.get("float32") as DTypeInfo;
 
 /** Options of {@link synthesize}. */
 export interface SynthOptions {
-  /** `pythia-70m` … `pythia-12b` (or `70m` …). */
+  /** `pythia-70m` … `pythia-12b` (or `70m` …); required, no default. */
   preset: string;
+  /** Output folder, created if absent (required: no default). */
   out: string;
+  /** Tensor-parallel size (default: the preset's, as Pythia trained it). */
   tp?: number;
+  /** Data-parallel size of the optimizer files (default: the preset's). */
   dp?: number;
+  /** Write the ZeRO optimizer states (default true). */
   optimizer?: boolean;
+  /** Seed of the pseudo-random values (default 1234). */
   seed?: number;
-  /** Training step recorded in the files. */
+  /** Training step recorded in the files (default 0). */
   step?: number;
+  /** Optimizer file layout: `A` (Pythia's DeeperSpeed) or `B` (DeepSpeed ≥ 0.7) (default A). */
   era?: "A" | "B";
+  /** Write `global_stepN/` + `latest` (a NeoX save folder) instead of files at the root (default false). */
   saveFolder?: boolean;
+  /** Called after each tensor file with its name (default: none). */
   onFile?: (name: string) => void;
+  /** Called with the tensor files written so far and their total (default: none). */
   onProgress?: WriteProgress;
 }
 
-/** The model shape of a preset. */
-export function presetShape(preset: string): WriteShape & { tp: number; dp: number } {
+/** What {@link synthesize} wrote. */
+export interface SynthResult {
+  /** The step folder. */
+  dir: string;
+  /** Every file of the step, `/`-separated and relative to `out`, as found on disk afterwards. */
+  files: string[];
+}
+
+/** The seed of {@link SynthOptions.seed} when none is given. */
+const DEFAULT_SEED = 1234;
+
+/** The model shape and training layout of a preset. */
+function presetShape(preset: string): GptNeoxShape & { tp: number; dp: number } {
   const p = PYTHIA_PRESETS[preset.replace(/^pythia-/, "")];
   if (!p)
     throw new NeoxLayoutError(
@@ -42,34 +65,12 @@ export function presetShape(preset: string): WriteShape & { tp: number; dp: numb
         .map((k) => `pythia-${k}`)
         .join(", ")}`,
     );
-  return {
-    numLayers: p.layers,
-    hiddenSize: p.hidden,
-    numHeads: p.heads,
-    intermediateSize: p.intermediate,
-    vocabSize: p.paddedVocab,
-    maxPositionEmbeddings: 2048,
-    rotaryPct: p.rotaryPct,
-    rotaryEmbBase: 10000,
-    layerNormEps: 1e-5,
-    useParallelResidual: true,
-    tp: p.tp,
-    dp: p.dp,
-  };
+  return { ...pythiaShape(p), tp: p.tp, dp: p.dp };
 }
 
 /** A synthetic full checkpoint: weights N(0, 0.02) (LayerNorm weights around 1). */
-export function synthCheckpoint(shape: WriteShape, seed = 1234): FullCheckpoint {
-  const shapes = new Map(
-    hfParameters({
-      vocabSize: shape.vocabSize,
-      hiddenSize: shape.hiddenSize,
-      numLayers: shape.numLayers,
-      intermediateSize: shape.intermediateSize,
-      attentionBias: true,
-      tieWordEmbeddings: false,
-    }).map((p) => [p.name, p.shape]),
-  );
+function synthCheckpoint(shape: GptNeoxShape, seed: number): FullCheckpoint {
+  const shapes = new Map(hfParameters(shape).map((p) => [p.name, p.shape]));
   const shapeOf = (n: string) => {
     const s = shapes.get(n);
     if (!s) throw new NeoxLayoutError(n, "not a parameter of the model");
@@ -94,14 +95,14 @@ export function synthCheckpoint(shape: WriteShape, seed = 1234): FullCheckpoint 
   };
 }
 
-/** Writes a synthetic checkpoint; returns the step folder. */
-export async function synthesize(opts: SynthOptions): Promise<string> {
+/** Writes a synthetic checkpoint; returns the step folder and the files it holds. */
+export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
   const shape = presetShape(opts.preset);
-  const ckpt = synthCheckpoint(shape, opts.seed);
+  const ckpt = synthCheckpoint(shape, opts.seed ?? DEFAULT_SEED);
   if (opts.optimizer === false) delete ckpt.optimizer;
   const tp = opts.tp ?? shape.tp;
   const dp = opts.dp ?? shape.dp;
-  return writeNeoxStep(opts.out, ckpt, {
+  const dir = await writeNeoxStep(opts.out, ckpt, {
     tp,
     dp,
     era: opts.era,
@@ -110,4 +111,10 @@ export async function synthesize(opts: SynthOptions): Promise<string> {
     saveFolder: opts.saveFolder,
     onFile: countWrittenFiles(ckpt, { tp, dp, onFile: opts.onFile, onProgress: opts.onProgress }),
   });
+  // The configs, tokenizer and `latest` count too: list what is there rather than count writes.
+  const prefix = relative(opts.out, dir).split(sep).join("/");
+  const inStep = (await new LocalFolder(dir).list()).map((f) =>
+    prefix ? `${prefix}/${f.path}` : f.path,
+  );
+  return { dir, files: opts.saveFolder ? [...inStep, "latest"] : inStep };
 }

@@ -3,8 +3,10 @@
  * files and `mp_rank` files (built in `neox/`), the ZeRO-1 optimizer files in the era-A legacy
  * sub-partition layout (spec §5.2) or the era-B/C layout (§5.3, built in `zero/`), the configs,
  * the tokenizer and `latest`. Every file streams its storages: nothing holds a whole tensor.
+ * The step folder appears whole or not at all (`writeDirAtomic`): a run that fails leaves
+ * nothing behind, not even an empty folder.
  */
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { layerFileName, modelStatesFileName, optimStatesFileName } from "../neox/files.js";
 import {
@@ -20,6 +22,8 @@ import {
   writtenLayers,
 } from "../neox/write.js";
 import { modelStatesValue, type WrittenSchedule } from "../neox/write-model-states.js";
+import { writeDirAtomic, writeFileAtomic } from "../source/atomic-write.js";
+import { OutputNotEmptyError } from "../source/output-folder.js";
 import type { PyDict } from "../torch/pyvalue.js";
 import { saveTorch } from "../torch/save-torch.js";
 import { eraAOptimStates } from "../zero/write-era-a.js";
@@ -81,11 +85,9 @@ function scalarsOf(opts: WriteNeoxOptions) {
   };
 }
 
-/** Writes the configs (NeoX save folders keep them in `configs/`, hub branches at the root), tokenizer and `latest`. */
+/** Writes the configs (NeoX save folders keep them in `configs/`, hub branches at the root) and tokenizer. */
 async function writeStepExtras(
-  dir: string,
   stepDir: string,
-  tag: string,
   s: WriteShape,
   opts: WriteNeoxOptions,
 ): Promise<void> {
@@ -96,27 +98,66 @@ async function writeStepExtras(
     : [{ name: "model.yml", text: modelYaml(s, opts.tp, opts.dp, opts) }];
   for (const c of configs) await writeFile(join(configDir, c.name), c.text);
   if (opts.tokenizer) await writeFile(join(stepDir, "tokenizer.json"), opts.tokenizer);
-  if (opts.saveFolder) {
-    await writeFile(join(dir, "latest.tmp"), tag);
-    await rename(join(dir, "latest.tmp"), join(dir, "latest"));
-  }
 }
 
-/** Writes one NeoX checkpoint step into `dir` (created; must not hold a step already); returns the step folder. */
+/** NeoX's `latest`: the tag of the newest step of a save folder. */
+function writeLatest(dir: string, tag: string): Promise<unknown> {
+  return writeFileAtomic(join(dir, "latest"), (sink) => sink.write(new TextEncoder().encode(tag)));
+}
+
+/** Refuses to write over a folder that holds anything. */
+async function checkEmpty(path: string): Promise<void> {
+  const st = await lstat(path).catch(() => undefined);
+  if (!st) return;
+  if (!st.isDirectory() || (await readdir(path)).length > 0)
+    throw new OutputNotEmptyError(path, "choose another --out or remove it");
+}
+
+/**
+ * Writes one NeoX checkpoint step and returns the step folder: `dir` itself, or with
+ * `saveFolder` `dir/global_stepN` (`dir` may hold other steps; `latest` is updated after the
+ * step is in place). The step folder must not exist or be empty; it appears whole when done.
+ */
 export async function writeNeoxStep(
   dir: string,
   ckpt: FullCheckpoint,
   opts: WriteNeoxOptions,
 ): Promise<string> {
+  checkWriteLayout(dir, ckpt.shape, opts.tp, opts.dp);
+  const tag = `global_step${opts.iteration}`;
+  if (!opts.saveFolder) {
+    await checkEmpty(dir);
+    await writeDirAtomic(dir, (tmp) => writeStepFiles(tmp, ckpt, opts));
+    return dir;
+  }
+  const stepDir = join(dir, tag);
+  if (await lstat(dir).catch(() => undefined)) {
+    await checkEmpty(stepDir);
+    await writeDirAtomic(stepDir, (tmp) => writeStepFiles(tmp, ckpt, opts));
+  } else {
+    // A new save folder: all of it appears at once, `latest` included.
+    await writeDirAtomic(dir, async (tmp) => {
+      await writeStepFiles(join(tmp, tag), ckpt, opts);
+      await writeLatest(tmp, tag);
+    });
+    return stepDir;
+  }
+  await writeLatest(dir, tag);
+  return stepDir;
+}
+
+/** Writes the files of one step into the (temporary) folder `stepDir`. */
+async function writeStepFiles(
+  stepDir: string,
+  ckpt: FullCheckpoint,
+  opts: WriteNeoxOptions,
+): Promise<void> {
   const { tp, dp, iteration } = opts;
   const s = ckpt.shape;
-  checkWriteLayout(dir, s, tp, dp);
   const era = opts.era ?? "A";
   const { schedule, hyper, lossScale, reduceBucketSize } = scalarsOf(opts);
   const order = writeOrder(s);
   const groupsOf = (r: number) => rankGroups(rankParams(ckpt, order, r, tp), hyper.weightDecay);
-  const tag = `global_step${iteration}`;
-  const stepDir = opts.saveFolder ? join(dir, tag) : dir;
   await mkdir(stepDir, { recursive: true });
   const save = async (name: string, value: PyDict) => {
     await saveTorch(join(stepDir, name), value);
@@ -155,6 +196,5 @@ export async function writeNeoxStep(
       }
     }
   }
-  await writeStepExtras(dir, stepDir, tag, s, opts);
-  return stepDir;
+  await writeStepExtras(stepDir, s, opts);
 }

@@ -33,28 +33,40 @@ export function withOutputDtype(p: TensorPlan, dtype: DTypeInfo): TensorPlan {
   return { ...p, outputDtype: dtype };
 }
 
+/** Options of {@link executePlan} and {@link replicatedMaxDiff}. */
+export interface ExecuteOptions {
+  /**
+   * Largest chunk read or yielded, in bytes of the input or the output dtype, whichever is
+   * wider (default {@link CHUNK_BYTES}, 8 MiB; at least one element).
+   */
+  chunkBytes?: number;
+}
+
 /**
  * Streams the output of `p` (in its output dtype) as little-endian C-order bytes, in chunks of
- * at most `chunkBytes` of input or output, whichever dtype is wider.
+ * at most `opts.chunkBytes` of input or output, whichever dtype is wider.
  */
 export async function* executePlan(
   p: TensorPlan,
-  chunkBytes = CHUNK_BYTES,
+  opts: ExecuteOptions = {},
 ): AsyncGenerator<Uint8Array> {
   const src = new PlanSource(p);
-  const per = elementsPerChunk(Math.max(src.dtype.itemsize, p.dtype.itemsize), chunkBytes);
+  const per = elementsPerChunk(
+    Math.max(src.dtype.itemsize, p.dtype.itemsize),
+    opts.chunkBytes ?? CHUNK_BYTES,
+  );
   yield* elementChunks(src, per * src.dtype.itemsize);
 }
 
 /** Largest |source_r − source_0| over the copies of a replicated tensor (0 when equal). */
-export async function replicatedMaxDiff(p: TensorPlan, chunkBytes = CHUNK_BYTES): Promise<number> {
+export async function replicatedMaxDiff(p: TensorPlan, opts: ExecuteOptions = {}): Promise<number> {
   if (p.sources.length < 2) return 0;
   const [first, ...rest] = p.sources.map((s) => s.tensor) as [ElementSource, ...ElementSource[]];
   let max = 0;
   for (const [at, n] of spans(
     0,
     numelOf(p.shape),
-    elementsPerChunk(p.dtype.itemsize, chunkBytes),
+    elementsPerChunk(p.dtype.itemsize, opts.chunkBytes ?? CHUNK_BYTES),
   )) {
     const a = toFloat32(await first.range(at, n), p.dtype);
     for (const s of rest) {

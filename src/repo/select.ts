@@ -37,12 +37,19 @@ export function steppedRevisions(repo: Repository): Revision[] {
   return revs;
 }
 
+/** Options of {@link selectSteps}. */
+export interface SelectStepsOptions {
+  /** The training steps wanted (default: every stepped revision). */
+  steps?: readonly number[];
+}
+
 /**
- * The revisions of the given steps (all stepped revisions when `steps` is undefined), in step
- * order; a step the repository lacks is an error naming the closest steps it has.
+ * The revisions of the steps asked for (all stepped revisions when none are), in step order;
+ * a step the repository lacks is an error naming the closest steps it has.
  */
-export function selectSteps(repo: Repository, steps?: readonly number[]): Revision[] {
+export function selectSteps(repo: Repository, opts: SelectStepsOptions = {}): Revision[] {
   const revs = steppedRevisions(repo);
+  const steps = opts.steps;
   if (!steps) return revs;
   const byStep = new Map(revs.map((r) => [r.step as number, r]));
   const absent = steps.filter((s) => !byStep.has(s));
@@ -57,12 +64,17 @@ export function selectSteps(repo: Repository, steps?: readonly number[]): Revisi
   return [...new Set(steps)].sort((a, b) => a - b).map((s) => byStep.get(s) as Revision);
 }
 
-/** The names matching `pattern` (all when undefined); none matching is an error with examples. */
-export function selectNames(
-  names: readonly string[],
-  pattern: RegExp | undefined,
-  where: string,
-): string[] {
+/** Options of {@link selectNames}. */
+export interface SelectNamesOptions {
+  /** The names to keep (default: all of them). */
+  pattern?: RegExp;
+  /** Where the names were listed, named by the error (required: no default). */
+  where: string;
+}
+
+/** The names matching `opts.pattern` (all without one); none matching is an error with examples. */
+export function selectNames(names: readonly string[], opts: SelectNamesOptions): string[] {
+  const { pattern, where } = opts;
   if (!pattern) return [...names];
   const hit = names.filter((n) => pattern.test(n));
   if (hit.length === 0) {

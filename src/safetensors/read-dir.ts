@@ -23,6 +23,8 @@ export const SAFETENSORS_INDEX_FILE = "model.safetensors.index.json";
 export const MAX_INDEX_BYTES = 64 << 20;
 /** A shard an index may name: a plain `.safetensors` file of the folder, never a path. */
 const SHARD_NAME = /^[^/\\:]+\.safetensors$/;
+/** A shard of a numbered series, `model-00001-of-00003.safetensors` (1-based; spec §4.6). */
+const SHARD_OF_SERIES = /^(.+)-(\d{5})-of-(\d{5})\.safetensors$/;
 
 /** An opened weights folder. */
 export interface SafetensorsDir {
@@ -132,6 +134,7 @@ export async function openSafetensorsDir(
     const indexPath = `${folder.name}/${SAFETENSORS_INDEX_FILE}`;
     const { weightMap, metadata } = await readIndex(folder, SAFETENSORS_INDEX_FILE);
     const shards = [...new Set(weightMap.values())].sort();
+    checkSeries(indexPath, shards);
     for (const s of shards) {
       if (!present.has(s)) {
         const first = [...weightMap].find(([, f]) => f === s)?.[0];
@@ -178,6 +181,31 @@ export async function openSafetensorsDir(
   } catch (e) {
     await closeAll(files.values());
     throw e;
+  }
+}
+
+/**
+ * When the index names shards of one numbered series, it names every shard of it: a series of 3
+ * with one shard unnamed (its tensors dropped from the weight map) would open with those tensors
+ * silently missing, since a shard the index does not name is never opened.
+ */
+function checkSeries(indexPath: string, shards: readonly string[]): void {
+  const series = shards.map((s) => SHARD_OF_SERIES.exec(s));
+  const first = series[0];
+  if (!first || series.some((m) => !m || m[1] !== first[1] || m[3] !== first[3])) return;
+  const named = new Set(shards);
+  const total = Number(first[3]);
+  for (let i = 1; i <= total; i++) {
+    const shard = `${first[1]}-${String(i).padStart(5, "0")}-of-${first[3]}.safetensors`;
+    if (!named.has(shard)) {
+      throw new SafetensorsFormatError(
+        indexPath,
+        undefined,
+        "index",
+        undefined,
+        `the weight map names ${shards.length} of the ${total} shards of its series, not ${shard} (its tensors would be missing)`,
+      );
+    }
   }
 }
 

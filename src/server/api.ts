@@ -24,6 +24,7 @@ import { numelOf, type TensorPlan } from "../plan/plan.js";
 import { openRepository, type Repository, type Revision } from "../repo/repository.js";
 import { readRankOptimState, STATE_KINDS, type StateKind } from "../zero/rank-state.js";
 import { optimizerScalars } from "../zero/scalars.js";
+import { batchRoute, closeTrainingData, type TrainingDataOptions } from "./batch-route.js";
 import { allowMethods, HttpError, sendFailure, sendJson } from "./http.js";
 import { Lru, memo } from "./lru.js";
 import { sendFile } from "./send-file.js";
@@ -60,6 +61,8 @@ export interface ViewerApiOptions {
   analysis?: string;
   /** On-disk block cache for remote reads (default: NEOX_CKPT_CACHE_DIR, else none). */
   cacheDir?: string;
+  /** The training data `/batch` samples (default: none). */
+  data?: TrainingDataOptions;
   /**
    * Lists the repository's revisions (default: `openRepository(repo)`); called again when the
    * list is older than 30 s.
@@ -234,7 +237,14 @@ async function repoRoute(api: ApiState): Promise<Answer> {
     });
     return { name: rev.name, step: rev.step ?? null, ...l };
   });
-  return { json: { name: r.name, analysis: api.opts.analysis !== undefined, revisions } };
+  return {
+    json: {
+      name: r.name,
+      analysis: api.opts.analysis !== undefined,
+      data: api.opts.data !== undefined,
+      revisions,
+    },
+  };
 }
 
 async function stepRoute(api: ApiState, { args: [name] }: ApiCall): Promise<Answer> {
@@ -344,6 +354,7 @@ const ROUTES: Readonly<Record<string, Route>> = {
   slice: { args: 2, run: sliceRoute },
   across: { args: 1, run: acrossRoute },
   dynamics: { args: 0, run: dynamicsRoute },
+  batch: { args: 1, run: batchRoute },
 };
 
 function parseParts(path: string): string[] {
@@ -390,5 +401,11 @@ export function createViewerApi(opts: ViewerApiOptions): ViewerApi {
       sendFailure(res, e);
     }
   };
-  return { handle, close: () => api.steps.close() };
+  return {
+    handle,
+    close: async () => {
+      await api.steps.close();
+      await closeTrainingData(api);
+    },
+  };
 }

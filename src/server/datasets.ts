@@ -17,12 +17,8 @@ import { RootFence } from "./fence.js";
 import { allowMethods, GET_HEAD, HttpError, sendJson } from "./http.js";
 import { HubRoot, type LocalRevision } from "./hub-root.js";
 import { sendFile } from "./send-file.js";
-import { type TreeEntry, walkTree } from "./walk-tree.js";
-
-/** Entries of one tree page, as the hub pages them. */
-const TREE_PAGE_SIZE = 1000;
-/** Entries a tree listing reaches at most, over all its pages. */
-const MAX_TREE_ENTRIES = 100_000;
+import { requestOrigin, treePage } from "./tree-page.js";
+import type { TreeEntry } from "./walk-tree.js";
 
 export interface DatasetRoutesOptions {
   /** The folder holding `ORG/NAME/<revision>/…` dataset repositories. */
@@ -36,9 +32,6 @@ export type ExtraRoute = (req: IncomingMessage, res: ServerResponse, url: URL) =
 
 const notFound = (what: string, code = "EntryNotFound") =>
   new HttpError(404, `${what} not found`, code);
-
-/** A query flag: `true`, `True` or `1`. */
-const flag = (v: string | null) => v !== null && /^(true|1)$/i.test(v);
 
 /** The dataset routes over `opts.root`. */
 export async function createDatasetRoutes(opts: DatasetRoutesOptions): Promise<ExtraRoute> {
@@ -75,28 +68,8 @@ async function treeRoute(
   res: ServerResponse,
   url: URL,
 ): Promise<void> {
-  const dir = rest.length ? await root.fence.join(rev.dir, rest) : rev.dir;
-  const st = dir === undefined ? undefined : await stat(dir).catch(() => undefined);
-  if (dir === undefined || !st?.isDirectory()) throw notFound("directory");
-  const cursor = url.searchParams.get("cursor");
-  const offset = cursor === null ? 0 : /^\d{1,9}$/.test(cursor) ? Number(cursor) : Number.NaN;
-  if (!(offset < MAX_TREE_ENTRIES))
-    throw new HttpError(400, `cursor=${cursor}: not a cursor of ours`);
-  const end = Math.min(offset + TREE_PAGE_SIZE, MAX_TREE_ENTRIES);
-  const entries = await walkTree(root.fence, dir, {
-    prefix: rest.join("/"),
-    recursive: flag(url.searchParams.get("recursive")),
-    limit: end + 1,
-  });
-  const headers: Record<string, string> = {};
-  const host = req.headers.host;
-  if (entries.length > end && end < MAX_TREE_ENTRIES && host && /^[\w.:[\]-]+$/.test(host)) {
-    const next = new URL(url.pathname + url.search, `http://${host}`);
-    next.searchParams.set("cursor", String(end));
-    headers.link = `<${next.href}>; rel="next"`;
-  }
-  const page = await Promise.all(entries.slice(offset, end).map(describe));
-  sendJson(res, 200, page, headers);
+  const page = await treePage(root.fence, rev.dir, rest, url, requestOrigin(req));
+  sendJson(res, 200, await Promise.all(page.entries.map(describe)), page.headers);
 }
 
 /** A tree entry as the hub writes it, less the LFS hash (see the file comment). */

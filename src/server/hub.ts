@@ -15,6 +15,7 @@ import { type FileVersion, fileHash } from "./file-hash.js";
 import { allowMethods, GET_HEAD, HttpError, sendJson, startHttpServer } from "./http.js";
 import { HubRoot, type LocalRepository, type LocalRevision } from "./hub-root.js";
 import { sendFile } from "./send-file.js";
+import { flag, MAX_TREE_ENTRIES, requestOrigin, treePage } from "./tree-page.js";
 import { type TreeEntry, walkTree } from "./walk-tree.js";
 
 export interface HubServerOptions {
@@ -34,10 +35,6 @@ export interface HubServerOptions {
 const LFS_THRESHOLD = 10 << 20;
 /** Checkpoint files are LFS files on the hub whatever their size. */
 const LFS_SUFFIXES = [".pt", ".safetensors"];
-/** Entries of one tree page, as the hub pages them; `Link: rel="next"` leads on. */
-const TREE_PAGE_SIZE = 1000;
-/** Entries a tree listing reaches at most, over all its pages (and an info's siblings). */
-const MAX_TREE_ENTRIES = 100_000;
 /** Paths one paths-info request may ask about. */
 const MAX_PATHS_INFO = 1000;
 /** Largest paths-info body: a thousand paths of a few hundred bytes. */
@@ -75,9 +72,6 @@ function contentType(path: string): string {
     return "text/plain; charset=utf-8";
   return "application/octet-stream";
 }
-
-/** A query flag: `true`, `True` (Python's requests) or `1`. */
-const flag = (v: string | null) => v !== null && /^(true|1)$/i.test(v);
 
 function lfsPointer(sha: string, size: number): string {
   return `version https://git-lfs.github.com/spec/v1\noid sha256:${sha}\nsize ${size}\n`;
@@ -160,34 +154,12 @@ async function refsRoute({ res, repo }: HubCall): Promise<void> {
   });
 }
 
-/** The offset a `cursor` stands for (the hub's cursors are opaque; ours is the offset). */
-function parseCursor(text: string | null): number {
-  if (text === null) return 0;
-  const n = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(n < MAX_TREE_ENTRIES)) throw new HttpError(400, `cursor=${text}: not a cursor of ours`);
-  return n;
-}
-
 /** `/api/models/ORG/NAME/tree/REV[/path]`: one page of entries, a `Link` to the next. */
 async function treeRoute({ res, url, root, rev, rest, origin }: HubCall): Promise<void> {
   const r = rev as LocalRevision;
-  const dir = rest.length ? await root.fence.join(r.dir, rest) : r.dir;
-  if (dir === undefined || !(await stat(dir)).isDirectory()) throw notFound("directory");
-  const offset = parseCursor(url.searchParams.get("cursor"));
-  const end = Math.min(offset + TREE_PAGE_SIZE, MAX_TREE_ENTRIES);
-  const entries = await walkTree(root.fence, dir, {
-    prefix: rest.join("/"),
-    recursive: flag(url.searchParams.get("recursive")),
-    limit: end + 1,
-  });
-  const headers: Record<string, string> = {};
-  if (entries.length > end && end < MAX_TREE_ENTRIES) {
-    const next = new URL(url.pathname + url.search, origin);
-    next.searchParams.set("cursor", String(end));
-    headers.link = `<${next.href}>; rel="next"`;
-  }
-  const page = entries.slice(offset, end);
-  sendJson(res, 200, await describeAll(page, r, flag(url.searchParams.get("expand"))), headers);
+  const page = await treePage(root.fence, r.dir, rest, url, origin);
+  const expand = flag(url.searchParams.get("expand"));
+  sendJson(res, 200, await describeAll(page.entries, r, expand), page.headers);
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -313,8 +285,7 @@ export async function startHubServer(
     if (!repo) throw notFound(`repository ${m.org}/${m.name}`, "RepoNotFound");
     const rev = m.route.revision ? root.revision(repo, m.rev) : undefined;
     if (m.route.revision && !rev) throw notFound(`revision ${m.rev}`, "RevisionNotFound");
-    const host = req.headers.host;
-    const origin = host && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : listening;
+    const origin = requestOrigin(req) ?? listening;
     await m.route.run({ req, res, url, root, repo, rev, rest: m.rest, origin });
   };
   const s = await startHttpServer({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 0, handle });

@@ -4,8 +4,8 @@
  * is done, so no request reads from a closed file.
  */
 import { resolveModel } from "../neox/model.js";
-import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
 import { type NeoxStep, openNeoxStep } from "../neox/step.js";
+import { neoxTensorSet } from "../neox/tensor-set.js";
 import type { TensorPlan } from "../plan/plan.js";
 import type { Revision } from "../repo/repository.js";
 import { planOptimizerStates } from "../zero/plan-optim.js";
@@ -32,7 +32,9 @@ async function openStep(rev: Revision): Promise<Entry> {
   const step = await openNeoxStep(rev.folder);
   try {
     const model = await resolveModel(step);
-    const plans = await planNeoxToHf(step, model);
+    const set = await neoxTensorSet(step, model);
+    const weights = new Map<string, TensorPlan>();
+    for (const [name, t] of set.tensors) if (t.plan) weights.set(name, t.plan);
     let optim: Promise<OptimizerPlans> | undefined;
     const planOptim = (): Promise<OptimizerPlans> => {
       if (!optim) {
@@ -53,7 +55,7 @@ async function openStep(rev: Revision): Promise<Entry> {
     };
     return {
       step,
-      weights: new Map(plans.map((p) => [p.name, p])),
+      weights,
       optim: step.optimStates.length ? planOptim : undefined,
       users: 0,
       evicted: false,

@@ -8,6 +8,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Repository } from "../repo/repository.js";
 import { createViewerApi, type ViewerApi } from "./api.js";
+import type { TrainingDataOptions } from "./batch-route.js";
 import { RootFence } from "./fence.js";
 import { FencedFolder } from "./fenced-folder.js";
 import { allowMethods, GET_HEAD, HttpError, redirect, sendJson, startHttpServer } from "./http.js";
@@ -31,6 +32,8 @@ export interface ViewerOptions {
   host?: string;
   /** Port (default 0: any free port). */
   port?: number;
+  /** Training data whose batches the step pages show (default: none). */
+  data?: TrainingDataOptions;
 }
 
 export interface ViewerServer {
@@ -66,6 +69,7 @@ export async function startViewer(opts: ViewerOptions): Promise<ViewerServer> {
     repo: opts.repo,
     endpoint: opts.endpoint,
     analysis: opts.analysis,
+    data: opts.data,
   });
   const s = await startHttpServer({
     host: opts.host ?? "127.0.0.1",

@@ -1,13 +1,18 @@
 /**
  * The one temp-then-rename helper (DESIGN.md principle 6): a file or a folder appears whole or
  * not at all. A temporary name beside the target, written and fsynced, renamed over the target,
- * then an fsync of the parent folder; the temporary is removed when anything fails.
+ * then an fsync of the parent folder; the temporary is removed when anything fails. Leftovers of
+ * interrupted runs into the same target are removed first (leftovers.ts), and a folder that
+ * replaces another moves the old one aside before renaming the new one in, so that a crash at
+ * any moment leaves one of the two under a name a later run finds.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, rm, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { lstat, mkdir, open, rename, rm, unlink } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
 import type { ByteRun } from "./byte-run.js";
 import { type CopyStats, FileSink, type FileSinkOptions } from "./file-sink.js";
+import { cleanLeftovers, hiddenName, type Leftover, reportLeftovers } from "./leftovers.js";
+import { isOutputFailure, OutputWriteError } from "./output-error.js";
 
 /** Where bytes go while an atomic file is being written. */
 export interface ByteSink {
@@ -23,32 +28,71 @@ export interface ByteSink {
   readonly written: number;
 }
 
+/** Options of {@link writeFileAtomic} and {@link writeDirAtomic}. */
+export interface AtomicWriteOptions extends FileSinkOptions {
+  /**
+   * Hears of each leftover of an interrupted run found beside the target (removed, or kept when
+   * it is the only copy of a previous output). Default: the process's listener
+   * (`setLeftoverListener`), which the command line prints.
+   */
+  onLeftover?: (l: Leftover) => void;
+}
+
 /** A hidden temporary name beside `path`, unique to this process and call. */
-function temporaryName(path: string, suffix: string): string {
-  const hex = randomBytes(6).toString("hex");
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${hex}${suffix}`);
+function temporaryName(path: string, suffix: ".tmp" | ".old"): string {
+  return hiddenName(path, randomBytes(6).toString("hex"), suffix);
+}
+
+/** Removes the leftovers of interrupted runs into `path`, and says so. */
+async function clean(path: string, opts: AtomicWriteOptions): Promise<void> {
+  const found = await cleanLeftovers(path);
+  if (opts.onLeftover) for (const l of found) opts.onLeftover(l);
+  else reportLeftovers(found);
+}
+
+/**
+ * Temporary folders being filled by {@link writeDirAtomic}, and the names they will have: a
+ * file written inside one is named in errors by where it will be, not by the temporary name.
+ */
+const building = new Map<string, string>();
+
+/** `path` as it will be named once the folders being built around it are renamed into place. */
+export function finalName(path: string): string {
+  for (const [tmp, final] of building)
+    if (path === tmp || path.startsWith(tmp + sep)) return join(final, relative(tmp, path));
+  return path;
 }
 
 /**
  * Creates `path` atomically from what `fill` writes to the sink. The file appears only when
  * `fill` resolves and the data is on disk; on any error the temporary file is removed and the
- * error rethrown, leaving a previous `path` untouched. Returns where the bytes came from.
+ * error rethrown, leaving a previous `path` untouched. A write the system refuses (a full disk,
+ * a quota, an I/O error) is an {@link OutputWriteError} naming `path`. Returns where the bytes
+ * came from.
  */
 export async function writeFileAtomic(
   path: string,
   fill: (sink: ByteSink) => Promise<void>,
-  options: FileSinkOptions = {},
+  options: AtomicWriteOptions = {},
 ): Promise<CopyStats> {
+  await clean(path, options);
+  const name = finalName(path);
   const tmp = temporaryName(path, ".tmp");
-  const handle = await open(tmp, "wx");
-  const sink = new FileSink(handle.fd, path, options);
+  const handle = await open(tmp, "wx").catch((e: unknown) => {
+    throw isOutputFailure(e) ? new OutputWriteError(name, 0, e) : e;
+  });
+  const sink = new FileSink(handle.fd, name, options);
   let closed = false;
   try {
     await fill(sink);
     await sink.finish();
-    await handle.sync();
+    await handle.sync().catch((e: unknown) => {
+      throw OutputWriteError.wrap(e, name, sink.written);
+    });
     closed = true;
-    await handle.close();
+    await handle.close().catch((e: unknown) => {
+      throw OutputWriteError.wrap(e, name, sink.written);
+    });
     await rename(tmp, path);
   } catch (e) {
     await sink.settle();
@@ -62,25 +106,54 @@ export async function writeFileAtomic(
 
 /**
  * Creates the folder `path` atomically: `fill` writes into a temporary folder beside it, which
- * replaces `path` (removed first if present: the caller decides whether that is allowed) once
- * `fill` resolves. On any error the temporary folder is removed and `path` left as it was.
+ * replaces `path` (the caller decides whether that is allowed) once `fill` resolves. A previous
+ * `path` is first renamed aside (`.<name>.<pid>.<hex>.old`), the new folder renamed in, the
+ * parent synced, and only then the old one removed; if the new one cannot be renamed in, the old
+ * one is renamed back. On any error the temporary folder is removed and `path` left as it was.
  */
 export async function writeDirAtomic<T>(
   path: string,
   fill: (tmpDir: string) => Promise<T>,
+  options: Pick<AtomicWriteOptions, "onLeftover"> = {},
 ): Promise<T> {
+  await clean(path, options);
   const tmp = temporaryName(path, ".tmp");
-  await mkdir(tmp, { recursive: true });
+  await mkdir(dirname(path), { recursive: true });
+  await mkdir(tmp);
+  building.set(tmp, finalName(path));
   try {
     const result = await fill(tmp);
-    await rm(path, { recursive: true, force: true });
-    await rename(tmp, path);
-    await syncDir(dirname(path));
+    building.delete(tmp);
+    await replaceWith(tmp, path);
     return result;
   } catch (e) {
+    building.delete(tmp);
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** Renames the folder `tmp` to `path`, a previous `path` moved aside first and removed last. */
+async function replaceWith(tmp: string, path: string): Promise<void> {
+  const exists = await lstat(path).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) {
+    await rename(tmp, path);
+    await syncDir(dirname(path));
+    return;
+  }
+  const old = temporaryName(path, ".old");
+  await rename(path, old);
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await rename(old, path).catch(() => undefined);
+    throw e;
+  }
+  await syncDir(dirname(path));
+  await rm(old, { recursive: true, force: true });
 }
 
 /** Makes a rename durable; some platforms and file systems cannot open a folder: best effort. */

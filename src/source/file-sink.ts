@@ -2,7 +2,9 @@
  * The file writer behind every output: appends bytes at known positions with several writes in
  * flight (so reading, computing and writing overlap), gathers small writes into pooled buffers,
  * and copies byte runs of local files inside the kernel (`copy_file_range`, as `cp`), or through
- * a pooled buffer where the kernel copy is missing or refused.
+ * a pooled buffer where the kernel copy is missing or refused. A write the system refuses (a
+ * full disk, a quota, an I/O error) fails the file with an {@link OutputWriteError} naming it,
+ * the offset reached and the errno code.
  */
 import { fdatasync, read, write } from "node:fs";
 import { BufferPool } from "./buffer-pool.js";
@@ -10,6 +12,7 @@ import type { ByteRun } from "./byte-run.js";
 import { SourceRangeError } from "./byte-source.js";
 import { isKernelCopyUnsupported, type KernelCopy, kernelCopy } from "./kernel-copy.js";
 import { LocalFileSource } from "./local-file.js";
+import { isOutputFailure, OutputWriteError } from "./output-error.js";
 import { recycleBytes } from "./recycled-bytes.js";
 
 /**
@@ -70,11 +73,28 @@ export function describeCopy(s: CopyStats): string {
   return `copy path: ${path} (${mb(s.kernelBytes)} copied in the kernel, ${mb(s.memoryBytes)} through memory, ${mb(s.writtenBytes)} computed${why})`;
 }
 
+/** A positional write: writes up to `length` bytes of `bytes` from `offset` at `position`. */
+export type WriteAt = (
+  fd: number,
+  bytes: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+) => Promise<number>;
+
+/** `fs.write` at a position, as a promise. */
+const writeAtFd: WriteAt = (fd, bytes, offset, length, position) =>
+  new Promise<number>((resolve, reject) =>
+    write(fd, bytes, offset, length, position, (e, n) => (e ? reject(e) : resolve(n))),
+  );
+
 export interface FileSinkOptions {
   /** Copies inside the kernel; default the process's addon, when built. `null`: through memory. */
   kernel?: KernelCopy | null;
   /** Buffers for gathering and copying; default one shared by the process. */
   pool?: BufferPool;
+  /** The positional write; default `fs.write` (tests give one that fails, as a full disk does). */
+  writeAt?: WriteAt;
 }
 
 /**
@@ -96,6 +116,7 @@ export class FileSink {
   private writeback: Promise<void> | undefined;
   private writebackAt = 0;
   private readonly pool: BufferPool;
+  private readonly writeAt: WriteAt;
 
   constructor(
     private readonly fd: number,
@@ -106,6 +127,7 @@ export class FileSink {
     this.kernel = opts.kernel === null ? undefined : (opts.kernel ?? kernelCopy());
     if (!this.kernel) this.stats.kernelRefused = opts.kernel === null ? "disabled" : "no addon";
     this.pool = opts.pool ?? SHARED_POOL;
+    this.writeAt = opts.writeAt ?? writeAtFd;
   }
 
   /** Bytes accepted so far. */
@@ -181,7 +203,7 @@ export class FileSink {
     const to = this.pos;
     this.pos += bytes.length;
     await this.start(async () => {
-      await writeFully(this.fd, bytes, bytes.length, to);
+      await this.writeFully(bytes, bytes.length, to);
       if (recycle) recycleBytes(bytes);
     });
   }
@@ -216,7 +238,7 @@ export class FileSink {
     this.gather = undefined;
     await this.start(async () => {
       try {
-        await writeFully(this.fd, g, n, at);
+        await this.writeFully(g, n, at);
       } finally {
         this.pool.release(g);
       }
@@ -258,6 +280,7 @@ export class FileSink {
         this.stats.kernelBytes += n;
         return;
       } catch (e) {
+        if (isOutputFailure(e)) throw new OutputWriteError(this.name, to, e);
         if (!isKernelCopyUnsupported(e)) throw e;
         // The kernel refuses this pair of files (another file system, an old kernel): say so once.
         this.kernel = undefined;
@@ -269,12 +292,26 @@ export class FileSink {
       const buf = await this.pool.acquire();
       try {
         await readFully(run, fdIn, buf.subarray(0, len), from + at);
-        await writeFully(this.fd, buf, len, to + at);
+        await this.writeFully(buf, len, to + at);
       } finally {
         this.pool.release(buf);
       }
     }
     this.stats.memoryBytes += n;
+  }
+
+  /**
+   * Writes the first `length` bytes of `bytes` at `position`, however many calls it takes; a
+   * failure is an {@link OutputWriteError} at the offset reached.
+   */
+  private async writeFully(bytes: Uint8Array, length: number, position: number): Promise<void> {
+    for (let done = 0; done < length; ) {
+      try {
+        done += await this.writeAt(this.fd, bytes, done, length - done, position + done);
+      } catch (e) {
+        throw OutputWriteError.wrap(e, this.name, position + done);
+      }
+    }
   }
 }
 
@@ -297,21 +334,5 @@ async function readFully(
     );
     if (n === 0) throw shrank(run, position, into.length, done);
     done += n;
-  }
-}
-
-/** Writes the first `length` bytes of `bytes` at `position` of `fd`, however many calls it takes. */
-async function writeFully(
-  fd: number,
-  bytes: Uint8Array,
-  length: number,
-  position: number,
-): Promise<void> {
-  for (let done = 0; done < length; ) {
-    done += await new Promise<number>((resolve, reject) =>
-      write(fd, bytes, done, length - done, position + done, (e, n) =>
-        e ? reject(e) : resolve(n),
-      ),
-    );
   }
 }

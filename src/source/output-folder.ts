@@ -42,8 +42,12 @@ export interface OutputFolderOptions {
 /** The output folder exists and is not empty, and replacing it was not asked for. */
 export class OutputNotEmptyError extends CheckpointError {
   override readonly name = "OutputNotEmptyError";
-  constructor(readonly folder: string) {
-    super(`${folder}: output folder is not empty (use --force to replace it)`, { file: folder });
+  constructor(
+    readonly folder: string,
+    /** What to do about it; default: use --force. */
+    hint = "use --force to replace it",
+  ) {
+    super(`${folder}: output folder is not empty (${hint})`, { file: folder });
   }
 }
 

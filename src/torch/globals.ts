@@ -20,6 +20,7 @@ import {
   PySlice,
   PyTuple,
   type PyValue,
+  type Quantizer,
   readScalar,
   StorageRef,
   TorchDevice,
@@ -290,8 +291,102 @@ function copied(v: PyValue | undefined, ctx: ReduceContext, at: number, what: st
   return v.slice();
 }
 
+/** Quantized dtypes a `_rebuild_qtensor` storage may have: one stored integer per element. */
+const QUANTIZED_DTYPES = new Set(["qint8", "quint8", "qint32"]);
+/** Quantized dtypes that pack several elements into a byte (torch stores fewer bytes than elements). */
+const PACKED_QUANTIZED_DTYPES = new Set(["quint4x2", "quint2x4"]);
+/** The qschemes `_rebuild_qtensor` rebuilds (torch raises on any other). */
+const REBUILT_QSCHEMES = [
+  "per_tensor_affine",
+  "per_channel_affine",
+  "per_channel_affine_float_qparams",
+];
+/** Every qscheme global (`torch.per_tensor_affine`, …): inert values, allowed by `weights_only`. */
+const QSCHEMES = [...REBUILT_QSCHEMES, "per_tensor_symmetric", "per_channel_symmetric"];
+
+/** A per-channel scales or zero points argument: a 1-dim tensor or (older files) a list. */
+function channelParams(
+  v: PyValue | undefined,
+  what: string,
+  length: number,
+  ctx: ReduceContext,
+  at: number,
+): TensorRef | number[] {
+  if (v instanceof TensorRef) {
+    if (v.shape.length !== 1 || v.numel !== length)
+      fail(
+        ctx,
+        at,
+        `quantized tensor's ${what} have shape ${JSON.stringify(v.shape)}, expected [${length}]`,
+      );
+    return v;
+  }
+  if (!Array.isArray(v)) return fail(ctx, at, `quantized tensor's ${what} are not a tensor`);
+  if (v.length !== length)
+    fail(ctx, at, `quantized tensor has ${v.length} ${what}, expected ${length}`);
+  ctx.budget.items(ctx, at, v.length, what);
+  return Array.from(v, (x) =>
+    typeof x === "number" ? x : fail(ctx, at, `quantized tensor's ${what} are not numbers`),
+  );
+}
+
+/**
+ * `_rebuild_qtensor(storage, storage_offset, size, stride, quantizer_params, requires_grad,
+ * backward_hooks)`: a tensor of the storage's stored integers, with its quantizer.
+ */
+function rebuildQTensor(a: PyValue[], ctx: ReduceContext, at: number): TensorRef {
+  const [storage, , , , params] = a;
+  if (!(storage instanceof StorageRef)) return fail(ctx, at, "quantized tensor without a storage");
+  const dt = storage.dtype.name;
+  if (PACKED_QUANTIZED_DTYPES.has(dt))
+    fail(ctx, at, `quantized ${dt} tensors (several elements per byte) are not supported`);
+  if (!QUANTIZED_DTYPES.has(dt))
+    fail(ctx, at, `quantized tensor of a ${dt} storage (expected qint8, quint8 or qint32)`);
+  const scheme = params instanceof PyTuple ? params[0] : undefined;
+  if (!(params instanceof PyTuple) || !(scheme instanceof PyGlobal) || scheme.module !== "torch")
+    return fail(ctx, at, "quantizer parameters are not a (torch qscheme, ...) tuple");
+  if (!REBUILT_QSCHEMES.includes(scheme.name))
+    return fail(
+      ctx,
+      at,
+      `quantized tensor with qscheme torch.${scheme.name}, which torch cannot rebuild`,
+    );
+  const t = rebuildTensor(ctx, at, a, { requiresGrad: 5, hooks: 6 });
+  let q: Quantizer;
+  if (scheme.name === "per_tensor_affine") {
+    if (params.length !== 3)
+      fail(ctx, at, `per-tensor quantizer of ${params.length} items, expected 3`);
+    const scale = params[1];
+    if (typeof scale !== "number") return fail(ctx, at, "quantized tensor's scale is not a float");
+    q = { qscheme: "per_tensor_affine", scale, zeroPoint: int(params[2], "zero point", ctx, at) };
+  } else {
+    if (params.length !== 4)
+      fail(ctx, at, `per-channel quantizer of ${params.length} items, expected 4`);
+    const axis = int(params[3], "quantization axis", ctx, at);
+    if (axis < 0 || axis >= t.shape.length)
+      fail(ctx, at, `quantization axis ${axis} of a ${t.shape.length}-dim tensor`);
+    const n = t.shape[axis] as number;
+    const zeroPoints = channelParams(params[2], "zero points", n, ctx, at);
+    // torch 1.13 pickles float-qparams tensors as per_channel_affine; what it rebuilds follows
+    // the zero points' dtype (float: float qparams), as torch.load reports it.
+    const floatQParams =
+      zeroPoints instanceof TensorRef
+        ? /float/.test(zeroPoints.dtype.name)
+        : scheme.name === "per_channel_affine_float_qparams";
+    q = {
+      qscheme: floatQParams ? "per_channel_affine_float_qparams" : "per_channel_affine",
+      axis,
+      scales: channelParams(params[1], "scales", n, ctx, at),
+      zeroPoints,
+    };
+  }
+  t.quantizer = q;
+  return t;
+}
+
 const REDUCERS: Record<string, Reducer> = {
   "torch._utils._rebuild_tensor": (a, ctx, at) => rebuildTensor(ctx, at, a, {}),
+  "torch._utils._rebuild_qtensor": rebuildQTensor,
   "torch._utils._rebuild_tensor_v2": (a, ctx, at) =>
     rebuildTensor(ctx, at, a, { requiresGrad: 4, hooks: 5, metadata: 6 }),
   "torch._utils._rebuild_tensor_v3": (a, ctx, at) =>
@@ -375,12 +470,13 @@ const NEWOBJ_CLASSES = [
   "builtins.set",
   "torch.nn.parameter.Parameter",
 ];
-/** Globals that known calls take as arguments: tensor types, numpy's array class. */
+/** Globals that known calls take as arguments: tensor types, numpy's array class, qschemes. */
 const ARGUMENT_GLOBALS = [
   "torch.Tensor",
   "torch._tensor.Tensor",
   "torch.nn.parameter.Parameter",
   "numpy.ndarray",
+  ...QSCHEMES.map((q) => `torch.${q}`),
 ];
 const KNOWN_GLOBALS = new Set([...Object.keys(REDUCERS), ...NEWOBJ_CLASSES, ...ARGUMENT_GLOBALS]);
 

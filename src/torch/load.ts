@@ -220,6 +220,7 @@ async function openZip(src: ByteSource, dir: ZipDirectory): Promise<TorchFile> {
           byteOffset: await payloadOffset(src, dir, entry),
           byteLength: entry.size,
           bigEndian: await bigEndian(),
+          record: entry,
         }),
       );
       storages.set(p.key, s);
@@ -321,6 +322,19 @@ async function decodeLegacy(
         if (typeof viewKey !== "string" || typeof offset !== "number" || typeof size !== "number") {
           throw new TorchFormatError(src.name, "pickle", at, "bad legacy storage view");
         }
+        // Offset and size count elements of the view's dtype: torch slices bytes at
+        // offset × element size, so a fraction (or a negative) would cut an element apart.
+        for (const [what, n] of [
+          ["offset", offset],
+          ["size", size],
+        ] as const)
+          if (!Number.isSafeInteger(n) || n < 0)
+            throw new TorchFormatError(
+              src.name,
+              "pickle",
+              at,
+              `legacy storage view ${JSON.stringify(viewKey)}: ${what} ${n} is not a count of ${p.type.dtype.name} elements (a whole number ≥ 0)`,
+            );
         let v = storages.get(`view:${viewKey}`);
         if (!v) {
           const vk = `view:${viewKey}`;

@@ -14,6 +14,8 @@ export class NewStorage {
     readonly numel: number,
     /** Produces exactly `numel × itemsize` little-endian bytes. */
     readonly produce: () => AsyncIterable<Uint8Array>,
+    /** The elements' source, when made from one: a writer may copy its byte runs as they lie. */
+    readonly source?: ElementSource,
   ) {}
   get byteLength(): number {
     return this.numel * this.dtype.itemsize;
@@ -30,7 +32,12 @@ export class NewStorage {
 
   /** A storage streaming the elements of a source, the next chunk made while one is written. */
   static fromSource(src: ElementSource, chunkBytes = CHUNK_BYTES): NewStorage {
-    return new NewStorage(src.dtype, src.numel, () => readAhead(elementChunks(src, chunkBytes)));
+    return new NewStorage(
+      src.dtype,
+      src.numel,
+      () => readAhead(elementChunks(src, chunkBytes)),
+      src,
+    );
   }
 }
 

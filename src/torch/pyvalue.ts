@@ -6,6 +6,7 @@
 import type { DTypeInfo } from "./dtype.js";
 import type { NewTensor } from "./new-tensor.js";
 import type { TensorRef } from "./tensor.js";
+import type { ZipEntry } from "./zip.js";
 
 /** A decoded Python value: JS primitives and the Py* classes of this module. */
 export type PyValue =
@@ -328,7 +329,32 @@ export interface StorageLocation {
   byteLength: number;
   /** True when the bytes are big-endian and must be swapped on read. */
   bigEndian: boolean;
+  /**
+   * The zip record the bytes are, from its first byte (zip storages): its CRC-32 is checked
+   * whenever the record is read whole. Absent for legacy storages.
+   */
+  record?: ZipEntry;
 }
+
+/**
+ * How a quantized tensor's stored integers map to real values, from `_rebuild_qtensor`'s
+ * quantizer parameters: `real = (q - zero_point) * scale`, per tensor or per slice along `axis`.
+ */
+export type Quantizer =
+  | {
+      readonly qscheme: "per_tensor_affine";
+      readonly scale: number;
+      readonly zeroPoint: number;
+    }
+  | {
+      /** torch 1.13 saves `per_channel_affine_float_qparams` tensors as `per_channel_affine`. */
+      readonly qscheme: "per_channel_affine" | "per_channel_affine_float_qparams";
+      readonly axis: number;
+      /** One scale per slice along `axis`: a float tensor, or a list in older files. */
+      readonly scales: TensorRef | readonly number[];
+      /** One zero point per slice: an integer (or, float qparams, float) tensor, or a list. */
+      readonly zeroPoints: TensorRef | readonly number[];
+    };
 
 /** One storage (a zip record `data/<key>`, or a legacy raw block) shared by its tensors. */
 export class StorageRef {

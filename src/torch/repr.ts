@@ -118,7 +118,24 @@ export function tensorSummary(t: TensorRef): string {
   const kind = t.isParameter ? "Parameter" : escapeText(t.subclass ?? "Tensor");
   const view = t.isContiguous() ? "" : ` stride=${JSON.stringify(t.stride)}`;
   const off = t.storageOffset ? ` offset=${t.storageOffset}` : "";
-  return `${kind}(${t.dtype.name}, [${t.shape.join(", ")}], ${formatBytes(t.byteLength)}, storage ${strRepr(t.storage.key)}${off}${view})`;
+  const q = t.quantizer ? `, ${quantizerText(t)}` : "";
+  return `${kind}(${t.dtype.name}, [${t.shape.join(", ")}], ${formatBytes(t.byteLength)}, storage ${strRepr(t.storage.key)}${off}${view}${q})`;
+}
+
+/**
+ * A quantized tensor's quantizer (`per_tensor_affine scale=0.25 zero_point=3`, `per_channel_affine
+ * axis=0 scales=float64[4] zero_points=int64[4]`); "" for other tensors.
+ */
+export function quantizerText(t: TensorRef): string {
+  const q = t.quantizer;
+  if (!q) return "";
+  if (!("axis" in q)) return `${q.qscheme} scale=${floatRepr(q.scale)} zero_point=${q.zeroPoint}`;
+  const param = (x: TensorRef | readonly number[], f: (n: number) => string) =>
+    x instanceof TensorRef
+      ? `${x.dtype.name}[${x.shape.join(", ")}]`
+      : `[${x.slice(0, 8).map(f).join(", ")}${x.length > 8 ? ", …" : ""}]`;
+  const zp = (n: number) => (Number.isInteger(n) ? String(n) : floatRepr(n));
+  return `${q.qscheme} axis=${q.axis} scales=${param(q.scales, floatRepr)} zero_points=${param(q.zeroPoints, zp)}`;
 }
 
 /** Longest repr `pyRepr` returns by default: a value shared a million times prints a million times. */

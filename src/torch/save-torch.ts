@@ -1,11 +1,13 @@
 /**
  * `saveTorch`: writes a value tree as a zip-format `.pt` file that `torch.load` reads. Tensors may
  * be NewTensors (bytes produced on demand, storages shareable) or TensorRefs read from another
- * file (copied, contiguous). Written to a temporary name, fsynced and renamed when complete.
+ * file (copied, contiguous). Written as every output is (`writeFileAtomic`): a temporary name,
+ * writes in flight, storages that lie unchanged in a local file copied inside the kernel, fsynced
+ * and renamed when complete.
  */
-import { randomBytes } from "node:crypto";
-import { open, rename, rm } from "node:fs/promises";
 import { basename } from "node:path";
+import { type AtomicWriteOptions, writeFileAtomic } from "../source/atomic-write.js";
+import type { CopyStats } from "../source/file-sink.js";
 import { DTYPES, type DTypeInfo } from "./dtype.js";
 import { PickleEncoder } from "./encode-pickle.js";
 import { NewStorage, NewTensor } from "./new-tensor.js";
@@ -16,16 +18,18 @@ import { ZipWriter } from "./zip-write.js";
 export interface SaveOptions {
   /** The zip's folder name (default: the file's stem, as torch does when saving to a path). */
   prefix?: string;
+  /** How the file is written (kernel copy or not, leftovers heard). Default: the process's. */
+  sink?: AtomicWriteOptions;
 }
 
 const U8 = DTYPES.get("uint8") as DTypeInfo;
 
-/** Saves `value` to `path` atomically. */
+/** Saves `value` to `path` atomically; returns where the storages' bytes came from. */
 export async function saveTorch(
   path: string,
   value: PyValue | object,
   opts: SaveOptions = {},
-): Promise<void> {
+): Promise<CopyStats> {
   const storages = new Map<NewStorage, string>();
   const order: NewStorage[] = [];
   const copies = new Map<TensorRef, NewTensor>();
@@ -96,21 +100,27 @@ export async function saveTorch(
       return false;
     },
   });
-  const tmp = `${path}.tmp-${randomBytes(4).toString("hex")}`;
-  const fh = await open(tmp, "w");
-  try {
-    const z = new ZipWriter(fh, opts.prefix ?? basename(path).replace(/\.[^.]*$/, ""));
-    await z.add("data.pkl", pickle.length, pickle);
-    await z.add("byteorder", 6, new TextEncoder().encode("little"));
-    for (const s of order) await z.add(`data/${storages.get(s)}`, s.byteLength, s.produce());
-    await z.add("version", 2, new TextEncoder().encode("3\n"));
-    await z.finish();
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, path);
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  const prefix = opts.prefix ?? basename(path).replace(/\.[^.]*$/, "");
+  return writeFileAtomic(
+    path,
+    async (sink) => {
+      const z = new ZipWriter(sink, prefix);
+      await z.add("data.pkl", pickle.length, pickle);
+      await z.add("byteorder", 6, new TextEncoder().encode("little"));
+      for (const s of order) await addStorage(z, `data/${storages.get(s)}`, s);
+      await z.add("version", 2, new TextEncoder().encode("3\n"));
+      await z.finish();
+    },
+    opts.sink,
+  );
+}
+
+/**
+ * One storage record: the byte runs of its source copied as they lie when it has them (a tensor
+ * of another file, unchanged), else its chunks, recycled once written when made for this write.
+ */
+async function addStorage(z: ZipWriter, record: string, s: NewStorage): Promise<void> {
+  const runs = s.source && s.byteLength > 0 ? await s.source.runs?.(0, s.source.numel) : undefined;
+  if (runs) return z.addRuns(record, s.byteLength, runs);
+  await z.add(record, s.byteLength, s.produce(), s.source !== undefined);
 }

@@ -68,7 +68,27 @@ const isLeaf = (v: PyValue): boolean =>
   !Array.isArray(v) &&
   !(v instanceof PyDict) &&
   !(v instanceof PyObject) &&
-  !(v instanceof TensorRef && tensorSlots(v).length > 0);
+  !(v instanceof TensorRef && tensorParts(v).length > 0);
+
+/** The tensors of a quantized tensor's per-channel parameters, as listing entries. */
+function quantizerEntries(t: TensorRef): Entry[] {
+  const q = t.quantizer;
+  const out: Entry[] = [];
+  if (!q || !("axis" in q)) return out;
+  if (q.scales instanceof TensorRef)
+    out.push({ label: "<scales> = ", value: q.scales, step: { slot: "scales" } });
+  if (q.zeroPoints instanceof TensorRef)
+    out.push({ label: "<zero_points> = ", value: q.zeroPoints, step: { slot: "zero_points" } });
+  return out;
+}
+
+/** What a tensor's line holds below it: its per-channel quantizer tensors, then its slots. */
+function tensorParts(t: TensorRef): Entry[] {
+  const out = quantizerEntries(t);
+  for (const [slot, x] of tensorSlots(t))
+    out.push({ label: `<${slot}> = `, value: x, step: { slot } });
+  return out;
+}
 
 /** The attribute dict of an object's state, as BUILD applies it. */
 function attrsOf(state: PyValue | undefined): PyDict | undefined {
@@ -124,11 +144,9 @@ function layout(
   }
   if (v instanceof PyObject) return objectLayout(v, maxItems);
   if (v instanceof TensorRef) {
-    const slots = tensorSlots(v);
-    if (slots.length === 0) return undefined;
-    for (const [slot, x] of slots.slice(0, maxItems))
-      entries.push({ label: `<${slot}> = `, value: x, step: { slot } });
-    return { open: tensorSummary(v), entries, total: slots.length };
+    const parts = tensorParts(v);
+    if (parts.length === 0) return undefined;
+    return { open: tensorSummary(v), entries: parts.slice(0, maxItems), total: parts.length };
   }
   return undefined;
 }
@@ -193,7 +211,7 @@ export function formatTree(root: PyValue, opts: TreeOptions = {}): string {
       return;
     }
     if (v instanceof TensorRef && first !== undefined) {
-      const again = tensorSlots(v).length > 0 ? ` (slots as at ${showPath(first)})` : "";
+      const again = tensorParts(v).length > 0 ? ` (slots as at ${showPath(first)})` : "";
       lines.push(`${indent}${label}${tensorSummary(v)}${again}`);
       return;
     }
@@ -290,6 +308,24 @@ function jsonOf(
     };
     if (root.subclass) out.subclass = root.subclass;
     if (root.requiresGrad) out.requires_grad = true;
+    const q = root.quantizer;
+    if (q) {
+      const param = (x: TensorRef | readonly number[], slot: string): JsonTree =>
+        x instanceof TensorRef ? at(x, { slot }) : x.map((n) => jsonOf(n, at, seen, path));
+      out.quantizer =
+        "axis" in q
+          ? {
+              qscheme: q.qscheme,
+              axis: q.axis,
+              scales: param(q.scales, "scales"),
+              zero_points: param(q.zeroPoints, "zero_points"),
+            }
+          : {
+              qscheme: q.qscheme,
+              scale: jsonOf(q.scale, at, seen, path),
+              zero_point: q.zeroPoint,
+            };
+    }
     const slots = tensorSlots(root);
     if (slots.length > 0) out.slots = slots.map(([slot, v]) => ({ slot, value: at(v, { slot }) }));
     return out;

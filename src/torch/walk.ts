@@ -131,6 +131,14 @@ export function edges(v: PyValue): Edge[] {
       out.push({ step: { slot: "list", index: i }, value: v.listItems[i] as PyValue, data: true });
   } else if (v instanceof TensorRef) {
     for (const [slot, x] of tensorSlots(v)) out.push({ step: { slot }, value: x, data: true });
+    // A quantized tensor's per-channel scales and zero points: parameters, not model tensors.
+    const q = v.quantizer;
+    if (q && "axis" in q) {
+      if (q.scales instanceof TensorRef)
+        out.push({ step: { slot: "scales" }, value: q.scales, data: false });
+      if (q.zeroPoints instanceof TensorRef)
+        out.push({ step: { slot: "zero_points" }, value: q.zeroPoints, data: false });
+    }
   } else if (v instanceof PySet) {
     for (let i = 0; i < v.items.length; i++)
       out.push({ step: { slot: "items", index: i }, value: v.items[i] as PyValue, data: false });

@@ -2,15 +2,19 @@
  * A streaming zip writer with torch's conventions: stored records under one folder, payloads
  * aligned to 64 bytes with the `FB` padding extra field, a data descriptor after each non-empty
  * record, CRC-32, ZIP64 where sizes or offsets need it and always a ZIP64 end record, and a fixed
- * timestamp so output is reproducible.
+ * timestamp so output is reproducible. It writes to a {@link ByteSink}, so a `.pt` file gets what
+ * every output gets: writes in flight, small ones gathered, byte runs of local files copied inside
+ * the kernel, and the file appearing whole or not at all (`writeFileAtomic`).
  */
-import type { FileHandle } from "node:fs/promises";
-import { crc32 } from "node:zlib";
+import type { ByteSink } from "../source/atomic-write.js";
+import type { ByteRun } from "../source/byte-run.js";
+import { readOwned, recycleBytes } from "../source/recycled-bytes.js";
+import { crc32 } from "../util/crc32.js";
 
 /** Payload alignment torch uses (and records in `.storage_alignment` since ~2.7). */
 export const STORAGE_ALIGNMENT = 64;
-/** Bytes gathered before a write to the file. */
-const WRITE_BUFFER = 4 << 20;
+/** Bytes read at a time to checksum a run that is copied without passing through JavaScript. */
+const CRC_READ_BYTES = 4 << 20;
 /** 1980-01-01 00:00, the DOS epoch: reproducible output. */
 const DOS_TIME = 0;
 const DOS_DATE = (0 << 9) | (1 << 5) | 1;
@@ -23,39 +27,72 @@ interface Written {
   crc: number;
 }
 
+/** Writes a zip to a sink that starts empty; {@link finish} ends it (the sink's owner closes it). */
 export class ZipWriter {
   private pos = 0;
-  private buf = new Uint8Array(WRITE_BUFFER);
-  private used = 0;
   private readonly records: Written[] = [];
 
   constructor(
-    private readonly fh: FileHandle,
+    private readonly sink: ByteSink,
     private readonly prefix: string,
   ) {}
 
-  private async write(b: Uint8Array): Promise<void> {
-    if (this.used + b.length > this.buf.length) await this.flush();
-    if (b.length >= this.buf.length) {
-      await this.fh.write(b, 0, b.length);
-    } else {
-      this.buf.set(b, this.used);
-      this.used += b.length;
-    }
+  /** The sink keeps `b` until written: it must not change afterwards (each header is new). */
+  private async write(b: Uint8Array, recycle = false): Promise<void> {
     this.pos += b.length;
+    await this.sink.write(b, recycle);
   }
 
-  async flush(): Promise<void> {
-    if (this.used) await this.fh.write(this.buf, 0, this.used);
-    this.used = 0;
-  }
-
-  /** Adds a record of `size` bytes produced by `data` (checked to be exactly `size`). */
+  /**
+   * Adds a record of `size` bytes produced by `data` (checked to be exactly `size`). With
+   * `recycle`, each chunk was made for this write alone and its memory is reused once written.
+   */
   async add(
     record: string,
     size: number,
     data: AsyncIterable<Uint8Array> | Uint8Array,
+    recycle = false,
   ): Promise<void> {
+    await this.header(record, size);
+    let crc = 0;
+    let got = 0;
+    const chunks = data instanceof Uint8Array ? [data] : data;
+    for await (const c of chunks) {
+      got += c.length;
+      if (got > size)
+        throw new RangeError(`record ${record}: producer gave more than ${size} bytes`);
+      crc = crc32(c, crc);
+      await this.write(c, recycle);
+    }
+    if (got !== size)
+      throw new RangeError(`record ${record}: producer gave ${got} of ${size} bytes`);
+    await this.end(size, crc);
+  }
+
+  /**
+   * Adds a record whose bytes are `runs` of byte sources, copied as they lie (inside the kernel
+   * between local files); their CRC-32 is computed from reads of the same bytes meanwhile.
+   */
+  async addRuns(record: string, size: number, runs: readonly ByteRun[]): Promise<void> {
+    const total = runs.reduce((n, r) => n + r.length, 0);
+    if (total !== size)
+      throw new RangeError(`record ${record}: runs hold ${total} of ${size} bytes`);
+    await this.header(record, size);
+    let crc = 0;
+    for (const r of runs) {
+      await this.sink.copy(r);
+      this.pos += r.length;
+      for (let at = 0; at < r.length; at += CRC_READ_BYTES) {
+        const b = await readOwned(r.source, r.offset + at, Math.min(CRC_READ_BYTES, r.length - at));
+        crc = crc32(b, crc);
+        recycleBytes(b);
+      }
+    }
+    await this.end(size, crc);
+  }
+
+  /** The local header of the record starting at the current position. */
+  private async header(record: string, size: number): Promise<void> {
     const name = new TextEncoder().encode(`${this.prefix}/${record}`);
     const offset = this.pos;
     const zip64 = size >= U32_MAX || offset >= U32_MAX;
@@ -84,18 +121,14 @@ export class ZipWriter {
     v.setUint16(e + 2, pad, true);
     h.fill(0x5a, e + 4, e + 4 + pad);
     await this.write(h);
-    let crc = 0;
-    let got = 0;
-    const chunks = data instanceof Uint8Array ? [data] : data;
-    for await (const c of chunks) {
-      got += c.length;
-      if (got > size)
-        throw new RangeError(`record ${record}: producer gave more than ${size} bytes`);
-      crc = crc32(c, crc);
-      await this.write(c);
-    }
-    if (got !== size)
-      throw new RangeError(`record ${record}: producer gave ${got} of ${size} bytes`);
+    this.records.push({ name, offset, size, crc: 0 });
+  }
+
+  /** The data descriptor after the record's `size` bytes, and its CRC-32 kept for the directory. */
+  private async end(size: number, crc: number): Promise<void> {
+    const r = this.records[this.records.length - 1] as Written;
+    const zip64 = size >= U32_MAX || r.offset >= U32_MAX;
+    r.crc = crc >>> 0;
     if (size > 0) {
       const d = new Uint8Array(zip64 ? 24 : 16);
       const dv = new DataView(d.buffer);
@@ -110,10 +143,9 @@ export class ZipWriter {
       }
       await this.write(d);
     }
-    this.records.push({ name, offset, size, crc: crc >>> 0 });
   }
 
-  /** Writes the central directory and the end records, and flushes. */
+  /** Writes the central directory and the end records. */
   async finish(): Promise<void> {
     const cdStart = this.pos;
     for (const r of this.records) {
@@ -172,6 +204,5 @@ export class ZipWriter {
     v.setUint32(88, Math.min(cdSize, U32_MAX), true);
     v.setUint32(92, Math.min(cdStart, U32_MAX), true);
     await this.write(end);
-    await this.flush();
   }
 }

@@ -110,8 +110,18 @@ export async function findZipDirectory(src: ByteSource): Promise<ZipDirectory | 
   let count = tv.getUint16(eocd + 10, true);
   let cdSize = tv.getUint32(eocd + 12, true);
   let cdOffset = tv.getUint32(eocd + 16, true);
+  let disk = tv.getUint16(eocd + 4, true);
+  let cdDisk = tv.getUint16(eocd + 6, true);
+  let onDisk = tv.getUint16(eocd + 8, true);
+  let endAt = tailStart + eocd;
   const locAt = eocd - 20;
   if (locAt >= 0 && tv.getUint32(locAt, true) === SIG_ZIP64_LOCATOR) {
+    const disks = tv.getUint32(locAt + 16, true);
+    if (disks !== 1)
+      fail(
+        tailStart + locAt + 16,
+        `ZIP64 locator counts ${disks} disks (split archives are not read)`,
+      );
     const z64Offset = u64(tv, locAt + 8, src.name, tailStart + locAt + 8);
     if (z64Offset + 56 > src.size) fail(tailStart + locAt, "ZIP64 locator points past the end");
     const rec =
@@ -122,10 +132,20 @@ export async function findZipDirectory(src: ByteSource): Promise<ZipDirectory | 
     if (rec.length < 56 || rv.getUint32(0, true) !== SIG_ZIP64_EOCD) {
       fail(z64Offset, "bad ZIP64 end-of-central-directory record");
     }
+    disk = rv.getUint32(16, true);
+    cdDisk = rv.getUint32(20, true);
+    onDisk = u64(rv, 24, src.name, z64Offset + 24);
     count = u64(rv, 32, src.name, z64Offset + 32);
     cdSize = u64(rv, 40, src.name, z64Offset + 40);
     cdOffset = u64(rv, 48, src.name, z64Offset + 48);
+    endAt = z64Offset;
   }
+  // torch (miniz) refuses a split archive; what it refuses we do not read either.
+  if (disk !== 0 || cdDisk !== 0 || onDisk !== count)
+    fail(
+      endAt,
+      `the end record says disk ${disk}, directory on disk ${cdDisk}, ${onDisk} of ${count} entries on this disk (split archives are not read)`,
+    );
   if (cdSize > MAX_CENTRAL_DIRECTORY)
     fail(cdOffset, `central directory of ${cdSize} bytes is too large`);
   if (cdOffset + cdSize > src.size) {
@@ -182,6 +202,13 @@ export async function findZipDirectory(src: ByteSource): Promise<ZipDirectory | 
       }
       e += 4 + len;
     }
+    // A stored record's bytes are its data: a size other than its stored size is a lie that
+    // would make a CRC check (which reads `size` bytes) run past the record.
+    if (method === METHOD_STORED && size !== compressedSize)
+      fail(
+        at,
+        `stored record ${name} records ${size} bytes but stores ${compressedSize} (the sizes of a stored record are equal)`,
+      );
     if (localHeaderOffset + LFH_SIZE > cdOffset || localHeaderOffset + compressedSize > cdOffset) {
       fail(
         at,

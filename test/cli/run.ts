@@ -16,15 +16,22 @@ export function cli(args: string[], opts: { cwd?: string; env?: Record<string, s
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Runs the CLI without blocking this process (needed when this process serves it over HTTP). */
+/** A child process still running after this long is killed (its code is then null). */
+const ASYNC_TIMEOUT_MS = 120_000;
+
+/**
+ * Runs the CLI without blocking this process (needed when this process serves it over HTTP);
+ * killed after `timeoutMs` (default 120 s).
+ */
 export function cliAsync(
   args: string[],
-  opts: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [main, ...args], {
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
     let stderr = "";
@@ -34,7 +41,7 @@ export function cliAsync(
     child.stderr.on("data", (d: Buffer) => {
       stderr += d.toString();
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? ASYNC_TIMEOUT_MS);
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
@@ -85,10 +92,9 @@ async function runInProcess(
   args: string[],
   opts: { cwd?: string; env?: Record<string, string> },
 ): Promise<CliResult> {
-  const [{ CommanderError }, { program }, { classify }] = await Promise.all([
-    import("commander"),
+  const [{ program }, { exitCodeOf }] = await Promise.all([
     import("../../src/cli/program.js"),
-    import("../../src/cli/errors.js"),
+    import("../../src/cli/exit-code.js"),
   ]);
   const out = capture();
   const err = capture();
@@ -109,14 +115,7 @@ async function runInProcess(
     await program.parseAsync(args, { from: "user" });
     code = Number(process.exitCode ?? 0);
   } catch (e) {
-    if (e instanceof CommanderError) code = e.exitCode === 0 ? 0 : 2;
-    else {
-      const known = classify(e);
-      if (!known) throw e;
-      (await import("../../src/cli/progress.js")).endProgressLine();
-      process.stderr.write(`neox-ckpt: ${known.message}\n`);
-      code = known.code;
-    }
+    code = exitCodeOf(e);
   } finally {
     Object.defineProperty(process, "stdout", saved.stdout);
     Object.defineProperty(process, "stderr", saved.stderr);

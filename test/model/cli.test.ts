@@ -61,3 +61,42 @@ test("bad inputs exit 1 with a clear message", () => {
   assert.equal(noTok.code, 1);
   assert.match(noTok.stderr, /tokenizer/);
 });
+
+test("eval --steps with a step the repository lacks: the error names it and the closest steps", () => {
+  const r = cli(["eval", repo, "--steps", "0,3", "--text", text]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /no step 3 \(closest: [24]\); it has 20 steps: 0, 1, 2, 4/);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+});
+
+test("generate stops at the tokenizer's end-of-text token unless --ignore-eos, and at a full context, and says so", () => {
+  // The demo tokenizer with <|endoftext|> moved to the id of " and", which the model writes
+  // second after "the quick" (greedy): the ids of the prompt do not change.
+  const t = JSON.parse(readFileSync(join(repoRoot, "data/pythia-micro/tokenizer.json"), "utf8"));
+  const byteLevelAnd = "\u0120and"; // " and" in the byte-level alphabet
+  const and = t.model.vocab[byteLevelAnd] as number;
+  assert.equal(typeof and, "number");
+  t.added_tokens = t.added_tokens.map((a: { content: string }) =>
+    a.content === "<|endoftext|>" ? { ...a, id: and } : a,
+  );
+  const tok = join(tmp, "eos-is-and.json");
+  writeFileSync(tok, JSON.stringify(t));
+  const args = ["generate", hf, "--prompt", "the quick", "--tokenizer", tok, "--quiet"];
+  const stopped = cli([...args, "--max-new-tokens", "20"]);
+  const goOn = cli([...args, "--max-new-tokens", "100", "--ignore-eos"]);
+  for (const r of [stopped, goOn]) assert.equal(r.code, 0, r.stderr);
+  assert.match(stopped.stdout, /^the quick\S*<\|endoftext\|>\n$/);
+  assert.match(
+    stopped.stderr,
+    new RegExp(
+      `^note: stopped at the end-of-text token <\\|endoftext\\|> \\(id ${and}\\) after \\d+ new tokens; --ignore-eos goes on\n$`,
+    ),
+  );
+  assert.ok(goOn.stdout.startsWith(stopped.stdout.trimEnd()), goOn.stdout);
+  assert.ok(goOn.stdout.length > stopped.stdout.length + 10, goOn.stdout);
+  // The demo model's context is 64 positions; the prompt is 5 tokens.
+  assert.match(
+    goOn.stderr,
+    /^note: stopped after 59 of the 100 new tokens asked for: the prompt's 5 tokens and these fill the model's context of 64 positions\n$/,
+  );
+});

@@ -19,6 +19,14 @@ import { walkTensors } from "../../src/torch/walk.js";
 import { cli, cliInProcess } from "../cli/run.js";
 import { fixture } from "../helpers.js";
 
+/** tools/make_hf_tokenizer_fixtures.py: the tokenizer files Python writes for each tokenizer. */
+const tokenizerFiles = JSON.parse(
+  readFileSync(fixture("hf-tokenizer/expected.json"), "utf8"),
+) as Record<
+  string,
+  { ids: { bos: number; eos: number }; tokenizer_config: string; special_tokens_map: string }
+>;
+
 const tmp = mkdtempSync(join(tmpdir(), "neox-convert-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -171,4 +179,42 @@ test("diff: a NeoX step and its conversion are equal tensor for tensor", async (
   assert.equal(r2.code, 4);
   const d2 = JSON.parse(r2.stdout) as { tensors: { status: string; maxAbsDiff?: number }[] };
   assert.ok(d2.tensors.some((t) => t.status === "differ" && (t.maxAbsDiff ?? 0) > 0));
+});
+
+test("--tokenizer: copied with tokenizer_config.json and special_tokens_map.json beside it; the configs' ids are its end-of-text id", async () => {
+  const tok = fixture("hf-tokenizer/eod-added-7.json");
+  const want = tokenizerFiles["eod-added-7.json"];
+  assert.ok(want);
+  const out = join(tmp, "with-tokenizer");
+  const r = await cliInProcess([
+    "convert",
+    fixture("neox/pipeline-tp2-dp3-eraA"),
+    "--out",
+    out,
+    "--tokenizer",
+    tok,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /tokenizer_config\.json, special_tokens_map\.json/);
+  assert.match(r.stdout, /^copy path: (kernel|js) \(/m);
+  assert.ok(readFileSync(join(out, "tokenizer.json")).equals(readFileSync(tok)));
+  assert.equal(readFileSync(join(out, "tokenizer_config.json"), "utf8"), want.tokenizer_config);
+  assert.equal(readFileSync(join(out, "special_tokens_map.json"), "utf8"), want.special_tokens_map);
+  for (const f of ["config.json", "generation_config.json"]) {
+    const c = JSON.parse(readFileSync(join(out, f), "utf8")) as Record<string, unknown>;
+    assert.deepEqual([c.bos_token_id, c.eos_token_id], [want.ids.bos, want.ids.eos], f);
+  }
+  // Without a tokenizer there are no tokenizer files and the ids stay Pythia's 0 (the goldens above).
+  assert.ok(!existsSync(join(tmp, "pipeline-tp2-dp3-eraA-float16", "tokenizer_config.json")));
+});
+
+test("initializer_range is the NeoX config's init-method-std", async () => {
+  const d = join(tmp, "init-std-src");
+  cpSync(fixture("neox/pipeline-tp2-dp3-eraA"), d, { recursive: true });
+  writeFileSync(join(d, "global_step100", "configs", "init.yml"), '{"init-method-std": 0.008}\n');
+  const out = join(tmp, "init-std");
+  const r = await cliInProcess(["convert", d, "--out", out]);
+  assert.equal(r.code, 0, r.stderr);
+  const c = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as Record<string, unknown>;
+  assert.equal(c.initializer_range, 0.008);
 });

@@ -20,7 +20,8 @@ import { fixture } from "../helpers.js";
 async function planBytes(p: TensorPlan, dtype: string): Promise<Buffer> {
   const parts: Uint8Array[] = [];
   const out = dtypeByName(dtype) as NonNullable<ReturnType<typeof dtypeByName>>;
-  for await (const c of executePlan(withOutputDtype(p, out), 64)) parts.push(c.slice());
+  for await (const c of executePlan(withOutputDtype(p, out), { chunkBytes: 64 }))
+    parts.push(c.slice());
   return Buffer.concat(parts);
 }
 

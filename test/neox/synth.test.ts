@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { cli, cliInProcess } from "../cli/run.js";
@@ -23,6 +23,10 @@ function synth70m(era: "a" | "b"): Promise<string> {
       args.push("--tp", "2", "--dp", "3", "--era", era);
       const w = era === "a" ? cli(args) : await cliInProcess(args);
       assert.equal(w.code, 0, w.stderr);
+      // The count printed is of every file written: configs included.
+      const files = readdirSync(out, { recursive: true, withFileTypes: true });
+      const n = files.filter((d) => d.isFile()).length;
+      assert.match(w.stdout, new RegExp(`^wrote ${n} files to `));
       return out;
     })();
     made.set(era, dir);

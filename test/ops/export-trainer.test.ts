@@ -135,7 +135,9 @@ test("hf-trainer: model.safetensors and optimizer.pt hold the fp32 masters and m
       "optimizer.pt",
       "recipe.json",
       "scheduler.pt",
+      "special_tokens_map.json",
       "tokenizer.json",
+      "tokenizer_config.json",
       "trainer_state.json",
     ]);
     const st = await openSafetensorsDir(dir);

@@ -69,7 +69,7 @@ test("cat along dim 1 streams row blocks and equals a naive concatenation, for a
           dim: 1,
           sources: parts.map((p, i) => ({ file: `f${i}`, key: "w", tensor: p })),
         };
-        const got = await collect(executePlan(plan, chunk));
+        const got = await collect(executePlan(plan, { chunkBytes: chunk }));
         const want: number[] = [];
         for (let r = 0; r < rows; r++) {
           for (const p of parts) {
@@ -251,7 +251,7 @@ test("a plan's output: any window equals the whole stream's slice; runs, when gi
             tensor: t as StoredSource,
           })),
         };
-        const whole = Array.from(await collect(executePlan(plan, 12)));
+        const whole = Array.from(await collect(executePlan(plan, { chunkBytes: 12 })));
         const s = new PlanSource(plan);
         const first = whole.length ? a % (whole.length + 1) : 0;
         const count = whole.length - first + 1 > 0 ? b % (whole.length - first + 1) : 0;

@@ -15,6 +15,14 @@ import { openFolder } from "../../src/source/open.js";
 import { cliAsync as cli, cliInProcess } from "../cli/run.js";
 import { startFaultProxy } from "../fault-proxy.js";
 import { fixture } from "../helpers.js";
+import {
+  assertDiffEqual,
+  assertSameFiles,
+  assertSameJson,
+  assertTwoSteps,
+  copyTwoSteps,
+  type Sides,
+} from "./same-as-local.js";
 
 const root = mkdtempSync(join(tmpdir(), "neox-remote-"));
 const out = mkdtempSync(join(tmpdir(), "neox-remote-out-"));
@@ -23,12 +31,7 @@ const repo = join(root, "EleutherAI", "neox-ckpt-micro");
 
 before(async () => {
   mkdirSync(repo, { recursive: true });
-  cpSync(fixture("neox/pipeline-tp2-dp3-eraA/global_step100"), join(repo, "step100"), {
-    recursive: true,
-  });
-  cpSync(fixture("neox/pipeline-tp2-dp3-eraB/global_step100"), join(repo, "step200"), {
-    recursive: true,
-  });
+  copyTwoSteps(repo);
   hub = await startHubServer({ root, port: 0 });
 });
 after(async () => {
@@ -40,68 +43,25 @@ after(async () => {
 const env = () => ({ HF_ENDPOINT: hub.url });
 const remote = "hf://EleutherAI/neox-ckpt-micro@step100";
 const local = () => join(repo, "step100");
-/** JSON output without the fields that name where it was read from. */
-const strip = (s: string) =>
-  JSON.stringify(JSON.parse(s), (k, v) =>
-    k === "folder" || k === "file" || k === "repository" ? undefined : v,
-  );
+/** The local run in this process; the remote one in a process of its own. */
+const sides: Sides = { local: cliInProcess, remote: cli, env };
 
 test("inspect, tensors, ls, verify and steps: remote output equals local output", async () => {
-  for (const args of [
-    ["inspect", "--json"],
-    ["verify", "--json"],
-  ]) {
-    const a = await cliInProcess([args[0] as string, local(), ...args.slice(1)]);
-    const b = await cli([args[0] as string, remote, ...args.slice(1)], { env: env() });
-    assert.equal(b.code, a.code, b.stderr);
-    assert.equal(strip(b.stdout), strip(a.stdout), args.join(" "));
-  }
+  await assertSameJson(sides, ["inspect", "--json"], [[local(), remote]]);
+  await assertSameJson(sides, ["verify", "--json"], [[local(), remote]]);
   const f = "mp_rank_01_model_states.pt";
-  for (const cmd of [
-    ["tensors", "--json", "--hash"],
-    ["ls", "--json"],
-  ]) {
-    const a = await cliInProcess([cmd[0] as string, join(local(), f), ...cmd.slice(1)]);
-    const b = await cli([cmd[0] as string, `${remote}/${f}`, ...cmd.slice(1)], { env: env() });
-    assert.equal(b.code, 0, b.stderr);
-    assert.equal(strip(b.stdout), strip(a.stdout));
-  }
-  const steps = await cli(["steps", "hf://EleutherAI/neox-ckpt-micro", "--json"], { env: env() });
-  assert.equal(steps.code, 0, steps.stderr);
-  assert.deepEqual(
-    (JSON.parse(steps.stdout).revisions as { revision: string; step: number }[]).map((r) => [
-      r.revision,
-      r.step,
-    ]),
-    [
-      ["step100", 100],
-      ["step200", 200],
-    ],
-  );
+  const file = [[join(local(), f), `${remote}/${f}`]] as const;
+  await assertSameJson(sides, ["tensors", "--json", "--hash"], file, 0);
+  await assertSameJson(sides, ["ls", "--json"], file, 0);
+  await assertTwoSteps(sides, "hf://EleutherAI/neox-ckpt-micro");
 });
 
 test("convert, optim and diff over hf:// write the same bytes as locally", async () => {
-  for (const [cmd, extra] of [
-    ["convert", []],
-    ["optim", []],
-  ] as const) {
-    const a = join(out, `${cmd}-local`);
-    const b = join(out, `${cmd}-remote`);
-    assert.equal((await cliInProcess([cmd, local(), "--out", a, ...extra])).code, 0);
-    const r = await cliInProcess([cmd, remote, "--out", b, ...extra], { env: env() });
-    assert.equal(r.code, 0, r.stderr);
-    const files = (d: string) =>
-      readdirSync(d, { recursive: true })
-        .map(String)
-        .filter((f) => f.endsWith(".safetensors") || f.endsWith(".json"))
-        .sort();
-    assert.deepEqual(files(b), files(a));
-    for (const f of files(a))
-      assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), `${cmd}: ${f}`);
-  }
-  const d = await cli(["diff", remote, join(out, "convert-local"), "--json"], { env: env() });
-  assert.equal(d.code, 0, d.stderr);
-  assert.equal(JSON.parse(d.stdout).equal, 28);
+  // Both in this process: a write is what is compared, not the process.
+  const inProcess: Sides = { ...sides, remote: cliInProcess };
+  for (const cmd of ["convert", "optim"])
+    await assertSameFiles(inProcess, cmd, [local(), remote], join(out, cmd));
+  await assertDiffEqual(sides, remote, join(out, "convert-local"));
 });
 
 test("inspect of a remote step stays within its request and byte budget", async () => {
@@ -184,19 +144,21 @@ test("tensors --json --hash over hf:// equals the local run for every torch fixt
 
 test("download: parallel, sha256-verified, resumable", async () => {
   const dst = join(out, "dl");
-  const r = await cli(
-    [
-      "download",
-      "hf://EleutherAI/neox-ckpt-micro",
-      "--revision",
-      "step100",
-      "--include",
-      "layer_0*",
-      "--out",
-      dst,
-    ],
-    { env: env() },
-  );
+  const download = (include: string) =>
+    cli(
+      [
+        "download",
+        "hf://EleutherAI/neox-ckpt-micro",
+        "--revision",
+        "step100",
+        "--include",
+        include,
+        "--out",
+        dst,
+      ],
+      { env: env() },
+    );
+  const r = await download("layer_0*");
   assert.equal(r.code, 0, r.stderr);
   const files = readdirSync(dst).sort();
   assert.ok(files.length >= 8 && files.every((f) => f.startsWith("layer_0")), files.join(","));
@@ -209,37 +171,13 @@ test("download: parallel, sha256-verified, resumable", async () => {
   rmSync(join(dst, f0));
   const { writeFileSync } = await import("node:fs");
   writeFileSync(join(dst, `${f0}.part`), full.subarray(0, 1000));
-  const again = await cli(
-    [
-      "download",
-      "hf://EleutherAI/neox-ckpt-micro",
-      "--revision",
-      "step100",
-      "--include",
-      f0,
-      "--out",
-      dst,
-    ],
-    { env: env() },
-  );
+  const again = await download(f0);
   assert.equal(again.code, 0, again.stderr);
   assert.ok(readFileSync(join(dst, f0)).equals(full));
   // a corrupt partial file fails the sha256 check and is removed
   rmSync(join(dst, f0));
   writeFileSync(join(dst, `${f0}.part`), Buffer.alloc(1000, 7));
-  const bad = await cli(
-    [
-      "download",
-      "hf://EleutherAI/neox-ckpt-micro",
-      "--revision",
-      "step100",
-      "--include",
-      f0,
-      "--out",
-      dst,
-    ],
-    { env: env() },
-  );
+  const bad = await download(f0);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /sha256/);
 });

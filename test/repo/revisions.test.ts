@@ -3,7 +3,7 @@
  * steps the closest steps, or — for the default `main` — that a step must be named, and which.
  */
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -14,7 +14,7 @@ import { HubFolder } from "../../src/source/hub-folder.js";
 import { RevisionNotFoundError, revisionNotFound } from "../../src/source/revision-not-found.js";
 import { CheckpointError, NotFoundError } from "../../src/util/errors.js";
 import { cliAsync as cli } from "../cli/run.js";
-import { fixture } from "../helpers.js";
+import { copyTwoSteps } from "./same-as-local.js";
 
 const root = mkdtempSync(join(tmpdir(), "neox-revs-"));
 const out = mkdtempSync(join(tmpdir(), "neox-revs-out-"));
@@ -26,12 +26,7 @@ before(async () => {
     mkdirSync(join(steps, s), { recursive: true });
     writeFileSync(join(steps, s, "README.md"), s);
   }
-  cpSync(fixture("neox/pipeline-tp2-dp3-eraA/global_step100"), join(steps, "step100"), {
-    recursive: true,
-  });
-  cpSync(fixture("neox/pipeline-tp2-dp3-eraB/global_step100"), join(steps, "step200"), {
-    recursive: true,
-  });
+  copyTwoSteps(steps);
   for (const b of ["main", "dev"]) {
     mkdirSync(join(root, "org", "plain", b), { recursive: true });
     writeFileSync(join(root, "org", "plain", b, "config.json"), "{}");

@@ -5,9 +5,9 @@
  * local `convert` writes, its config.json last.
  */
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative, sep } from "node:path";
+import { join, relative } from "node:path";
 import { after, before, test } from "node:test";
 import { openNeoxStep } from "../../src/neox/step.js";
 import { inspectStep } from "../../src/ops/inspect.js";
@@ -27,6 +27,17 @@ import {
   TEST_CREDENTIALS,
   TEST_REGION,
 } from "../s3-server.js";
+import {
+  assertDiffEqual,
+  assertSameFiles,
+  assertSameJson,
+  assertTwoSteps,
+  copyTwoSteps,
+  filesOf,
+  type Sides,
+  stripWhere,
+  TWO_STEPS,
+} from "./same-as-local.js";
 
 let server: S3TestServer;
 let fault: ((i: S3RequestInfo) => S3Fault) | undefined;
@@ -34,15 +45,6 @@ const out = mkdtempSync(join(tmpdir(), "neox-s3-repo-"));
 const eraA = fixture("neox/pipeline-tp2-dp3-eraA");
 const local = join(eraA, "global_step100");
 const remote = "s3://ckpt/EleutherAI/micro/step100";
-
-/** Every file under `dir`, `/`-separated and relative to it. */
-function filesOf(dir: string): string[] {
-  return readdirSync(dir, { recursive: true })
-    .map(String)
-    .filter((f) => statSync(join(dir, f)).isFile())
-    .map((f) => f.split(sep).join("/"))
-    .sort();
-}
 
 function upload(dir: string, prefix: string): void {
   for (const f of filesOf(dir)) server.put("ckpt", `${prefix}/${f}`, readFileSync(join(dir, f)));
@@ -60,8 +62,7 @@ const env = () => ({
 
 before(async () => {
   server = await startS3Server({ fault: (i) => fault?.(i) ?? "ok", maxKeys: 7 });
-  upload(local, "EleutherAI/micro/step100");
-  upload(fixture("neox/pipeline-tp2-dp3-eraB/global_step100"), "EleutherAI/micro/step200");
+  for (const [name, dir] of TWO_STEPS) upload(dir, `EleutherAI/micro/${name}`);
   upload(eraA, "saves/eraA");
   Object.assign(process.env, env());
 });
@@ -70,50 +71,22 @@ after(async () => {
   rmSync(out, { recursive: true, force: true });
 });
 
-/** JSON output without the fields that name where it was read from. */
-const strip = (s: string) =>
-  JSON.stringify(JSON.parse(s), (k, v) =>
-    k === "folder" || k === "file" || k === "repository" ? undefined : v,
-  );
+/** Both sides run as processes of their own. */
+const sides: Sides = { local: cli, remote: cli, env };
 
 test("inspect, verify, tensors --hash, ls and steps over s3:// equal the local output", async () => {
-  for (const args of [
-    ["inspect", "--json"],
-    ["verify", "--json"],
-  ]) {
-    for (const [here, where] of [
-      [local, remote],
-      [eraA, "s3://ckpt/saves/eraA"],
-    ] as const) {
-      const a = await cli([args[0] as string, here, ...args.slice(1)]);
-      const b = await cli([args[0] as string, where, ...args.slice(1)], { env: env() });
-      assert.equal(b.code, a.code, b.stderr);
-      assert.equal(strip(b.stdout), strip(a.stdout), `${args.join(" ")} ${where}`);
-    }
-  }
-  for (const f of ["mp_rank_01_model_states.pt", "zero_pp_rank_2_mp_rank_00_optim_states.pt"]) {
-    for (const cmd of [
-      ["tensors", "--json", "--hash"],
-      ["ls", "--json"],
-    ]) {
-      const a = await cli([cmd[0] as string, join(local, f), ...cmd.slice(1)]);
-      const b = await cli([cmd[0] as string, `${remote}/${f}`, ...cmd.slice(1)], { env: env() });
-      assert.equal(b.code, 0, b.stderr);
-      assert.equal(strip(b.stdout), strip(a.stdout), `${cmd[0]} ${f}`);
-    }
-  }
-  const steps = await cli(["steps", "s3://ckpt/EleutherAI/micro", "--json"], { env: env() });
-  assert.equal(steps.code, 0, steps.stderr);
-  assert.deepEqual(
-    (JSON.parse(steps.stdout).revisions as { revision: string; step: number }[]).map((r) => [
-      r.revision,
-      r.step,
-    ]),
-    [
-      ["step100", 100],
-      ["step200", 200],
-    ],
+  const steps = [
+    [local, remote],
+    [eraA, "s3://ckpt/saves/eraA"],
+  ] as const;
+  await assertSameJson(sides, ["inspect", "--json"], steps);
+  await assertSameJson(sides, ["verify", "--json"], steps);
+  const files = ["mp_rank_01_model_states.pt", "zero_pp_rank_2_mp_rank_00_optim_states.pt"].map(
+    (f) => [join(local, f), `${remote}/${f}`] as const,
   );
+  await assertSameJson(sides, ["tensors", "--json", "--hash"], files, 0);
+  await assertSameJson(sides, ["ls", "--json"], files, 0);
+  await assertTwoSteps(sides, "s3://ckpt/EleutherAI/micro");
   assert.deepEqual(server.refused, [], "every request correctly signed");
 });
 
@@ -133,10 +106,7 @@ test("a repository of steps on S3 opens and audits like a local one", async () =
     filesOf(local),
   );
   const here = join(out, "repo");
-  cpSync(local, join(here, "step100"), { recursive: true });
-  cpSync(fixture("neox/pipeline-tp2-dp3-eraB/global_step100"), join(here, "step200"), {
-    recursive: true,
-  });
+  copyTwoSteps(here);
   const a = await cli(["audit", here, "--deep", "--json", "--expect", "100,200"]);
   const b = await cli(
     ["audit", "s3://ckpt/EleutherAI/micro", "--deep", "--json", "--expect", "100,200"],
@@ -145,24 +115,14 @@ test("a repository of steps on S3 opens and audits like a local one", async () =
     },
   );
   assert.equal(b.code, a.code, b.stderr);
-  assert.equal(strip(b.stdout), strip(a.stdout));
+  assert.equal(stripWhere(b.stdout), stripWhere(a.stdout));
   assert.equal(JSON.parse(b.stdout).revisions.length, 2);
 });
 
 test("convert, optim and diff reading s3:// write the same bytes as locally", async () => {
-  for (const cmd of ["convert", "optim"]) {
-    const a = join(out, `${cmd}-local`);
-    const b = join(out, `${cmd}-s3`);
-    assert.equal((await cli([cmd, local, "--out", a])).code, 0);
-    const r = await cli([cmd, remote, "--out", b], { env: env() });
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(filesOf(b), filesOf(a));
-    for (const f of filesOf(a))
-      assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), `${cmd}: ${f}`);
-  }
-  const d = await cli(["diff", remote, join(out, "convert-local"), "--json"], { env: env() });
-  assert.equal(d.code, 0, d.stderr);
-  assert.equal(JSON.parse(d.stdout).equal, 28);
+  for (const cmd of ["convert", "optim"])
+    await assertSameFiles(sides, cmd, [local, remote], join(out, cmd));
+  await assertDiffEqual(sides, remote, join(out, "convert-local"));
 });
 
 test("under injected faults (500s, dropped and short bodies) s3:// runs still match", async () => {
@@ -174,7 +134,10 @@ test("under injected faults (500s, dropped and short bodies) s3:// runs still ma
     assert.equal(r.code, 0, r.stderr);
     const i = await cli(["inspect", remote, "--json"], { env: env() });
     assert.equal(i.code, 0, i.stderr);
-    assert.equal(strip(i.stdout), strip((await cli(["inspect", local, "--json"])).stdout));
+    assert.equal(
+      stripWhere(i.stdout),
+      stripWhere((await cli(["inspect", local, "--json"])).stdout),
+    );
   } finally {
     fault = undefined;
   }
@@ -230,7 +193,5 @@ test("the S3 output folder holds exactly a local convert's files, config.json la
     "hf/micro-step100/config.json",
   );
   // Read back over s3://, the folder is the same model.
-  const d = await cli(["diff", "s3://ckpt/hf/micro-step100", a, "--json"], { env: env() });
-  assert.equal(d.code, 0, d.stderr);
-  assert.equal(JSON.parse(d.stdout).equal, 28);
+  await assertDiffEqual(sides, "s3://ckpt/hf/micro-step100", a);
 });

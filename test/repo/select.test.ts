@@ -23,11 +23,11 @@ const repo = (names: string[]): Repository => ({
 test("a missing step names the closest ones and what the repository has", () => {
   const r = repo(["step0", "step1", "step2", "step4", "step1000"]);
   assert.deepEqual(
-    selectSteps(r, [4, 0]).map((x) => x.step),
+    selectSteps(r, { steps: [4, 0] }).map((x) => x.step),
     [0, 4],
   );
   assert.throws(
-    () => selectSteps(r, [0, 3]),
+    () => selectSteps(r, { steps: [0, 3] }),
     (e: unknown) =>
       e instanceof NotFoundError &&
       /no step 3 \(closest: 2\)/.test(e.message) &&
@@ -46,9 +46,11 @@ test("a repository without step revisions is an error naming what it has", () =>
 });
 
 test("a pattern that matches nothing is an error with examples", () => {
-  assert.deepEqual(selectNames(["a.weight", "a.bias"], /bias/, "x"), ["a.bias"]);
+  assert.deepEqual(selectNames(["a.weight", "a.bias"], { pattern: /bias/, where: "x" }), [
+    "a.bias",
+  ]);
   assert.throws(
-    () => selectNames(["a.weight", "a.bias"], /nomatch/, "x"),
+    () => selectNames(["a.weight", "a.bias"], { pattern: /nomatch/, where: "x" }),
     /matches none of the 2 tensors \(a\.weight, a\.bias\)/,
   );
 });

@@ -4,14 +4,14 @@
  * under CI, which installs both.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { startHubServer } from "../../src/server/hub.js";
 import { createHubViewer, startViewer } from "../../src/server/viewer.js";
 import { demoDir } from "../demo-fixture.js";
-import { repoRoot } from "../helpers.js";
+import { fixture, repoRoot } from "../helpers.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(repoRoot, "test-artifacts");
@@ -84,6 +84,11 @@ test("browser: repository → step → tensor, statistics and the across-steps c
   const viewer = await startViewer({
     repo: join(tmp, "neox-ckpt", "pythia-micro"),
     analysis: join(tmp, "analysis"),
+    data: {
+      address: join(tmp, "datasets", "neox-ckpt", "pythia-micro-train"),
+      batchSize: 8,
+      itemLength: 65,
+    },
   });
   const mount = createHubViewer({ root: tmp });
   const hub = await startHubServer({ root: tmp, port: 0, extra: mount.handle });
@@ -127,6 +132,18 @@ test("browser: repository → step → tensor, statistics and the across-steps c
     assert.match((await byId("step-summary").textContent()) ?? "", /TP 2 × PP 1 × DP 2/);
     await byId("tensor-filter").fill("attention.dense.weight");
     assert.equal(await page.locator('[data-testid="tensor-row"]:visible').count(), 2);
+    // The training batch it trains on next, then the one it was trained on last (numpy's tokens
+    // decoded by the Python tokenizer: tools/data/make_demo_batch_goldens.py).
+    await byId("batch-item").first().waitFor();
+    assert.equal(await byId("batch-item").count(), 4);
+    assert.match(
+      (await byId("batch-range").textContent()) ?? "",
+      /^iteration 1,000: items 8,000…8,007/,
+    );
+    await byId("batch-prev").click();
+    await page.locator('[data-testid="batch-range"]', { hasText: "iteration 999:" }).waitFor();
+    const batches = JSON.parse(readFileSync(fixture("data/demo-batch-goldens.json"), "utf8"));
+    assert.equal(await byId("batch-text").first().textContent(), batches.iterations[2].texts[0]);
     await page.screenshot({ path: join(ARTIFACTS, "viewer-step.png"), fullPage: true });
 
     // Tensor: statistics, histogram, heatmap, and the same tensor across all 20 steps.

@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { lsCommand } from "../../src/cli/ls.js";
+import { writeFileAtomic } from "../../src/source/atomic-write.js";
 import { MemorySource } from "../../src/source/memory.js";
 import { DTYPES, type DTypeInfo } from "../../src/torch/dtype.js";
 import { PickleEncoder } from "../../src/torch/encode-pickle.js";
@@ -46,13 +46,13 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** Writes a zip-format .pt holding `pickle` and one 2-element float32 storage `data/0`. */
 async function writePt(name: string, pickle: Uint8Array): Promise<string> {
   const path = join(dir, name);
-  const fh = await open(path, "w");
-  const z = new ZipWriter(fh, "archive");
-  await z.add("data.pkl", pickle.length, pickle);
-  await z.add("data/0", 8, new Uint8Array(Float32Array.of(1.5, -2).buffer));
-  await z.add("version", 2, new TextEncoder().encode("3\n"));
-  await z.finish();
-  await fh.close();
+  await writeFileAtomic(path, async (sink) => {
+    const z = new ZipWriter(sink, "archive");
+    await z.add("data.pkl", pickle.length, pickle);
+    await z.add("data/0", 8, new Uint8Array(Float32Array.of(1.5, -2).buffer));
+    await z.add("version", 2, new TextEncoder().encode("3\n"));
+    await z.finish();
+  });
   return path;
 }
 

@@ -26,8 +26,10 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tools", "common"))
 sys.path.insert(0, os.path.join(ROOT, "tools", "model"))
 sys.path.insert(0, os.path.join(ROOT, "tools", "demo"))
+from demo_series import hf_config, load_series, weights as series_weights  # noqa: E402
 from make_fixtures import index_bytes  # noqa: E402
 from make_tokenizer import ByteLevelBPE  # noqa: E402
 from neox_ref import forward  # noqa: E402
@@ -35,21 +37,9 @@ from neox_ref import forward  # noqa: E402
 ITERATIONS = 1025
 OUT = os.path.join(ROOT, "test", "fixtures", "data")
 
-series = torch.load(os.path.join(ROOT, "data", "pythia-micro", "series.pt"))
+series = load_series()
 c = series["config"]
-cfg = {
-    "vocab_size": c["padded_vocab_size"],
-    "hidden_size": c["hidden_size"],
-    "num_hidden_layers": c["num_layers"],
-    "num_attention_heads": c["num_attention_heads"],
-    "intermediate_size": c["intermediate_size"],
-    "rotary_pct": c["rotary_pct"],
-    "rotary_emb_base": c["rotary_emb_base"],
-    "layer_norm_eps": c["layernorm_epsilon"],
-    "use_parallel_residual": c["gpt_j_residual"],
-    "max_position_embeddings": c["max_position_embeddings"],
-    "tie_word_embeddings": False,
-}
+cfg = hf_config(c)
 
 
 def training_batches():
@@ -72,8 +62,7 @@ def training_batches():
 
 
 def weights(step, half=True):
-    sd = series["snapshots"][str(step)]["fp32"]
-    return {k: (v.half().float() if half else v.float()) for k, v in sd.items()}
+    return series_weights(series, step, half)
 
 
 def item_loss(sd, item):

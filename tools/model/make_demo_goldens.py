@@ -14,26 +14,15 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tools", "common"))
+from demo_series import hf_config, load_series, weights  # noqa: E402
 from neox_ref import forward  # noqa: E402
 
-series = torch.load(os.path.join(ROOT, "data", "pythia-micro", "series.pt"))
-c = series["config"]
-cfg = {
-    "vocab_size": c["padded_vocab_size"],
-    "hidden_size": c["hidden_size"],
-    "num_hidden_layers": c["num_layers"],
-    "num_attention_heads": c["num_attention_heads"],
-    "intermediate_size": c["intermediate_size"],
-    "rotary_pct": c["rotary_pct"],
-    "rotary_emb_base": c["rotary_emb_base"],
-    "layer_norm_eps": c["layernorm_epsilon"],
-    "use_parallel_residual": c["gpt_j_residual"],
-    "max_position_embeddings": c["max_position_embeddings"],
-    "tie_word_embeddings": False,
-}
+series = load_series()
+cfg = hf_config(series["config"])
 cases = []
 for step in [0, 4000, 143000]:
-    sd = {k: v.half().float() for k, v in series["snapshots"][str(step)]["fp32"].items()}
+    sd = weights(series, step)
     for ids in [[5], [5, 17, 100, 3, 42, 7, 250, 1], list(range(2, 66, 2))[:32]]:
         with torch.no_grad():
             logits = forward(sd, cfg, ids)

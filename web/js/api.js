@@ -12,6 +12,7 @@ import { enc } from "./links.js";
  * @typedef {import("./types.js").SliceResponse} SliceResponse
  * @typedef {import("./types.js").AcrossResponse} AcrossResponse
  * @typedef {import("./types.js").DynamicsResponse} DynamicsResponse
+ * @typedef {import("./types.js").BatchResponse} BatchResponse
  */
 
 const API = new URL("api/", location.href);
@@ -113,3 +114,19 @@ export const getAcross = (name, state) => getJson(`across/${enc(name)}${stateQue
 
 /** @returns {Promise<DynamicsResponse>} */
 export const getDynamics = () => getJson("dynamics");
+
+/**
+ * The first `items` items of the batch of `iteration` (default: the step's own number, the
+ * batch it trains on next).
+ * @param {string} rev
+ * @param {number} [iteration]
+ * @param {number} [items]
+ * @returns {Promise<BatchResponse>}
+ */
+export const getBatch = (rev, iteration, items) => {
+  const q = new URLSearchParams();
+  if (iteration !== undefined) q.set("iteration", String(iteration));
+  if (items !== undefined) q.set("items", String(items));
+  const qs = q.toString();
+  return getJson(`batch/${enc(rev)}${qs ? `?${qs}` : ""}`);
+};

@@ -2,6 +2,7 @@
 // `#/step/REV`: one step: its model and layout, optimizer, parameter table, files and config.
 
 import { getStep, repository } from "./api.js";
+import { batchSection } from "./batch-section.js";
 import { h, section, setCrumbs } from "./dom.js";
 import { fmt, fmtBytes } from "./format.js";
 import { stepHref, tensorHref } from "./links.js";
@@ -38,6 +39,7 @@ export async function stepPage(rev) {
     h("div", { class: "sub", text: `${rev}${r.tag ? ` (${r.tag})` : ""} · ${r.folder}` }),
     neighbours(rev),
     summary(r),
+    batchSection(rev),
     r.notes.length
       ? h(
           "ul",

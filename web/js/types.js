@@ -11,6 +11,7 @@
  * @typedef {{
  *   name: string,
  *   analysis: boolean,
+ *   data: boolean,
  *   revisions: RevisionEntry[],
  * }} RepoResponse
  */
@@ -72,6 +73,11 @@
 /**
  * `api/across/:name`: one tensor's statistics at every revision.
  * @typedef {{ name: string, state: string, revisions: AcrossEntry[] }} AcrossResponse
+ */
+
+/**
+ * `api/batch/:rev`: the first items of a training iteration's batch (when the viewer has data).
+ * @typedef {import("../../src/server/batch-route.js").BatchResponse} BatchResponse
  */
 
 /**

@@ -1,0 +1,23 @@
+/**
+ * How the command line ends when a command throws: the one mapping from an error to an exit
+ * code and a line on stderr, used by `main.ts` and by the tests that run commands in-process.
+ */
+import { CommanderError } from "commander";
+import { classify } from "./errors.js";
+import { endProgressLine } from "./progress.js";
+
+/**
+ * The exit code for `e`, thrown while parsing or running a command: commander's own errors
+ * (already printed) exit 0 for `--help` and 2 otherwise; bad input writes one
+ * `neox-ckpt: …` line on stderr and exits as {@link classify} says. A bug is rethrown, to be
+ * printed with its stack.
+ */
+export function exitCodeOf(e: unknown): number {
+  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+  const known = classify(e);
+  if (!known) throw e;
+  // A progress bar may hold the line open.
+  endProgressLine();
+  process.stderr.write(`neox-ckpt: ${known.message}\n`);
+  return known.code;
+}

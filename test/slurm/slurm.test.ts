@@ -1,0 +1,228 @@
+/**
+ * A real Slurm (one node on loopback, see cluster.ts): an `sbatch --array` job runs every task
+ * and each writes its output; a task cancelled mid-run and requeued runs again to completion.
+ * Skipped, with the reason printed, where Slurm is missing or will not start; failed instead
+ * when `CI` is set (CI installs it: .ci/run).
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { shardFromEnv } from "../../src/ops/jobs/shard.js";
+import { repoRoot } from "../helpers.js";
+import { type SlurmCluster, startSlurmCluster, waitUntil } from "./cluster.js";
+
+const CI = Boolean(process.env.CI);
+const started = await startSlurmCluster();
+const cluster: SlurmCluster | undefined = "cluster" in started ? started.cluster : undefined;
+const reason = "reason" in started ? started.reason : undefined;
+if (reason) console.log(`Slurm: ${reason}`);
+const skip = reason !== undefined && !CI ? `no Slurm cluster: ${reason.split("\n")[0]}` : false;
+after(() => cluster?.stop());
+
+const VERSION = (
+  JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }
+).version;
+
+/** One record of `scontrol -o show job`: an array task, or a still-pending range of them. */
+interface JobRecord {
+  readonly task: string;
+  readonly state: string;
+  readonly restarts: number;
+  readonly exitCode: string;
+}
+
+async function records(c: SlurmCluster, id: string): Promise<JobRecord[]> {
+  const out = await c.check("scontrol", ["-o", "show", "job", id]);
+  return out
+    .split("\n")
+    .filter((l) => l.includes("JobId="))
+    .map((l) => {
+      const f = (k: string) => new RegExp(`(?:^| )${k}=(\\S*)`).exec(l)?.[1] ?? "";
+      return {
+        task: f("ArrayTaskId"),
+        state: f("JobState"),
+        restarts: Number(f("Restarts")),
+        exitCode: f("ExitCode"),
+      };
+    });
+}
+
+const FINAL = new Set([
+  "COMPLETED",
+  "FAILED",
+  "CANCELLED",
+  "TIMEOUT",
+  "NODE_FAIL",
+  "OUT_OF_MEMORY",
+]);
+
+/** The job's records once every task has ended. */
+function finished(c: SlurmCluster, id: string, timeoutMs = 40_000): Promise<JobRecord[]> {
+  return waitUntil(
+    `job ${id} to end`,
+    async () => {
+      const r = await records(c, id);
+      return r.length > 0 && r.every((x) => FINAL.has(x.state)) ? r : undefined;
+    },
+    timeoutMs,
+  ).catch(async (e: Error) => {
+    throw new Error(`${e.message}: ${JSON.stringify(await records(c, id))}\n${await c.logs()}`);
+  });
+}
+
+/** A batch script whose array task writes `<dir>/task-<I>` atomically: the CLI's version, then `I/N job`. */
+function taskScript(dir: string, before = ""): string {
+  const out = `${dir}/task-$SLURM_ARRAY_TASK_ID`;
+  return [
+    "#!/bin/sh",
+    "set -e",
+    `echo "task $SLURM_ARRAY_TASK_ID restart \${SLURM_RESTART_COUNT:-0}" >> "${dir}/runs-$SLURM_ARRAY_TASK_ID"`,
+    before,
+    `"${process.execPath}" dist/src/cli/main.js --version > "${out}.tmp"`,
+    `echo "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT $SLURM_ARRAY_JOB_ID" >> "${out}.tmp"`,
+    `mv "${out}.tmp" "${out}"`,
+    `env | grep '^SLURM_ARRAY_TASK_' > "${dir}/env-$SLURM_ARRAY_TASK_ID"`,
+    "",
+  ].join("\n");
+}
+
+/** A task's `SLURM_ARRAY_TASK_*` variables, as it saw them. */
+function envOf(file: string): Record<string, string> {
+  const lines = readFileSync(file, "utf8").trim().split("\n");
+  return Object.fromEntries(
+    lines.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+}
+
+async function submit(c: SlurmCluster, name: string, script: string, array: string) {
+  const dir = join(c.dir, name);
+  mkdirSync(dir);
+  const file = join(dir, "job.sh");
+  await writeFile(file, script, { mode: 0o755 });
+  const out = await c.check("sbatch", [
+    "--parsable",
+    `--array=${array}`,
+    `--job-name=${name}`,
+    `--chdir=${repoRoot}`,
+    `--output=${dir}/slurm-%A_%a.out`,
+    "--requeue",
+    file,
+  ]);
+  return { id: (out.trim().split(";")[0] as string).trim(), dir };
+}
+
+test("sbatch --array=0-3%2: every task runs and writes its output", {
+  skip,
+  timeout: 90_000,
+}, async () => {
+  if (!cluster) assert.fail(reason);
+  const dir = join(cluster.dir, "array");
+  const { id } = await submit(cluster, "array", taskScript(dir), "0-3%2");
+  assert.match(id, /^\d+$/);
+  const r = await finished(cluster, id);
+  assert.deepEqual(
+    r.map((x) => [x.task, x.state, x.exitCode]).sort(),
+    ["0", "1", "2", "3"].map((t) => [t, "COMPLETED", "0:0"]),
+  );
+  for (let i = 0; i < 4; i++) {
+    assert.equal(readFileSync(join(dir, `task-${i}`), "utf8"), `${VERSION}\n${i}/4 ${id}\n`);
+    assert.deepEqual(shardFromEnv(envOf(join(dir, `env-${i}`))), {
+      index: i,
+      count: 4,
+      from: "SLURM_ARRAY_TASK_ID",
+    });
+  }
+});
+
+test("a task cancelled mid-run and requeued runs again to completion", {
+  skip,
+  timeout: 90_000,
+}, async () => {
+  if (!cluster) assert.fail(reason);
+  const dir = join(cluster.dir, "requeue");
+  // Tasks 10 and 11 (shares 0 and 1 of 2); 11 sleeps on its first run, long enough to be
+  // cancelled, and goes on on its second.
+  const sleepOnce = `if [ "$SLURM_ARRAY_TASK_ID" = 11 ] && [ ! -e "${dir}/slept" ]; then touch "${dir}/slept"; sleep 120; fi`;
+  const { id } = await submit(cluster, "requeue", taskScript(dir, sleepOnce), "10-11");
+  await waitUntil(
+    "task 11 to sleep",
+    async () => existsSync(join(dir, "slept")) || undefined,
+    20_000,
+  );
+  await cluster.check("scancel", [`${id}_11`]);
+  await waitUntil(
+    "task 11 to be cancelled",
+    async () => {
+      const t = (await records(cluster, `${id}_11`))[0];
+      return t?.state === "CANCELLED" ? t : undefined;
+    },
+    20_000,
+  );
+  assert.equal(existsSync(join(dir, "task-11")), false);
+  await cluster.check("scontrol", ["requeue", `${id}_11`]);
+  // Slurm holds a requeued job back for a while (its start time about two minutes ahead, on
+  // 22.05): let it go now, as an operator would (a Slurm that already started it refuses, and
+  // that is fine: the wait below tells).
+  await cluster.run("scontrol", ["update", `JobId=${id}_11`, "StartTime=now"]);
+  const r = await finished(cluster, id);
+  assert.deepEqual(r.map((x) => [x.task, x.state, x.exitCode, x.restarts]).sort(), [
+    ["10", "COMPLETED", "0:0", 0],
+    ["11", "COMPLETED", "0:0", 1],
+  ]);
+  assert.equal(
+    readFileSync(join(dir, "runs-11"), "utf8"),
+    "task 11 restart 0\ntask 11 restart 1\n",
+  );
+  assert.equal(readFileSync(join(dir, "runs-10"), "utf8"), "task 10 restart 0\n");
+  for (const [task, index] of [
+    [10, 0],
+    [11, 1],
+  ] as const) {
+    assert.equal(readFileSync(join(dir, `task-${task}`), "utf8"), `${VERSION}\n${task}/2 ${id}\n`);
+    // Slurm's own variables give the share: I = ID − MIN of N = MAX − MIN + 1.
+    assert.deepEqual(shardFromEnv(envOf(join(dir, `env-${task}`))), {
+      index,
+      count: 2,
+      from: "SLURM_ARRAY_TASK_ID",
+    });
+  }
+});
+
+test("the example sbatch scripts parse and Slurm accepts their directives (--test-only)", {
+  skip,
+  timeout: 90_000,
+}, async () => {
+  if (!cluster) assert.fail(reason);
+  const dir = join(repoRoot, "examples", "slurm");
+  const scripts = readdirSync(dir).filter((f) => f.endsWith(".sbatch"));
+  assert.deepEqual(scripts.sort(), [
+    "analyze-merge.sbatch",
+    "analyze.sbatch",
+    "convert.sbatch",
+    "optim.sbatch",
+  ]);
+  for (const f of [...scripts, "submit-analyze.sh"]) {
+    const syntax = spawnSync("bash", ["-n", join(dir, f)], { encoding: "utf8" });
+    assert.equal(syntax.status, 0, `${f}: ${syntax.stderr}`);
+  }
+  for (const f of scripts) {
+    // The node here is small: the request is shrunk on the command line (which wins over
+    // #SBATCH lines); everything else, the array and its %K throttle included, is the script's.
+    const r = await cluster.run("sbatch", [
+      "--test-only",
+      "--cpus-per-task=1",
+      "--mem=64M",
+      `--chdir=${cluster.dir}`,
+      join(dir, f),
+    ]);
+    assert.equal(r.code, 0, `${f}: ${r.stderr}`);
+    assert.match(r.stderr, /to start at/, f);
+  }
+  const convert = readFileSync(join(dir, "convert.sbatch"), "utf8");
+  assert.match(convert, /^#SBATCH --array=0-\d+%\d+$/m);
+  const submitText = readFileSync(join(dir, "submit-analyze.sh"), "utf8");
+  assert.match(submitText, /--dependency=afterok:"\$JOBID"/);
+});
