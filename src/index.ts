@@ -38,7 +38,7 @@ export { auditRepository } from "./ops/audit.js";
 export { type BatchLossReport, batchLoss } from "./ops/batch-loss.js";
 export { HfWeightsMismatchError } from "./ops/check-hf-weights.js";
 // Options and results of the operations.
-export type { ConvertOptions, ConvertResult } from "./ops/convert.js";
+export type { ConvertOptions, ConvertResult, PlanConversionOptions } from "./ops/convert.js";
 export { convertToHf, planConversion } from "./ops/convert.js";
 export type { DiffOptions, TensorDiff } from "./ops/diff.js";
 export { diffTensorSets } from "./ops/diff.js";

@@ -72,6 +72,8 @@ export interface StepCheckpoint {
   optimizerParameters?: HfParameter[];
   /** Where a scalar could not be read as recorded, one sentence each. */
   notes: string[];
+  /** Where its rate is not recorded but computed by an assumed AnnealingLR (era A), the other formula's rate. */
+  lrNote?: string;
 }
 
 /** Options of {@link fullCheckpointOf}. */
@@ -96,8 +98,9 @@ async function stepScalars(
   r0: Parameters<typeof optimizerScalars>[1],
   missing: Parameters<typeof optimizerScalars>[2],
   lrFormula: NeoxLrFormula | "auto",
-): Promise<{ scalars: StepScalars; notes: string[] }> {
+): Promise<{ scalars: StepScalars; notes: string[]; lrNote?: string }> {
   const notes: string[] = [];
+  let lrNote: string | undefined;
   const scalars: StepScalars = {};
   try {
     const p = await optimizerProgress(step, lrFormula);
@@ -111,9 +114,7 @@ async function stepScalars(
     if (p.recordedLr === undefined && p.formulaSource === "default") {
       const other = await optimizerProgress(step, "pythia");
       if (other.lr !== p.lr)
-        notes.push(
-          `the optimizer files record no learning rate (ZeRO era A): ${p.lr} is current gpt-neox's AnnealingLR at step ${p.schedulePosition}; Pythia's own (--lr-formula pythia) gives ${other.lr}`,
-        );
+        lrNote = `the optimizer files record no learning rate (ZeRO era A): ${p.lr} is current gpt-neox's AnnealingLR at step ${p.schedulePosition}; Pythia's own (--lr-formula pythia) gives ${other.lr}`;
     }
     if (p.schedule.decayStyle !== "cosine")
       notes.push(
@@ -133,7 +134,7 @@ async function stepScalars(
   scalars.eps = num(g0?.eps ?? params.eps);
   scalars.weightDecay = num(g0?.weight_decay ?? step.config.config.weight_decay);
   scalars.lossScale = num(s.loss_scale);
-  return { scalars, notes };
+  return { scalars, notes, lrNote };
 }
 
 /** A NeoX step as full tensors (weights, and optimizer states when it has them) and its scalars. */
@@ -146,8 +147,11 @@ export async function fullCheckpointOf(
   const ckpt: FullCheckpoint = { shape: model, weight: weightOf(weights, step.folder.name) };
   const lrFormula = opts.lrFormula ?? "auto";
   if (!step.optimStates.length) {
-    const { scalars, notes } = await stepScalars(step, undefined, [], lrFormula);
-    return { ckpt, iteration: model.iteration ?? 0, scalars, notes };
+    return {
+      ckpt,
+      iteration: model.iteration ?? 0,
+      ...(await stepScalars(step, undefined, [], lrFormula)),
+    };
   }
   const { plans, ranks } = await planOptimizerStates(step, model);
   if (!plans.exp_avg || !plans.exp_avg_sq) {
@@ -162,13 +166,11 @@ export async function fullCheckpointOf(
     expAvgSq: byName(plans.exp_avg_sq, step.folder.name),
   };
   const missing = STATE_KINDS.filter((k) => !plans[k]);
-  const { scalars, notes } = await stepScalars(step, ranks[0], missing, lrFormula);
   return {
     ckpt,
     iteration: model.iteration ?? 0,
-    scalars,
+    ...(await stepScalars(step, ranks[0], missing, lrFormula)),
     optimizerParameters: (plans.fp32 ?? []).map((p) => ({ name: p.name, shape: p.shape })),
-    notes,
   };
 }
 
@@ -240,13 +242,11 @@ export interface ReshardOptions extends Omit<WriteNeoxOptions, "iteration"> {
  * YAMLs (model-parallel size changed) and its tokenizer.
  */
 export async function reshardStep(step: NeoxStep, opts: ReshardOptions): Promise<string> {
-  const { ckpt, iteration, scalars, notes } = await fullCheckpointOf(step, opts);
+  const { ckpt, iteration, scalars, notes, lrNote } = await fullCheckpointOf(step, opts);
   if (opts.noOptim) delete ckpt.optimizer;
   // The rate is recorded only in era-B optimizer files: its provenance matters only there.
-  const written = notes.filter(
-    (n) => !/learning rate/.test(n) || (ckpt.optimizer && opts.era === "B"),
-  );
-  for (const n of written) opts.onNote?.(n);
+  if (lrNote && ckpt.optimizer && opts.era === "B") notes.push(lrNote);
+  for (const n of notes) opts.onNote?.(n);
   const configs: { name: string; text: string }[] = [];
   for (const c of step.configFiles)
     configs.push({ name: c.base, text: await readText(step.folder, c.path) });
@@ -366,6 +366,7 @@ export async function hfToNeox(hf: Folder, opts: ToNeoxOptions): Promise<ToNeoxR
       ckpt.optimizer = from.ckpt.optimizer;
       scalars = from.scalars;
       notes.push(...from.notes);
+      if (from.lrNote && opts.era === "B") notes.push(from.lrNote);
       iteration = opts.iteration ?? from.iteration;
       optimizer = { kind: "step", from: opts.optimFrom.folder.name, iteration: from.iteration };
     } else {

@@ -117,6 +117,19 @@ test("verify fails precisely on one corrupted partition", async () => {
   const fd = openSync(file, "r+");
   writeSync(fd, new Uint8Array(new Float32Array([1234.5]).buffer), 0, 4, loc.byteOffset + 40);
   closeSync(fd);
+  // The record no longer has its CRC-32: verify stops at the first whole read of it, naming it.
+  const bad = cli(["verify", d]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /optim_states\/data\/\d+\] at offset \d+: CRC-32 mismatch/);
+  // With its CRC-32 rewritten to match, it is the content check that finds the change.
+  const { crc32 } = await import("node:zlib");
+  const b = readFileSync(file);
+  const e = loc.record as NonNullable<typeof loc.record>;
+  const c = crc32(b.subarray(loc.byteOffset, loc.byteOffset + e.size));
+  b.writeUInt32LE(c, e.localHeaderOffset + 14);
+  for (let p = b.lastIndexOf("PK\x01\x02"); p >= 0; p = b.lastIndexOf("PK\x01\x02", p - 1))
+    if (b.readUInt32LE(p + 42) === e.localHeaderOffset) b.writeUInt32LE(c, p + 16);
+  (await import("node:fs")).writeFileSync(file, b);
   const ok = await cliInProcess(["verify", fixture("neox/pipeline-tp2-dp3-eraA")]);
   assert.equal(ok.code, 0, ok.stdout);
   const r = cli(["verify", d]);
