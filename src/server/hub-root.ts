@@ -29,6 +29,13 @@ export interface LocalRevision {
   readonly commit: string;
 }
 
+/** What finding a revision by name, commit id or `HEAD` needs (local and virtual revisions). */
+export interface RevisionName {
+  readonly name: string;
+  readonly step: number | undefined;
+  readonly commit: string;
+}
+
 export interface LocalRepository {
   /** `ORG/NAME`. */
   readonly id: string;
@@ -78,7 +85,7 @@ export class HubRoot {
    * A revision by name, by the commit id served for it, or `HEAD` (the default revision: `main`,
    * else the last step).
    */
-  revision(repo: LocalRepository, rev: string): LocalRevision | undefined {
+  revision<R extends RevisionName>(repo: { readonly revisions: readonly R[] }, rev: string): R | undefined {
     const byName = repo.revisions.find((r) => r.name === rev);
     if (byName) return byName;
     if (rev === "HEAD") return defaultRevision(repo);
@@ -104,7 +111,9 @@ export class HubRoot {
 }
 
 /** `main` when there is one, else the last revision by step (then by name). */
-export function defaultRevision(repo: LocalRepository): LocalRevision | undefined {
+export function defaultRevision<R extends RevisionName>(repo: {
+  readonly revisions: readonly R[];
+}): R | undefined {
   const main = repo.revisions.find((r) => r.name === MAIN);
   if (main) return main;
   return [...repo.revisions].sort(

@@ -14,8 +14,15 @@ import { RootFence } from "./fence.js";
 import { type FileVersion, fileHash } from "./file-hash.js";
 import { allowMethods, GET_HEAD, HttpError, sendJson, startHttpServer } from "./http.js";
 import { HubRoot, type LocalRepository, type LocalRevision } from "./hub-root.js";
-import { sendFile } from "./send-file.js";
+import { readerStream, sendFile, sendRanged } from "./send-file.js";
 import { flag, MAX_TREE_ENTRIES, requestOrigin, treePage } from "./tree-page.js";
+import {
+  identityOid,
+  type VirtualFile,
+  type VirtualRepositories,
+  type VirtualRepository,
+  type VirtualRevision,
+} from "./virtual-repo.js";
 import { type TreeEntry, walkTree } from "./walk-tree.js";
 
 export interface HubServerOptions {
@@ -29,6 +36,8 @@ export interface HubServerOptions {
   followSymlinks?: boolean;
   /** Extra routes tried before the hub endpoints (the viewer). Return true when handled. */
   extra?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+  /** Repositories whose files are computed on demand, tried before ROOT's (virtual-repo.ts). */
+  virtual?: VirtualRepositories;
 }
 
 /** Files at least this big are listed as LFS files with a sha256 oid, as the hub does. */
@@ -48,9 +57,9 @@ interface HubCall {
   readonly res: ServerResponse;
   readonly url: URL;
   readonly root: HubRoot;
-  readonly repo: LocalRepository;
+  readonly repo: LocalRepository | VirtualRepository;
   /** Undefined for `refs`. */
-  readonly rev: LocalRevision | undefined;
+  readonly rev: LocalRevision | VirtualRevision | undefined;
   readonly rest: readonly string[];
   /** `http://HOST:PORT` as the client named the server (for links it follows). */
   readonly origin: string;
@@ -115,15 +124,120 @@ async function describe(e: TreeEntry, rev: LocalRevision, expand: boolean): Prom
 const describeAll = (entries: readonly TreeEntry[], rev: LocalRevision, expand: boolean) =>
   pLimit(DESCRIBE_CONCURRENCY).map(entries, (e) => describe(e, rev, expand));
 
+const isVirtual = (rev: LocalRevision | VirtualRevision): rev is VirtualRevision =>
+  !("dir" in rev);
+
+/** A virtual revision's entry: a file, or a folder its file paths imply. */
+interface VirtualEntry {
+  readonly path: string;
+  readonly file?: VirtualFile;
+}
+
+/** Git blob ids of small virtual files, read once (their content is a function of the file). */
+const blobOids = new WeakMap<VirtualFile, Promise<string>>();
+
+/** A virtual entry as the hub lists it (LFS with its sha256 where the file computes one). */
+async function describeVirtual(
+  e: VirtualEntry,
+  rev: VirtualRevision,
+  expand: boolean,
+): Promise<unknown> {
+  const f = e.file;
+  if (!f)
+    return {
+      type: "directory",
+      oid: createHash("sha1").update(e.path).digest("hex"),
+      size: 0,
+      path: e.path,
+    };
+  const lastCommit = expand
+    ? { lastCommit: { id: rev.commit, title: rev.name, date: rev.lastModified.toISOString() } }
+    : {};
+  const lfs = f.size >= LFS_THRESHOLD || LFS_SUFFIXES.some((s) => f.path.endsWith(s));
+  if (lfs && f.sha256) {
+    const sha = await f.sha256();
+    const pointer = lfsPointer(sha, f.size);
+    return {
+      type: "file",
+      oid: gitBlobOid(pointer),
+      size: f.size,
+      path: f.path,
+      lfs: { oid: sha, size: f.size, pointerSize: Buffer.byteLength(pointer) },
+      ...lastCommit,
+    };
+  }
+  let oid: string;
+  if (lfs) oid = identityOid(f.etag);
+  else {
+    let p = blobOids.get(f);
+    if (!p) {
+      p = f.read(0, f.size).then((b) =>
+        createHash("sha1").update(`blob ${f.size}\0`).update(b).digest("hex"),
+      );
+      blobOids.set(f, p);
+    }
+    oid = await p;
+  }
+  return { type: "file", oid, size: f.size, path: f.path, ...lastCommit };
+}
+
+/** The entries below `prefix` (a folder path, "" for the root), sorted as `walkTree` sorts. */
+function virtualEntries(
+  files: readonly VirtualFile[],
+  prefix: string,
+  recursive: boolean,
+): VirtualEntry[] | undefined {
+  const base = prefix ? `${prefix}/` : "";
+  const out = new Map<string, VirtualEntry>();
+  let any = prefix === "";
+  for (const f of files) {
+    if (!f.path.startsWith(base)) continue;
+    any = true;
+    const parts = f.path.slice(base.length).split("/");
+    const depth = recursive ? parts.length : 1;
+    for (let i = 1; i <= depth; i++) {
+      const path = base + parts.slice(0, i).join("/");
+      if (i === parts.length) out.set(path, { path, file: f });
+      else if (!out.has(path)) out.set(path, { path });
+    }
+  }
+  if (!any) return undefined;
+  // Depth first, names sorted: sorting full paths with "/" ranked lowest gives that order.
+  const key = (p: string) => p.split("/");
+  return [...out.values()].sort((a, b) => {
+    const x = key(a.path);
+    const y = key(b.path);
+    for (let i = 0; i < Math.min(x.length, y.length); i++)
+      if (x[i] !== y[i]) return (x[i] as string) < (y[i] as string) ? -1 : 1;
+    return x.length - y.length;
+  });
+}
+
+const describeVirtualAll = (
+  entries: readonly VirtualEntry[],
+  rev: VirtualRevision,
+  expand: boolean,
+) => pLimit(DESCRIBE_CONCURRENCY).map(entries, (e) => describeVirtual(e, rev, expand));
+
+/** Entries of one virtual tree page (as `treePage` pages a folder). */
+const VIRTUAL_PAGE_SIZE = 1000;
+
 /** `/api/models/ORG/NAME[/revision/REV]`: what `model_info` reads, `sha` above all. */
 async function infoRoute({ res, root, repo, rev }: HubCall): Promise<void> {
-  const r = rev as LocalRevision;
-  const files = await walkTree(root.fence, r.dir, {
-    prefix: "",
-    recursive: true,
-    limit: MAX_TREE_ENTRIES,
-  });
-  const mtime = (await stat(r.dir)).mtime.toISOString();
+  const r = rev as LocalRevision | VirtualRevision;
+  let files: { path: string; kind: string }[];
+  let mtime: string;
+  if (isVirtual(r)) {
+    files = (await r.files()).map((f) => ({ path: f.path, kind: "file" }));
+    mtime = r.lastModified.toISOString();
+  } else {
+    files = await walkTree(root.fence, r.dir, {
+      prefix: "",
+      recursive: true,
+      limit: MAX_TREE_ENTRIES,
+    });
+    mtime = (await stat(r.dir)).mtime.toISOString();
+  }
   sendJson(res, 200, {
     _id: createHash("sha1").update(repo.id).digest("hex").slice(0, 24),
     id: repo.id,
@@ -156,10 +270,39 @@ async function refsRoute({ res, repo }: HubCall): Promise<void> {
 
 /** `/api/models/ORG/NAME/tree/REV[/path]`: one page of entries, a `Link` to the next. */
 async function treeRoute({ res, url, root, rev, rest, origin }: HubCall): Promise<void> {
+  if (rev && isVirtual(rev)) return virtualTreeRoute(rev, url, rest, origin, res);
   const r = rev as LocalRevision;
   const page = await treePage(root.fence, r.dir, rest, url, origin);
   const expand = flag(url.searchParams.get("expand"));
   sendJson(res, 200, await describeAll(page.entries, r, expand), page.headers);
+}
+
+async function virtualTreeRoute(
+  r: VirtualRevision,
+  url: URL,
+  rest: readonly string[],
+  origin: string,
+  res: ServerResponse,
+): Promise<void> {
+  const expand = flag(url.searchParams.get("expand"));
+  const entries = virtualEntries(
+    await r.files(),
+    rest.join("/"),
+    flag(url.searchParams.get("recursive")),
+  );
+  if (!entries) throw notFound("directory");
+  const cursor = url.searchParams.get("cursor");
+  const offset = cursor === null ? 0 : /^\d{1,9}$/.test(cursor) ? Number(cursor) : Number.NaN;
+  if (!(offset <= entries.length))
+    throw new HttpError(400, `cursor=${cursor}: not a cursor of ours`);
+  const end = Math.min(offset + VIRTUAL_PAGE_SIZE, entries.length);
+  const headers: Record<string, string> = {};
+  if (end < entries.length && origin) {
+    const next = new URL(url.pathname + url.search, origin);
+    next.searchParams.set("cursor", String(end));
+    headers.link = `<${next.href}>; rel="next"`;
+  }
+  sendJson(res, 200, await describeVirtualAll(entries.slice(offset, end), r, expand), headers);
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -200,8 +343,21 @@ function parsePathsInfo(type: string | undefined, body: string): [string[], bool
 
 /** `POST /api/models/ORG/NAME/paths-info/REV`: the entries of the paths that exist. */
 async function pathsInfoRoute({ req, res, root, rev }: HubCall): Promise<void> {
-  const r = rev as LocalRevision;
   const [paths, expand] = parsePathsInfo(req.headers["content-type"], await readBody(req));
+  if (rev && isVirtual(rev)) {
+    const all = await rev.files();
+    const found: VirtualEntry[] = [];
+    for (const path of new Set(paths)) {
+      const clean = path.replace(/^\/+|\/+$/g, "");
+      const file = all.find((f) => f.path === clean);
+      if (file) found.push({ path: clean, file });
+      else if (clean === "" || all.some((f) => f.path.startsWith(`${clean}/`)))
+        found.push({ path: clean });
+    }
+    sendJson(res, 200, await describeVirtualAll(found, rev, expand));
+    return;
+  }
+  const r = rev as LocalRevision;
   const found: TreeEntry[] = [];
   for (const path of new Set(paths)) {
     const clean = path.replace(/^\/+|\/+$/g, "");
@@ -215,6 +371,23 @@ async function pathsInfoRoute({ req, res, root, rev }: HubCall): Promise<void> {
 
 /** `/ORG/NAME/resolve/REV/path`: the file, with the commit id it was served at. */
 async function resolveRoute({ req, res, root, rev, rest }: HubCall): Promise<void> {
+  if (rev && isVirtual(rev)) {
+    const path = rest.join("/");
+    const f = (await rev.files()).find((x) => x.path === path);
+    if (!f) throw notFound("file");
+    await sendRanged(
+      req,
+      res,
+      {
+        size: f.size,
+        etag: f.etag,
+        lastModified: rev.lastModified,
+        stream: (start, end) => readerStream((o, n) => f.read(o, n), start, end),
+      },
+      { contentType: contentType(path), headers: { "x-repo-commit": rev.commit } },
+    );
+    return;
+  }
   const r = rev as LocalRevision;
   const file = await root.fence.join(r.dir, rest);
   if (
@@ -281,7 +454,8 @@ export async function startHubServer(
     const m = match(parts);
     if (!m) throw notFound("endpoint");
     allowMethods(req, m.route.methods);
-    const repo = await root.repository(m.org, m.name);
+    const repo =
+      (await opts.virtual?.(m.org, m.name)) ?? (await root.repository(m.org, m.name));
     if (!repo) throw notFound(`repository ${m.org}/${m.name}`, "RepoNotFound");
     const rev = m.route.revision ? root.revision(repo, m.rev) : undefined;
     if (m.route.revision && !rev) throw notFound(`revision ${m.rev}`, "RevisionNotFound");

@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import { openIndexedDataset } from "../../src/data/indexed-dataset.js";
 import { openModel } from "../../src/model/from-checkpoint.js";
 import { batchLoss } from "../../src/ops/batch-loss.js";
+import { DEMO_TRAIN_DATA } from "../../src/ops/demo.js";
 import { memorizationScores } from "../../src/ops/memorization.js";
 import { LocalFolder } from "../../src/source/local-folder.js";
 import { demoFixture } from "../demo-fixture.js";
@@ -32,7 +33,7 @@ interface DemoGoldens {
 }
 
 const goldens = JSON.parse(readFileSync(fixture("data/demo-goldens.json"), "utf8")) as DemoGoldens;
-const data = fixture("data/demo-train");
+const data = DEMO_TRAIN_DATA;
 /** Loss agreement with torch: float32 sums in another order move a mean loss by ~1e-6. */
 const LOSS_TOLERANCE = 1e-4;
 /** Logit gaps under this may flip between two float32 forward passes; later tokens are moot. */

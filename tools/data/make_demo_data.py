@@ -12,8 +12,8 @@ are that batch, exactly as in Pythia's data (spec section 3) with a batch size o
 and their next batch; the replay is checked against the loss the trainer recorded for step 0.
 
 Run from the repository root with Debian's torch: /usr/bin/python3 tools/data/make_demo_data.py
-Writes test/fixtures/data/demo-train/ (document.idx, document.bin) and
-test/fixtures/data/demo-goldens.json.
+Writes data/pythia-micro/train/ (document.idx, document.bin: the demo's training data, shipped
+with the package) and test/fixtures/data/demo-goldens.json.
 """
 import json
 import os
@@ -36,6 +36,7 @@ from neox_ref import forward  # noqa: E402
 
 ITERATIONS = 1025
 OUT = os.path.join(ROOT, "test", "fixtures", "data")
+TRAIN = os.path.join(ROOT, "data", "pythia-micro", "train")
 
 series = load_series()
 c = series["config"]
@@ -90,11 +91,11 @@ def greedy(sd, context, n):
 def main():
     items = training_batches()
     B, L = c["micro_batch_size"], c["seq_length"] + 1
-    os.makedirs(os.path.join(OUT, "demo-train"), exist_ok=True)
+    os.makedirs(TRAIN, exist_ok=True)
     n = items.shape[0]
-    with open(os.path.join(OUT, "demo-train", "document.idx"), "wb") as f:
+    with open(os.path.join(TRAIN, "document.idx"), "wb") as f:
         f.write(index_bytes(np.uint16, [L] * n, list(range(n + 1))))
-    with open(os.path.join(OUT, "demo-train", "document.bin"), "wb") as f:
+    with open(os.path.join(TRAIN, "document.bin"), "wb") as f:
         f.write(items.numpy().astype("<u2").tobytes())
 
     # the replay is the trainer's: its step-0 loss was measured on iteration 0's batch (fp32)
