@@ -1,10 +1,51 @@
 import { openNeoxStep } from "../neox/step.js";
 import { convertToHf, planConversion } from "../ops/convert.js";
+import { convertRepository } from "../ops/convert-repo.js";
+import { openRepository } from "../repo/repository.js";
+import { selectSteps } from "../repo/select.js";
 import { describeCopy } from "../source/file-sink.js";
 import { openFolder } from "../source/open.js";
 import { formatBytes } from "../torch/repr.js";
+import { UsageError } from "./errors.js";
+import {
+  type JobOptionValues,
+  jobShare,
+  refuseJobOptionsWithoutSteps,
+  stepsOption,
+} from "./job-options.js";
 import { OUTPUT_DTYPES, oneOf, shardSize } from "./options.js";
 import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
+
+/** `convert REPO --steps … --out DIR`: this task's share of the job, into `DIR/<revision>/`. */
+async function convertRepositoryCommand(
+  repo: string,
+  opts: Parameters<typeof convertCommand>[1] & { steps: string },
+  dtype: string | undefined,
+  maxShardSize: string,
+): Promise<void> {
+  if (opts.dryRun) throw new UsageError("--dry-run converts one step: give --plan for a job");
+  const steps = stepsOption(opts.steps);
+  const revisions = selectSteps(await openRepository(repo, { endpoint: opts.endpoint }), {
+    steps,
+  });
+  const bar = new Progress("convert", progressSettings(opts));
+  const r = await convertRepository(revisions, {
+    out: opts.out,
+    dtype,
+    maxShardSize,
+    tokenizer: opts.tokenizer,
+    force: opts.force,
+    share: (units) => jobShare(units, opts),
+    onProgress: (done, total) => bar.update(done, total),
+  });
+  bar.finish();
+  if (!r) return;
+  process.stdout.write(
+    `${r.out}: ${r.units} of ${r.jobUnits} units (${formatBytes(r.bytes)}): ${r.written.length} files written, ${r.kept.length} already complete\n`,
+  );
+  for (const n of r.notes) process.stdout.write(`note: ${n}\n`);
+  if (r.written.length) process.stdout.write(`${describeCopy(r.copy)}\n`);
+}
 
 export async function convertCommand(
   ckpt: string,
@@ -16,10 +57,15 @@ export async function convertCommand(
     force?: boolean;
     tokenizer?: string;
     endpoint?: string;
-  } & ProgressFlags,
+    steps?: string;
+  } & ProgressFlags &
+    JobOptionValues,
 ): Promise<void> {
   const dtype = opts.dtype === undefined ? undefined : oneOf(opts.dtype, "--dtype", OUTPUT_DTYPES);
   const maxShardSize = shardSize(opts.maxShardSize);
+  refuseJobOptionsWithoutSteps(opts);
+  if (opts.steps !== undefined)
+    return convertRepositoryCommand(ckpt, { ...opts, steps: opts.steps }, dtype, maxShardSize);
   const shown = progressSettings(opts);
   const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));
   try {

@@ -9,7 +9,7 @@ import { planText } from "../ops/jobs/plan-text.js";
 import { type Environment, type Shard, ShardError, shardFromEnv } from "../ops/jobs/shard.js";
 import type { JobUnit } from "../ops/jobs/units.js";
 import { UsageError } from "./errors.js";
-import { wholeNumber } from "./options.js";
+import { stepList, wholeNumber } from "./options.js";
 
 /** Adds `--shard`, `--shard-count` and `--plan`. */
 export function jobOptions(c: Command): Command {
@@ -87,4 +87,23 @@ export function jobShare(
   const shard = resolveShard(opts, env);
   if (!shard) return [...units];
   return shareOf(units, assignShards(units, shard.count), shard.index);
+}
+
+/** `--steps a,b,c` or `--steps all` (undefined: every step). */
+export function stepsOption(value: string, option = "--steps"): number[] | undefined {
+  return value.trim() === "all" ? undefined : stepList(value, option);
+}
+
+/** Refuses `--shard`, `--shard-count` and `--plan` without `--steps` (they cut a repository's job). */
+export function refuseJobOptionsWithoutSteps(opts: JobOptionValues & { steps?: string }): void {
+  if (opts.steps !== undefined) return;
+  const given = [
+    opts.shard !== undefined && "--shard",
+    opts.shardCount !== undefined && "--shard-count",
+    opts.plan && "--plan",
+  ].filter(Boolean);
+  if (given.length)
+    throw new UsageError(
+      `${given.join(", ")}: a job array runs over a repository: give REPO --steps a,b,c|all`,
+    );
 }

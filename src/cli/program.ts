@@ -5,8 +5,12 @@
  */
 import { Command } from "commander";
 import { UsageError } from "./errors.js";
+import { jobOptions } from "./job-options.js";
 import { progressOptions, remoteOptions } from "./options.js";
 import { VERSION } from "./version.js";
+
+/** The commands whose `--out` may be `s3://BUCKET/PREFIX`. */
+const S3_OUTPUT_COMMANDS: ReadonlySet<string> = new Set(["convert", "optim"]);
 
 /** What a `DATA` argument may be. */
 const DATA_ARGUMENT =
@@ -29,12 +33,17 @@ program
   .version(VERSION)
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-  // Inputs may be s3:// addresses; outputs are local folders until the writers take an
-  // output folder (an s3:// --out would otherwise become a local folder named "s3:").
+  // Inputs may be s3:// addresses; outputs are local folders, and s3://BUCKET/PREFIX for the
+  // commands whose writers take an output folder (any other address would otherwise become a
+  // local folder named "s3:").
   .hook("preAction", (_program, command) => {
     const out = (command.opts() as { out?: unknown }).out;
-    if (typeof out === "string" && /^[a-z][a-z0-9+.-]*:\/\//i.test(out))
-      throw new UsageError(`--out ${out}: outputs are written to a local folder (give a path)`);
+    if (typeof out !== "string" || !/^[a-z][a-z0-9+.-]*:\/\//i.test(out)) return;
+    if (S3_OUTPUT_COMMANDS.has(command.name()) && /^s3:\/\/[^/]/i.test(out)) return;
+    const s3 = [...S3_OUTPUT_COMMANDS].join(", ");
+    throw new UsageError(
+      `--out ${out}: outputs are written to a local folder (give a path), or s3://BUCKET/PREFIX for ${s3}`,
+    );
   });
 
 progressOptions(
@@ -78,13 +87,22 @@ remoteOptions(
 
 progressOptions(
   remoteOptions(
-    program
-      .command("convert")
+    jobOptions(program.command("convert"))
       .description(
         "convert a NeoX step to a Hugging Face GPTNeoXForCausalLM folder (safetensors), streaming",
       )
-      .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
-      .requiredOption("--out <dir>", "output folder (must be empty or absent unless --force)")
+      .argument(
+        "<ckpt>",
+        "step folder or hf://ORG/NAME@REVISION; with --steps a repository (folder, hf://ORG/NAME, s3://BUCKET/PREFIX)",
+      )
+      .requiredOption(
+        "--out <dir>",
+        "output folder or s3://BUCKET/PREFIX (must be empty or absent unless --force); with --steps, each step goes to <dir>/<revision>/",
+      )
+      .option(
+        "--steps <a,b,c|all>",
+        "convert these steps of the repository <ckpt> as a job of units (step × output file); complete files are kept",
+      )
       .option("--dtype <dtype>", "float16 | bfloat16 | float32 (default: as stored)")
       .option(
         "--max-shard-size <size>",
@@ -93,7 +111,10 @@ progressOptions(
       )
       .option("--tokenizer <file>", "tokenizer.json to copy (default: one found in the checkpoint)")
       .option("--dry-run", "print the plan and config, write nothing")
-      .option("--force", "replace a non-empty output folder"),
+      .option(
+        "--force",
+        "replace a non-empty output folder (with --steps: rewrite complete files)",
+      ),
   ),
 ).action(lazy(() => import("./convert.js"), "convertCommand"));
 
@@ -133,13 +154,22 @@ progressOptions(
 
 progressOptions(
   remoteOptions(
-    program
-      .command("optim")
+    jobOptions(program.command("optim"))
       .description(
         "consolidate ZeRO optimizer states per parameter: fp32 masters, exp_avg, exp_avg_sq (any era)",
       )
-      .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
-      .requiredOption("--out <dir>", "output folder")
+      .argument(
+        "<ckpt>",
+        "step folder or hf://ORG/NAME@REVISION; with --steps a repository (folder, hf://ORG/NAME, s3://BUCKET/PREFIX)",
+      )
+      .requiredOption(
+        "--out <dir>",
+        "output folder or s3://BUCKET/PREFIX (hf format); with --steps, each step goes to <dir>/<revision>/",
+      )
+      .option(
+        "--steps <a,b,c|all>",
+        "export these steps of the repository <ckpt> as a job of units (step × output file; hf format); complete files are kept",
+      )
       .option("--params <regex>", "only parameters whose HF or NeoX name matches")
       .option("--names <hf|neox>", "tensor names in the output", "hf")
       .option(
@@ -230,13 +260,19 @@ remoteOptions(
 
 progressOptions(
   remoteOptions(
-    program
-      .command("analyze")
+    jobOptions(program.command("analyze"))
       .description(
         "training dynamics across steps: statistics, distances, singular values, Adam statistics; JSON, CSV and plots",
       )
-      .argument("<repo>", "local folder of step folders, or hf://ORG/NAME")
-      .requiredOption("--out <dir>", "output folder for the metrics (JSON, CSV) and plots")
+      .argument("[repo]", "local folder of step folders, hf://ORG/NAME or s3://BUCKET/PREFIX")
+      .option(
+        "--out <dir>",
+        "output folder for the metrics (JSON, CSV) and plots; with --shard, for the share's partial results",
+      )
+      .option(
+        "--merge <dir>",
+        "write the metrics and plots of the partial results the tasks of a --shard job left in DIR",
+      )
       .option("--steps <a,b,c>", "only these steps")
       .option("--params <regex>", "only tensors whose HF name matches")
       .option(
@@ -271,8 +307,7 @@ progressOptions(
 
 progressOptions(
   remoteOptions(
-    program
-      .command("download")
+    jobOptions(program.command("download"))
       .description("download a revision: parallel, resumable, sha256-verified, atomic per file")
       .argument("<repo>", "hf://ORG/NAME (or hf://ORG/NAME@REVISION)")
       .option("--revision <rev>", "revision (branch) to download", "main")
@@ -287,10 +322,12 @@ program
   .description(
     "serve local repositories (ROOT/ORG/NAME/<revision>/…) read-only with the hub's HTTP API",
   )
-  .argument("<root>", "folder holding ORG/NAME/<revision>/ folders")
+  .argument("[root]", "folder holding ORG/NAME/<revision>/ folders")
   .option("--host <host>", "address to listen on", "127.0.0.1")
   .option("--port <n>", "port (0: any free port)", "8765")
   .option("--follow-symlinks", "follow symbolic links that lead out of ROOT (default: not)")
+  .option("--hf", "also serve ORG/NAME-hf: each raw NeoX revision converted to HF on the fly")
+  .option("--synthetic <presets>", "also serve synthetic/pythia-P (20 steps, generated on demand)")
   .action(lazy(() => import("./serve.js"), "serveCommand"));
 
 remoteOptions(
@@ -335,13 +372,18 @@ progressOptions(
       .option("--tokenizer <file>", "tokenizer.json (default: the one next to the weights)")
       .option("--steps <a,b,c>", "evaluate these steps of the repository")
       .option("--data <data>", DATA_ARGUMENT)
-      .option("--batch-of <n>", "with --data: the batch of training iteration N")
+      .option(
+        "--batch-of <n>",
+        "with --data: the batch of training iteration N (with --steps: a fixed batch besides each step's next one)",
+      )
       .option("--items <k>", "with --data: only the first K items")
       .option("--batch-size <n>", "with --data: items per iteration", "1024")
       .option("--seq-length <n>", "with --data: tokens per item", "2049")
       .option("--json", "print JSON"),
   ),
 ).action(async (ckpt: string, opts: { data?: string; text?: string }) => {
+  if (opts.data !== undefined && (opts as { steps?: string }).steps !== undefined)
+    return (await import("./batch-eval-steps.js")).batchEvalStepsCommand(ckpt, opts as never);
   if (opts.data !== undefined)
     return (await import("./memorization.js")).batchEvalCommand(ckpt, opts as never);
   if (opts.text === undefined)
@@ -414,8 +456,7 @@ remoteOptions(
 
 progressOptions(
   remoteOptions(
-    program
-      .command("export")
+    jobOptions(program.command("export"))
       .description(
         "a NeoX step as a Hugging Face Trainer checkpoint (fp32 weights, AdamW optimizer.pt, scheduler.pt, trainer_state.json, recipe) or an AdamW state dict",
       )

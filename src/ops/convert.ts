@@ -1,7 +1,9 @@
 /**
  * NeoX step → Hugging Face GPTNeoXForCausalLM folder: config.json, generation_config.json,
- * safetensors shards (+ index) and the tokenizer — streamed through the plan executor, written to
- * a temporary folder and renamed into place only when complete.
+ * safetensors shards (+ index) and the tokenizer — streamed through the plan executor into an
+ * output folder (a local folder renamed into place only when complete, or an S3 prefix whose
+ * config.json is written last). `conversionFiles` describes the files before any is written:
+ * `convert-repo.ts` cuts them into the units of a job array.
  */
 import { readdir } from "node:fs/promises";
 import { resolve } from "node:path";
@@ -12,17 +14,19 @@ import { type NeoxModel, resolveModel } from "../neox/model.js";
 import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
 import { PlanError, PlanSource, replicatedMaxDiff, withOutputDtype } from "../plan/execute.js";
-import { numelOf } from "../plan/plan.js";
-import { writeShardedSafetensors } from "../safetensors/shard.js";
-import { writeDirAtomic } from "../source/atomic-write.js";
-import type { CopyStats } from "../source/file-sink.js";
+import { numelOf, type TensorPlan } from "../plan/plan.js";
+import { shardedFiles } from "../safetensors/shard.js";
+import { parseAddress } from "../source/address.js";
+import { addCopyStats, type CopyStats } from "../source/file-sink.js";
+import { OutputNotEmptyError, writeOutputFolder } from "../source/output-folder.js";
 import { type DTypeInfo, dtypeByName } from "../torch/dtype.js";
 import { PyDict } from "../torch/pyvalue.js";
-import { type HfTokenizer, readHfTokenizer, writeHfModelFiles } from "./hf-files.js";
+import { type HfTokenizer, hfModelFileContents, readHfTokenizer } from "./hf-files.js";
+import { type PlannedFile, safetensorsFile, smallFile } from "./jobs/planned-file.js";
 
 /** Options of {@link convertToHf}. */
 export interface ConvertOptions {
-  /** Output folder; must not exist or be empty unless `force`. */
+  /** Output folder (a path or `s3://BUCKET/PREFIX`); must not exist or be empty unless `force`. */
   out: string;
   /** Output dtype: float16 | bfloat16 | float32 (default: the checkpoint's own). */
   dtype?: string;
@@ -154,50 +158,109 @@ async function isEmptyDir(path: string): Promise<boolean | undefined> {
   }
 }
 
-/** Converts a NeoX step into a Hugging Face folder. */
-export async function convertToHf(step: NeoxStep, opts: ConvertOptions): Promise<ConvertResult> {
-  const out = resolve(opts.out);
-  const empty = await isEmptyDir(out);
-  if (empty === false && !opts.force) {
-    throw new NeoxLayoutError(out, "output folder is not empty (use --force to replace it)");
-  }
+/** Options of {@link conversionFiles}. */
+export interface ConversionFilesOptions extends PlanConversionOptions {
+  /** Largest shard, e.g. "5GB" (default 5GB, as huggingface_hub). */
+  maxShardSize?: string;
+}
+
+/** Every file a conversion writes, laid out before any tensor byte is read. */
+export interface ConversionFiles {
+  /** What {@link planConversion} computed. */
+  readonly plan: Awaited<ReturnType<typeof planConversion>>;
+  /** `config.json`, `generation_config.json` and the tokenizer's files, in writing order. */
+  readonly small: readonly PlannedFile[];
+  /** The safetensors files, in shard order. */
+  readonly shards: readonly PlannedFile[];
+  /** `model.safetensors.index.json`, when there is more than one shard. */
+  readonly index?: PlannedFile;
+  /** Bytes of tensor data over all shards. */
+  readonly tensorBytes: number;
+}
+
+/**
+ * The files of the Hugging Face folder `convert` makes of `step`: the plan, each shard's header
+ * and size, the configs' and tokenizer's bytes — what one process writes into its folder and
+ * what a job array cuts into units.
+ */
+export async function conversionFiles(
+  step: NeoxStep,
+  opts: ConversionFilesOptions = {},
+): Promise<ConversionFiles> {
   const plan = await planConversion(step, { dtype: opts.dtype, tokenizer: opts.tokenizer });
-  const { model, plans, dtype } = plan;
-  const replicatedDifferences: ConvertResult["replicatedDifferences"] = [];
+  const { plans, dtype } = plan;
+  const tensors = plans.map((p) => ({
+    name: p.name,
+    dtype,
+    shape: [...p.shape],
+    byteLength: numelOf(p.shape) * dtype.itemsize,
+    source: new PlanSource(p),
+  }));
+  const sharded = shardedFiles(tensors, { maxShardSize: opts.maxShardSize ?? "5GB" });
+  const index = sharded.index && smallFile(sharded.index.file, sharded.index.bytes);
+  return {
+    plan,
+    small: hfModelFileContents(plan).map(([name, data]) => smallFile(name, data)),
+    shards: sharded.shards.map((f) => safetensorsFile(f.file, f.layout)),
+    ...(index ? { index } : {}),
+    tensorBytes: sharded.plan.totalSize,
+  };
+}
+
+/** Replicated tensors whose TP copies differ, with the largest difference (reads them). */
+export async function replicatedDifferencesOf(
+  plans: readonly TensorPlan[],
+): Promise<{ name: string; maxDiff: number }[]> {
+  const out: { name: string; maxDiff: number }[] = [];
   for (const p of plans) {
     if (p.op !== "replicated") continue;
     const d = await replicatedMaxDiff(p);
-    if (d !== 0) replicatedDifferences.push({ name: p.name, maxDiff: d });
+    if (d !== 0) out.push({ name: p.name, maxDiff: d });
   }
-  return writeDirAtomic(out, async (tmp) => {
-    const files = await writeHfModelFiles(tmp, plan);
-    const total = plans.reduce((n, p) => n + numelOf(p.shape) * dtype.itemsize, 0);
-    let written = 0;
-    const tensors = plans.map((p) => ({
-      name: p.name,
-      dtype,
-      shape: [...p.shape],
-      byteLength: numelOf(p.shape) * dtype.itemsize,
-      source: new PlanSource(p),
-    }));
-    const shards = await writeShardedSafetensors(tmp, tensors, {
-      maxShardSize: opts.maxShardSize ?? "5GB",
-      onData: (n) => {
-        written += n;
-        opts.onProgress?.(written, total);
-      },
-    });
-    files.push(...shards.files);
-    return {
-      out,
-      model,
-      dtype: dtype.name,
-      files,
-      tensors: plans.length,
-      bytes: total,
-      replicatedDifferences,
-      copy: shards.copy,
-      notes: plan.notes,
-    };
-  });
+  return out;
+}
+
+/**
+ * Converts a NeoX step into a Hugging Face folder: a local folder (built in a temporary folder
+ * and renamed into place) or an `s3://BUCKET/PREFIX` (every object whole, `config.json` last).
+ */
+export async function convertToHf(step: NeoxStep, opts: ConvertOptions): Promise<ConvertResult> {
+  const address = parseAddress(opts.out);
+  const out = address.kind === "local" ? resolve(address.path) : opts.out.replace(/\/+$/, "");
+  if (address.kind === "local" && (await isEmptyDir(out)) === false && !opts.force)
+    throw new OutputNotEmptyError(out);
+  const files = await conversionFiles(step, opts);
+  const { plan } = files;
+  const replicatedDifferences = await replicatedDifferencesOf(plan.plans);
+  const total = files.tensorBytes;
+  let written = 0;
+  const onData = (n: number) => {
+    written += n;
+    opts.onProgress?.(written, total);
+  };
+  const order = [...files.small, ...files.shards, ...(files.index ? [files.index] : [])];
+  const copy: CopyStats = { kernelBytes: 0, memoryBytes: 0, writtenBytes: 0 };
+  await writeOutputFolder(
+    opts.out,
+    async (folder) => {
+      for (const f of order) {
+        const stats = await folder.writeFile(f.path, (sink) =>
+          f.write(sink, `${folder.name}/${f.path}`, onData),
+        );
+        if (f.dataBytes > 0) addCopyStats(copy, stats);
+      }
+    },
+    { replace: opts.force, last: ["config.json"] },
+  );
+  return {
+    out,
+    model: plan.model,
+    dtype: plan.dtype.name,
+    files: order.map((f) => f.path),
+    tensors: plan.plans.length,
+    bytes: total,
+    replicatedDifferences,
+    copy,
+    notes: plan.notes,
+  };
 }

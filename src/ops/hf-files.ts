@@ -59,8 +59,8 @@ export interface HfModelFiles {
   tokenizer?: HfTokenizer;
 }
 
-/** Writes the config and tokenizer files into `dir`; returns their names. */
-export async function writeHfModelFiles(dir: string, f: HfModelFiles): Promise<string[]> {
+/** The config and tokenizer files as name and contents, in the order they are written. */
+export function hfModelFileContents(f: HfModelFiles): [string, string | Uint8Array][] {
   const files: [string, string | Uint8Array][] = [
     ["config.json", formatHfJson(f.config)],
     ["generation_config.json", formatHfJson(f.generationConfig)],
@@ -73,6 +73,12 @@ export async function writeHfModelFiles(dir: string, f: HfModelFiles): Promise<s
       ["special_tokens_map.json", formatTokenizerJson(specialTokensMapJson(s))],
     );
   }
+  return files;
+}
+
+/** Writes the config and tokenizer files into `dir`; returns their names. */
+export async function writeHfModelFiles(dir: string, f: HfModelFiles): Promise<string[]> {
+  const files = hfModelFileContents(f);
   for (const [name, data] of files) await writeFile(join(dir, name), data);
   return files.map(([name]) => name);
 }

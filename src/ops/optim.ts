@@ -13,9 +13,11 @@ import type { NeoxStep } from "../neox/step.js";
 import { PlanSource, withOutputDtype } from "../plan/execute.js";
 import { numelOf, type TensorPlan } from "../plan/plan.js";
 import { selectNames } from "../repo/select.js";
-import { writeShardedSafetensors } from "../safetensors/shard.js";
+import { shardedFiles } from "../safetensors/shard.js";
+import { parseAddress } from "../source/address.js";
 import { writeDirAtomic } from "../source/atomic-write.js";
 import { addCopyStats, type CopyStats } from "../source/file-sink.js";
+import { writeOutputFolder } from "../source/output-folder.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import { NewStorage, NewTensor } from "../torch/new-tensor.js";
 import { PyDict, type PyValue } from "../torch/pyvalue.js";
@@ -24,6 +26,7 @@ import { ZeroFormatError } from "../zero/errors.js";
 import { planOptimizerStates } from "../zero/plan-optim.js";
 import { STATE_KINDS, type StateKind } from "../zero/rank-state.js";
 import { optimizerScalars } from "../zero/scalars.js";
+import { type PlannedFile, safetensorsFile, smallFile } from "./jobs/planned-file.js";
 
 const F32 = DTYPES.get("float32") as DTypeInfo;
 
@@ -80,14 +83,8 @@ async function checkOutputFolder(path: string, force?: boolean): Promise<void> {
     throw new ZeroFormatError(path, "output folder is not empty (use --force to replace it)");
 }
 
-/** Writes the step's optimizer states. */
-export async function exportOptimizerStates(
-  step: NeoxStep,
-  m: NeoxModel,
-  opts: OptimExportOptions,
-): Promise<OptimExportResult> {
-  const out = resolve(opts.out);
-  await checkOutputFolder(out, opts.force);
+/** The plans of the parameters selected for export, per state kind. */
+async function selectedPlans(step: NeoxStep, m: NeoxModel, opts: OptimSelection) {
   const { plans, ranks } = await planOptimizerStates(step, m);
   const names = engineNames(m);
   const keep = (p: TensorPlan) =>
@@ -110,99 +107,202 @@ export async function exportOptimizerStates(
     (n, k) => n + selected[k].reduce((x, p) => x + numelOf(p.shape) * 4, 0),
     0,
   );
+  return { ranks, names, kinds, missingKinds, selected, count, total };
+}
+
+/** Which parameters and names an export takes (the options that shape its files). */
+export type OptimSelection = Pick<OptimExportOptions, "params" | "names" | "maxShardSize">;
+
+/** The files of an `hf`-format export, laid out before any tensor byte is read. */
+export interface OptimFiles {
+  /** Each state kind's safetensors shards (`fp32/model.safetensors`, …), kind by kind. */
+  readonly shards: readonly PlannedFile[];
+  /** Shard indexes, `fp32/config.json` and `optimizer.json`. */
+  readonly small: readonly PlannedFile[];
+  /** Every file in the order one process writes them (`optimizer.json` last). */
+  readonly order: readonly PlannedFile[];
+  readonly era: string;
+  readonly parameters: number;
+  /** Bytes of tensor data. */
+  readonly bytes: number;
+  readonly kinds: StateKind[];
+  readonly missingKinds: StateKind[];
+}
+
+/** The file an export is complete with (written last on S3). */
+export const OPTIMIZER_JSON = "optimizer.json";
+
+/**
+ * The files `optim --format hf` writes for `step`: per state kind a folder of fp32 shards (+
+ * index), `fp32/config.json` when the fp32 folder is a whole HF model, and `optimizer.json`.
+ */
+export async function optimFiles(
+  step: NeoxStep,
+  m: NeoxModel,
+  opts: OptimSelection = {},
+): Promise<OptimFiles> {
+  const sel = await selectedPlans(step, m, opts);
+  const { names, kinds, selected } = sel;
+  const scalars = await optimizerScalars(step, sel.ranks[0], sel.missingKinds);
+  const shards: PlannedFile[] = [];
+  const small: PlannedFile[] = [];
+  const order: PlannedFile[] = [];
+  for (const k of kinds) {
+    const tensors = selected[k].map((p) => ({
+      name: opts.names === "neox" ? (names.get(p.name)?.engine ?? p.name) : p.name,
+      dtype: F32,
+      shape: [...p.shape],
+      byteLength: numelOf(p.shape) * 4,
+      source: new PlanSource(withOutputDtype(p, F32)),
+    }));
+    const files = shardedFiles(tensors, { maxShardSize: opts.maxShardSize ?? "5GB" });
+    for (const f of files.shards) {
+      const pf = safetensorsFile(`${k}/${f.file}`, f.layout);
+      shards.push(pf);
+      order.push(pf);
+    }
+    if (files.index) {
+      const pf = smallFile(`${k}/${files.index.file}`, files.index.bytes);
+      small.push(pf);
+      order.push(pf);
+    }
+    if (k === "fp32" && !opts.params && opts.names !== "neox") {
+      const cfg = hfConfigJson({
+        numLayers: m.numLayers,
+        hiddenSize: m.hiddenSize,
+        numHeads: m.numHeads,
+        intermediateSize: m.intermediateSize,
+        vocabSize: m.vocabSize,
+        maxPositionEmbeddings: m.maxPositionEmbeddings,
+        rotaryPct: m.rotaryPct,
+        rotaryEmbBase: m.rotaryEmbBase,
+        layerNormEps: m.layerNormEps,
+        useParallelResidual: m.useParallelResidual,
+        tieWordEmbeddings: m.tieWordEmbeddings,
+        torchDtype: "float32",
+      });
+      const pf = smallFile(`${k}/config.json`, formatHfJson(cfg));
+      small.push(pf);
+      order.push(pf);
+    }
+  }
+  const json = smallFile(OPTIMIZER_JSON, `${JSON.stringify(scalars, null, 2)}\n`);
+  small.push(json);
+  order.push(json);
+  return {
+    shards,
+    small,
+    order,
+    era: sel.ranks[0]?.era ?? "?",
+    parameters: sel.count,
+    bytes: sel.total,
+    kinds,
+    missingKinds: sel.missingKinds,
+  };
+}
+
+/** Writes the step's optimizer states. */
+export async function exportOptimizerStates(
+  step: NeoxStep,
+  m: NeoxModel,
+  opts: OptimExportOptions,
+): Promise<OptimExportResult> {
+  const format = opts.format ?? "hf";
+  const address = parseAddress(opts.out);
+  if (address.kind !== "local" && format !== "hf")
+    throw new ZeroFormatError(
+      opts.out,
+      "the universal format is written to a local folder (the hf format also to s3://)",
+    );
+  const out = address.kind === "local" ? resolve(address.path) : opts.out.replace(/\/+$/, "");
+  if (address.kind === "local") await checkOutputFolder(out, opts.force);
   let done = 0;
   const copy: CopyStats = { kernelBytes: 0, memoryBytes: 0, writtenBytes: 0 };
+  if (format === "hf") {
+    const files = await optimFiles(step, m, opts);
+    const onData = (n: number) => {
+      done += n;
+      opts.onProgress?.(done, files.bytes);
+    };
+    await writeOutputFolder(
+      opts.out,
+      async (folder) => {
+        for (const f of files.order) {
+          const stats = await folder.writeFile(f.path, (sink) =>
+            f.write(sink, `${folder.name}/${f.path}`, onData),
+          );
+          if (f.dataBytes > 0) addCopyStats(copy, stats);
+        }
+      },
+      { replace: opts.force, last: [OPTIMIZER_JSON] },
+    );
+    return {
+      out,
+      era: files.era,
+      parameters: files.parameters,
+      bytes: files.bytes,
+      kinds: files.kinds,
+      missingKinds: files.missingKinds,
+      copy,
+    };
+  }
+  const { ranks, names, kinds, missingKinds, selected, count, total } = await selectedPlans(
+    step,
+    m,
+    opts,
+  );
   const r0 = ranks[0];
   await writeDirAtomic(out, async (tmp) => {
     const scalars = await optimizerScalars(step, ranks[0], missingKinds);
-    if ((opts.format ?? "hf") === "hf") {
+    // DeepSpeed universal layout: zero/<engine name>/{fp32,exp_avg,exp_avg_sq}.pt + optimizer_state.pt.
+    const zero = join(tmp, "zero");
+    for (const p of selected.fp32) {
+      const info = names.get(p.name);
+      if (!info) continue;
+      const dir = join(zero, info.engine);
+      await mkdir(dir, { recursive: true });
       for (const k of kinds) {
-        const dir = join(tmp, k);
-        const tensors = selected[k].map((p) => ({
-          name: opts.names === "neox" ? (names.get(p.name)?.engine ?? p.name) : p.name,
-          dtype: F32,
-          shape: [...p.shape],
-          byteLength: numelOf(p.shape) * 4,
-          source: new PlanSource(withOutputDtype(p, F32)),
-        }));
-        const w = await writeShardedSafetensors(dir, tensors, {
-          maxShardSize: opts.maxShardSize ?? "5GB",
-          onData: (n) => {
-            done += n;
-            opts.onProgress?.(done, total);
-          },
-        });
-        addCopyStats(copy, w.copy);
-        if (k === "fp32" && !opts.params && opts.names !== "neox") {
-          const cfg = hfConfigJson({
-            numLayers: m.numLayers,
-            hiddenSize: m.hiddenSize,
-            numHeads: m.numHeads,
-            intermediateSize: m.intermediateSize,
-            vocabSize: m.vocabSize,
-            maxPositionEmbeddings: m.maxPositionEmbeddings,
-            rotaryPct: m.rotaryPct,
-            rotaryEmbBase: m.rotaryEmbBase,
-            layerNormEps: m.layerNormEps,
-            useParallelResidual: m.useParallelResidual,
-            tieWordEmbeddings: m.tieWordEmbeddings,
-            torchDtype: "float32",
-          });
-          await writeFile(join(dir, "config.json"), formatHfJson(cfg));
-        }
+        const plan = selected[k].find((x) => x.name === p.name) as TensorPlan;
+        // A bias summed across TP ranks is replicated per rank in DeepSpeed's view: store one rank's copy.
+        const effective = plan.op === "sum" ? { ...plan, op: "replicated" as const } : plan;
+        const entries: [PyValue, PyValue][] = [
+          ["param", NewTensor.of(NewStorage.fromSource(new PlanSource(effective)), plan.shape)],
+          ["cat_dim", info.dim ?? 0],
+        ];
+        if (info.vocab) entries.push(["vocab_tensor", true]);
+        await saveTorch(join(dir, `${k}.pt`), PyDict.from(entries));
+        done += numelOf(plan.shape) * 4;
+        opts.onProgress?.(done, total);
       }
-      await writeFile(join(tmp, "optimizer.json"), `${JSON.stringify(scalars, null, 2)}\n`);
-    } else {
-      // DeepSpeed universal layout: zero/<engine name>/{fp32,exp_avg,exp_avg_sq}.pt + optimizer_state.pt.
-      const zero = join(tmp, "zero");
-      for (const p of selected.fp32) {
-        const info = names.get(p.name);
-        if (!info) continue;
-        const dir = join(zero, info.engine);
-        await mkdir(dir, { recursive: true });
-        for (const k of kinds) {
-          const plan = selected[k].find((x) => x.name === p.name) as TensorPlan;
-          // A bias summed across TP ranks is replicated per rank in DeepSpeed's view: store one rank's copy.
-          const effective = plan.op === "sum" ? { ...plan, op: "replicated" as const } : plan;
-          const entries: [PyValue, PyValue][] = [
-            ["param", NewTensor.of(NewStorage.fromSource(new PlanSource(effective)), plan.shape)],
-            ["cat_dim", info.dim ?? 0],
-          ];
-          if (info.vocab) entries.push(["vocab_tensor", true]);
-          await saveTorch(join(dir, `${k}.pt`), PyDict.from(entries));
-          done += numelOf(plan.shape) * 4;
-          opts.onProgress?.(done, total);
-        }
-        const stepValue = scalars.optimizer_step ?? scalars.iteration;
-        if (stepValue !== null && stepValue !== undefined)
-          await saveTorch(join(dir, "step.pt"), stepValue);
-      }
-      await saveTorch(
-        join(zero, "optimizer_state.pt"),
-        PyDict.from([
-          [
-            "param_groups",
-            (r0?.groups ?? []).map((g) =>
-              PyDict.from(
-                Object.entries(g.hyper).filter(
-                  ([, v]) => typeof v === "number" || Array.isArray(v),
-                ) as [PyValue, PyValue][],
-              ),
-            ),
-          ],
-        ]),
-      );
-      for (const f of step.modelStates) {
-        if (!f) continue;
-        const src = await step.folder.open(f.path);
-        try {
-          await writeFile(join(tmp, f.base), await src.read(0, src.size));
-        } finally {
-          await src.close();
-        }
-      }
-      await writeFile(join(tmp, "optimizer.json"), `${JSON.stringify(scalars, null, 2)}\n`);
+      const stepValue = scalars.optimizer_step ?? scalars.iteration;
+      if (stepValue !== null && stepValue !== undefined)
+        await saveTorch(join(dir, "step.pt"), stepValue);
     }
+    await saveTorch(
+      join(zero, "optimizer_state.pt"),
+      PyDict.from([
+        [
+          "param_groups",
+          (r0?.groups ?? []).map((g) =>
+            PyDict.from(
+              Object.entries(g.hyper).filter(
+                ([, v]) => typeof v === "number" || Array.isArray(v),
+              ) as [PyValue, PyValue][],
+            ),
+          ),
+        ],
+      ]),
+    );
+    for (const f of step.modelStates) {
+      if (!f) continue;
+      const src = await step.folder.open(f.path);
+      try {
+        await writeFile(join(tmp, f.base), await src.read(0, src.size));
+      } finally {
+        await src.close();
+      }
+    }
+    await writeFile(join(tmp, "optimizer.json"), `${JSON.stringify(scalars, null, 2)}\n`);
   });
   return { out, era: r0?.era ?? "?", parameters: count, bytes: total, kinds, missingKinds, copy };
 }

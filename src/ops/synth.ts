@@ -53,10 +53,10 @@ export interface SynthResult {
 }
 
 /** The seed of {@link SynthOptions.seed} when none is given. */
-const DEFAULT_SEED = 1234;
+export const DEFAULT_SEED = 1234;
 
 /** The model shape and training layout of a preset. */
-function presetShape(preset: string): GptNeoxShape & { tp: number; dp: number } {
+export function presetShape(preset: string): GptNeoxShape & { tp: number; dp: number } {
   const p = PYTHIA_PRESETS[preset.replace(/^pythia-/, "")];
   if (!p)
     throw new NeoxLayoutError(
@@ -69,7 +69,7 @@ function presetShape(preset: string): GptNeoxShape & { tp: number; dp: number } 
 }
 
 /** A synthetic full checkpoint: weights N(0, 0.02) (LayerNorm weights around 1). */
-function synthCheckpoint(shape: GptNeoxShape, seed: number): FullCheckpoint {
+export function synthCheckpoint(shape: GptNeoxShape, seed: number): FullCheckpoint {
   const shapes = new Map(hfParameters(shape).map((p) => [p.name, p.shape]));
   const shapeOf = (n: string) => {
     const s = shapes.get(n);

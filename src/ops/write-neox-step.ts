@@ -62,7 +62,7 @@ export interface WriteNeoxOptions {
 }
 
 /** The scalars the files record, defaults filled in. */
-function scalarsOf(opts: WriteNeoxOptions) {
+export function scalarsOf(opts: WriteNeoxOptions) {
   const d = WRITE_DEFAULTS;
   const lr = opts.lr ?? d.lr;
   const schedule: WrittenSchedule = {

@@ -1,13 +1,20 @@
 /**
- * dtype casts with torch's rounding, on byte chunks. float16 is widened with arithmetic (a
- * table lookup per element misses the cache on this kind of machine: ~20 ns against ~2 ns),
- * the rare zeros, subnormals, infinities and NaNs from a small exact table; float16 →
- * bfloat16 goes straight through the float32 bits without an intermediate array.
+ * dtype casts with torch's rounding, on byte chunks. A cast from a 16-bit dtype is one lookup
+ * per element in a 64K-entry table of torch's results (built on first use from half.ts's exact
+ * conversions), written straight into the output buffer: no float math, no intermediate array.
+ * Casts from float32 round with integer arithmetic on the bits.
  */
 
 import { takeBytes } from "../source/recycled-bytes.js";
 import type { DTypeInfo } from "../torch/dtype.js";
-import { bf16ToF32, f16ToF32, f32BitsToF16, f32ToBf16, f32ToF16 } from "../torch/half.js";
+import {
+  bf16ToF32,
+  f16BitsTable,
+  f32BitsToF16,
+  f32ToBf16,
+  f32ToF16,
+  lookup32,
+} from "../torch/half.js";
 import { CheckpointError } from "../util/errors.js";
 
 const FLOATS = new Set(["float16", "bfloat16", "float32"]);
@@ -17,80 +24,69 @@ export function canCast(from: DTypeInfo, to: DTypeInfo): boolean {
   return from.name === to.name || (FLOATS.has(from.name) && FLOATS.has(to.name));
 }
 
-/** Exponent bits of a float16. */
-const F16_EXP = 0x7c00;
-/** float32 exponent bias minus float16's (127 − 15), placed at float16's exponent bits. */
-const F16_TO_F32_BIAS = 112 << 10;
-
-/** Index of a float16 with exponent 0 or 31 in the special tables: sign, exponent 31, mantissa. */
-const specialIndex = (h: number): number =>
-  ((h >> 4) & 0x800) | ((h & F16_EXP) === F16_EXP ? 0x400 : 0) | (h & 0x3ff);
-
-let specialTables: { f32: Uint32Array; bf16: Uint16Array } | undefined;
-
 /**
- * The float16 values with exponent 0 or 31 (zeros, subnormals, infinities, NaNs) as float32
- * and bfloat16 bits, 4096 of each (small enough to stay in cache), from half.ts's exact
- * conversions.
+ * float16 bits → bfloat16 bits as torch casts a float16 tensor to bfloat16: through the exact
+ * float32 value, rounded to nearest even, and every NaN (either sign, any payload) to 0x7FC0
+ * (c10's scalar conversion; the vectorised float32 → bfloat16 cast gives 0xFFFF instead).
  */
-function specials(): { f32: Uint32Array; bf16: Uint16Array } {
-  if (specialTables) return specialTables;
-  const halves = new Uint16Array(4096);
-  for (let i = 0; i < 4096; i++)
-    halves[i] = ((i & 0x800) << 4) | (i & 0x400 ? F16_EXP : 0) | (i & 0x3ff);
-  const wide = f16ToF32(halves);
-  specialTables = { f32: new Uint32Array(wide.buffer), bf16: f32ToBf16(wide) };
-  return specialTables;
+let f16ToBf16Table: Uint16Array | undefined;
+/** bfloat16 bits → float16 bits, through the exact float32 value, rounded once. */
+let bf16ToF16Table: Uint16Array | undefined;
+
+/** The 64K-entry float16 → bfloat16 table (128 KiB), built on first use. */
+function f16ToBf16Bits(): Uint16Array {
+  if (f16ToBf16Table) return f16ToBf16Table;
+  const wide = f16BitsTable();
+  const t = new Uint16Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const x = wide[h] as number;
+    t[h] =
+      (x & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+  }
+  f16ToBf16Table = t;
+  return t;
 }
 
+/** The 64K-entry bfloat16 → float16 table (128 KiB), built on first use. */
+function bf16ToF16Bits(): Uint16Array {
+  if (bf16ToF16Table) return bf16ToF16Table;
+  const t = new Uint16Array(65536);
+  for (let b = 0; b < 65536; b++) t[b] = f32BitsToF16((b << 16) >>> 0);
+  bf16ToF16Table = t;
+  return t;
+}
+
+/**
+ * `out[i] = table[src[i]]` for 16-bit codes into 16-bit entries, eight per turn (a separate
+ * function from {@link lookup32} so that each stays monomorphic).
+ */
+function lookup16(src: Uint16Array, table: Uint16Array, out: Uint16Array): Uint16Array {
+  const n = src.length;
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    out[i] = table[src[i] as number] as number;
+    out[i + 1] = table[src[i + 1] as number] as number;
+    out[i + 2] = table[src[i + 2] as number] as number;
+    out[i + 3] = table[src[i + 3] as number] as number;
+    out[i + 4] = table[src[i + 4] as number] as number;
+    out[i + 5] = table[src[i + 5] as number] as number;
+    out[i + 6] = table[src[i + 6] as number] as number;
+    out[i + 7] = table[src[i + 7] as number] as number;
+  }
+  for (; i < n; i++) out[i] = table[src[i] as number] as number;
+  return out;
+}
+
+/** 16-bit elements as a view (a copy only when misaligned). */
 function halves(bytes: Uint8Array): Uint16Array {
   const b = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
   return new Uint16Array(b.buffer, b.byteOffset, b.byteLength >> 1);
 }
 
-/**
- * float16 bits → float32 values. A normal value moves its exponent and mantissa into place
- * (kept inline: a helper returning values ≥ 2³⁰ would box them).
- */
+/** float16 bits → float32 values, written through a bit view of `out` (no float math). */
 function widenF16(src: Uint16Array, out = new Uint32Array(src.length)): Float32Array {
-  const sp = specials().f32;
-  for (let i = 0; i < src.length; i++) {
-    const h = src[i] as number;
-    const e = h & F16_EXP;
-    out[i] =
-      e !== 0 && e !== F16_EXP
-        ? ((h & 0x8000) << 16) | (((h & 0x7fff) + F16_TO_F32_BIAS) << 13)
-        : (sp[specialIndex(h)] as number);
-  }
-  return new Float32Array(out.buffer, out.byteOffset, out.length);
-}
-
-/**
- * float16 bits → bfloat16 bits, as torch's two-step cast through float32 rounds them: for a
- * normal value the float32's upper half, plus one when its lower half (the float16's last three
- * mantissa bits) is past the halfway point, or at it with an odd upper half.
- */
-function f16ToBf16(src: Uint16Array, out = new Uint16Array(src.length)): Uint16Array {
-  const sp = specials().bf16;
-  for (let i = 0; i < src.length; i++) {
-    const h = src[i] as number;
-    const e = h & F16_EXP;
-    if (e === 0 || e === F16_EXP) {
-      out[i] = sp[specialIndex(h)] as number;
-      continue;
-    }
-    const upper = ((h & 0x7fff) + F16_TO_F32_BIAS) >> 3;
-    // Round half to even without a branch: the last three bits plus the upper half's parity
-    // reach 5 exactly when the value rounds up.
-    out[i] = (h & 0x8000) | (upper + (((h & 7) + (upper & 1) + 3) >> 3));
-  }
-  return out;
-}
-
-/** bfloat16 bits → float16 bits (through the exact float32 value, rounded once). */
-function bf16ToF16(src: Uint16Array, out = new Uint16Array(src.length)): Uint16Array {
-  for (let i = 0; i < src.length; i++) out[i] = f32BitsToF16(((src[i] as number) << 16) >>> 0);
-  return out;
+  lookup32(src, f16BitsTable(), out);
+  return new Float32Array(out.buffer, out.byteOffset, src.length);
 }
 
 /** float32 elements as a view (a copy only when misaligned). */
@@ -148,9 +144,9 @@ export function castBytes(bytes: Uint8Array, from: DTypeInfo, to: DTypeInfo): Ui
   const n = bytes.byteLength / from.itemsize;
   switch (`${from.name}>${to.name}`) {
     case "float16>bfloat16":
-      return asBytes(f16ToBf16(halves(bytes), out16(n)));
+      return asBytes(lookup16(halves(bytes), f16ToBf16Bits(), out16(n)));
     case "bfloat16>float16":
-      return asBytes(bf16ToF16(halves(bytes), out16(n)));
+      return asBytes(lookup16(halves(bytes), bf16ToF16Bits(), out16(n)));
     case "float16>float32":
       return asBytes(widenF16(halves(bytes), out32(n)));
     case "bfloat16>float32": {

@@ -7,9 +7,18 @@ import { mkdir, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../source/atomic-write.js";
 import { addCopyStats, type CopyStats, type FileSinkOptions } from "../source/file-sink.js";
+import type { OutputFolder } from "../source/output-folder.js";
 import { pythonJsonDumps } from "../util/python-json.js";
 import { parseSize } from "./size.js";
-import { type SafetensorsInputTensor, writeSafetensors } from "./write.js";
+import {
+  checkLayoutSources,
+  DEFAULT_SAFETENSORS_METADATA,
+  type SafetensorsInputTensor,
+  type SafetensorsLayout,
+  safetensorsLayout,
+  writeSafetensors,
+  writeSafetensorsTo,
+} from "./write.js";
 
 /** huggingface_hub's and current transformers' default shard limit. */
 export const DEFAULT_MAX_SHARD_SIZE = "5GB";
@@ -143,6 +152,98 @@ export interface ShardedWriteResult<T> {
   readonly removed: readonly string[];
   /** Where the shards' bytes came from, over all shards. */
   readonly copy: CopyStats;
+}
+
+/** One file of a sharded save, laid out before any tensor byte is produced. */
+export interface ShardedFile<T> {
+  /** The file's name (`model-00001-of-00002.safetensors`). */
+  readonly file: string;
+  /** Its header bytes, tensor order and offsets, and size. */
+  readonly layout: SafetensorsLayout<T>;
+}
+
+/** Every file of a sharded save, as {@link writeShardedSafetensors} would write them. */
+export interface ShardedFiles<T> {
+  readonly plan: ShardPlan<T>;
+  /** The shards, in shard order. */
+  readonly shards: readonly ShardedFile<T>[];
+  /** The index (more than one shard only): its name and bytes. */
+  readonly index?: { readonly file: string; readonly bytes: Uint8Array };
+}
+
+/**
+ * The files a sharded save of `tensors` makes — each shard's layout and the index's bytes —
+ * without writing anything: what a job cuts into units, and what a resumed unit checks a file
+ * already there against.
+ */
+export function shardedFiles<T extends SafetensorsInputTensor>(
+  tensors: readonly T[],
+  options: Pick<
+    WriteShardedOptions,
+    "maxShardSize" | "metadata" | "indexStyle" | "indexMetadata" | "filenamePattern"
+  > = {},
+): ShardedFiles<T> {
+  const plan = planShards(tensors, options.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE, options);
+  const metadata = options.metadata === undefined ? DEFAULT_SAFETENSORS_METADATA : options.metadata;
+  const shards = plan.shards.map((s) => ({
+    file: s.file,
+    layout: safetensorsLayout(s.tensors, metadata, s.file),
+  }));
+  const index =
+    plan.shards.length > 1
+      ? {
+          file: plan.indexFile,
+          bytes: new TextEncoder().encode(
+            shardIndexJson(plan, options.indexStyle, options.indexMetadata),
+          ),
+        }
+      : undefined;
+  return { plan, shards, ...(index ? { index } : {}) };
+}
+
+/** Options of {@link writeShardedSafetensorsTo}. */
+export interface WriteShardedToOptions
+  extends Pick<
+    WriteShardedOptions,
+    "maxShardSize" | "metadata" | "indexStyle" | "indexMetadata" | "filenamePattern" | "onData"
+  > {
+  /** A folder inside the output the files go to (`fp32`), `/`-separated. Default: its root. */
+  dir?: string;
+}
+
+/**
+ * Writes tensors as Hugging Face sharded weights into an output folder (a local folder being
+ * built, or an S3 prefix: `writeOutputFolder`): the same files, byte for byte, as
+ * {@link writeShardedSafetensors}, shards before the index. Returns the paths written
+ * (relative to the output folder) and where the bytes came from.
+ */
+export async function writeShardedSafetensorsTo<T extends SafetensorsInputTensor>(
+  folder: Pick<OutputFolder, "writeFile" | "name">,
+  tensors: readonly T[],
+  options: WriteShardedToOptions = {},
+): Promise<{ plan: ShardPlan<T>; files: string[]; copy: CopyStats }> {
+  const planned = shardedFiles(tensors, options);
+  const at = (f: string) => (options.dir ? `${options.dir}/${f}` : f);
+  for (const s of planned.shards) checkLayoutSources(s.layout, `${folder.name}/${at(s.file)}`);
+  const copy: CopyStats = { kernelBytes: 0, memoryBytes: 0, writtenBytes: 0 };
+  const files: string[] = [];
+  for (const s of planned.shards) {
+    const path = at(s.file);
+    const name = `${folder.name}/${path}`;
+    addCopyStats(
+      copy,
+      await folder.writeFile(path, (sink) =>
+        writeSafetensorsTo(sink, s.layout, name, options.onData),
+      ),
+    );
+    files.push(s.file);
+  }
+  const index = planned.index;
+  if (index) {
+    await folder.writeFile(at(index.file), (sink) => sink.write(index.bytes));
+    files.push(index.file);
+  }
+  return { plan: planned.plan, files, copy };
 }
 
 function escapeRegExp(s: string): string {

@@ -164,6 +164,43 @@ export interface SafetensorsWriteResult<T> extends SafetensorsLayout<T> {
 }
 
 /**
+ * Checks that every source of `layout` holds the bytes its tensor declares (before anything is
+ * written): a {@link SafetensorsWriteError} naming `file` and the tensor otherwise.
+ */
+export function checkLayoutSources<T extends SafetensorsInputTensor>(
+  layout: SafetensorsLayout<T>,
+  file: string,
+): void {
+  for (const { tensor } of layout.entries) {
+    const held = tensor.source.numel * tensor.source.dtype.itemsize;
+    if (held !== tensor.byteLength) {
+      throw new SafetensorsWriteError(
+        file,
+        tensor.name,
+        `source holds ${held} bytes, ${tensor.byteLength} declared`,
+      );
+    }
+  }
+}
+
+/**
+ * Writes the file of `layout` (from {@link safetensorsLayout}) into `sink`: the header, then each
+ * tensor's bytes in file order. The entry for any sink — a local file being written atomically,
+ * an S3 object, an output folder's file. `file` names the target in errors; a source that gives
+ * more or fewer bytes than declared is a {@link SafetensorsWriteError}.
+ */
+export async function writeSafetensorsTo<T extends SafetensorsInputTensor>(
+  sink: ByteSink,
+  layout: SafetensorsLayout<T>,
+  file: string,
+  onData?: (bytes: number) => void,
+): Promise<void> {
+  checkLayoutSources(layout, file);
+  await sink.write(layout.head);
+  for (const { tensor } of layout.entries) await writeTensor(sink, tensor, file, onData);
+}
+
+/**
  * Writes `tensors` to `path` as the reference writer would, streaming each tensor's bytes in
  * file order with the next chunk read while the last is written (memory stays bounded by a few
  * chunks). The file appears atomically; a source that gives more or fewer bytes than declared
@@ -179,23 +216,10 @@ export async function writeSafetensors<T extends SafetensorsInputTensor>(
     options.metadata === undefined ? DEFAULT_SAFETENSORS_METADATA : options.metadata,
     path,
   );
-  for (const { tensor } of layout.entries) {
-    const held = tensor.source.numel * tensor.source.dtype.itemsize;
-    if (held !== tensor.byteLength) {
-      throw new SafetensorsWriteError(
-        path,
-        tensor.name,
-        `source holds ${held} bytes, ${tensor.byteLength} declared`,
-      );
-    }
-  }
+  checkLayoutSources(layout, path);
   const copy = await writeFileAtomic(
     path,
-    async (sink) => {
-      await sink.write(layout.head);
-      for (const { tensor } of layout.entries)
-        await writeTensor(sink, tensor, path, options.onData);
-    },
+    (sink) => writeSafetensorsTo(sink, layout, path, options.onData),
     options.sink,
   );
   return { ...layout, copy };

@@ -85,7 +85,10 @@ export class HubRoot {
    * A revision by name, by the commit id served for it, or `HEAD` (the default revision: `main`,
    * else the last step).
    */
-  revision<R extends RevisionName>(repo: { readonly revisions: readonly R[] }, rev: string): R | undefined {
+  revision<R extends RevisionName>(
+    repo: { readonly revisions: readonly R[] },
+    rev: string,
+  ): R | undefined {
     const byName = repo.revisions.find((r) => r.name === rev);
     if (byName) return byName;
     if (rev === "HEAD") return defaultRevision(repo);

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { stat } from "node:fs/promises";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import pLimit from "p-limit";
+import { answerCors } from "./cors.js";
 import { RootFence } from "./fence.js";
 import { type FileVersion, fileHash } from "./file-hash.js";
 import { allowMethods, GET_HEAD, HttpError, sendJson, startHttpServer } from "./http.js";
@@ -124,8 +125,7 @@ async function describe(e: TreeEntry, rev: LocalRevision, expand: boolean): Prom
 const describeAll = (entries: readonly TreeEntry[], rev: LocalRevision, expand: boolean) =>
   pLimit(DESCRIBE_CONCURRENCY).map(entries, (e) => describe(e, rev, expand));
 
-const isVirtual = (rev: LocalRevision | VirtualRevision): rev is VirtualRevision =>
-  !("dir" in rev);
+const isVirtual = (rev: LocalRevision | VirtualRevision): rev is VirtualRevision => !("dir" in rev);
 
 /** A virtual revision's entry: a file, or a folder its file paths imply. */
 interface VirtualEntry {
@@ -171,9 +171,9 @@ async function describeVirtual(
   else {
     let p = blobOids.get(f);
     if (!p) {
-      p = f.read(0, f.size).then((b) =>
-        createHash("sha1").update(`blob ${f.size}\0`).update(b).digest("hex"),
-      );
+      p = f
+        .read(0, f.size)
+        .then((b) => createHash("sha1").update(`blob ${f.size}\0`).update(b).digest("hex"));
       blobOids.set(f, p);
     }
     oid = await p;
@@ -444,6 +444,7 @@ export async function startHubServer(
   let listening = "";
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost");
+    if (answerCors(req, res)) return;
     if (opts.extra && (await opts.extra(req, res, url))) return;
     let parts: string[];
     try {
@@ -454,10 +455,11 @@ export async function startHubServer(
     const m = match(parts);
     if (!m) throw notFound("endpoint");
     allowMethods(req, m.route.methods);
-    const repo =
-      (await opts.virtual?.(m.org, m.name)) ?? (await root.repository(m.org, m.name));
+    const repo = (await opts.virtual?.(m.org, m.name)) ?? (await root.repository(m.org, m.name));
     if (!repo) throw notFound(`repository ${m.org}/${m.name}`, "RepoNotFound");
-    const rev = m.route.revision ? root.revision(repo, m.rev) : undefined;
+    const rev = m.route.revision
+      ? root.revision<LocalRevision | VirtualRevision>(repo, m.rev)
+      : undefined;
     if (m.route.revision && !rev) throw notFound(`revision ${m.rev}`, "RevisionNotFound");
     const origin = requestOrigin(req) ?? listening;
     await m.route.run({ req, res, url, root, repo, rev, rest: m.rest, origin });

@@ -3,20 +3,14 @@
  * the blocks a read lacks are fetched in one coalesced read of the source below, so nearby small
  * reads (a zip directory, a pickle, local headers) share one request. Blocks stay in a memory
  * LRU and, with `cacheDir`, in files shared across runs, keyed by the file's version (for HTTP
- * its address and ETag). Reads of a block or more go straight through.
+ * its address and ETag; disk-blocks.ts). Reads of a block or more go straight through.
  */
-import { createHash } from "node:crypto";
-import { mkdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
-import { writeFileAtomic } from "./atomic-write.js";
 import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
 
 /** Small reads are served from aligned blocks of this size: nearby reads share one request. */
 export const DEFAULT_BLOCK_SIZE = 64 << 10;
 /** Memory cache per source: enough for a pickle and a zip directory many times over. */
 export const DEFAULT_CACHE_BYTES = 64 << 20;
-/** Hex digits of the sha256 of a version naming its disk-cache folder. */
-const DISK_KEY_DIGITS = 32;
 
 export interface CachedSourceOptions {
   /** Block size in bytes (default {@link DEFAULT_BLOCK_SIZE}). */
@@ -136,15 +130,9 @@ export class CachedSource implements ByteSource {
   private async readThrough(start: number, length: number): Promise<Uint8Array> {
     const version = this.opts.version?.();
     if (!this.opts.cacheDir || !version) return this.inner.read(start, length);
-    const key = createHash("sha256").update(version).digest("hex").slice(0, DISK_KEY_DIGITS);
-    const folder = join(this.opts.cacheDir, key);
-    const file = join(folder, `${start}-${length}`);
-    const st = await stat(file).catch(() => undefined);
-    if (st?.isFile() && st.size === length) return new Uint8Array(await readFile(file));
-    const bytes = await this.inner.read(start, length);
-    await mkdir(folder, { recursive: true });
-    await writeFileAtomic(file, (sink) => sink.write(bytes));
-    return bytes;
+    // The file system loads only for a disk cache, so the memory cache runs in a browser too.
+    const { readThroughDisk } = await import("./disk-blocks.js");
+    return readThroughDisk(this.inner, this.opts.cacheDir, version, start, length);
   }
 
   /** The probe's bytes as blocks: whole ones, and a last partial one that ends the file. */

@@ -8,8 +8,17 @@
  */
 import pLimit, { type LimitFunction } from "p-limit";
 import { Agent, type Dispatcher, request } from "undici";
-import { CheckpointError } from "../util/errors.js";
 import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
+import {
+  HttpSourceError,
+  headerLength,
+  printable,
+  type Served,
+  SourceChangedError,
+  servedRange,
+} from "./http-shared.js";
+
+export { HttpSourceError, headerLength, printable, SourceChangedError };
 
 /** Requests in flight per source. */
 export const DEFAULT_CONCURRENCY = 8;
@@ -21,31 +30,6 @@ export const PROBE_BYTES = 64 << 10;
 const DEFAULT_BACKOFF_MS = 100;
 /** Redirect hops followed (the hub redirects to a CDN once). */
 const MAX_REDIRECTS = 5;
-/** Longest decimal a length header may have: 15 digits stay below 2^53. */
-const MAX_LENGTH_DIGITS = 15;
-
-/** An HTTP failure that retries did not cure, or a response that breaks the protocol. */
-export class HttpSourceError extends CheckpointError {
-  override readonly name: string = "HttpSourceError";
-  constructor(
-    readonly url: string,
-    readonly status: number | undefined,
-    detail: string,
-  ) {
-    super(`${url}: ${detail}`, { file: url });
-  }
-}
-
-/** The remote file changed between two reads (its ETag or size differs). */
-export class SourceChangedError extends CheckpointError {
-  override readonly name = "SourceChangedError";
-  constructor(
-    readonly url: string,
-    detail: string,
-  ) {
-    super(`${url}: the file changed while being read (${detail})`, { file: url });
-  }
-}
 
 /**
  * A failure worth another attempt (5xx, 429, a reset, a short body). It never leaves this
@@ -93,29 +77,6 @@ let sharedAgent: Agent | undefined;
 export function defaultAgent(): Agent {
   sharedAgent ??= new Agent({ keepAliveTimeout: 10_000, connections: 16 });
   return sharedAgent;
-}
-
-/** The URL without its query (signed CDN URLs carry credentials there). */
-export function printable(url: string): string {
-  const u = new URL(url);
-  return `${u.origin}${u.pathname}`;
-}
-
-/** A non-negative decimal header value, or undefined when absent or malformed. */
-export function headerLength(v: string | string[] | undefined): number | undefined {
-  const s = headerOf(v)?.trim();
-  if (s === undefined || s.length > MAX_LENGTH_DIGITS || !/^\d+$/.test(s)) return undefined;
-  return Number(s);
-}
-
-/** What a response promises to deliver, checked against what was asked. */
-interface Served {
-  /** Bytes to read from the body (never more than asked). */
-  length: number;
-  /** The whole file's size when the response states it. */
-  total: number | undefined;
-  /** A 206 must deliver `length` bytes exactly; a 200 is read up to `length` and cut there. */
-  partial: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -278,34 +239,10 @@ export class HttpSource implements ByteSource {
     length: number,
     probe: boolean,
   ): Served {
-    const end = offset + length - 1;
-    const contentLength = headerLength(res.headers["content-length"]);
-    if (res.statusCode === 200) {
-      // A server that ignores Range sends the whole file: usable from offset 0 only.
-      if (offset !== 0)
-        throw new HttpSourceError(this.name, 200, "server ignored the Range header");
-      return { length, total: contentLength, partial: false };
-    }
-    const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerOf(res.headers["content-range"]) ?? "");
-    const [from, to] = [headerLength(m?.[1]), headerLength(m?.[2])];
-    const total = m?.[3] === "*" ? undefined : headerLength(m?.[3]);
-    if (!m || from === undefined || to === undefined || (m[3] !== "*" && total === undefined))
-      throw new HttpSourceError(this.name, 206, "206 response without a valid Content-Range");
-    // The probe may ask for more than a small file has; any other read gets exactly its range.
-    const last = probe && total !== undefined ? Math.min(end, total - 1) : end;
-    if (from !== offset || to !== last || (total !== undefined && to >= total))
-      throw new HttpSourceError(
-        this.name,
-        206,
-        `asked bytes ${offset}-${end}, got ${m[1]}-${m[2]}`,
-      );
-    if (contentLength !== undefined && contentLength !== to - from + 1)
-      throw new HttpSourceError(
-        this.name,
-        206,
-        `Content-Length ${contentLength} does not match Content-Range ${from}-${to}`,
-      );
-    return { length: to - from + 1, total, partial: true };
+    const { statusCode: status, headers } = res;
+    const contentRange = headerOf(headers["content-range"]);
+    const contentLength = headerLength(headers["content-length"]);
+    return servedRange(this.name, { status, contentRange, contentLength }, offset, length, probe);
   }
 
   /** Size and ETag must stay what the first response (or the listing) said. */

@@ -4,7 +4,6 @@
  * `Link: rel="next"` pagination on the same origin only (the token goes nowhere else).
  */
 import { type Dispatcher, request } from "undici";
-import { NotFoundError } from "../util/errors.js";
 import {
   abortBody,
   defaultAgent,
@@ -13,6 +12,9 @@ import {
   headerLength,
   printable,
 } from "./http.js";
+import { RepositoryNotFoundError, refNames } from "./hub-tree.js";
+
+export { RepositoryNotFoundError };
 
 /** Further attempts at an API call after a retryable failure. */
 const API_RETRIES = 4;
@@ -39,19 +41,6 @@ export interface HubApiOptions {
   backoffMs?: number;
   /** The undici dispatcher (default: the process's keep-alive agent). */
   dispatcher?: Dispatcher;
-}
-
-/** The hub knows no such repository (or it is private and the token does not reach it). */
-export class RepositoryNotFoundError extends NotFoundError {
-  constructor(
-    readonly repository: string,
-    endpoint: string,
-  ) {
-    super(
-      `${repository}: no such repository at ${endpoint} (or it is private and HF_TOKEN does not grant access)`,
-      { file: repository },
-    );
-  }
 }
 
 type Page = { body: unknown; next: string | undefined };
@@ -88,15 +77,7 @@ export async function hubRefs(
       throw new RepositoryNotFoundError(`hf://${repo.repo}`, repo.endpoint);
     throw e;
   }
-  const names = (list: unknown): string[] =>
-    Array.isArray(list)
-      ? list.flatMap((r) => {
-          const name = (r as { name?: unknown } | null)?.name;
-          return typeof name === "string" ? [name] : [];
-        })
-      : [];
-  const refs = (body ?? {}) as { branches?: unknown; tags?: unknown };
-  return { branches: names(refs.branches), tags: names(refs.tags) };
+  return refNames(body);
 }
 
 async function hubPage(url: string, opts: HubApiOptions): Promise<Page> {

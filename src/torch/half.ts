@@ -6,34 +6,58 @@
 let f16Table: Uint32Array | undefined;
 
 /**
- * All 65536 half values as float32 bit patterns: a lookup beats bit twiddling per element, and
- * bits keep NaN payloads (torch widens a NaN by setting the quiet bit and shifting the payload).
+ * All 65536 half values as float32 bit patterns, built on first use (not at import: a command
+ * that casts nothing never pays for it). A lookup beats bit twiddling per element (the table
+ * is 256 KiB, and a checkpoint's values use few of its lines), and bits keep NaN payloads
+ * (torch widens a NaN by setting the quiet bit and shifting the payload). Read-only.
  */
-function halfTable(): Uint32Array {
+export function f16BitsTable(): Uint32Array {
   if (f16Table) return f16Table;
   const t = new Uint32Array(65536);
-  const f = new Float32Array(1);
-  const fb = new Uint32Array(f.buffer);
   for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000;
+    const sign = (h & 0x8000) << 16;
     const exp = (h >> 10) & 0x1f;
-    const mant = h & 0x3ff;
-    if (exp === 31) {
-      t[h] = ((sign << 16) | 0x7f800000 | (mant ? 0x400000 | (mant << 13) : 0)) >>> 0;
-      continue;
+    let mant = h & 0x3ff;
+    if (exp === 31) t[h] = sign | 0x7f800000 | (mant ? 0x400000 | (mant << 13) : 0);
+    else if (exp !== 0) t[h] = sign | ((exp + 112) << 23) | (mant << 13);
+    else if (mant === 0) t[h] = sign;
+    else {
+      // A subnormal m·2⁻²⁴ is normal in float32: shift the mantissa up to its leading 1.
+      let e = 113;
+      while ((mant & 0x400) === 0) {
+        mant <<= 1;
+        e--;
+      }
+      t[h] = sign | (e << 23) | ((mant & 0x3ff) << 13);
     }
-    f[0] = (sign ? -1 : 1) * (exp === 0 ? mant * 2 ** -24 : (1 + mant / 1024) * 2 ** (exp - 15));
-    t[h] = fb[0] as number;
   }
   f16Table = t;
   return t;
 }
 
+/**
+ * `out[i] = table[src[i]]` for 16-bit codes into 32-bit entries, eight per turn (about twice
+ * as fast as one per turn in V8). `out` has at least `src.length` elements.
+ */
+export function lookup32(src: Uint16Array, table: Uint32Array, out: Uint32Array): void {
+  const n = src.length;
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    out[i] = table[src[i] as number] as number;
+    out[i + 1] = table[src[i + 1] as number] as number;
+    out[i + 2] = table[src[i + 2] as number] as number;
+    out[i + 3] = table[src[i + 3] as number] as number;
+    out[i + 4] = table[src[i + 4] as number] as number;
+    out[i + 5] = table[src[i + 5] as number] as number;
+    out[i + 6] = table[src[i + 6] as number] as number;
+    out[i + 7] = table[src[i + 7] as number] as number;
+  }
+  for (; i < n; i++) out[i] = table[src[i] as number] as number;
+}
+
 /** Converts raw float16 bits to float32 values. */
 export function f16ToF32(src: Uint16Array, out = new Float32Array(src.length)): Float32Array {
-  const t = halfTable();
-  const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
-  for (let i = 0; i < src.length; i++) bits[i] = t[src[i] as number] as number;
+  lookup32(src, f16BitsTable(), new Uint32Array(out.buffer, out.byteOffset, src.length));
   return out;
 }
 

@@ -3,7 +3,6 @@
  * ties every tensor to its storage bytes — reading only the zip directory and the pickle.
  */
 import type { ByteSource } from "../source/byte-source.js";
-import { LocalFileSource } from "../source/local-file.js";
 import { TorchFormatError } from "./errors.js";
 import { ForeignLog } from "./globals.js";
 import { decodePickle, MAX_PICKLE_BYTES, NeedMoreData } from "./pickle.js";
@@ -50,6 +49,8 @@ export interface TorchFile {
 
 /** Opens a `.pt` file at a local path. Close with `file.source.close()`. */
 export async function openTorchPath(path: string): Promise<TorchFile> {
+  // The file system loads only here, so openTorch runs in a browser too.
+  const { LocalFileSource } = await import("../source/local-file.js");
   const src = await LocalFileSource.open(path);
   try {
     return await openTorch(src);

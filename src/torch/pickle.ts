@@ -5,6 +5,7 @@
  * size: every count is checked before it is allocated, and what calls build counts against the
  * budgets of `globals.ts`.
  */
+import { bytesToHex } from "../util/bytes.js";
 import { TorchFormatError } from "./errors.js";
 import {
   applyBuild,
@@ -213,7 +214,7 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
     if (b.length === 0) return 0;
     if (b.length > MAX_LONG_BYTES)
       fail(`integer of ${b.length} bytes (MAX_LONG_BYTES is ${MAX_LONG_BYTES})`);
-    let v = BigInt(`0x${Buffer.from(b).reverse().toString("hex")}`);
+    let v = BigInt(`0x${bytesToHex(b.slice().reverse())}`);
     if (((b[b.length - 1] as number) & 0x80) !== 0) v -= 1n << BigInt(8 * b.length);
     return narrow(v);
   };

@@ -3,6 +3,7 @@
  * lossless (None → null, bool, str, list → array, int → number or bigint past 2^53, float →
  * number, bytes → Uint8Array) and to the small classes below where it is not.
  */
+import { bytesToLatin1 } from "../util/bytes.js";
 import type { DTypeInfo } from "./dtype.js";
 import type { NewTensor } from "./new-tensor.js";
 import type { TensorRef } from "./tensor.js";
@@ -115,7 +116,7 @@ export class KeyInterner {
         continue;
       }
       if (t instanceof Uint8Array) {
-        const text = Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString("latin1");
+        const text = bytesToLatin1(t);
         this.tokens.set(t, this.intern(`b${text}`));
         stack.pop();
         continue;

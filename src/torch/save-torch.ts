@@ -30,6 +30,30 @@ export async function saveTorch(
   value: PyValue | object,
   opts: SaveOptions = {},
 ): Promise<CopyStats> {
+  const { pickle, storages: order } = encodeTorch(value);
+  const prefix = opts.prefix ?? basename(path).replace(/\.[^.]*$/, "");
+  return writeFileAtomic(
+    path,
+    async (sink) => {
+      const z = new ZipWriter(sink, prefix);
+      await z.add("data.pkl", pickle.length, pickle);
+      await z.add("byteorder", 6, new TextEncoder().encode("little"));
+      for (const [k, s] of order.entries()) await addStorage(z, `data/${k}`, s);
+      await z.add("version", 2, new TextEncoder().encode("3\n"));
+      await z.finish();
+    },
+    opts.sink,
+  );
+}
+
+/**
+ * The pickle of a `.pt` file for `value` and its storages in record order (storage `k` is
+ * record `data/k`), as {@link saveTorch} writes them.
+ */
+export function encodeTorch(value: PyValue | object): {
+  pickle: Uint8Array;
+  storages: NewStorage[];
+} {
   const storages = new Map<NewStorage, string>();
   const order: NewStorage[] = [];
   const copies = new Map<TensorRef, NewTensor>();
@@ -100,19 +124,7 @@ export async function saveTorch(
       return false;
     },
   });
-  const prefix = opts.prefix ?? basename(path).replace(/\.[^.]*$/, "");
-  return writeFileAtomic(
-    path,
-    async (sink) => {
-      const z = new ZipWriter(sink, prefix);
-      await z.add("data.pkl", pickle.length, pickle);
-      await z.add("byteorder", 6, new TextEncoder().encode("little"));
-      for (const s of order) await addStorage(z, `data/${storages.get(s)}`, s);
-      await z.add("version", 2, new TextEncoder().encode("3\n"));
-      await z.finish();
-    },
-    opts.sink,
-  );
+  return { pickle, storages: order };
 }
 
 /**

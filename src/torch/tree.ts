@@ -3,6 +3,7 @@
  * each container once and a back-reference where it appears again, so their size follows the
  * pickle's, not the size of the tree its memo can describe.
  */
+import { bytesToHex } from "../util/bytes.js";
 import { tensorSlots } from "./globals.js";
 import {
   NdArray,
@@ -283,7 +284,7 @@ function jsonOf(
       ? { type: "int", hex: `${root < 0n ? "-" : ""}0x${(root < 0n ? -root : root).toString(16)}` }
       : { type: "int", value: text };
   }
-  if (root instanceof Uint8Array) return { type: "bytes", hex: Buffer.from(root).toString("hex") };
+  if (root instanceof Uint8Array) return { type: "bytes", hex: bytesToHex(root) };
   if (root instanceof PyTuple)
     return { type: "tuple", items: Array.from(root, (x, i) => at(x, { index: i })) };
   if (Array.isArray(root)) return root.map((x, i) => at(x, { index: i }));

@@ -91,6 +91,17 @@ export class ZipWriter {
     await this.end(size, crc);
   }
 
+  /**
+   * Adds a record whose bytes the sink gets as one run, with its CRC-32 given: a layout of the
+   * file computed without its data (`serve --synthetic`), the CRC known or a placeholder.
+   */
+  async addKnown(record: string, run: ByteRun, crc: number): Promise<void> {
+    await this.header(record, run.length);
+    await this.sink.copy(run);
+    this.pos += run.length;
+    await this.end(run.length, crc);
+  }
+
   /** The local header of the record starting at the current position. */
   private async header(record: string, size: number): Promise<void> {
     const name = new TextEncoder().encode(`${this.prefix}/${record}`);

@@ -85,3 +85,67 @@ test("the check itself rejects an upward import", () => {
   assert.ok((RANK.torch as number) < (RANK.plan as number));
   assert.ok(!((RANK.plan as number) < (RANK.torch as number)), "torch → plan must be refused");
 });
+
+/** npm packages the browser bundle may hold: both ship plain ES modules for browsers. */
+const BROWSER_PACKAGES = new Set(["yaml", "p-limit"]);
+
+/**
+ * The modules a file's static imports reach, and the bare specifiers (packages, `node:`) among
+ * them. Type-only imports are erased by the compiler and skipped; dynamic imports load on
+ * demand (Node-only paths behind them never run in a browser) and are not followed.
+ */
+function staticImports(entry: string, read: (file: string) => string): Set<string> {
+  const bare = new Set<string>();
+  const seen = new Set<string>();
+  const stack = [entry];
+  const re =
+    /(?:^|\n)\s*(import|export)(\s+type\b)?[^"';]*?from\s*["']([^"']+)["']|(?:^|\n)\s*import\s*["']([^"']+)["']/g;
+  while (stack.length) {
+    const file = stack.pop() as string;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const m of read(file).matchAll(re)) {
+      if (m[2]) continue;
+      const s = (m[3] ?? m[4]) as string;
+      if (!s.startsWith(".")) {
+        bare.add(s);
+        continue;
+      }
+      const target = normalize(join(dirname(file), s));
+      stack.push(
+        target.endsWith(".js") && file.endsWith(".ts") ? target.replace(/\.js$/, ".ts") : target,
+      );
+    }
+  }
+  return bare;
+}
+
+/** Reads a module of the repository; a `.js` specifier from web/ into src/ names a `.ts` file. */
+function readModule(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return readFileSync(file.replace(/\.js$/, ".ts"), "utf8");
+  }
+}
+
+test("the static viewer and the library's browser entry import no node: module", () => {
+  for (const entry of [join(SRC, "browser.ts"), join(repoRoot, "web", "js", "static-main.js")]) {
+    const bare = [...staticImports(entry, readModule)];
+    assert.deepEqual(
+      bare.filter((s) => !BROWSER_PACKAGES.has(s)),
+      [],
+      `${relative(repoRoot, entry)} reaches Node-only imports`,
+    );
+    assert.ok(bare.includes("yaml"), "the scanner follows imports into src/neox");
+  }
+});
+
+test("the browser check itself sees a node: import two modules down, and skips type-only ones", () => {
+  const files: Record<string, string> = {
+    "/a.ts": 'import { b } from "./b.js";\nimport type { X } from "node:fs";\n',
+    "/b.ts": 'export { c } from "./c.js";\n',
+    "/c.ts": 'import { join } from "node:path";\nconst later = () => import("node:zlib");\n',
+  };
+  assert.deepEqual([...staticImports("/a.ts", (f) => files[f] as string)], ["node:path"]);
+});

@@ -204,3 +204,31 @@ test("eval --data --batch-of and memorization from the command line", async () =
     { items: goldens.iterations * 8, steps: goldens.iterations, uniformItemTokens: 65 },
   );
 });
+
+test("eval REPO --steps --data: each step on its next batch and on a fixed batch, as torch computes", async () => {
+  const golden = (checkpoint: number, batchOf: number) => {
+    const g = goldens.losses.find((x) => x.checkpoint === checkpoint && x.batchOf === batchOf);
+    assert.ok(g, `golden for step ${checkpoint} on batch ${batchOf}`);
+    return g.loss;
+  };
+  const args = ["eval", repo, "--steps", "0,512,1000", "--data", data, "--batch-of", "0"];
+  const geometry = ["--batch-size", "8", "--seq-length", "65"];
+  const e = await dataCli([...args, ...geometry, "--json"]);
+  assert.equal(e.code, 0, e.stderr);
+  const r = JSON.parse(e.stdout) as {
+    fixedBatch: number;
+    steps: { step: number; nextBatch: { loss: number }; fixedBatch: { loss: number } }[];
+  };
+  assert.equal(r.fixedBatch, 0);
+  assert.deepEqual(
+    r.steps.map((s) => s.step),
+    [0, 512, 1000],
+  );
+  for (const s of r.steps) {
+    assert.ok(Math.abs(s.nextBatch.loss - golden(s.step, s.step)) < LOSS_TOLERANCE, `${s.step}`);
+    assert.ok(Math.abs(s.fixedBatch.loss - golden(s.step, 0)) < LOSS_TOLERANCE, `${s.step} fixed`);
+  }
+  const missing = await dataCli(["eval", repo, "--steps", "0,3", "--data", data, ...geometry]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /step 3/);
+});

@@ -54,3 +54,38 @@ test("bfloat16 widens by shifting and f32ToF16 agrees with the scalar path", () 
     Array.from(bits, (b) => f32BitsToF16(b)),
   );
 });
+
+test("float16 widening of odd lengths and special values gives torch's float32 bits", () => {
+  const cast = (
+    JSON.parse(readFileSync(fixture("cast.json"), "utf8")) as {
+      casts: Record<string, { named: [number, number][] }>;
+    }
+  ).casts["float16>float32"];
+  assert.ok(cast);
+  // ±0, subnormals, ±inf, NaNs with payloads: torch's bits, one at a time and in runs whose
+  // lengths leave every remainder of the unrolled loop.
+  for (const [h, bits] of cast.named) {
+    assert.equal(
+      new Uint32Array(f16ToF32(Uint16Array.of(h)).buffer)[0],
+      bits,
+      `0x${h.toString(16)}`,
+    );
+  }
+  for (let n = 0; n <= 17; n++) {
+    const src = Uint16Array.from(
+      { length: n },
+      (_, i) => (cast.named[i % cast.named.length] as [number, number])[0],
+    );
+    const out = new Float32Array(n + 3).fill(7);
+    f16ToF32(src, out);
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++)
+      assert.equal(
+        bits[i],
+        (cast.named[i % cast.named.length] as [number, number])[1],
+        `${n}: ${i}`,
+      );
+    // Elements past the input are left alone.
+    assert.deepEqual(Array.from(out.subarray(n)), [7, 7, 7]);
+  }
+});

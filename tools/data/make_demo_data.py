@@ -108,7 +108,8 @@ def main():
     assert abs(replay - recorded) < 1e-5
 
     losses = []
-    for step, batch_of in [(0, 0), (512, 511), (512, 512), (1000, 999), (1000, 1000), (143000, 7)]:
+    for step, batch_of in [(0, 0), (512, 0), (512, 511), (512, 512), (1000, 0), (1000, 999), (1000, 1000),
+                          (143000, 7)]:
         sd = weights(step)
         per = [item_loss(sd, items[batch_of * B + k]) for k in range(B)]
         losses.append({"checkpoint": step, "batchOf": batch_of, "perItem": per, "loss": sum(per) / B})

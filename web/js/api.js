@@ -1,6 +1,8 @@
 // @ts-check
 // The client of the viewer's JSON API (web/API.md). `api/` is resolved against the page, so the
-// same files serve `neox-ckpt view` (/viewer/) and the hub mount (/viewer/ORG/NAME/).
+// same files serve `neox-ckpt view` (/viewer/) and the hub mount (/viewer/ORG/NAME/). The static
+// viewer (static.html) installs a backend instead that computes the same answers in the page
+// (static-backend.js); the pages do not know which one answers.
 
 import { enc } from "./links.js";
 
@@ -14,6 +16,29 @@ import { enc } from "./links.js";
  * @typedef {import("./types.js").DynamicsResponse} DynamicsResponse
  * @typedef {import("./types.js").BatchResponse} BatchResponse
  */
+
+/**
+ * Answers computed without the JSON API (the static viewer's). Each takes the page's signal,
+ * aborted when the page is left.
+ * @typedef {{
+ *   repository(): Promise<RepoResponse>,
+ *   step(rev: string, signal: AbortSignal): Promise<StepResponse>,
+ *   tensor(rev: string, name: string, state: string, signal: AbortSignal): Promise<TensorResponse>,
+ *   slice(rev: string, name: string, state: string, row: number, col: number, signal: AbortSignal): Promise<SliceResponse>,
+ *   across(name: string, state: string, signal: AbortSignal): Promise<AcrossResponse>,
+ * }} Backend
+ */
+
+/** @type {Backend | undefined} */
+let backend;
+
+/**
+ * Answers every request with `b` from now on, not with the JSON API.
+ * @param {Backend} b
+ */
+export function useBackend(b) {
+  backend = b;
+}
 
 const API = new URL("api/", location.href);
 
@@ -66,7 +91,7 @@ let repoPromise;
  * @returns {Promise<RepoResponse>}
  */
 export function repository() {
-  repoPromise ??= getJson("repo", { keep: true }).catch((e) => {
+  repoPromise ??= (backend ? backend.repository() : getJson("repo", { keep: true })).catch((e) => {
     repoPromise = undefined;
     throw e;
   });
@@ -80,7 +105,8 @@ export const getRepos = () => getJson("repos");
  * @param {string} rev
  * @returns {Promise<StepResponse>}
  */
-export const getStep = (rev) => getJson(`step/${enc(rev)}`);
+export const getStep = (rev) =>
+  backend ? backend.step(rev, pageRequests.signal) : getJson(`step/${enc(rev)}`);
 
 /**
  * @param {string} rev
@@ -89,7 +115,9 @@ export const getStep = (rev) => getJson(`step/${enc(rev)}`);
  * @returns {Promise<TensorResponse>}
  */
 export const getTensor = (rev, name, state) =>
-  getJson(`tensor/${enc(rev)}/${enc(name)}${stateQuery(state)}`);
+  backend
+    ? backend.tensor(rev, name, state ?? "weight", pageRequests.signal)
+    : getJson(`tensor/${enc(rev)}/${enc(name)}${stateQuery(state)}`);
 
 /**
  * The window from row `row` and column `col` (as many as the server gives at once).
@@ -101,19 +129,32 @@ export const getTensor = (rev, name, state) =>
  * @returns {Promise<SliceResponse>}
  */
 export const getSlice = (rev, name, state, row, col) =>
-  getJson(
-    `slice/${enc(rev)}/${enc(name)}?rows=${row}&cols=${col}${state && state !== "weight" ? `&state=${enc(state)}` : ""}`,
-  );
+  backend
+    ? backend.slice(rev, name, state, row, col, pageRequests.signal)
+    : getJson(
+        `slice/${enc(rev)}/${enc(name)}?rows=${row}&cols=${col}${state && state !== "weight" ? `&state=${enc(state)}` : ""}`,
+      );
 
 /**
  * @param {string} name
  * @param {string} [state]
  * @returns {Promise<AcrossResponse>}
  */
-export const getAcross = (name, state) => getJson(`across/${enc(name)}${stateQuery(state)}`);
+export const getAcross = (name, state) =>
+  backend
+    ? backend.across(name, state ?? "weight", pageRequests.signal)
+    : getJson(`across/${enc(name)}${stateQuery(state)}`);
 
 /** @returns {Promise<DynamicsResponse>} */
-export const getDynamics = () => getJson("dynamics");
+export const getDynamics = () =>
+  backend
+    ? Promise.reject(
+        new HttpError(
+          "the static viewer reads no analysis folder (`neox-ckpt view --analysis DIR` shows one)",
+          404,
+        ),
+      )
+    : getJson("dynamics");
 
 /**
  * The first `items` items of the batch of `iteration` (default: the step's own number, the

@@ -1,0 +1,115 @@
+/**
+ * `serve ROOT --hf`: beside every raw NeoX repository `ORG/NAME` of ROOT, a virtual
+ * `ORG/NAME-hf` with the same revisions, whose files are what `neox-ckpt convert` writes for
+ * that revision (ops/hf-view.ts), computed on demand. Entity tags are a function of the source
+ * files' identities (path, size, modification time) and of the output dtype; each file's
+ * sha256 (its LFS oid) is computed on first demand and cached with the file.
+ */
+import { stat } from "node:fs/promises";
+import { openNeoxStep } from "../neox/step.js";
+import { type HfViewFile, type HfViewOptions, hfView } from "../ops/hf-view.js";
+import type { Folder } from "../source/folder.js";
+import { LocalFolder } from "../source/local-folder.js";
+import { commitOf, type HubRoot, type LocalRevision } from "./hub-root.js";
+import { Lru } from "./lru.js";
+import {
+  hashVirtual,
+  identityEtag,
+  once,
+  type VirtualFile,
+  type VirtualRepositories,
+  type VirtualRevision,
+} from "./virtual-repo.js";
+import { walkTree } from "./walk-tree.js";
+
+/** The name suffix of the converted view of a repository. */
+export const HF_SUFFIX = "-hf";
+/** Converted revisions kept (their plans and open source files). */
+const VIEW_CACHE_SIZE = 32;
+/** Source files of a revision looked at for its identity, at most. */
+const MAX_SOURCE_FILES = 100_000;
+
+/** Options of {@link hfRepositories}. */
+export interface HfRepositoriesOptions extends HfViewOptions {
+  /** Opens a revision's folder (default: a local folder; tests count reads through it). */
+  openFolder?: (dir: string) => Folder;
+}
+
+interface View {
+  readonly identity: string;
+  readonly files: Promise<VirtualFile[]>;
+}
+
+/** The identity of a revision's source files: their paths, sizes and modification times. */
+async function sourceIdentity(root: HubRoot, rev: LocalRevision): Promise<[string, number]> {
+  const entries = await walkTree(root.fence, rev.dir, {
+    prefix: "",
+    recursive: true,
+    limit: MAX_SOURCE_FILES,
+  });
+  const parts: string[] = [];
+  let newest = 0;
+  for (const e of entries) {
+    if (e.kind !== "file") continue;
+    const st = await stat(e.full);
+    newest = Math.max(newest, st.mtimeMs);
+    parts.push(`${e.path}\t${st.size}\t${st.mtimeMs}`);
+  }
+  return [parts.join("\n"), newest];
+}
+
+/** The `-hf` repositories of `root`'s raw repositories. */
+export function hfRepositories(
+  root: HubRoot,
+  opts: HfRepositoriesOptions = {},
+): VirtualRepositories {
+  const views = new Lru<View>(VIEW_CACHE_SIZE);
+  const open = opts.openFolder ?? ((dir: string) => new LocalFolder(dir));
+  const viewOf = async (id: string, rev: LocalRevision): Promise<VirtualFile[]> => {
+    const [identity] = await sourceIdentity(root, rev);
+    const key = `${id}@${rev.name}`;
+    const hit = views.get(key);
+    if (hit && hit.identity === identity) return hit.files;
+    const files = (async () => {
+      const step = await openNeoxStep(open(rev.dir));
+      const made = await hfView(step, opts);
+      return made.map((f) => virtualOf(f, identityEtag("hf", id, rev.name, identity, f.path)));
+    })();
+    const view = { identity, files };
+    views.set(key, view);
+    files.catch(() => {
+      if (views.get(key) === view) views.set(key, { identity: "", files });
+    });
+    return files;
+  };
+  return async (org, name) => {
+    if (!name.endsWith(HF_SUFFIX) || name.length === HF_SUFFIX.length) return undefined;
+    if (await root.repository(org, name)) return undefined;
+    const base = await root.repository(org, name.slice(0, -HF_SUFFIX.length));
+    if (!base) return undefined;
+    const id = `${org}/${name}`;
+    const revisions: VirtualRevision[] = [];
+    for (const r of base.revisions) {
+      const st = await stat(r.dir);
+      revisions.push({
+        name: r.name,
+        step: r.step,
+        commit: commitOf(id, r.name),
+        lastModified: st.mtime,
+        files: () => viewOf(base.id, r),
+      });
+    }
+    return { id, revisions };
+  };
+}
+
+/** A converted file as a virtual file, its sha256 computed once when first asked. */
+function virtualOf(f: HfViewFile, etag: string): VirtualFile {
+  return {
+    path: f.path,
+    size: f.size,
+    etag,
+    read: (o, n) => f.read(o, n),
+    sha256: once(() => hashVirtual(f)),
+  };
+}
