@@ -1,5 +1,7 @@
-import { downloadFolder } from "../repo/download.js";
+import { fileUnits } from "../ops/jobs/units.js";
+import { downloadFolder, downloadList } from "../repo/download.js";
 import { openFolder } from "../source/open.js";
+import { type JobOptionValues, jobShare } from "./job-options.js";
 import { wholeNumber } from "./options.js";
 import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
 
@@ -11,15 +13,20 @@ export async function downloadCommand(
     out: string;
     endpoint?: string;
     parallel: string;
-  } & ProgressFlags,
+  } & ProgressFlags &
+    JobOptionValues,
 ): Promise<void> {
   const parallel = wholeNumber(opts.parallel, "--parallel", { min: 1 });
-  const bar = new Progress("download", progressSettings(opts));
   const address = repo.includes("@") ? repo : `${repo.replace(/\/+$/, "")}@${opts.revision}`;
   const folder = await openFolder(address, { endpoint: opts.endpoint });
+  // A job of one unit per file: this task's share (all of them without --shard or a scheduler).
+  const share = jobShare(fileUnits(await downloadList(folder, opts.include)), opts);
+  if (!share) return;
+  const bar = new Progress("download", progressSettings(opts));
   const r = await downloadFolder(folder, {
     out: opts.out,
     include: opts.include,
+    paths: share.map((u) => u.item),
     parallel,
     onProgress: (done, total, file) => bar.update(done, total, file),
   });

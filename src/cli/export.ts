@@ -1,8 +1,17 @@
 /** `neox-ckpt export CKPT --to hf-trainer|torch-adamw --out DIR`: a NeoX step as a Trainer checkpoint. */
 import { openNeoxStep } from "../neox/step.js";
+import { exportTrainerRepository } from "../ops/export-repo.js";
 import { exportTrainerCheckpoint } from "../ops/export-trainer.js";
+import { openRepository } from "../repo/repository.js";
+import { selectSteps } from "../repo/select.js";
 import { openFolder } from "../source/open.js";
 import { formatBytes } from "../torch/repr.js";
+import {
+  type JobOptionValues,
+  jobShare,
+  refuseJobOptionsWithoutSteps,
+  stepsOption,
+} from "./job-options.js";
 import { oneOf, shardSize } from "./options.js";
 import { Progress, type ProgressFlags, progressSettings } from "./progress.js";
 
@@ -21,11 +30,36 @@ export async function exportCommand(
     tokenizer?: string;
     lrFormula?: string;
     endpoint?: string;
-  } & ProgressFlags,
+    steps?: string;
+  } & ProgressFlags &
+    JobOptionValues,
 ): Promise<void> {
   const to = oneOf(opts.to, "--to", EXPORT_TARGETS);
   const lrFormula = oneOf(opts.lrFormula ?? "auto", "--lr-formula", LR_FORMULAS);
   const maxShardSize = shardSize(opts.maxShardSize);
+  refuseJobOptionsWithoutSteps(opts);
+  if (opts.steps !== undefined) {
+    const revisions = selectSteps(await openRepository(ckpt, { endpoint: opts.endpoint }), {
+      steps: stepsOption(opts.steps),
+    });
+    const bar = new Progress("export", progressSettings(opts), "steps");
+    const r = await exportTrainerRepository(revisions, {
+      out: opts.out,
+      to,
+      force: opts.force,
+      maxShardSize,
+      tokenizer: opts.tokenizer,
+      lrFormula,
+      share: (units) => jobShare(units, opts),
+      onProgress: (done, total) => bar.update(done, total),
+    });
+    bar.finish();
+    if (!r) return;
+    process.stdout.write(
+      `${r.out}: ${r.units} of ${r.jobUnits} steps (${formatBytes(r.bytes)} read): ${r.written.length} exported, ${r.kept.length} already complete\n`,
+    );
+    return;
+  }
   const bar = new Progress("export", progressSettings(opts));
   const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));
   try {

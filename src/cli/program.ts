@@ -460,9 +460,19 @@ progressOptions(
       .description(
         "a NeoX step as a Hugging Face Trainer checkpoint (fp32 weights, AdamW optimizer.pt, scheduler.pt, trainer_state.json, recipe) or an AdamW state dict",
       )
-      .argument("<ckpt>", "step folder or hf://ORG/NAME@REVISION")
+      .argument(
+        "<ckpt>",
+        "step folder or hf://ORG/NAME@REVISION; with --steps a repository (folder, hf://ORG/NAME, s3://BUCKET/PREFIX)",
+      )
       .requiredOption("--to <format>", "hf-trainer | torch-adamw")
-      .requiredOption("--out <dir>", "output folder (must be empty or absent unless --force)")
+      .requiredOption(
+        "--out <dir>",
+        "output folder (must be empty or absent unless --force); with --steps, each step goes to <dir>/<revision>/",
+      )
+      .option(
+        "--steps <a,b,c|all>",
+        "export these steps of the repository <ckpt> as a job, one unit per step; complete step folders are kept",
+      )
       .option(
         "--lr-formula <f>",
         "auto | pythia | current: which NeoX AnnealingLR the run used",

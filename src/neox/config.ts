@@ -1,10 +1,40 @@
 /**
  * NeoX YAML configs: lenient parsing of the published Pythia files (flow mappings with comments,
  * trailing commas, a missing comma), merging several files as NeoX does, `-`/`_` spellings.
+ *
+ * The published configs are JSON with `#` comments and trailing commas: those are read with
+ * `JSON.parse` once the comments and trailing commas are taken out (the same values the YAML
+ * parser gives), and the `yaml` package (~100 ms of start-up: 70 CommonJS files) is loaded only
+ * for a file that is anything else.
  */
 
-import { parse } from "yaml";
 import { CheckpointError } from "../util/errors.js";
+
+type YamlParse = (text: string) => unknown;
+let yamlParse: YamlParse | undefined;
+
+/**
+ * The `yaml` package's `parse`, loaded on first use. Synchronously where Node can require it
+ * (Node ≥ 20.16); elsewhere (a browser bundle) {@link loadYaml} must have run first.
+ */
+function yaml(): YamlParse {
+  if (yamlParse) return yamlParse;
+  const mod = (
+    globalThis as {
+      process?: { getBuiltinModule?(id: string): unknown };
+    }
+  ).process?.getBuiltinModule?.("node:module") as
+    | { createRequire(from: string): (id: string) => { parse: YamlParse } }
+    | undefined;
+  if (!mod) throw new CheckpointError("YAML configs beyond JSON need loadYaml() first here");
+  yamlParse = mod.createRequire(import.meta.url)("yaml").parse;
+  return yamlParse;
+}
+
+/** Loads the YAML parser ahead of use, where it cannot be loaded synchronously (a browser). */
+export async function loadYaml(): Promise<void> {
+  yamlParse ??= (await import("yaml")).parse;
+}
 
 /** A merged NeoX config with keys normalised to underscores. */
 export type NeoxConfig = Record<string, unknown>;
@@ -33,11 +63,12 @@ export function parseNeoxYaml(text: string, file: string): ParsedConfig {
   const repairs: string[] = [];
   let doc: unknown;
   try {
-    doc = parse(text);
+    const json = jsonOfCommentedJson(text);
+    doc = json === undefined ? yaml()(text) : JSON.parse(json);
   } catch {
     const fixed = addMissingCommas(text, repairs);
     try {
-      doc = parse(fixed);
+      doc = yaml()(fixed);
     } catch (e) {
       throw new NeoxConfigError(
         file,
@@ -55,6 +86,71 @@ export function parseNeoxYaml(text: string, file: string): ParsedConfig {
 function normaliseKeys(o: Record<string, unknown>): NeoxConfig {
   const out: NeoxConfig = {};
   for (const [k, v] of Object.entries(o)) out[k.replace(/-/g, "_")] = v;
+  return out;
+}
+
+/**
+ * `text` as plain JSON when it is JSON with YAML comments and trailing commas (what the
+ * published NeoX configs are), else undefined: then only a YAML parser knows what it means.
+ * Declines whatever JSON and YAML would read differently: a `#` not after white space (part of
+ * a YAML plain scalar), a comma with no value before it, a repeated key (an error in YAML),
+ * a tab (YAML restricts where they may stand).
+ */
+export function jsonOfCommentedJson(text: string): string | undefined {
+  if (text.includes("\t")) return undefined;
+  let out = "";
+  /** Index in `out` of the last character outside strings that is not white space. */
+  let last = -1;
+  /** Keys seen in each open mapping (null for a sequence). */
+  const open: (Set<string> | null)[] = [];
+  let expectKey = false;
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i] as string;
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (j >= text.length) return undefined;
+      const raw = text.slice(i, j + 1);
+      if (expectKey) {
+        const keys = open.at(-1);
+        let key: string;
+        try {
+          key = JSON.parse(raw) as string;
+        } catch {
+          return undefined;
+        }
+        if (keys?.has(key)) return undefined;
+        keys?.add(key);
+        expectKey = false;
+      }
+      out += raw;
+      last = out.length - 1;
+      i = j + 1;
+      continue;
+    }
+    if (c === "#") {
+      const before = i === 0 ? "\n" : (text[i - 1] as string);
+      if (before !== " " && before !== "\n" && before !== "\r") return undefined;
+      while (i < text.length && text[i] !== "\n" && text[i] !== "\r") i++;
+      continue;
+    }
+    if (c === "}" || c === "]") {
+      if (out[last] === ",") out = out.slice(0, last) + out.slice(last + 1);
+      open.pop();
+      expectKey = false;
+    } else if (c === "{" || c === "[") {
+      open.push(c === "{" ? new Set() : null);
+      expectKey = c === "{";
+    } else if (c === ",") {
+      const prev = out[last];
+      if (prev === undefined || prev === "," || prev === "{" || prev === "[") return undefined;
+      expectKey = open.at(-1) instanceof Set;
+    }
+    out += c;
+    if (c !== " " && c !== "\n" && c !== "\r") last = out.length - 1;
+    i++;
+  }
   return out;
 }
 

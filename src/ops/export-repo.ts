@@ -49,7 +49,7 @@ export async function trainerUnits(revisions: readonly Revision[]): Promise<JobU
       r.name,
       (await r.folder.list()).reduce((n, f) => n + f.size, 0),
     );
-  return stepUnits("optim", revisions, (r) => [
+  return stepUnits("export", revisions, (r) => [
     { name: TRAINER_UNIT, bytes: sizes.get(r.name) ?? 0 },
   ]);
 }

@@ -29,6 +29,11 @@ export interface DownloadOptions {
   out: string;
   /** Glob patterns (`*`, `**`, `?`) of paths to include; all when empty. */
   include?: string[];
+  /**
+   * Only these paths of the listing (a job array task's share of the files, `--shard`); all the
+   * included files when absent. A path the listing lacks is a {@link DownloadError}.
+   */
+  paths?: readonly string[];
   /** Files downloaded at once (default 4). */
   parallel?: number;
   /** Called as bytes arrive: bytes done over all files, their total, the file in progress. */
@@ -75,9 +80,19 @@ export async function downloadFolder(
   folder: Folder,
   opts: DownloadOptions,
 ): Promise<DownloadResult> {
-  const all = (await folder.list()) as Listed[];
-  const pats = (opts.include ?? []).map(globToRegExp);
-  const files = pats.length ? all.filter((f) => pats.some((p) => p.test(f.path))) : all;
+  let files = await downloadList(folder, opts.include);
+  if (opts.paths) {
+    const byPath = new Map(files.map((f) => [f.path, f]));
+    files = opts.paths.map((p) => {
+      const f = byPath.get(p);
+      if (!f)
+        throw new DownloadError(`${folder.name}: no file ${p} to download (the listing changed?)`, {
+          file: folder.name,
+          record: p,
+        });
+      return f;
+    });
+  }
   for (const f of files)
     if (f.path.split("/").some((p) => p === ".." || p === "" || p === "."))
       throw new DownloadError(`${folder.name}: refusing unsafe path ${f.path}`, {
@@ -111,6 +126,16 @@ export async function downloadFolder(
   const results = settled.flatMap((s) => (s.status === "fulfilled" && s.value ? [s.value] : []));
   results.sort((a, b) => (a.path < b.path ? -1 : 1));
   return { files: results, bytes: total };
+}
+
+/**
+ * The files a download of `folder` takes, in listing order: those matching one of the `include`
+ * globs, all of them when there are none (what `download --shard` cuts into units).
+ */
+export async function downloadList(folder: Folder, include?: readonly string[]): Promise<Listed[]> {
+  const all = (await folder.list()) as Listed[];
+  const pats = (include ?? []).map(globToRegExp);
+  return pats.length ? all.filter((f) => pats.some((p) => p.test(f.path))) : all;
 }
 
 /** The hash the listing gives for `f`, if any. */

@@ -10,6 +10,7 @@ import { compareCodePoints } from "../../util/code-point-order.js";
 export const JOB_KINDS = [
   "convert",
   "optim",
+  "export",
   "analyze",
   "audit",
   "download",
