@@ -6,6 +6,7 @@
  * web/lib/.
  */
 export { statsPasses, type TensorStats, tensorStats } from "./analysis/stats.js";
+export { loadYaml } from "./neox/config.js";
 export { resolveModel } from "./neox/model.js";
 export { planNeoxToHf } from "./neox/plan-neox-to-hf.js";
 export { type NeoxStep, openNeoxStep } from "./neox/step.js";

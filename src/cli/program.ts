@@ -328,6 +328,10 @@ program
   .option("--follow-symlinks", "follow symbolic links that lead out of ROOT (default: not)")
   .option("--hf", "also serve ORG/NAME-hf: each raw NeoX revision converted to HF on the fly")
   .option("--synthetic <presets>", "also serve synthetic/pythia-P (20 steps, generated on demand)")
+  .option(
+    "--cors <origins>",
+    "let pages of these origins read the answers (comma-separated; * any, null file:// pages); default none",
+  )
   .action(lazy(() => import("./serve.js"), "serveCommand"));
 
 remoteOptions(

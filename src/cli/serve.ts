@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDatasetRoutes } from "../server/datasets.js";
@@ -13,7 +13,14 @@ import { UsageError } from "./errors.js";
 
 export async function serveCommand(
   rootArg: string | undefined,
-  opts: { host: string; port: string; followSymlinks?: boolean; hf?: boolean; synthetic?: string },
+  opts: {
+    host: string;
+    port: string;
+    followSymlinks?: boolean;
+    hf?: boolean;
+    synthetic?: string;
+    cors?: string;
+  },
 ): Promise<void> {
   const port = Number(opts.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -22,8 +29,12 @@ export async function serveCommand(
   if (rootArg === undefined && presets.length === 0)
     throw new UsageError("serve needs ROOT, or --synthetic PRESET[,PRESET…]");
   if (rootArg === undefined && opts.hf) throw new UsageError("--hf needs ROOT");
-  // With --synthetic alone, an empty root: only the synthetic repositories are there.
-  const root = rootArg ?? mkdtempSync(join(tmpdir(), "neox-ckpt-serve-"));
+  // With --synthetic alone, an empty root: only the synthetic repositories are there. It is
+  // removed when the process exits, however it exits.
+  const emptyRoot =
+    rootArg === undefined ? mkdtempSync(join(tmpdir(), "neox-ckpt-serve-")) : undefined;
+  if (emptyRoot) process.once("exit", () => rmSync(emptyRoot, { recursive: true, force: true }));
+  const root = rootArg ?? (emptyRoot as string);
   const followSymlinks = opts.followSymlinks === true;
   const viewer = createHubViewer({ root, followSymlinks });
   // Dataset repositories (Megatron indexed datasets) live under ROOT/datasets/ORG/NAME/<rev>/.
@@ -46,6 +57,10 @@ export async function serveCommand(
     port,
     followSymlinks,
     virtual: combineRepositories(synthetic, hf),
+    cors: opts.cors
+      ?.split(",")
+      .map((o) => o.trim())
+      .filter((o) => o !== ""),
     extra: async (req, res, url) => (await datasets(req, res, url)) || viewer.handle(req, res, url),
   });
   process.stderr.write(
@@ -57,7 +72,9 @@ export async function serveCommand(
   process.stderr.write(`viewer: ${s.url}/viewer/\n`);
   process.stderr.write(`try: HF_ENDPOINT=${s.url} neox-ckpt steps hf://ORG/NAME\n`);
   const stop = () => {
-    void Promise.all([s.close(), viewer.close()]).then(() => process.exit(0));
+    void Promise.all([s.close(), viewer.close()])
+      .then(() => hf?.close())
+      .then(() => process.exit(0));
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);

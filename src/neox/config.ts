@@ -63,12 +63,11 @@ export function parseNeoxYaml(text: string, file: string): ParsedConfig {
   const repairs: string[] = [];
   let doc: unknown;
   try {
-    const json = jsonOfCommentedJson(text);
-    doc = json === undefined ? yaml()(text) : JSON.parse(json);
+    doc = parseYaml(text);
   } catch {
     const fixed = addMissingCommas(text, repairs);
     try {
-      doc = yaml()(fixed);
+      doc = parseYaml(fixed);
     } catch (e) {
       throw new NeoxConfigError(
         file,
@@ -87,6 +86,19 @@ function normaliseKeys(o: Record<string, unknown>): NeoxConfig {
   const out: NeoxConfig = {};
   for (const [k, v] of Object.entries(o)) out[k.replace(/-/g, "_")] = v;
   return out;
+}
+
+/** One YAML document: through `JSON.parse` when it is commented JSON, else the YAML parser. */
+function parseYaml(text: string): unknown {
+  const json = jsonOfCommentedJson(text);
+  if (json !== undefined) {
+    try {
+      return JSON.parse(json);
+    } catch {
+      // Not JSON after all (`True`, a line break in a string, a missing comma): YAML decides.
+    }
+  }
+  return yaml()(text);
 }
 
 /**

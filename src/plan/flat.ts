@@ -1,12 +1,24 @@
 /**
  * Element sources built from other sources without copying: a concatenation of flat pieces
- * (ZeRO partitions) and a window into it viewed with a shape (one parameter).
+ * (ZeRO partitions) and a window into it viewed with a shape (one parameter). Each derives its
+ * CRC-32s from its inputs' where they can (periodic.ts): a synthetic checkpoint's files are
+ * laid out, checksummed and served without producing their bytes.
  */
 import type { ByteRun } from "../source/byte-run.js";
 import { recycleBytes, takeBytes } from "../source/recycled-bytes.js";
 import type { DTypeInfo } from "../torch/dtype.js";
 import { concatRuns, type ElementSource } from "../torch/element-source.js";
+import { crc32Combine } from "../util/crc32-combine.js";
 import { castBytes, fromFloat32, toFloat32 } from "./cast.js";
+import {
+  derivedCrc,
+  type PeriodicSource,
+  periodicCrc as periodicCrcOf,
+  tileOf,
+} from "./periodic.js";
+
+/** Largest tile a derived source builds to be periodic (a columns source's repeating rows). */
+const MAX_TILE_BYTES = 16 << 20;
 
 /** Pieces laid end to end as one flat 1-D source. */
 export class ConcatSource implements ElementSource {
@@ -43,6 +55,18 @@ export class ConcatSource implements ElementSource {
     return concatRuns(this.parts(first, count));
   }
 
+  /** The pieces' CRC-32s joined; undefined if one of them has none. */
+  async crc32(first: number, count: number): Promise<number | undefined> {
+    const es = this.dtype.itemsize;
+    let crc = 0;
+    for (const p of this.parts(first, count)) {
+      const c = await derivedCrc(p.src, p.first, p.count);
+      if (c === undefined) return undefined;
+      crc = crc32Combine(crc, c, p.count * es);
+    }
+    return crc;
+  }
+
   /** The pieces' element ranges that make `[first, first + count)`; `at` is where each starts. */
   private parts(
     first: number,
@@ -69,7 +93,7 @@ export class ConcatSource implements ElementSource {
 }
 
 /** The elements `[offset, offset + numel(shape))` of a source, viewed as `shape`. */
-export class WindowSource implements ElementSource {
+export class WindowSource implements PeriodicSource {
   readonly numel: number;
   readonly dtype: DTypeInfo;
   constructor(
@@ -93,6 +117,20 @@ export class WindowSource implements ElementSource {
     this.check(first, count);
     return this.inner.runs?.(this.offset + first, count);
   }
+  crc32(first: number, count: number): Promise<number | undefined> {
+    this.check(first, count);
+    return derivedCrc(this.inner, this.offset + first, count);
+  }
+  /** The inner tile, turned to start at the window's offset. */
+  async tile(): Promise<Uint8Array | undefined> {
+    const t = await tileOf(this.inner);
+    if (!t) return undefined;
+    const at = (this.offset * this.dtype.itemsize) % t.length;
+    const out = new Uint8Array(t.length);
+    out.set(t.subarray(at));
+    out.set(t.subarray(0, at), t.length - at);
+    return out;
+  }
   private check(first: number, count: number): void {
     if (first < 0 || count < 0 || first + count > this.numel) {
       throw new RangeError(
@@ -115,7 +153,7 @@ function upperBound(xs: number[], v: number): number {
 }
 
 /** Columns `[c0, c1)` of a row-major 2-D source (a row-parallel shard of a full weight). */
-export class ColumnsSource implements ElementSource {
+export class ColumnsSource implements PeriodicSource {
   readonly shape: readonly number[];
   readonly numel: number;
   readonly dtype: DTypeInfo;
@@ -150,10 +188,36 @@ export class ColumnsSource implements ElementSource {
     }
     return out;
   }
+  /**
+   * With an inner period of P elements, row r + q equals row r for q = P / gcd(cols, P): the
+   * first q rows (or all, if fewer) are a tile.
+   */
+  async tile(): Promise<Uint8Array | undefined> {
+    const t = await tileOf(this.inner);
+    if (!t || this.numel === 0) return undefined;
+    const [rows, cols] = this.inner.shape as [number, number];
+    const period = t.length / this.dtype.itemsize;
+    const q = Math.min(rows, period / gcd(cols, period));
+    const w = this.c1 - this.c0;
+    if (q * w * this.dtype.itemsize > MAX_TILE_BYTES) return undefined;
+    return this.range(0, q * w);
+  }
+  async crc32(first: number, count: number): Promise<number | undefined> {
+    const t = await this.tile();
+    const es = this.dtype.itemsize;
+    return t ? periodicCrcOf(t, first * es, count * es) : undefined;
+  }
+}
+
+function gcd(a: number, b: number): number {
+  let x = a;
+  let y = b;
+  while (y !== 0) [x, y] = [y, x % y];
+  return x;
 }
 
 /** `numel` zeros (ZeRO padding). */
-export class ZeroSource implements ElementSource {
+export class ZeroSource implements PeriodicSource {
   readonly shape: readonly number[];
   constructor(
     readonly dtype: DTypeInfo,
@@ -165,6 +229,13 @@ export class ZeroSource implements ElementSource {
   async range(_first: number, count: number): Promise<Uint8Array> {
     return new Uint8Array(count * this.dtype.itemsize);
   }
+  async tile(): Promise<Uint8Array> {
+    return new Uint8Array(this.dtype.itemsize);
+  }
+  async crc32(first: number, count: number): Promise<number> {
+    const es = this.dtype.itemsize;
+    return periodicCrcOf(new Uint8Array(es), first * es, count * es);
+  }
 }
 
 /**
@@ -173,7 +244,7 @@ export class ZeroSource implements ElementSource {
  * the merge computes gives `S` again even where `S/t` is not representable (fp16 subnormals).
  * Splitting fp32 masters on the 16-bit grid keeps `fp16(master_r) == weight_r` for every rank.
  */
-export class SplitSumSource implements ElementSource {
+export class SplitSumSource implements PeriodicSource {
   readonly shape: readonly number[];
   readonly numel: number;
   readonly dtype: DTypeInfo;
@@ -189,7 +260,22 @@ export class SplitSumSource implements ElementSource {
     this.dtype = inner.dtype;
   }
   async range(first: number, count: number): Promise<Uint8Array> {
-    const total = toFloat32(await this.inner.range(first, count), this.dtype);
+    return this.split(await this.inner.range(first, count));
+  }
+  /** Element by element: the inner tile split is a tile. */
+  async tile(): Promise<Uint8Array | undefined> {
+    const t = await tileOf(this.inner);
+    return t ? this.split(t) : undefined;
+  }
+  async crc32(first: number, count: number): Promise<number | undefined> {
+    const t = await this.tile();
+    const es = this.dtype.itemsize;
+    return t ? periodicCrcOf(t, first * es, count * es) : undefined;
+  }
+  /** This rank's part of the inner elements `bytes`. */
+  private split(bytes: Uint8Array): Uint8Array {
+    const count = bytes.length / this.dtype.itemsize;
+    const total = toFloat32(bytes, this.dtype);
     const part = toFloat32(
       fromFloat32(
         total.map((x) => x / this.t),
@@ -206,7 +292,7 @@ export class SplitSumSource implements ElementSource {
 }
 
 /** A source converted to another floating-point dtype (fp16 weight → fp32 master). */
-export class CastSource implements ElementSource {
+export class CastSource implements PeriodicSource {
   readonly shape: readonly number[];
   readonly numel: number;
   constructor(
@@ -221,5 +307,15 @@ export class CastSource implements ElementSource {
     const out = castBytes(raw, this.inner.dtype, this.dtype);
     if (out !== raw) recycleBytes(raw);
     return out;
+  }
+  /** Element by element: the inner tile cast is a tile. */
+  async tile(): Promise<Uint8Array | undefined> {
+    const t = await tileOf(this.inner);
+    return t ? castBytes(t, this.inner.dtype, this.dtype) : undefined;
+  }
+  async crc32(first: number, count: number): Promise<number | undefined> {
+    const t = await this.tile();
+    const es = this.dtype.itemsize;
+    return t ? periodicCrcOf(t, first * es, count * es) : undefined;
   }
 }

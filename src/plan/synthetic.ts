@@ -1,12 +1,12 @@
 /**
  * Deterministic pseudo-random tensors with random access: element i of a tensor is a function of
- * (seed, i) alone, so any shard or window can be produced without the rest, at disk speed.
+ * (seed, i mod the tile's length) alone, so any shard or window can be produced without the rest,
+ * at memory speed, and the CRC-32 of any range is known without producing it.
  */
 
-import { takeBytes } from "../source/recycled-bytes.js";
 import type { DTypeInfo } from "../torch/dtype.js";
-import type { ElementSource } from "../torch/element-source.js";
 import { f32BitsToF16 } from "../torch/half.js";
+import { fromTile, type PeriodicSource, periodicCrc } from "./periodic.js";
 
 /** float16 bit patterns of 65536 quantiles of N(0, 1): a table lookup per element. */
 let normalTable: Float32Array | undefined;
@@ -65,9 +65,24 @@ export interface SyntheticOptions {
   std?: number;
 }
 
-/** Float16 or float32 pseudo-random values. */
-export class SyntheticSource implements ElementSource {
+/**
+ * Bytes of the seeded tile every synthetic tensor repeats: a multiple of every itemsize, and
+ * 32768 float16 (16384 float32) draws — plenty for N(0, σ)-like statistics.
+ */
+export const SYNTHETIC_TILE_BYTES = 64 << 10;
+/** Tiles kept (64 KiB each): the tensors a writer or a server has in hand at once. */
+const TILE_CACHE_SIZE = 64;
+const tiles = new Map<string, Uint8Array>();
+
+/**
+ * Float16 or float32 pseudo-random values: a tile of {@link SYNTHETIC_TILE_BYTES} bytes drawn
+ * from the seed (element j of the tile a function of (seed, j)), repeated and truncated to the
+ * tensor's size. Any range is a copy out of the tile, and its CRC-32 is derived from the tile's
+ * (plan/periodic.ts) without producing the range.
+ */
+export class SyntheticSource implements PeriodicSource {
   readonly numel: number;
+  private readonly key: string;
   constructor(
     readonly dtype: DTypeInfo,
     readonly shape: readonly number[],
@@ -77,25 +92,55 @@ export class SyntheticSource implements ElementSource {
     if (dtype.name !== "float16" && dtype.name !== "float32")
       throw new TypeError(`synthetic ${dtype.name} is not supported`);
     this.numel = shape.reduce((a, b) => a * b, 1);
+    this.key = `${dtype.name} ${seed >>> 0} ${opts.kind ?? "normal"} ${opts.mean ?? 0} ${opts.std ?? 0.02}`;
   }
   async range(first: number, count: number): Promise<Uint8Array> {
-    const table = valueTable(this.dtype, this.opts);
-    const seed = this.seed;
-    const out = takeBytes(count * this.dtype.itemsize);
-    const view =
-      table instanceof Uint16Array
-        ? new Uint16Array(out.buffer, 0, count)
-        : new Float32Array(out.buffer, 0, count);
-    for (let i = 0; i < count; i++) {
-      // A counter-based generator: a 32-bit mix of (seed, index), inline as this loop makes
-      // every synthetic byte.
-      let h = (seed ^ Math.imul(first + i, 0x9e3779b1)) >>> 0;
-      h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-      h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-      view[i] = table[(h ^ (h >>> 16)) & 0xffff] as number;
-    }
-    return out;
+    if (first < 0 || count < 0 || first + count > this.numel)
+      throw new RangeError(`elements [${first}, ${first + count}) of a tensor of ${this.numel}`);
+    return fromTile(this.tileBytes(), this.dtype.itemsize, first, count);
   }
+  async tile(): Promise<Uint8Array> {
+    return this.tileBytes().slice();
+  }
+  async crc32(first: number, count: number): Promise<number> {
+    const es = this.dtype.itemsize;
+    return periodicCrc(this.tileBytes(), first * es, count * es);
+  }
+  /** The tile, shared (callers copy out of it). */
+  private tileBytes(): Uint8Array {
+    let t = tiles.get(this.key);
+    if (t) {
+      tiles.delete(this.key);
+      tiles.set(this.key, t);
+      return t;
+    }
+    t = drawTile(this.dtype, this.seed, this.opts);
+    tiles.set(this.key, t);
+    for (const k of tiles.keys()) {
+      if (tiles.size <= TILE_CACHE_SIZE) break;
+      tiles.delete(k);
+    }
+    return t;
+  }
+}
+
+/** The tile of a seed: {@link SYNTHETIC_TILE_BYTES} bytes of values drawn from the table. */
+function drawTile(dtype: DTypeInfo, seed: number, opts: SyntheticOptions): Uint8Array {
+  const table = valueTable(dtype, opts);
+  const count = SYNTHETIC_TILE_BYTES / dtype.itemsize;
+  const out = new Uint8Array(SYNTHETIC_TILE_BYTES);
+  const view =
+    table instanceof Uint16Array
+      ? new Uint16Array(out.buffer, 0, count)
+      : new Float32Array(out.buffer, 0, count);
+  for (let i = 0; i < count; i++) {
+    // A counter-based generator: a 32-bit mix of (seed, index).
+    let h = (seed ^ Math.imul(i, 0x9e3779b1)) >>> 0;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    view[i] = table[(h ^ (h >>> 16)) & 0xffff] as number;
+  }
+  return out;
 }
 
 /** Value tables by dtype and distribution: a handful per checkpoint. */

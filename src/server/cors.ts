@@ -1,9 +1,10 @@
 /**
  * Cross-origin access for a browser that reads the hub endpoints from another page (the static
- * viewer, on any static host or `file://`): every answer may be read from any origin, its range
- * and version headers are exposed to the script, and a preflight for `Range` is answered. Nothing
- * here grants credentials (`*` never carries cookies), and the Host check of http.ts still
- * stands against DNS rebinding.
+ * viewer, on any static host or `file://`), **only when asked for** (`serve --cors ORIGINS`): a
+ * page of an allowed origin may read the answers, their range and version headers are exposed to
+ * its script, and a preflight for `Range` is answered. Off by default, because any web page the
+ * user opens could otherwise read every file a loopback `serve` serves. Nothing here grants
+ * credentials, and the Host check of http.ts still stands against DNS rebinding.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 
@@ -25,11 +26,23 @@ const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
 const PREFLIGHT_MAX_AGE_S = 600;
 
 /**
- * Sets the CORS headers of every answer; answers a preflight (`OPTIONS` with
+ * Sets the CORS headers of every answer to an allowed origin (`allowed`: origins, or `*`); answers a preflight (`OPTIONS` with
  * `Access-Control-Request-Method`) itself with 204 and returns true, so the caller stops there.
  */
-export function answerCors(req: IncomingMessage, res: ServerResponse): boolean {
-  res.setHeader("access-control-allow-origin", "*");
+export function answerCors(
+  req: IncomingMessage,
+  res: ServerResponse,
+  allowed: readonly string[] | undefined,
+): boolean {
+  if (!allowed || allowed.length === 0) return false;
+  const origin = req.headers.origin;
+  if (allowed.includes("*")) res.setHeader("access-control-allow-origin", "*");
+  else {
+    res.setHeader("vary", "Origin");
+    // `null` is the origin of a `file://` page; it must be listed explicitly (or `*`).
+    if (origin === undefined || !allowed.includes(origin)) return false;
+    res.setHeader("access-control-allow-origin", origin);
+  }
   res.setHeader("access-control-expose-headers", CORS_EXPOSED_HEADERS.join(", "));
   if (req.method !== "OPTIONS" || req.headers["access-control-request-method"] === undefined)
     return false;

@@ -6,7 +6,7 @@
  * sha256 (its LFS oid) is computed on first demand and cached with the file.
  */
 import { stat } from "node:fs/promises";
-import { openNeoxStep } from "../neox/step.js";
+import { type NeoxStep, openNeoxStep } from "../neox/step.js";
 import { type HfViewFile, type HfViewOptions, hfView } from "../ops/hf-view.js";
 import type { Folder } from "../source/folder.js";
 import { LocalFolder } from "../source/local-folder.js";
@@ -37,7 +37,21 @@ export interface HfRepositoriesOptions extends HfViewOptions {
 
 interface View {
   readonly identity: string;
+  /** The source step, open while the view is cached: closed when it is evicted or replaced. */
+  readonly step: Promise<NeoxStep>;
   readonly files: Promise<VirtualFile[]>;
+}
+
+/** The `-hf` repositories, and {@link close} for the source steps their cache holds open. */
+export type HfRepositories = VirtualRepositories & {
+  /** Closes every cached view's source step (the server is closing). */
+  close(): Promise<void>;
+};
+
+/** Closes a view's step once it has opened (a failed open has nothing to close). */
+async function closeView(v: View): Promise<void> {
+  const step = await v.step.catch(() => undefined);
+  await step?.close().catch(() => {});
 }
 
 /** The identity of a revision's source files: their paths, sizes and modification times. */
@@ -59,30 +73,29 @@ async function sourceIdentity(root: HubRoot, rev: LocalRevision): Promise<[strin
 }
 
 /** The `-hf` repositories of `root`'s raw repositories. */
-export function hfRepositories(
-  root: HubRoot,
-  opts: HfRepositoriesOptions = {},
-): VirtualRepositories {
-  const views = new Lru<View>(VIEW_CACHE_SIZE);
+export function hfRepositories(root: HubRoot, opts: HfRepositoriesOptions = {}): HfRepositories {
+  const views = new Lru<View>(VIEW_CACHE_SIZE, (v) => void closeView(v));
   const open = opts.openFolder ?? ((dir: string) => new LocalFolder(dir));
   const viewOf = async (id: string, rev: LocalRevision): Promise<VirtualFile[]> => {
     const [identity] = await sourceIdentity(root, rev);
     const key = `${id}@${rev.name}`;
     const hit = views.get(key);
     if (hit && hit.identity === identity) return hit.files;
+    // The source files changed: the old view's step is closed once its reads are done with.
+    if (hit) void closeView(hit);
+    const step = openNeoxStep(open(rev.dir));
     const files = (async () => {
-      const step = await openNeoxStep(open(rev.dir));
-      const made = await hfView(step, opts);
+      const made = await hfView(await step, opts);
       return made.map((f) => virtualOf(f, identityEtag("hf", id, rev.name, identity, f.path)));
     })();
-    const view = { identity, files };
+    const view = { identity, step, files };
     views.set(key, view);
     files.catch(() => {
-      if (views.get(key) === view) views.set(key, { identity: "", files });
+      if (views.get(key) === view) views.set(key, { identity: "", step, files });
     });
     return files;
   };
-  return async (org, name) => {
+  const repositories = async (org: string, name: string) => {
     if (!name.endsWith(HF_SUFFIX) || name.length === HF_SUFFIX.length) return undefined;
     if (await root.repository(org, name)) return undefined;
     const base = await root.repository(org, name.slice(0, -HF_SUFFIX.length));
@@ -101,6 +114,13 @@ export function hfRepositories(
     }
     return { id, revisions };
   };
+  return Object.assign(repositories, {
+    async close() {
+      const all = views.values();
+      views.clear();
+      await Promise.all(all.map(closeView));
+    },
+  });
 }
 
 /** A converted file as a virtual file, its sha256 computed once when first asked. */

@@ -39,6 +39,11 @@ export interface HubServerOptions {
   extra?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
   /** Repositories whose files are computed on demand, tried before ROOT's (virtual-repo.ts). */
   virtual?: VirtualRepositories;
+  /**
+   * Origins whose pages may read the answers (CORS), e.g. `["https://viewer.example"]`; `"*"`
+   * for any, `"null"` for `file://` pages. Default none: cross-origin pages cannot read them.
+   */
+  cors?: readonly string[];
 }
 
 /** Files at least this big are listed as LFS files with a sha256 oid, as the hub does. */
@@ -444,7 +449,7 @@ export async function startHubServer(
   let listening = "";
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost");
-    if (answerCors(req, res)) return;
+    if (answerCors(req, res, opts.cors)) return;
     if (opts.extra && (await opts.extra(req, res, url))) return;
     let parts: string[];
     try {

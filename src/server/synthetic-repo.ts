@@ -5,8 +5,9 @@
  * `.pt` file's zip layout (local headers, pickle, record offsets, central directory) is
  * computed from the value tree the writer would save, without tensor data; a read of a
  * storage's bytes generates only those elements (synthetic sources are random access). The
- * CRC-32s in the data descriptors and the central directory do need every byte of the file: they
- * are computed the first time a read touches them, once per file, and kept.
+ * CRC-32s in the data descriptors and the central directory are derived from the synthetic
+ * tiles without generating the storages (plan/periodic.ts), the first time a read touches them,
+ * once per file, and kept — as `synth` itself writes them.
  *
  * Listing: `.pt` files are listed without `lfs` (a sha256 of 3 TB is not cheap); their `oid` is
  * derived from the entity tag (identityOid), which no client takes for a content hash.
@@ -159,8 +160,14 @@ async function storageBytes(s: NewStorage, offset: number, length: number): Prom
   return out;
 }
 
-/** The CRC-32 of a storage's bytes: all of them generated once. */
+/**
+ * The CRC-32 of a storage's bytes: derived from its source where it can be (every synthetic
+ * tensor and ZeRO buffer), else (small byte storages) computed from the bytes.
+ */
 async function storageCrc(s: NewStorage): Promise<number> {
+  const known =
+    s.source && s.byteLength > 0 ? await s.source.crc32?.(0, s.source.numel) : undefined;
+  if (known !== undefined) return known >>> 0;
   let crc = 0;
   for await (const c of s.produce()) crc = crc32(c, crc);
   return crc >>> 0;

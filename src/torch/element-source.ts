@@ -41,6 +41,12 @@ export interface ElementSource {
    * computed (a cast, an interleaving, a sum). Lets a writer copy them inside the kernel.
    */
   runs?(first: number, count: number): Promise<readonly ByteRun[] | undefined>;
+  /**
+   * The CRC-32 of the bytes of elements `[first, first + count)` when the source derives it
+   * without producing them (synthetic tensors and what is built from them), else undefined:
+   * a writer then need not checksum bytes it generated.
+   */
+  crc32?(first: number, count: number): Promise<number | undefined>;
 }
 
 /** Whole elements per chunk of at most `chunkBytes` (at least one). */

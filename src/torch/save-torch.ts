@@ -129,10 +129,12 @@ export function encodeTorch(value: PyValue | object): {
 
 /**
  * One storage record: the byte runs of its source copied as they lie when it has them (a tensor
- * of another file, unchanged), else its chunks, recycled once written when made for this write.
+ * of another file, unchanged), else its chunks, recycled once written when made for this write
+ * (and not checksummed when the source derives its CRC-32: a synthetic tensor).
  */
 async function addStorage(z: ZipWriter, record: string, s: NewStorage): Promise<void> {
   const runs = s.source && s.byteLength > 0 ? await s.source.runs?.(0, s.source.numel) : undefined;
   if (runs) return z.addRuns(record, s.byteLength, runs);
-  await z.add(record, s.byteLength, s.produce(), s.source !== undefined);
+  const crc = s.source && s.byteLength > 0 ? await s.source.crc32?.(0, s.source.numel) : undefined;
+  await z.add(record, s.byteLength, s.produce(), s.source !== undefined, crc);
 }

@@ -46,12 +46,15 @@ export class ZipWriter {
   /**
    * Adds a record of `size` bytes produced by `data` (checked to be exactly `size`). With
    * `recycle`, each chunk was made for this write alone and its memory is reused once written.
+   * With `knownCrc` (the producer derived the CRC-32 of what it produces, as synthetic sources
+   * do), the bytes are not checksummed again.
    */
   async add(
     record: string,
     size: number,
     data: AsyncIterable<Uint8Array> | Uint8Array,
     recycle = false,
+    knownCrc?: number,
   ): Promise<void> {
     await this.header(record, size);
     let crc = 0;
@@ -61,12 +64,12 @@ export class ZipWriter {
       got += c.length;
       if (got > size)
         throw new RangeError(`record ${record}: producer gave more than ${size} bytes`);
-      crc = crc32(c, crc);
+      if (knownCrc === undefined) crc = crc32(c, crc);
       await this.write(c, recycle);
     }
     if (got !== size)
       throw new RangeError(`record ${record}: producer gave ${got} of ${size} bytes`);
-    await this.end(size, crc);
+    await this.end(size, knownCrc ?? crc);
   }
 
   /**

@@ -86,7 +86,7 @@ const shown = (x: number) => String(Number(x.toPrecision(5)));
 
 test("serve answers CORS: exposed range headers on a ranged GET, and a Range preflight", async () => {
   const tmp = await demoDir();
-  const hub = await startHubServer({ root: tmp, port: 0 });
+  const hub = await startHubServer({ root: tmp, port: 0, cors: ["*"] });
   try {
     const file = `${hub.url}/${REPO}/resolve/step1000/mp_rank_00_model_states.pt`;
     const r = await fetch(file, { headers: { range: "bytes=0-9", origin: "http://elsewhere" } });
@@ -112,6 +112,41 @@ test("serve answers CORS: exposed range headers on a ranged GET, and a Range pre
     assert.equal((await fetch(file, { method: "OPTIONS" })).status, 405);
   } finally {
     await hub.close();
+  }
+});
+
+test("CORS is off unless asked for; an origin list answers only its origins", async () => {
+  const tmp = await demoDir();
+  const file = (url: string) => `${url}/${REPO}/resolve/step1000/mp_rank_00_model_states.pt`;
+  const get = (url: string, origin: string) =>
+    fetch(file(url), { headers: { range: "bytes=0-9", origin } });
+  const off = await startHubServer({ root: tmp, port: 0 });
+  try {
+    const r = await get(off.url, "http://elsewhere");
+    assert.equal(r.status, 206);
+    assert.equal(r.headers.get("access-control-allow-origin"), null);
+    const pre = await fetch(file(off.url), {
+      method: "OPTIONS",
+      headers: { origin: "http://elsewhere", "access-control-request-method": "GET" },
+    });
+    assert.equal(pre.status, 405);
+  } finally {
+    await off.close();
+  }
+  const listed = await startHubServer({ root: tmp, port: 0, cors: ["http://viewer.test", "null"] });
+  try {
+    const ok = await get(listed.url, "http://viewer.test");
+    assert.equal(ok.headers.get("access-control-allow-origin"), "http://viewer.test");
+    assert.match(ok.headers.get("vary") ?? "", /Origin/);
+    assert.equal(
+      (await get(listed.url, "null")).headers.get("access-control-allow-origin"),
+      "null",
+    );
+    const other = await get(listed.url, "http://elsewhere");
+    assert.equal(other.status, 206);
+    assert.equal(other.headers.get("access-control-allow-origin"), null);
+  } finally {
+    await listed.close();
   }
 });
 
@@ -144,7 +179,7 @@ test("static viewer: repository → step → tensor over serve, statistics equal
   });
   await buildStaticViewer(join(web, "lib", "static-viewer.js"));
   const site = await staticServer(web);
-  const hub = await startHubServer({ root: tmp, port: 0 });
+  const hub = await startHubServer({ root: tmp, port: 0, cors: ["*"] });
   const ctx = await pw.chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -12,12 +12,17 @@ import { RootFence } from "../../src/server/fence.js";
 import { hfRepositories } from "../../src/server/hf-repo.js";
 import { startHubServer } from "../../src/server/hub.js";
 import { HubRoot } from "../../src/server/hub-root.js";
-import { syntheticRepositories, syntheticSeed } from "../../src/server/synthetic-repo.js";
+import {
+  syntheticRepositories,
+  syntheticSeed,
+  syntheticStepFiles,
+} from "../../src/server/synthetic-repo.js";
 import { combineRepositories } from "../../src/server/virtual-repo.js";
 import type { ByteSource } from "../../src/source/byte-source.js";
 import type { Folder } from "../../src/source/folder.js";
 import { LocalFolder } from "../../src/source/local-folder.js";
 import { openFolder } from "../../src/source/open.js";
+import { readZipDirectory, verifyRecord } from "../../src/torch/zip.js";
 import { demoDir } from "../demo-fixture.js";
 
 const demoRoot = await demoDir();
@@ -27,6 +32,7 @@ const SYN = { tp: 1, dp: 1, optimizer: false } as const;
 /** Source bytes read through the `-hf` view's folders. */
 let sourceBytes = 0;
 let hub: Awaited<ReturnType<typeof startHubServer>>;
+let hf: ReturnType<typeof hfRepositories>;
 
 /** A local folder whose reads are counted. */
 function counted(dir: string): Folder {
@@ -52,16 +58,18 @@ function counted(dir: string): Folder {
 
 before(async () => {
   const root = new HubRoot(await RootFence.create(demoRoot, false));
+  hf = hfRepositories(root, { openFolder: counted });
   hub = await startHubServer({
     root: demoRoot,
     virtual: combineRepositories(
       syntheticRepositories({ presets: ["pythia-70m"], steps: STEPS, ...SYN }),
-      hfRepositories(root, { openFolder: counted }),
+      hf,
     ),
   });
 });
 after(async () => {
   await hub.close();
+  await hf.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -69,71 +77,116 @@ async function get(path: string, range?: string): Promise<Response> {
   return fetch(`${hub.url}${path}`, { headers: range ? { range } : {} });
 }
 
-test("synthetic steps: every file equals what synth writes for the same preset and seed, whole and at odd ranges", async () => {
-  for (const step of STEPS) {
-    const out = join(tmp, `synth-${step}`);
-    await synthesize({
-      preset: "pythia-70m",
-      out,
-      step,
-      seed: syntheticSeed("pythia-70m", step),
-      ...SYN,
-    });
-    const listed: { path: string; size: number }[] = [];
-    for await (const f of listFiles({
+test("synthetic step: every file's size, every .pt's tail (all CRC-32s) and a subset byte for byte equal what synth writes", async () => {
+  const step = STEPS[0] as number;
+  const out = join(tmp, `synth-${step}`);
+  await synthesize({
+    preset: "pythia-70m",
+    out,
+    step,
+    seed: syntheticSeed("pythia-70m", step),
+    ...SYN,
+  });
+  const listed: { path: string; size: number }[] = [];
+  for await (const f of listFiles({
+    repo: "synthetic/pythia-70m",
+    revision: `step${step}`,
+    hubUrl: hub.url,
+  }))
+    listed.push({ path: f.path, size: f.size });
+  assert.deepEqual(
+    listed.map((f) => f.path),
+    readdirSync(out).sort(),
+  );
+  const resolve = (path: string) => `/synthetic/pythia-70m/resolve/step${step}/${path}`;
+  const folder = new LocalFolder(out);
+  for (const { path, size } of listed) {
+    assert.equal(size, statSync(join(out, path)).size, path);
+    if (!path.endsWith(".pt")) continue;
+    // The central directory and end records: every record's CRC-32 and offset.
+    const src = await folder.open(path);
+    try {
+      const dir = await readZipDirectory(src);
+      const at = dir.centralDirectoryOffset;
+      const r = await get(resolve(path), `bytes=${at}-${size - 1}`);
+      assert.equal(r.status, 206, path);
+      assert.ok(
+        Buffer.from(await r.arrayBuffer()).equals(await src.read(at, size - at)),
+        `${path}: central directory differs from synth's`,
+      );
+    } finally {
+      await src.close();
+    }
+  }
+  // Whole files, through the hub client: the configs, a rank's model states, one layer (its
+  // data descriptors too).
+  const name = "layer_02-model_00-model_states.pt";
+  for (const path of ["model.yml", "mp_rank_00_model_states.pt", name]) {
+    const blob = await downloadFile({
       repo: "synthetic/pythia-70m",
       revision: `step${step}`,
+      path,
       hubUrl: hub.url,
-    }))
-      listed.push({ path: f.path, size: f.size });
-    assert.deepEqual(
-      listed.map((f) => f.path),
-      readdirSync(out).sort(),
-    );
-    for (const { path, size } of listed) {
-      const local = readFileSync(join(out, path));
-      assert.equal(size, local.length, path);
-      // Whole files for the first step (the second: sizes, ranges and inspect), to keep it short.
-      if (step !== STEPS[0]) continue;
-      const blob = await downloadFile({
-        repo: "synthetic/pythia-70m",
-        revision: `step${step}`,
-        path,
-        hubUrl: hub.url,
-      });
-      assert.ok(blob, path);
-      assert.ok(
-        Buffer.from(await blob.arrayBuffer()).equals(local),
-        `${path} differs from synth's`,
-      );
-    }
-    // Ranged reads at odd offsets: inside the pickle, across a record boundary, the tail.
-    const name = "layer_02-model_00-model_states.pt";
-    const local = readFileSync(join(out, name));
-    for (const [a, b] of [
-      [7, 300],
-      [1001, 70_001],
-      [local.length - 333, local.length - 1],
-    ] as const) {
-      const r = await get(`/synthetic/pythia-70m/resolve/step${step}/${name}`, `bytes=${a}-${b}`);
-      assert.equal(r.status, 206);
-      assert.ok(Buffer.from(await r.arrayBuffer()).equals(local.subarray(a, b + 1)), `${a}-${b}`);
-    }
-    const head = await fetch(`${hub.url}/synthetic/pythia-70m/resolve/step${step}/${name}`, {
-      method: "HEAD",
     });
-    assert.equal(Number(head.headers.get("content-length")), local.length);
-    // inspect over hf:// equals local inspect.
-    const remote = await inspectStep(
-      await openNeoxStep(
-        await openFolder(`hf://synthetic/pythia-70m@step${step}`, { endpoint: hub.url }),
-      ),
+    assert.ok(blob, path);
+    assert.ok(
+      Buffer.from(await blob.arrayBuffer()).equals(readFileSync(join(out, path))),
+      `${path} differs from synth's`,
     );
-    const here = await inspectStep(await openNeoxStep(new LocalFolder(out)));
+  }
+  // Ranged reads at odd offsets: inside the pickle, across a record boundary, the tail.
+  const local = readFileSync(join(out, name));
+  for (const [a, b] of [
+    [7, 300],
+    [1001, 70_001],
+    [local.length - 333, local.length - 1],
+  ] as const) {
+    const r = await get(resolve(name), `bytes=${a}-${b}`);
+    assert.equal(r.status, 206);
+    assert.ok(Buffer.from(await r.arrayBuffer()).equals(local.subarray(a, b + 1)), `${a}-${b}`);
+  }
+  const head = await fetch(`${hub.url}${resolve(name)}`, { method: "HEAD" });
+  assert.equal(Number(head.headers.get("content-length")), local.length);
+  // inspect over hf:// equals local inspect.
+  const remoteStep = await openNeoxStep(
+    await openFolder(`hf://synthetic/pythia-70m@step${step}`, { endpoint: hub.url }),
+  );
+  const localStep = await openNeoxStep(new LocalFolder(out));
+  try {
     assert.deepEqual(
-      JSON.parse(JSON.stringify({ ...remote, folder: undefined })),
-      JSON.parse(JSON.stringify({ ...here, folder: undefined })),
+      JSON.parse(JSON.stringify({ ...(await inspectStep(remoteStep)), folder: undefined })),
+      JSON.parse(JSON.stringify({ ...(await inspectStep(localStep)), folder: undefined })),
     );
+  } finally {
+    await Promise.all([remoteStep.close(), localStep.close()]);
+  }
+});
+
+test("synthetic ZeRO files (era A and B): the CRC-32s derived for flat-buffer records match their bytes", async () => {
+  for (const era of ["A", "B"] as const) {
+    const files = await syntheticStepFiles("pythia-70m", 0, { tp: 2, dp: 3, era });
+    const file = files.find((f) => f.path === "zero_pp_rank_1_mp_rank_01_optim_states.pt");
+    assert.ok(file, era);
+    const src: ByteSource = {
+      name: file.path,
+      size: file.size,
+      read: (o, n) => file.read(o, n),
+      close: async () => {},
+    };
+    const dir = await readZipDirectory(src);
+    // The small records (group 1's buffers: biases and norms, across parameter boundaries, and
+    // era B's padding) read whole; their CRC-32s come from the directory the server laid out.
+    const small = dir.ordered.filter(
+      (e) => e.name.includes("/data/") && e.size > 0 && e.size < 1 << 20,
+    );
+    assert.ok(small.length >= 3, `${era}: ${small.length} small records`);
+    for (const e of small) await verifyRecord(src, e);
+    // A flipped CRC is caught: the check can fail.
+    const bad = {
+      ...(small[0] as (typeof small)[number]),
+      crc32: ((small[0]?.crc32 ?? 0) ^ 1) >>> 0,
+    };
+    await assert.rejects(verifyRecord(src, bad), /CRC-32 mismatch/);
   }
 });
 

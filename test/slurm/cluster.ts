@@ -77,10 +77,21 @@ export interface SlurmCluster {
   readonly node: string;
   /** The environment for Slurm's commands (`SLURM_CONF`, no outer job's `SLURM_*`). */
   readonly env: Readonly<Record<string, string>>;
-  /** Runs a Slurm command (`sbatch`, `squeue`, `scontrol`, `scancel`, `sinfo`). */
-  run(program: Program, args: readonly string[]): Promise<CommandResult>;
+  /**
+   * Runs a Slurm command (`sbatch`, `squeue`, `scontrol`, `scancel`, `sinfo`), with `extraEnv`
+   * added to {@link env} (`sbatch` exports its environment to the job).
+   */
+  run(
+    program: Program,
+    args: readonly string[],
+    extraEnv?: Readonly<Record<string, string>>,
+  ): Promise<CommandResult>;
   /** Runs a Slurm command and returns its stdout, or throws with its stderr and the logs' tails. */
-  check(program: Program, args: readonly string[]): Promise<string>;
+  check(
+    program: Program,
+    args: readonly string[],
+    extraEnv?: Readonly<Record<string, string>>,
+  ): Promise<string>;
   /** The tails of the daemons' logs, for a failure message. */
   logs(): Promise<string>;
   /** Cancels every job, ends the daemons, removes the folder. */
@@ -295,14 +306,18 @@ export async function startSlurmCluster(timeoutMs = 30_000): Promise<StartResult
       },
       timeoutMs,
     );
-    const run = (program: Program, args: readonly string[]) => execute(bin(program), args, env);
+    const run = (
+      program: Program,
+      args: readonly string[],
+      extraEnv: Readonly<Record<string, string>> = {},
+    ) => execute(bin(program), args, { ...env, ...extraEnv });
     const cluster: SlurmCluster = {
       dir,
       node,
       env,
       run,
-      async check(program, args) {
-        const r = await run(program, args);
+      async check(program, args, extraEnv) {
+        const r = await run(program, args, extraEnv);
         if (r.code !== 0)
           throw new Error(
             `${program} ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}\n${await logs()}`,

@@ -10,9 +10,17 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { planAnalysis } from "../../src/ops/analyze.js";
+import { assignShards, shareOf } from "../../src/ops/jobs/assign.js";
 import { shardFromEnv } from "../../src/ops/jobs/shard.js";
+import { openRepository } from "../../src/repo/repository.js";
+import { cliAsync } from "../cli/run.js";
+import { demoFixture } from "../demo-fixture.js";
 import { repoRoot } from "../helpers.js";
+import { startS3Server, TEST_CREDENTIALS, TEST_REGION } from "../s3-server.js";
 import { type SlurmCluster, startSlurmCluster, waitUntil } from "./cluster.js";
+import { startGateProxy } from "./gate-proxy.js";
 
 const CI = Boolean(process.env.CI);
 const started = await startSlurmCluster();
@@ -225,4 +233,160 @@ test("the example sbatch scripts parse and Slurm accepts their directives (--tes
   assert.match(convert, /^#SBATCH --array=0-\d+%\d+$/m);
   const submitText = readFileSync(join(dir, "submit-analyze.sh"), "utf8");
   assert.match(submitText, /--dependency=afterok:"\$JOBID"/);
+});
+
+/** The demo steps put in the bucket: the first, one in the middle, the last. */
+const S3_STEPS = [0, 512, 143000];
+
+test("analyze.sbatch over the demo series on S3 + analyze-merge.sbatch equal one process, also after a task is cancelled mid-run and requeued", {
+  skip,
+  timeout: 180_000,
+}, async () => {
+  if (!cluster) assert.fail(reason);
+  const c = cluster;
+  const demo = await demoFixture();
+  const s3 = await startS3Server({ buckets: ["demo"] });
+  const proxy = await startGateProxy(s3.url);
+  try {
+    for (const step of S3_STEPS) {
+      const dir = join(demo.repo, `step${step}`);
+      for (const f of readdirSync(dir))
+        s3.put("demo", `pythia-micro/step${step}/${f}`, readFileSync(join(dir, f)));
+    }
+    const base = join(c.dir, "analyze-s3");
+    mkdirSync(base);
+    const wrapper = join(base, "neox-ckpt");
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\nexec "${process.execPath}" "${fileURLToPath(new URL("../../src/cli/main.js", import.meta.url))}" "$@"\n`,
+      { mode: 0o755 },
+    );
+    const REPO = "s3://demo/pythia-micro";
+    const s3Env = {
+      AWS_ENDPOINT_URL: proxy.url,
+      AWS_ENDPOINT_URL_S3: "",
+      AWS_REGION: TEST_REGION,
+      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+      AWS_SESSION_TOKEN: "",
+      NEOX_CKPT_CACHE_DIR: "",
+    };
+    const reference = join(base, "single");
+    const one = await cliAsync(["analyze", REPO, "--out", reference, "--quiet"], { env: s3Env });
+    assert.equal(one.code, 0, one.stderr);
+    const expected = readdirSync(reference).sort();
+    assert.equal(expected.length, 12);
+    const sameAsReference = (out: string) => {
+      for (const f of expected)
+        assert.ok(
+          readFileSync(join(out, f)).equals(readFileSync(join(reference, f))),
+          `${out}/${f} differs from the single-process run`,
+        );
+    };
+
+    const examples = join(repoRoot, "examples", "slurm");
+    // The node here is small: the request is shrunk on the command line (which wins over the
+    // #SBATCH lines), and the array is 3 tasks; the rest is the scripts' own.
+    const small = ["--parsable", "--cpus-per-task=1", "--mem=64M", `--chdir=${base}`];
+    const jobEnv = (out: string) => ({ ...s3Env, REPO, OUT: out, NEOX_CKPT: wrapper });
+    const submitArray = async (out: string) =>
+      (
+        await c.check(
+          "sbatch",
+          [...small, "--array=0-2", join(examples, "analyze.sbatch")],
+          jobEnv(out),
+        )
+      )
+        .trim()
+        .split(";")[0] as string;
+    const submitMerge = async (out: string, after: string) =>
+      (
+        await c.check(
+          "sbatch",
+          [...small, `--dependency=afterok:${after}`, join(examples, "analyze-merge.sbatch")],
+          jobEnv(out),
+        )
+      )
+        .trim()
+        .split(";")[0] as string;
+    const log = (name: string) => readFileSync(join(base, name), "utf8");
+
+    // 1. The array and its dependent merge, as submit-analyze.sh submits them.
+    const out1 = join(base, "out1");
+    const array1 = await submitArray(out1);
+    const merge1 = await submitMerge(out1, array1);
+    const tasks1 = await finished(c, array1, 60_000);
+    assert.deepEqual(
+      tasks1.map((x) => [x.task, x.state, x.exitCode]).sort(),
+      ["0", "1", "2"].map((t) => [t, "COMPLETED", "0:0"]),
+      [0, 1, 2].map((t) => log(`neox-analyze-${array1}_${t}.out`)).join("\n"),
+    );
+    const m1 = await finished(c, merge1, 60_000);
+    assert.deepEqual(
+      m1.map((x) => [x.state, x.exitCode]),
+      [["COMPLETED", "0:0"]],
+      log(`neox-analyze-merge-${merge1}.out`),
+    );
+    sameAsReference(out1);
+    assert.match(log(`neox-analyze-${array1}_2.out`), /^share 2\/3: \d+ of 84 units/m);
+
+    // 2. Task 1 cancelled once it has written some of its units, requeued, resumed.
+    Object.assign(process.env, s3Env); // this process reads the bucket too, to know task 1's units
+    const planned = await planAnalysis(await openRepository(REPO), {});
+    const share1 = shareOf(planned.units, assignShards(planned.units, 3), 1);
+    await planned.close();
+    const out2 = join(base, "out2");
+    const parts = share1.map((u) => join(out2, "parts", u.revision as string, `${u.item}.json`));
+    const array2 = await submitArray(out2);
+    await waitUntil(
+      "task 1 to write its first unit",
+      async () => (parts.some((p) => existsSync(p)) ? true : undefined),
+      60_000,
+      20,
+    );
+    proxy.hold = true; // every task waits on its next read: task 1 stops mid-run
+    await c.check("scancel", [`${array2}_1`]);
+    await waitUntil(
+      "task 1 to be cancelled",
+      async () => {
+        const t = (await records(c, `${array2}_1`))[0];
+        return t?.state === "CANCELLED" ? t : undefined;
+      },
+      20_000,
+    );
+    const doneBefore = parts.filter((p) => existsSync(p)).length;
+    assert.ok(doneBefore > 0 && doneBefore < parts.length, `${doneBefore} of ${parts.length}`);
+    proxy.hold = false;
+    await c.check("scontrol", ["requeue", `${array2}_1`]);
+    await c.run("scontrol", ["update", `JobId=${array2}_1`, "StartTime=now"]);
+    const tasks2 = await finished(c, array2, 60_000);
+    assert.deepEqual(tasks2.map((x) => [x.task, x.state, x.exitCode, x.restarts]).sort(), [
+      ["0", "COMPLETED", "0:0", 0],
+      ["1", "COMPLETED", "0:0", 1],
+      ["2", "COMPLETED", "0:0", 0],
+    ]);
+    // An afterok merge submitted before the scancel would wait forever (Slurm counts the
+    // cancelled run as a failed dependency): the operator who cancelled submits it once the
+    // array is done; afterok on the finished array lets it start at once.
+    const merge2 = await submitMerge(out2, array2);
+    const m2 = await finished(c, merge2, 60_000);
+    assert.deepEqual(
+      m2.map((x) => [x.state, x.exitCode]),
+      [["COMPLETED", "0:0"]],
+      log(`neox-analyze-merge-${merge2}.out`),
+    );
+    sameAsReference(out2);
+    // The second run of task 1 (its log is appended to) skipped what the first had finished.
+    const resumed = /share 1\/3: (\d+) of 84 units \((\d+) measured, (\d+) already complete\)/.exec(
+      log(`neox-analyze-${array2}_1.out`),
+    );
+    assert.ok(resumed, log(`neox-analyze-${array2}_1.out`));
+    assert.equal(Number(resumed[1]), share1.length);
+    assert.ok(Number(resumed[3]) >= doneBefore, resumed[0]);
+    assert.equal(Number(resumed[2]) + Number(resumed[3]), share1.length);
+  } finally {
+    proxy.hold = false;
+    await proxy.close();
+    await s3.close();
+  }
 });

@@ -5,6 +5,7 @@
 
 import {
   inspectStep,
+  loadYaml,
   numelOf,
   openFetchRepository,
   openNeoxStep,
@@ -106,6 +107,8 @@ export function createStaticBackend({ endpoint, repo }) {
     if (p) steps.delete(rev.name);
     else
       p = (async () => {
+        // A browser cannot load the YAML parser synchronously: load it before a config needs it.
+        await loadYaml();
         const step = await openNeoxStep(rev.folder);
         const model = await resolveModel(step);
         const weights = new Map((await planNeoxToHf(step, model)).map((x) => [x.name, x]));

@@ -1,0 +1,68 @@
+/**
+ * A loopback HTTP proxy in front of a test server that can hold requests: while `hold` is set,
+ * requests wait (unanswered) until it is cleared, so a test can stop a client process mid-run
+ * at a moment of its choosing. Requests are forwarded unchanged, Host header included, so SigV4
+ * signatures made for the proxy's address verify at the server behind it.
+ */
+import { createServer, request } from "node:http";
+
+export interface GateProxy {
+  readonly url: string;
+  /** Requests wait while true. */
+  hold: boolean;
+  /** Requests forwarded so far. */
+  readonly forwarded: number;
+  close(): Promise<void>;
+}
+
+export async function startGateProxy(target: string): Promise<GateProxy> {
+  const to = new URL(target);
+  const waiting: (() => void)[] = [];
+  let hold = false;
+  let forwarded = 0;
+  const server = createServer((req, res) => {
+    const go = () => {
+      forwarded++;
+      const up = request(
+        {
+          host: to.hostname,
+          port: to.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on("error", () => res.destroy());
+      req.pipe(up);
+    };
+    req.on("error", () => {});
+    res.on("error", () => {});
+    if (hold) waiting.push(go);
+    else go();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const a = server.address();
+  const port = a && typeof a === "object" ? a.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get hold() {
+      return hold;
+    },
+    set hold(v: boolean) {
+      hold = v;
+      if (!v) for (const go of waiting.splice(0)) go();
+    },
+    get forwarded() {
+      return forwarded;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
