@@ -10,6 +10,23 @@ import { compile, type TopLevelSpec } from "vega-lite";
 import type { Metrics } from "./metrics.js";
 import { PLOT_NAMES } from "./outputs.js";
 
+/** What the plots read of the viewer's palette module (web/js/palette.js). */
+interface PaletteModule {
+  kindColor(kind: string): string;
+}
+
+/**
+ * The viewer's palette module, one colour per parameter kind for the viewer and these plots
+ * alike. A plain ES module of the package's web/ folder (shipped with it, as the viewer's
+ * pages are), loaded at run time: the served viewer has no build step to copy it elsewhere.
+ */
+const PALETTE_MODULE = new URL("../../../web/js/palette.js", import.meta.url);
+let palette: Promise<PaletteModule> | undefined;
+const loadPalette = (): Promise<PaletteModule> => {
+  palette ??= import(PALETTE_MODULE.href) as Promise<PaletteModule>;
+  return palette;
+};
+
 async function render(spec: TopLevelSpec, dir: string, name: string): Promise<string[]> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
   const svg = await view.toSVG();
@@ -52,8 +69,10 @@ function curves(
   y: string,
   title: string,
   yTitle: string,
+  colors: (group: string) => string,
   log = false,
 ): TopLevelSpec {
+  const groups = [...new Set(rows.map((r) => r.group as string))];
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
     title,
@@ -69,7 +88,12 @@ function curves(
         title: yTitle,
         scale: log ? { type: "log" } : { zero: false },
       },
-      color: { field: "group", type: "nominal", title: "" },
+      color: {
+        field: "group",
+        type: "nominal",
+        title: "",
+        scale: { domain: groups, range: groups.map(colors) },
+      },
     },
   } as TopLevelSpec;
 }
@@ -105,6 +129,7 @@ export interface WritePlotsOptions {
 /** Writes the plots (SVG + PNG each) into `opts.out`; returns the file names. */
 export async function writePlots(m: Metrics, opts: WritePlotsOptions): Promise<string[]> {
   const dir = opts.out;
+  const { kindColor } = await loadPalette();
   const byKind = Object.entries(m.byKind).flatMap(([group, perStep]) =>
     Object.entries(perStep).map(([step, a]) => ({ group, step: Number(step), ...a })),
   );
@@ -120,7 +145,7 @@ export async function writePlots(m: Metrics, opts: WritePlotsOptions): Promise<s
   const files: string[] = [];
   files.push(
     ...(await render(
-      curves(byKind, "l2", "Weight norm by parameter kind", "L2 norm"),
+      curves(byKind, "l2", "Weight norm by parameter kind", "L2 norm", kindColor),
       dir,
       PLOT_NAMES.normByKind,
     )),
@@ -134,6 +159,7 @@ export async function writePlots(m: Metrics, opts: WritePlotsOptions): Promise<s
           "relToPrevious",
           "Relative change from the previous checkpoint",
           "‖Δw‖ / ‖w‖",
+          kindColor,
           true,
         ),
         dir,
@@ -163,7 +189,14 @@ export async function writePlots(m: Metrics, opts: WritePlotsOptions): Promise<s
   if (adam.length)
     files.push(
       ...(await render(
-        curves(adam, "updateToWeight", "Adam update-to-weight ratio", "‖lr·m/(√v+ε)‖ / ‖w‖", true),
+        curves(
+          adam,
+          "updateToWeight",
+          "Adam update-to-weight ratio",
+          "‖lr·m/(√v+ε)‖ / ‖w‖",
+          kindColor,
+          true,
+        ),
         dir,
         PLOT_NAMES.adamUpdateRatio,
       )),

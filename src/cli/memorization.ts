@@ -13,10 +13,17 @@ import {
   type MemorizationReport,
   memorizationScores,
 } from "../ops/memorization.js";
+import {
+  memorizationJob,
+  memorizationShard,
+  memorizationUnits,
+  mergeMemorization,
+} from "../ops/memorization-shard.js";
 import { writeFileAtomic } from "../source/atomic-write.js";
 import { openFolder } from "../source/open.js";
 import { MAX_BATCH_SIZE, MAX_SEQ_LENGTH, stepRangeOption } from "./batch.js";
 import { UsageError } from "./errors.js";
+import { type JobOptionValues, jobShare, resolveShard } from "./job-options.js";
 import { wholeNumber } from "./options.js";
 
 interface DataOptions {
@@ -86,15 +93,27 @@ export async function batchEvalCommand(
 }
 
 export async function memorizationCommand(
-  ckpt: string,
-  opts: DataOptions & {
-    step?: string;
-    steps?: string;
-    context?: string;
-    continuation?: string;
-    out?: string;
-  },
+  ckpt: string | undefined,
+  opts: DataOptions &
+    JobOptionValues & {
+      step?: string;
+      steps?: string;
+      context?: string;
+      continuation?: string;
+      out?: string;
+      merge?: string;
+    },
 ): Promise<void> {
+  if (opts.merge !== undefined) {
+    if (ckpt !== undefined || opts.data !== undefined || opts.out !== undefined || opts.shard)
+      throw new UsageError(
+        "memorization --merge FILE.jsonl takes no CKPT, --data, --out or --shard: it merges what the tasks wrote beside FILE.jsonl",
+      );
+    const { job, report } = await mergeMemorization(opts.merge);
+    printReport(job.checkpoint, job.data, report, opts.merge, opts.json);
+    return;
+  }
+  if (ckpt === undefined) throw new UsageError("memorization needs CKPT (or --merge FILE.jsonl)");
   const [firstStep, lastStep] = stepRangeOption(opts);
   const d = dataOptions(opts);
   const context = wholeNumber(opts.context ?? String(MEMORIZATION_CONTEXT), "--context", {
@@ -111,9 +130,31 @@ export async function memorizationCommand(
     );
   if (opts.out !== undefined && !opts.out.endsWith(".jsonl"))
     throw new UsageError(`--out takes FILE.jsonl, not '${opts.out}'`);
+  const job = memorizationJob(ckpt, d.data, {
+    firstStep,
+    lastStep,
+    batchSize: d.batchSize,
+    itemLength: d.itemLength,
+    limit: d.limit,
+    context,
+    continuation,
+  });
+  const shard = opts.plan ? undefined : resolveShard(opts);
+  if (shard && opts.out === undefined)
+    throw new UsageError("memorization --shard needs --out FILE.jsonl (its parts go beside it)");
+  const share = jobShare(memorizationUnits(job), opts);
+  if (!share) return;
   const { m, ds, close } = await openBoth(ckpt, d.data, opts.endpoint);
   let r: MemorizationReport;
   try {
+    if (shard) {
+      const t0 = performance.now();
+      const done = await memorizationShard(m.model, ds, job, share, { out: opts.out as string });
+      process.stdout.write(
+        `share ${shard.index}/${shard.count}: ${share.length} of ${memorizationUnits(job).length} units (${done.computed} scored, ${done.skipped} already complete) in ${((performance.now() - t0) / 1000).toFixed(1)} s; merge with: memorization --merge ${opts.out}\n`,
+      );
+      return;
+    }
     r = await memorizationScores(m.model, ds, {
       firstStep,
       lastStep,
@@ -132,14 +173,25 @@ export async function memorizationCommand(
       for (const p of r.perItem) await sink.write(enc.encode(`${JSON.stringify(p)}\n`));
     });
   }
-  if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ checkpoint: ckpt, data: d.data, ...r }, null, 2)}\n`);
+  printReport(ckpt, d.data, r, opts.out, opts.json);
+}
+
+function printReport(
+  ckpt: string,
+  data: string,
+  r: MemorizationReport,
+  out: string | undefined,
+  json: boolean | undefined,
+): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ checkpoint: ckpt, data, ...r }, null, 2)}\n`);
     return;
   }
-  const steps = firstStep === lastStep ? `step ${firstStep}` : `steps ${firstStep}..${lastStep}`;
+  const steps =
+    r.firstStep === r.lastStep ? `step ${r.firstStep}` : `steps ${r.firstStep}..${r.lastStep}`;
   const lines = [
     `${ckpt} on ${steps}: ${r.memorized} of ${r.items} items memorized (${r.context} → ${r.continuation} tokens), mean score ${r.meanScore.toFixed(4)}`,
   ];
-  if (opts.out) lines.push(`wrote ${opts.out}`);
+  if (out) lines.push(`wrote ${out}`);
   process.stdout.write(`${lines.join("\n")}\n`);
 }

@@ -440,13 +440,16 @@ remoteOptions(
 ).action(lazy(() => import("./dataset.js"), "datasetCommand"));
 
 remoteOptions(
-  program
-    .command("memorization")
+  jobOptions(program.command("memorization"))
     .description(
       "which training items a checkpoint reproduces: 32 greedy tokens after each item's first 32",
     )
-    .argument("<ckpt>", "NeoX step, HF folder, or hf:// address")
-    .requiredOption("--data <data>", DATA_ARGUMENT)
+    .argument("[ckpt]", "NeoX step, HF folder, or hf:// address")
+    .option("--data <data>", DATA_ARGUMENT)
+    .option(
+      "--merge <file>",
+      "write FILE.jsonl from the parts the tasks of a --shard job left beside it",
+    )
     .option("--step <n>", "the items of training iteration N")
     .option("--steps <a..b>", "the items of iterations A to B, inclusive")
     .option("--items <k>", "only the first K items")

@@ -200,8 +200,10 @@ export interface BatchItem {
 export interface BatchItemsOptions extends StepRange {
   /** Tokens per item (default {@link PYTHIA_ITEM_LENGTH}). */
   itemLength?: number;
-  /** Only the first `limit` items of the range (default: all). */
+  /** Only the first `limit` items of the range (default: all), after `skip`. */
   limit?: number;
+  /** Items of the range passed over first (default 0): a job's unit starts inside the range. */
+  skip?: number;
 }
 
 /** The items of a step range one by one, as token ids (read in windows, checked). */
@@ -211,9 +213,13 @@ export async function* batchItems(
 ): AsyncGenerator<BatchItem> {
   const batchSize = opts.batchSize ?? PYTHIA_BATCH_SIZE;
   const { first, count } = stepItems(ds, opts);
-  const n = Math.min(count, opts.limit ?? count);
+  const skip = opts.skip ?? 0;
+  if (!Number.isSafeInteger(skip) || skip < 0 || skip > count)
+    throw new RangeError(`skip ${skip}: not within the range's ${count} items`);
+  const n = Math.min(count - skip, opts.limit ?? count);
   const itemLength = opts.itemLength ?? PYTHIA_ITEM_LENGTH;
-  for await (const b of readItems(ds, { first, count: n, itemLength }))
+  if (n === 0) return;
+  for await (const b of readItems(ds, { first: first + skip, count: n, itemLength }))
     for (const { item, tokens } of blockTokens(b))
       yield { item, step: Math.floor(item / batchSize), tokens };
 }

@@ -21,8 +21,10 @@ export interface MemorizationOptions {
   batchSize?: number;
   /** Tokens per item (default {@link PYTHIA_ITEM_LENGTH}). */
   itemLength?: number;
-  /** Only the first `limit` items of the range (default: all). */
+  /** Only the first `limit` items of the range (default: all), after `skip`. */
   limit?: number;
+  /** Items of the range passed over first (default 0): a job's unit starts inside the range. */
+  skip?: number;
   /** Context tokens (default {@link MEMORIZATION_CONTEXT}). */
   context?: number;
   /** Continuation tokens (default {@link MEMORIZATION_CONTINUATION}). */
@@ -100,7 +102,7 @@ export async function memorizationScores(
       `${context} + ${continuation} tokens exceed the model's context of ${model.config.maxPositionEmbeddings}`,
     );
   const total = Math.min(
-    (opts.lastStep - opts.firstStep + 1) * batchSize,
+    (opts.lastStep - opts.firstStep + 1) * batchSize - (opts.skip ?? 0),
     opts.limit ?? Number.POSITIVE_INFINITY,
   );
   const perItem: ItemMemorization[] = [];

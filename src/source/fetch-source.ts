@@ -6,14 +6,14 @@
  * into a buffer of the length asked, never sized from the server. `openFetchFile` puts the
  * memory block cache on top. No `node:` module here.
  */
-import pLimit, { type LimitFunction } from "p-limit";
-import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
+import type { ByteSource } from "./byte-source.js";
 import { CachedSource, type CachedSourceOptions } from "./cached.js";
 import {
-  HttpSourceError,
   headerLength,
-  printable,
-  SourceChangedError,
+  normEtag,
+  RangedSource,
+  type RetryPolicy,
+  readBounded,
   servedRange,
 } from "./http-shared.js";
 
@@ -48,92 +48,31 @@ export interface FetchSourceOptions {
   signal?: AbortSignal;
 }
 
-/** A failure another attempt may cure; the retry loop turns the last one into an HttpSourceError. */
-class Retryable extends Error {
-  constructor(
-    readonly status: number | undefined,
-    readonly detail: string,
-  ) {
-    super(detail);
-  }
-}
-
-const normEtag = (e: string | null | undefined) => e?.replace(/^W\//, "") || undefined;
-
 /** A remote file read with `fetch` Range requests, every response checked against the range asked. */
-export class FetchSource implements ByteSource {
-  readonly name: string;
-  /** The file's size: given, or learnt by the probe. */
-  size: number;
-  private probed: Uint8Array = new Uint8Array(0);
-  private currentEtag: string | undefined;
-  private readonly limit: LimitFunction;
-  private closed = false;
-
+export class FetchSource extends RangedSource {
   private constructor(
-    readonly url: string,
+    url: string,
     private readonly opts: FetchSourceOptions,
   ) {
-    this.name = printable(url);
-    this.size = opts.size ?? -1;
-    this.currentEtag = normEtag(opts.etag);
-    this.limit = pLimit(opts.concurrency ?? FETCH_CONCURRENCY);
+    super(url, opts, FETCH_CONCURRENCY);
   }
 
   /** Opens `url`; probes its size with a first read unless `opts.size` is given. */
   static async open(url: string, opts: FetchSourceOptions = {}): Promise<FetchSource> {
     const s = new FetchSource(url, opts);
-    if (opts.size === undefined) s.probed = await s.fetchRange(0, PROBE_BYTES, true);
+    if (opts.size === undefined) await s.probe(PROBE_BYTES);
     return s;
   }
 
-  /** The bytes the size probe read from offset 0 (empty when the size was given). */
-  get head(): Uint8Array {
-    return this.probed;
-  }
-
-  /** The file's ETag, once a response has named it (and the server exposed it). */
-  get etag(): string | undefined {
-    return this.currentEtag;
-  }
-
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    if (this.closed) throw new SourceRangeError(this.name, offset, length, "source is closed");
-    checkRange(this.name, this.size, offset, length);
-    if (length === 0) return new Uint8Array(0);
-    return this.fetchRange(offset, length, false);
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-  }
-
-  private fetchRange(offset: number, length: number, probe: boolean): Promise<Uint8Array> {
-    return this.limit(async () => {
-      const retries = this.opts.retries ?? FETCH_RETRIES;
-      let last: Retryable | undefined;
-      for (let attempt = 0; attempt <= retries; attempt++) {
-        if (attempt > 0) {
-          const ms = (this.opts.backoffMs ?? FETCH_BACKOFF_MS) * 2 ** (attempt - 1);
-          await new Promise((r) => setTimeout(r, ms));
-        }
-        try {
-          return await this.attempt(offset, length, probe);
-        } catch (e) {
-          if (!(e instanceof Retryable)) throw e;
-          last = e;
-        }
-      }
-      throw new HttpSourceError(
-        this.name,
-        last?.status,
-        `failed after ${retries + 1} attempts: ${last?.detail}`,
-      );
-    });
+  protected retryPolicy(): RetryPolicy {
+    return {
+      retries: this.opts.retries ?? FETCH_RETRIES,
+      backoffMs: this.opts.backoffMs ?? FETCH_BACKOFF_MS,
+    };
   }
 
   /** One request: status and headers checked against the range asked, then the body read. */
-  private async attempt(offset: number, length: number, probe: boolean): Promise<Uint8Array> {
+  protected async attempt(offset: number, length: number, probe: boolean): Promise<Uint8Array> {
     const f = this.opts.fetch ?? ((url, init) => globalThis.fetch(url, init));
     let res: Response;
     try {
@@ -143,7 +82,7 @@ export class FetchSource implements ByteSource {
       });
     } catch (e) {
       if (this.opts.signal?.aborted) throw e;
-      throw new Retryable(undefined, `network error: ${(e as Error).message}`);
+      throw this.retryable(undefined, `network error: ${(e as Error).message}`);
     }
     if (res.status !== 200 && res.status !== 206) {
       await res.body?.cancel().catch(() => {});
@@ -162,76 +101,31 @@ export class FetchSource implements ByteSource {
       probe,
     );
     this.checkVersion(served.total, normEtag(h.get("etag")));
-    const { bytes, more } = await readBounded(res, served.length);
-    if (served.partial && more) throw new Retryable(206, "response body longer than the range");
-    // A 200 that ended is the whole file: its length is the file's size.
-    if (!served.partial && !more) this.checkVersion(bytes.length, undefined);
-    if (this.size < 0)
-      throw new HttpSourceError(this.name, res.status, "cannot tell the file's size");
-    const want = served.partial ? served.length : Math.min(length, this.size);
-    if (bytes.length !== want)
-      throw new Retryable(res.status, `short body: ${bytes.length} of ${want} bytes`);
-    return bytes;
-  }
-
-  private statusError(status: number, offset: number, length: number): Error {
-    if (status === 416)
-      return new SourceRangeError(
-        this.name,
-        offset,
-        length,
-        "server answered 416 Range Not Satisfiable",
-      );
-    if (status >= 500 || status === 429) return new Retryable(status, `HTTP ${status}`);
-    return new HttpSourceError(this.name, status, `HTTP ${status}`);
-  }
-
-  /** Size and ETag must stay what the first response (or the listing) said. */
-  private checkVersion(total: number | undefined, etag: string | undefined): void {
-    if (total !== undefined) {
-      if (this.size < 0) this.size = total;
-      else if (total !== this.size)
-        throw new SourceChangedError(this.name, `size ${total}, expected ${this.size}`);
-    }
-    if (etag) {
-      if (this.currentEtag && etag !== this.currentEtag)
-        throw new SourceChangedError(this.name, `ETag ${etag}, expected ${this.currentEtag}`);
-      this.currentEtag ??= etag;
-    }
+    const body = await readBounded(this.name, chunksOf(res), served.length);
+    return this.accept(served, res.status, length, body);
   }
 }
 
 /**
- * At most `capacity` bytes of a response body, in a buffer of that size; `more` tells that the
- * body went on past it (the rest is cancelled, not read).
+ * A response body's chunks (not every browser iterates a ReadableStream); leaving the iteration
+ * early cancels the rest, unread.
  */
-async function readBounded(
-  res: Response,
-  capacity: number,
-): Promise<{ bytes: Uint8Array; more: boolean }> {
-  const out = new Uint8Array(capacity);
-  let got = 0;
+async function* chunksOf(res: Response): AsyncGenerator<Uint8Array> {
   const reader = res.body?.getReader();
-  if (!reader) return { bytes: out.subarray(0, 0), more: false };
+  if (!reader) return;
+  let done = false;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const take = Math.min(value.length, capacity - got);
-      out.set(value.subarray(0, take), got);
-      got += take;
-      if (take < value.length) {
-        await reader.cancel().catch(() => {});
-        return { bytes: out, more: true };
+      const r = await reader.read();
+      if (r.done) {
+        done = true;
+        return;
       }
+      yield r.value;
     }
-  } catch (e) {
-    throw new Retryable(
-      undefined,
-      `body interrupted after ${got} of ${capacity} bytes: ${(e as Error).message}`,
-    );
+  } finally {
+    if (!done) await reader.cancel().catch(() => {});
   }
-  return { bytes: got === capacity ? out : out.subarray(0, got), more: false };
 }
 
 export interface FetchFileOptions

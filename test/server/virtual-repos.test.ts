@@ -203,10 +203,14 @@ test("synthetic steps differ by seed, and the entity tag is stable", async () =>
 test("NAME-hf: every file of two demo steps downloaded with @huggingface/hub equals convert's output, with LFS sha256", async () => {
   for (const rev of ["step1000", "step143000"]) {
     const out = join(tmp, `hf-${rev}`);
-    await convertToHf(
-      await openNeoxStep(new LocalFolder(join(demoRoot, "neox-ckpt", "pythia-micro", rev))),
-      { out },
+    const src = await openNeoxStep(
+      new LocalFolder(join(demoRoot, "neox-ckpt", "pythia-micro", rev)),
     );
+    try {
+      await convertToHf(src, { out });
+    } finally {
+      await src.close();
+    }
     const names = readdirSync(out).sort();
     const listed = [];
     for await (const f of listFiles({

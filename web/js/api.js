@@ -15,6 +15,7 @@ import { enc } from "./links.js";
  * @typedef {import("./types.js").AcrossResponse} AcrossResponse
  * @typedef {import("./types.js").DynamicsResponse} DynamicsResponse
  * @typedef {import("./types.js").BatchResponse} BatchResponse
+ * @typedef {import("./types.js").LsResponse} LsResponse
  */
 
 /**
@@ -26,6 +27,8 @@ import { enc } from "./links.js";
  *   tensor(rev: string, name: string, state: string, signal: AbortSignal): Promise<TensorResponse>,
  *   slice(rev: string, name: string, state: string, row: number, col: number, signal: AbortSignal): Promise<SliceResponse>,
  *   across(name: string, state: string, signal: AbortSignal): Promise<AcrossResponse>,
+ *   ls(rev: string, file: string, maxItems: number | undefined, signal: AbortSignal): Promise<LsResponse>,
+ *   dynamics?(): Promise<DynamicsResponse>,
  * }} Backend
  */
 
@@ -145,16 +148,48 @@ export const getAcross = (name, state) =>
     ? backend.across(name, state ?? "weight", pageRequests.signal)
     : getJson(`across/${enc(name)}${stateQuery(state)}`);
 
-/** @returns {Promise<DynamicsResponse>} */
+/** @type {DynamicsResponse | undefined} */
+let loadedAnalysis;
+
+/**
+ * Shows `m` (a metrics.json the user opened in the page) on the dynamics page from now on,
+ * whatever the server or the static backend has.
+ * @param {DynamicsResponse} m
+ */
+export function loadAnalysis(m) {
+  loadedAnalysis = m;
+}
+
+/**
+ * The analysis shown on the dynamics page: one opened in the page, else the server's (the
+ * static backend's, when it was given an address), else a 404.
+ * @returns {Promise<DynamicsResponse>}
+ */
 export const getDynamics = () =>
+  loadedAnalysis
+    ? Promise.resolve(loadedAnalysis)
+    : backend
+      ? backend.dynamics
+        ? backend.dynamics()
+        : Promise.reject(
+            new HttpError(
+              "the static viewer was given no analysis (add `&analysis=URL` of a metrics.json to its address)",
+              404,
+            ),
+          )
+      : getJson("dynamics");
+
+/**
+ * A file of a step as `neox-ckpt ls FILE` prints it: its object tree and foreign-code scan.
+ * @param {string} rev
+ * @param {string} file the path the step's file list gives
+ * @param {number} [maxItems] items shown per container (default 24, as `ls`)
+ * @returns {Promise<LsResponse>}
+ */
+export const getLs = (rev, file, maxItems) =>
   backend
-    ? Promise.reject(
-        new HttpError(
-          "the static viewer reads no analysis folder (`neox-ckpt view --analysis DIR` shows one)",
-          404,
-        ),
-      )
-    : getJson("dynamics");
+    ? backend.ls(rev, file, maxItems, pageRequests.signal)
+    : getJson(`ls/${enc(rev)}/${enc(file)}${maxItems ? `?maxItems=${maxItems}` : ""}`);
 
 /**
  * The first `items` items of the batch of `iteration` (default: the step's own number, the

@@ -1,19 +1,10 @@
 // @ts-check
-// Colours of series and of heatmap cells.
+// Colours of series and of heatmap cells (the series palette and the kinds' colours are in
+// palette.js, shared with `analyze`'s plots).
 
-/** Series colours, in order. */
-export const PALETTE = [
-  "#1f77b4",
-  "#d62728",
-  "#2ca02c",
-  "#ff7f0e",
-  "#9467bd",
-  "#8c564b",
-  "#e377c2",
-  "#17becf",
-  "#7f7f7f",
-  "#bcbd22",
-];
+import { PALETTE } from "./palette.js";
+
+export { PALETTE };
 
 /**
  * The colour of series `i`.

@@ -120,6 +120,9 @@ export function lineChart({ title, series, yLog = "auto", testid, yLabel }) {
       const c = s("circle", {
         class: `point${p.current ? " current" : ""}`,
         "data-testid": `${testid}-point`,
+        "data-series": se.name,
+        "data-step": p.step,
+        "data-y": p.y,
         cx: x(p.step).toFixed(1),
         cy: ys.f(p.y).toFixed(1),
         r: p.current ? 4.5 : 3,
