@@ -11,7 +11,7 @@
  * The proxy counts every request and every response byte on the wire, so the figures do not
  * depend on the client's own accounting. Needs no disk.
  *
- * Run: npm run bench:remote-12b [-- --preset pythia-12b --step 143000]
+ * Run: npm run bench:remote-12b [-- --preset pythia-12b --step 143000] [--no-audit]
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -168,13 +168,15 @@ try {
     `inspect hf://${repo}@step${step}: ${(ins.ms / 1000).toFixed(1)} s, ${counts.requests} requests, ${opened} .pt files opened (${(counts.requests / Math.max(1, opened)).toFixed(2)} requests per opened file; goal ≤ 3), ${counts.bytes} bytes = ${pct(counts.bytes, total)} of the step (goal ≤ 0.01 %)`,
   );
 
-  reset();
-  const aud = await run(["audit", `hf://${repo}`, "--json", "--quiet"], proxy.url);
-  if (aud.code !== 0 && aud.code !== 3) throw new Error(`audit failed: ${aud.stderr}`);
-  const findings = (JSON.parse(aud.stdout) as { findings?: unknown[] }).findings?.length ?? "?";
-  console.log(
-    `audit hf://${repo} (20 steps, ${gb(20 * total)} GB): ${(aud.ms / 1000).toFixed(1)} s, ${counts.requests} requests, ${counts.files.size} files opened, ${counts.bytes} bytes = ${pct(counts.bytes, 20 * total)} of the repository, ${findings} findings`,
-  );
+  if (!process.argv.includes("--no-audit")) {
+    reset();
+    const aud = await run(["audit", `hf://${repo}`, "--json", "--quiet"], proxy.url);
+    if (aud.code !== 0 && aud.code !== 3) throw new Error(`audit failed: ${aud.stderr}`);
+    const findings = (JSON.parse(aud.stdout) as { findings?: unknown[] }).findings?.length ?? "?";
+    console.log(
+      `audit hf://${repo} (20 steps, ${gb(20 * total)} GB): ${(aud.ms / 1000).toFixed(1)} s, ${counts.requests} requests, ${counts.files.size} files opened, ${counts.bytes} bytes = ${pct(counts.bytes, 20 * total)} of the repository, ${findings} findings`,
+    );
+  }
 
   reset();
   const self = fileURLToPath(import.meta.url);

@@ -18,6 +18,8 @@ export { openFetchRepository } from "./repo/fetch-repository.js";
 export type { Repository, Revision } from "./repo/revisions.js";
 export { FetchHubFolder, type FetchHubOptions, fetchHubRefs } from "./source/fetch-hub.js";
 export { FetchSource, type FetchSourceOptions, openFetchFile } from "./source/fetch-source.js";
+export { openTorch } from "./torch/load.js";
+export { LS_MAX_ITEMS, type LsReport, lsReport } from "./torch/ls-report.js";
 export { CheckpointError } from "./util/errors.js";
 export { planOptimizerStates } from "./zero/plan-optim.js";
 export { readRankOptimState, STATE_KINDS, type StateKind } from "./zero/rank-state.js";

@@ -10,8 +10,10 @@ import {
 } from "../data/batch.js";
 import { openIndexedDataset } from "../data/indexed-dataset.js";
 import { loadTokenizer } from "../model/tokenizer.js";
+import { batchJob, batchShard, batchUnits, mergeBatch } from "../ops/batch-shard.js";
 import { HttpStats } from "../source/http.js";
 import { InputError, UsageError } from "./errors.js";
+import { type JobOptionValues, jobShare, resolveShard } from "./job-options.js";
 import { wholeNumber } from "./options.js";
 
 /** Largest `--batch-size`: 16 Mi items per step is far past any run (Pythia: 1024). */
@@ -19,7 +21,8 @@ export const MAX_BATCH_SIZE = 1 << 24;
 /** Largest `--seq-length`: 16 Mi tokens per item is far past any context (Pythia: 2049). */
 export const MAX_SEQ_LENGTH = 1 << 24;
 
-export interface BatchCommandOptions {
+export interface BatchCommandOptions extends JobOptionValues {
+  merge?: string;
   step?: string;
   steps?: string;
   batchSize?: string;
@@ -63,7 +66,25 @@ async function tokenizerOption(file: string): Promise<(ids: number[]) => string>
   }
 }
 
-export async function batchCommand(data: string, opts: BatchCommandOptions): Promise<void> {
+export async function batchCommand(
+  data: string | undefined,
+  opts: BatchCommandOptions,
+): Promise<void> {
+  if (opts.merge !== undefined) {
+    if (data !== undefined || opts.out !== undefined || opts.shard !== undefined)
+      throw new UsageError(
+        "batch --merge FILE takes no DATA, --out or --shard: it merges what the tasks wrote beside FILE",
+      );
+    outOption(opts.merge);
+    const { job, bytes } = await mergeBatch(opts.merge);
+    const steps =
+      job.firstStep === job.lastStep
+        ? `step ${job.firstStep}`
+        : `steps ${job.firstStep}..${job.lastStep}`;
+    process.stdout.write(`${steps} of ${job.data}: wrote ${opts.merge} (${bytes} bytes)\n`);
+    return;
+  }
+  if (data === undefined) throw new UsageError("batch needs DATA (or --merge FILE)");
   const [firstStep, lastStep] = stepRangeOption(opts);
   const batchSize = wholeNumber(opts.batchSize ?? String(PYTHIA_BATCH_SIZE), "--batch-size", {
     min: 1,
@@ -78,10 +99,34 @@ export async function batchCommand(data: string, opts: BatchCommandOptions): Pro
   if (opts.tokenizer && out?.format !== "jsonl")
     throw new UsageError("--tokenizer adds each item's text to --out FILE.jsonl: give one");
   const decode = opts.tokenizer ? await tokenizerOption(opts.tokenizer) : undefined;
+  const shard = opts.plan ? undefined : resolveShard(opts);
+  if ((shard || opts.plan) && out === undefined)
+    throw new UsageError(
+      "batch --shard needs --out FILE.npy or FILE.jsonl (its parts go beside it)",
+    );
   const stats = new HttpStats();
   const ds = await openIndexedDataset(data, { endpoint: opts.endpoint, stats });
   let summary: BatchSummary;
   try {
+    if (out && (shard || opts.plan)) {
+      const job = batchJob(data, ds, {
+        firstStep,
+        lastStep,
+        batchSize,
+        itemLength,
+        format: out.format,
+        tokenizer: opts.tokenizer ?? null,
+      });
+      const units = batchUnits(job);
+      const share = jobShare(units, opts);
+      if (!share || !shard) return;
+      const t0 = performance.now();
+      const r = await batchShard(ds, job, share, { out: out.path, decode, eodToken });
+      process.stdout.write(
+        `share ${shard.index}/${shard.count}: ${share.length} of ${units.length} units (${r.computed} written, ${r.skipped} already complete) in ${((performance.now() - t0) / 1000).toFixed(1)} s; merge with: batch --merge ${out.path}\n`,
+      );
+      return;
+    }
     summary = await exportBatch(ds, {
       firstStep,
       lastStep,

@@ -286,12 +286,16 @@ progressOptions(
 
 progressOptions(
   remoteOptions(
-    program
-      .command("audit")
+    jobOptions(program.command("audit"))
       .description(
         "check a repository: every step present, complete, distinct, and what its name says",
       )
-      .argument("<repo>", "local folder of step folders, or hf://ORG/NAME")
+      .argument("[repo]", "local folder of step folders, hf://ORG/NAME or s3://BUCKET/PREFIX")
+      .option("--out <dir>", "with --deep --shard: the folder for the share's partial results")
+      .option(
+        "--merge <dir>",
+        "print the report of the partial results an audit --deep --shard job left in DIR",
+      )
       .option(
         "--expect <schedule>",
         "log-spaced (20 steps), pythia-154, or a list a,b,c (default: guessed)",
@@ -411,12 +415,12 @@ progressOptions(
 ).action(lazy(() => import("./model.js"), "generateCommand"));
 
 remoteOptions(
-  program
-    .command("batch")
+  jobOptions(program.command("batch"))
     .description(
       "the training items of one iteration (or A..B) of a Megatron indexed dataset, read lazily",
     )
-    .argument("<data>", DATA_ARGUMENT)
+    .argument("[data]", DATA_ARGUMENT)
+    .option("--merge <file>", "write FILE from the parts the tasks of a --shard job left beside it")
     .option("--step <n>", "training iteration N: items [N·batch, (N+1)·batch)")
     .option("--steps <a..b>", "iterations A to B, inclusive")
     .option("--batch-size <n>", "items per iteration", "1024")

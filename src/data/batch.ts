@@ -49,12 +49,18 @@ export function stepItems(ds: IndexedDataset, r: StepRange): { first: number; co
   return { first, count: end - first };
 }
 
+/**
+ * How {@link exportBatch} writes: `.npy` as `numpy.save` writes the `(n, seq)` array, JSON lines,
+ * or `raw`: the tokens' bytes alone (the `.npy` without its header: a job's unit).
+ */
+export type BatchFormat = "npy" | "jsonl" | "raw";
+
 /** Options of {@link exportBatch}; defaults are Pythia's (1024 items of 2049 tokens per step). */
 export interface ExportBatchOptions extends StepRange {
   /** Tokens per item; an item of another length is an error (default {@link PYTHIA_ITEM_LENGTH}). */
   itemLength?: number;
   /** Where to write, and how (default: nowhere, only the summary). */
-  out?: { path: string; format: "npy" | "jsonl" };
+  out?: { path: string; format: BatchFormat };
   /** Token ids → text, to add `"text"` to each JSON line (default: no text). */
   decode?: (ids: number[]) => string;
   /** The end-of-document token counted (default {@link PYTHIA_EOD_TOKEN}). */
@@ -83,7 +89,7 @@ export interface BatchSummary {
   /** Reads and bytes per file. */
   files: { file: string; reads: number; bytes: number }[];
   /** The file written and its size. */
-  out?: { path: string; format: "npy" | "jsonl"; bytes: number };
+  out?: { path: string; format: BatchFormat; bytes: number };
 }
 
 /** Reads the items of a step range and writes them where `opts.out` says. */
@@ -112,6 +118,7 @@ export async function exportBatch(
     const { path, format } = opts.out;
     await writeFileAtomic(path, async (sink) => {
       if (format === "npy") await writeNpy(sink, blocks(), ds, count, itemLength);
+      else if (format === "raw") for await (const b of blocks()) await sink.write(b.bytes);
       else await writeJsonl(sink, blocks(), batchSize, opts.decode);
       written = sink.written;
     });

@@ -27,6 +27,7 @@ import { optimizerScalars } from "../zero/scalars.js";
 import { batchRoute, closeTrainingData, type TrainingDataOptions } from "./batch-route.js";
 import { allowMethods, HttpError, sendFailure, sendJson } from "./http.js";
 import { Lru, memo } from "./lru.js";
+import { lsRoute } from "./ls-route.js";
 import { sendFile } from "./send-file.js";
 import { type OpenStep, StepCache } from "./step-cache.js";
 
@@ -355,6 +356,7 @@ const ROUTES: Readonly<Record<string, Route>> = {
   across: { args: 1, run: acrossRoute },
   dynamics: { args: 0, run: dynamicsRoute },
   batch: { args: 1, run: batchRoute },
+  ls: { args: 2, run: lsRoute },
 };
 
 function parseParts(path: string): string[] {

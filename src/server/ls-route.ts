@@ -4,7 +4,7 @@
  * Reads the zip directory and the pickle only. The file must be one the revision's listing
  * names: the request selects among listed names, it never names a path.
  */
-import type { Repository, Revision } from "../repo/repository.js";
+import type { Revision } from "../repo/repository.js";
 import { openTorch } from "../torch/load.js";
 import { LS_MAX_ITEMS, type LsReport, lsReport } from "../torch/ls-report.js";
 import { CheckpointError } from "../util/errors.js";
@@ -26,7 +26,6 @@ export interface LsResponse extends LsReport {
 /** What the route needs of the API. */
 export interface LsContext {
   revision(name: string): Promise<Revision>;
-  repository(): Promise<Repository>;
 }
 
 const caches = new WeakMap<LsContext, Lru<Promise<LsResponse>>>();

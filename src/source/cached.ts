@@ -7,8 +7,13 @@
  */
 import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
 
-/** Small reads are served from aligned blocks of this size: nearby reads share one request. */
-export const DEFAULT_BLOCK_SIZE = 64 << 10;
+/**
+ * Small reads are served from aligned blocks of this size: nearby reads share one request. 32 KiB:
+ * measured on a served Pythia-12B-shaped step (`bench:remote-12b`), `inspect` makes 2.64 requests
+ * per opened file with 32 or 64 KiB blocks but reads 0.0097 % of the step with 32 KiB against
+ * 0.018 % with 64 KiB; 16 KiB blocks read less (0.009 %) at 3.98 requests per file.
+ */
+export const DEFAULT_BLOCK_SIZE = 32 << 10;
 /** Memory cache per source: enough for a pickle and a zip directory many times over. */
 export const DEFAULT_CACHE_BYTES = 64 << 20;
 

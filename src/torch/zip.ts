@@ -13,9 +13,11 @@ const EOCD_SIZE = 22;
 const MAX_EOCD_SEARCH = 0xffff + EOCD_SIZE;
 /**
  * First read of a file's tail: holds the end records and the directory of most checkpoints (torch
- * writes no archive comment); a comment or a large directory costs one more read.
+ * writes no archive comment; a checkpoint's directory is ~100 bytes a record, so 8 KiB holds ~80
+ * records); a comment or a larger directory costs one more read. Small, because over HTTP the
+ * bytes of this read round up to cache blocks and are most of what `inspect` reads.
  */
-const TAIL_READ = 16 << 10;
+const TAIL_READ = 8 << 10;
 /** A central directory header without its variable parts. */
 const CDH_SIZE = 46;
 /** The largest central directory we parse: a directory of 1M records is far past any checkpoint. */

@@ -5,6 +5,7 @@
 import { cancelPageRequests } from "./api.js";
 import { byId, errorBox, h, nodes } from "./dom.js";
 import { dynamicsPage } from "./dynamics-page.js";
+import { lsPage } from "./ls-page.js";
 import { repoPage } from "./repo-page.js";
 import { stepPage } from "./step-page.js";
 import { tensorPage } from "./tensor-page.js";
@@ -23,6 +24,8 @@ function pageOf(parts, query) {
   if (verb === "step" && parts.length === 2 && a !== undefined) return stepPage(a);
   if (verb === "tensor" && parts.length === 3 && a !== undefined && b !== undefined)
     return tensorPage(a, b, query.get("state") ?? "weight");
+  if (verb === "ls" && parts.length === 3 && a !== undefined && b !== undefined)
+    return lsPage(a, b, query.get("maxItems"));
   if (verb === "dynamics" && parts.length === 1) return dynamicsPage();
   return Promise.reject(new Error(`no page ${location.hash}`));
 }

@@ -4,11 +4,15 @@
 // repository. Only the static bundle (static-main.js, bundled into lib/) imports this module.
 
 import {
+  CheckpointError,
   inspectStep,
+  LS_MAX_ITEMS,
   loadYaml,
+  lsReport,
   numelOf,
   openFetchRepository,
   openNeoxStep,
+  openTorch,
   optimizerScalars,
   PlanSource,
   planNeoxToHf,
@@ -32,6 +36,8 @@ import { HttpError } from "./api.js";
  * @typedef {import("./types.js").SliceResponse} SliceResponse
  * @typedef {import("./types.js").AcrossResponse} AcrossResponse
  * @typedef {import("./types.js").RepoResponse} RepoResponse
+ * @typedef {import("./types.js").LsResponse} LsResponse
+ * @typedef {import("./types.js").DynamicsResponse} DynamicsResponse
  * @typedef {import("./api.js").Backend} Backend
  * @typedef {{
  *   step: NeoxStep,
@@ -70,11 +76,12 @@ function matrixShape(shape) {
 }
 
 /**
- * A backend over the hub repository `repo` at `endpoint`.
- * @param {{ endpoint: string, repo: string }} address
+ * A backend over the hub repository `repo` at `endpoint`; `analysis`, the address of a
+ * metrics.json written by `neox-ckpt analyze`, feeds the dynamics page.
+ * @param {{ endpoint: string, repo: string, analysis?: string }} address
  * @returns {Backend}
  */
-export function createStaticBackend({ endpoint, repo }) {
+export function createStaticBackend({ endpoint, repo, analysis }) {
   /** @type {Promise<Repository> | undefined} */
   let repository;
   const openRepo = () => {
@@ -90,6 +97,8 @@ export function createStaticBackend({ endpoint, repo }) {
   const stats = new Map();
   /** @type {Map<string, Promise<StepResponse>>} */
   const reports = new Map();
+  /** @type {Promise<DynamicsResponse> | undefined} */
+  let metrics;
 
   /** @param {string} name */
   const revision = async (name) => {
@@ -193,6 +202,19 @@ export function createStaticBackend({ endpoint, repo }) {
   };
 
   return {
+    dynamics: analysis
+      ? () => {
+          metrics ??= fetch(analysis).then(async (r) => {
+            if (!r.ok) throw new HttpError(`${analysis}: ${r.status} ${r.statusText}`, r.status);
+            return /** @type {DynamicsResponse} */ (await r.json());
+          });
+          metrics.catch(() => {
+            metrics = undefined;
+          });
+          return metrics;
+        }
+      : undefined,
+
     async repository() {
       const r = await openRepo();
       const revisions = await Promise.all(
@@ -202,7 +224,7 @@ export function createStaticBackend({ endpoint, repo }) {
           return { name: rev.name, step: rev.step ?? null, files: files.length, bytes };
         }),
       );
-      return { name: r.name, analysis: false, data: false, revisions };
+      return { name: r.name, analysis: analysis !== undefined, data: false, revisions };
     },
 
     async step(name) {
@@ -283,6 +305,25 @@ export function createStaticBackend({ endpoint, repo }) {
       if (out.length && out.every((x) => x.stats === null))
         throw new HttpError(`no revision has ${state} ${JSON.stringify(name)}`, 404);
       return { name, state, revisions: out };
+    },
+
+    async ls(revName, file, maxItems, signal) {
+      const rev = await revision(revName);
+      if (!(await rev.folder.list()).some((f) => f.path === file))
+        throw new HttpError(`${rev.name} has no file ${JSON.stringify(file)}`, 404);
+      checkSignal(signal);
+      const src = await rev.folder.open(file);
+      const items = maxItems ?? LS_MAX_ITEMS;
+      try {
+        /** @type {LsResponse} */
+        const out = { revision: rev.name, file, maxItems: items, ...lsReport(await openTorch(src), items) };
+        return out;
+      } catch (e) {
+        if (e instanceof CheckpointError) throw new HttpError(`${file}: ${e.message}`, 422);
+        throw e;
+      } finally {
+        await src.close();
+      }
     },
   };
 }

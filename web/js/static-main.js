@@ -2,7 +2,8 @@
 // The static viewer (static.html): the same pages as index.html, answered in the page from a
 // hub repository read with `fetch` and Range (static-backend.js), with no server of ours. The
 // repository is `?endpoint=…&repo=ORG/NAME` in the address (the form below writes it), so a
-// view can be linked, and `file://` works too. npm run build bundles this module into
+// view can be linked, and `file://` works too; `&analysis=URL` names a metrics.json of
+// `neox-ckpt analyze` for the dynamics page (one can also be opened there from disk). npm run build bundles this module into
 // lib/static-viewer.js, a classic script: browsers load no module script from `file://`.
 
 import { useBackend } from "./api.js";
@@ -67,7 +68,8 @@ function start() {
     );
     return;
   }
-  useBackend(createStaticBackend({ endpoint, repo }));
+  const analysis = q.get("analysis") || undefined;
+  useBackend(createStaticBackend({ endpoint, repo, analysis }));
   window.addEventListener("hashchange", route);
   route();
 }

@@ -5,7 +5,7 @@ import { getStep, repository } from "./api.js";
 import { batchSection } from "./batch-section.js";
 import { h, section, setCrumbs } from "./dom.js";
 import { fmt, fmtBytes } from "./format.js";
-import { stepHref, tensorHref } from "./links.js";
+import { isTorchFile, lsHref, stepHref, tensorHref } from "./links.js";
 
 /** @typedef {import("./types.js").StepResponse} StepResponse */
 
@@ -67,7 +67,18 @@ export async function stepPage(rev) {
             h(
               "tr",
               {},
-              h("td", { class: "mono", text: f.path }),
+              h(
+                "td",
+                { class: "mono" },
+                isTorchFile(f.path)
+                  ? h("a", {
+                      href: lsHref(rev, f.path),
+                      "data-testid": `file-link-${f.path}`,
+                      title: "the file's object tree, as `neox-ckpt ls` prints it",
+                      text: f.path,
+                    })
+                  : f.path,
+              ),
               h("td", { class: "num", text: fmtBytes(f.size) }),
             ),
           ),

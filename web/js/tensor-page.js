@@ -247,7 +247,8 @@ function sliceSection(rev, name, state, rank, r0, c0) {
 const measured = (x) => x.stats !== null && x.step !== null;
 
 /**
- * L2 norm and RMS of the tensor at every step, each point a link to that step.
+ * The tensor at every step: its L2 norm and RMS, any statistic of the table chosen, each point
+ * a link to that step, and a table of every statistic.
  * @param {string} rev the step shown, marked on the curves
  * @param {string} name
  * @param {string} state
@@ -257,7 +258,7 @@ function acrossSection(rev, name, state) {
   return section("across", async () => {
     const a = await getAcross(name, state);
     const ok = a.revisions.filter(measured);
-    /** @param {"l2" | "rms"} key */
+    /** @param {Exclude<keyof TensorStats, "histogram">} key */
     const pts = (key) =>
       ok.map((x) => ({
         step: x.step,
@@ -266,6 +267,27 @@ function acrossSection(rev, name, state) {
         current: x.revision === rev,
         label: x.revision,
       }));
+    const chooser = h(
+      "select",
+      { "data-testid": "across-stat-select", "aria-label": "statistic" },
+      ...STAT_ROWS.map(([k, label]) =>
+        h("option", { value: k, selected: k === "mean" ? "selected" : undefined, text: label }),
+      ),
+    );
+    const chosenBox = h("div", {});
+    const showChosen = () => {
+      const row = STAT_ROWS.find(([k]) => k === chooser.value) ?? STAT_ROWS[1];
+      const [key, label] = /** @type {(typeof STAT_ROWS)[number]} */ (row);
+      chosenBox.replaceChildren(
+        lineChart({
+          title: `${label} across steps`,
+          series: [{ name: label, points: pts(key), color: PALETTE[2] }],
+          testid: "across-stat",
+        }),
+      );
+    };
+    chooser.addEventListener("change", showChosen);
+    showChosen();
     const missing = a.revisions.filter((x) => !x.stats);
     return [
       h(
@@ -281,6 +303,7 @@ function acrossSection(rev, name, state) {
           series: [{ name: "RMS", points: pts("rms"), color: PALETTE[1] }],
           testid: "across-rms",
         }),
+        h("div", {}, h("div", { class: "controls" }, "statistic: ", chooser), chosenBox),
       ),
       missing.length
         ? h("p", {
@@ -302,7 +325,7 @@ function acrossSection(rev, name, state) {
             h(
               "tr",
               {},
-              ...["revision", "step", "L2", "RMS", "mean", "std", "max |x|"].map((x) =>
+              ...["revision", "step", ...STAT_ROWS.map(([, label]) => label)].map((x) =>
                 h("th", { text: x }),
               ),
             ),
@@ -319,8 +342,8 @@ function acrossSection(rev, name, state) {
                   {},
                   h("a", { href: tensorHref(x.revision, name, state), text: x.revision }),
                 ),
-                ...[x.step, x.stats.l2, x.stats.rms, x.stats.mean, x.stats.std, x.stats.maxAbs].map(
-                  (v) => h("td", { class: "num", text: fmt(v) }),
+                ...[x.step, ...STAT_ROWS.map(([k]) => x.stats[k])].map((v) =>
+                  h("td", { class: "num", text: fmt(v) }),
                 ),
               ),
             ),

@@ -81,6 +81,11 @@
  */
 
 /**
+ * `api/ls/:rev/:file`: a file of the step as `neox-ckpt ls FILE` prints it.
+ * @typedef {import("../../src/server/ls-route.js").LsResponse} LsResponse
+ */
+
+/**
  * `api/dynamics`: the analysis folder's metrics.json.
  * @typedef {import("../../src/analysis/metrics.js").Metrics} DynamicsResponse
  */
