@@ -11,13 +11,19 @@ import {
   specialTokensMapJson,
   tokenizerConfigJson,
 } from "../hf/tokenizer-config.js";
+import { resolveModel } from "../neox/model.js";
 import type { NeoxStep } from "../neox/step.js";
 import { PlanSource } from "../plan/execute.js";
 import { numelOf } from "../plan/plan.js";
 import { DEFAULT_MAX_SHARD_SIZE, planShards, shardIndexJson } from "../safetensors/shard.js";
-import { type SafetensorsInputTensor, safetensorsLayout } from "../safetensors/write.js";
+import {
+  type SafetensorsInputTensor,
+  type SafetensorsLayout,
+  safetensorsLayout,
+} from "../safetensors/write.js";
 import type { ElementSource } from "../torch/element-source.js";
 import { planConversion } from "./convert.js";
+import { optimFiles } from "./optim.js";
 
 /** One file of the converted folder. */
 export interface HfViewFile {
@@ -92,6 +98,61 @@ function regionFile(path: string, regions: readonly Region[]): HfViewFile {
   };
 }
 
+/** A safetensors file from its layout: the header, then each tensor's bytes from its source. */
+function layoutFile(path: string, layout: SafetensorsLayout<SafetensorsInputTensor>): HfViewFile {
+  const head = layout.head;
+  const regions: Region[] = [
+    { start: 0, length: head.length, read: async (o, n) => head.slice(o, o + n) },
+  ];
+  for (const e of layout.entries) {
+    const [begin, end] = e.dataOffsets;
+    const src = e.tensor.source;
+    regions.push({
+      start: head.length + begin,
+      length: end - begin,
+      read: (o, n) => sourceBytes(src, o, n),
+    });
+  }
+  return regionFile(path, regions);
+}
+
+/**
+ * The fp32 master weights of `step` as a Hugging Face model folder: the `fp32/` folder that
+ * `optim` writes (`config.json` with `torch_dtype` float32, `model.safetensors` or shards + index),
+ * byte for byte, plus the tokenizer files `convert` writes. Undefined when the step has no ZeRO
+ * optimizer files.
+ */
+export async function hfFp32View(
+  step: NeoxStep,
+  opts: Pick<HfViewOptions, "maxShardSize"> = {},
+): Promise<HfViewFile[] | undefined> {
+  if (step.dp === 0) return undefined;
+  const model = await resolveModel(step);
+  const planned = await optimFiles(step, model, { maxShardSize: opts.maxShardSize });
+  const files: HfViewFile[] = [];
+  for (const f of planned.order) {
+    if (!f.path.startsWith(FP32_FOLDER)) continue;
+    const path = f.path.slice(FP32_FOLDER.length);
+    files.push(f.layout ? layoutFile(path, f.layout) : memoryFile(path, f.head));
+  }
+  const plan = await planConversion(step, {});
+  if (plan.tokenizer) files.push(...tokenizerFiles(plan.tokenizer));
+  return files;
+}
+
+/** Where `optim` writes the fp32 masters as an HF checkpoint. */
+const FP32_FOLDER = "fp32/";
+
+/** The tokenizer files `convert` writes beside a model. */
+function tokenizerFiles(t: NonNullable<Awaited<ReturnType<typeof planConversion>>["tokenizer"]>) {
+  const s = t.special;
+  return [
+    memoryFile("tokenizer.json", t.json),
+    memoryFile("tokenizer_config.json", formatTokenizerJson(tokenizerConfigJson(s))),
+    memoryFile("special_tokens_map.json", formatTokenizerJson(specialTokensMapJson(s))),
+  ];
+}
+
 /**
  * The files `convert` writes for `step` with these options, in the order it writes them:
  * `config.json`, `generation_config.json`, the tokenizer files when there is a tokenizer, the
@@ -103,14 +164,7 @@ export async function hfView(step: NeoxStep, opts: HfViewOptions = {}): Promise<
     memoryFile("config.json", formatHfJson(plan.config)),
     memoryFile("generation_config.json", formatHfJson(plan.generationConfig)),
   ];
-  if (plan.tokenizer) {
-    const s = plan.tokenizer.special;
-    files.push(
-      memoryFile("tokenizer.json", plan.tokenizer.json),
-      memoryFile("tokenizer_config.json", formatTokenizerJson(tokenizerConfigJson(s))),
-      memoryFile("special_tokens_map.json", formatTokenizerJson(specialTokensMapJson(s))),
-    );
-  }
+  if (plan.tokenizer) files.push(...tokenizerFiles(plan.tokenizer));
   const { dtype } = plan;
   const tensors: SafetensorsInputTensor[] = plan.plans.map((p) => ({
     name: p.name,
@@ -120,23 +174,8 @@ export async function hfView(step: NeoxStep, opts: HfViewOptions = {}): Promise<
     source: new PlanSource(p),
   }));
   const shards = planShards(tensors, opts.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE);
-  for (const s of shards.shards) {
-    const layout = safetensorsLayout(s.tensors, undefined, s.file);
-    const head = layout.head;
-    const regions: Region[] = [
-      { start: 0, length: head.length, read: async (o, n) => head.slice(o, o + n) },
-    ];
-    for (const e of layout.entries) {
-      const [begin, end] = e.dataOffsets;
-      const src = e.tensor.source;
-      regions.push({
-        start: head.length + begin,
-        length: end - begin,
-        read: (o, n) => sourceBytes(src, o, n),
-      });
-    }
-    files.push(regionFile(s.file, regions));
-  }
+  for (const s of shards.shards)
+    files.push(layoutFile(s.file, safetensorsLayout(s.tensors, undefined, s.file)));
   if (shards.shards.length > 1) files.push(memoryFile(shards.indexFile, shardIndexJson(shards)));
   return files;
 }

@@ -1,13 +1,14 @@
 /**
  * `serve ROOT --hf`: beside every raw NeoX repository `ORG/NAME` of ROOT, a virtual
  * `ORG/NAME-hf` with the same revisions, whose files are what `neox-ckpt convert` writes for
- * that revision (ops/hf-view.ts), computed on demand. Entity tags are a function of the source
+ * that revision (ops/hf-view.ts), computed on demand; and `ORG/NAME-hf-fp32`, the fp32 master
+ * weights of the revisions that have ZeRO optimizer files, as the `fp32/` folder `optim` writes. Entity tags are a function of the source
  * files' identities (path, size, modification time) and of the output dtype; each file's
  * sha256 (its LFS oid) is computed on first demand and cached with the file.
  */
-import { stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { type NeoxStep, openNeoxStep } from "../neox/step.js";
-import { type HfViewFile, type HfViewOptions, hfView } from "../ops/hf-view.js";
+import { type HfViewFile, type HfViewOptions, hfFp32View, hfView } from "../ops/hf-view.js";
 import type { Folder } from "../source/folder.js";
 import { LocalFolder } from "../source/local-folder.js";
 import { commitOf, type HubRoot, type LocalRevision } from "./hub-root.js";
@@ -24,6 +25,10 @@ import { walkTree } from "./walk-tree.js";
 
 /** The name suffix of the converted view of a repository. */
 export const HF_SUFFIX = "-hf";
+/** The name suffix of the fp32 master weights' view. */
+export const HF_FP32_SUFFIX = "-hf-fp32";
+/** A ZeRO optimizer file's name (`zero_pp_rank_0_mp_rank_00_optim_states.pt`, `bf16_…`). */
+const ZERO_FILE = /_optim_states\.pt$/;
 /** Converted revisions kept (their plans and open source files). */
 const VIEW_CACHE_SIZE = 32;
 /** Source files of a revision looked at for its identity, at most. */
@@ -76,17 +81,20 @@ async function sourceIdentity(root: HubRoot, rev: LocalRevision): Promise<[strin
 export function hfRepositories(root: HubRoot, opts: HfRepositoriesOptions = {}): HfRepositories {
   const views = new Lru<View>(VIEW_CACHE_SIZE, (v) => void closeView(v));
   const open = opts.openFolder ?? ((dir: string) => new LocalFolder(dir));
-  const viewOf = async (id: string, rev: LocalRevision): Promise<VirtualFile[]> => {
+  const viewOf = async (id: string, rev: LocalRevision, fp32: boolean): Promise<VirtualFile[]> => {
     const [identity] = await sourceIdentity(root, rev);
-    const key = `${id}@${rev.name}`;
+    const kind = fp32 ? "hf-fp32" : "hf";
+    const key = `${kind}:${id}@${rev.name}`;
     const hit = views.get(key);
     if (hit && hit.identity === identity) return hit.files;
     // The source files changed: the old view's step is closed once its reads are done with.
     if (hit) void closeView(hit);
     const step = openNeoxStep(open(rev.dir));
     const files = (async () => {
-      const made = await hfView(await step, opts);
-      return made.map((f) => virtualOf(f, identityEtag("hf", id, rev.name, identity, f.path)));
+      const made = fp32
+        ? ((await hfFp32View(await step, opts)) ?? [])
+        : await hfView(await step, opts);
+      return made.map((f) => virtualOf(f, identityEtag(kind, id, rev.name, identity, f.path)));
     })();
     const view = { identity, step, files };
     views.set(key, view);
@@ -96,20 +104,24 @@ export function hfRepositories(root: HubRoot, opts: HfRepositoriesOptions = {}):
     return files;
   };
   const repositories = async (org: string, name: string) => {
-    if (!name.endsWith(HF_SUFFIX) || name.length === HF_SUFFIX.length) return undefined;
+    const fp32 = name.endsWith(HF_FP32_SUFFIX);
+    const suffix = fp32 ? HF_FP32_SUFFIX : HF_SUFFIX;
+    if (!name.endsWith(suffix) || name.length === suffix.length) return undefined;
     if (await root.repository(org, name)) return undefined;
-    const base = await root.repository(org, name.slice(0, -HF_SUFFIX.length));
+    const base = await root.repository(org, name.slice(0, -suffix.length));
     if (!base) return undefined;
     const id = `${org}/${name}`;
     const revisions: VirtualRevision[] = [];
     for (const r of base.revisions) {
+      // The fp32 view has the revisions whose step holds ZeRO optimizer files.
+      if (fp32 && !(await readdir(r.dir)).some((f) => ZERO_FILE.test(f))) continue;
       const st = await stat(r.dir);
       revisions.push({
         name: r.name,
         step: r.step,
         commit: commitOf(id, r.name),
         lastModified: st.mtime,
-        files: () => viewOf(base.id, r),
+        files: () => viewOf(base.id, r, fp32),
       });
     }
     return { id, revisions };

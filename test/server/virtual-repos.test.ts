@@ -4,9 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { downloadFile, listFiles } from "@huggingface/hub";
+import { resolveModel } from "../../src/neox/model.js";
 import { openNeoxStep } from "../../src/neox/step.js";
 import { convertToHf } from "../../src/ops/convert.js";
 import { inspectStep } from "../../src/ops/inspect.js";
+import { exportOptimizerStates } from "../../src/ops/optim.js";
 import { synthesize } from "../../src/ops/synth.js";
 import { RootFence } from "../../src/server/fence.js";
 import { hfRepositories } from "../../src/server/hf-repo.js";
@@ -239,6 +241,45 @@ test("NAME-hf: every file of two demo steps downloaded with @huggingface/hub equ
       }
     }
   }
+});
+
+test("NAME-hf-fp32: the fp32 masters as the fp32/ folder optim writes, plus the tokenizer files", async () => {
+  const rev = "step1000";
+  const out = join(tmp, `optim-${rev}`);
+  const src = await openNeoxStep(new LocalFolder(join(demoRoot, "neox-ckpt", "pythia-micro", rev)));
+  try {
+    await exportOptimizerStates(src, await resolveModel(src), { out });
+  } finally {
+    await src.close();
+  }
+  const fp32 = join(out, "fp32");
+  const hfDir = join(tmp, "hf-step1000");
+  const tokenizer = ["special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"];
+  const listed = [];
+  for await (const f of listFiles({
+    repo: "neox-ckpt/pythia-micro-hf-fp32",
+    revision: rev,
+    hubUrl: hub.url,
+  }))
+    listed.push(f);
+  assert.deepEqual(listed.map((f) => f.path).sort(), [...readdirSync(fp32), ...tokenizer].sort());
+  for (const f of listed) {
+    const blob = await downloadFile({
+      repo: "neox-ckpt/pythia-micro-hf-fp32",
+      revision: rev,
+      path: f.path,
+      hubUrl: hub.url,
+    });
+    const want = readFileSync(
+      tokenizer.includes(f.path) ? join(hfDir, f.path) : join(fp32, f.path),
+    );
+    assert.ok(blob && Buffer.from(await blob.arrayBuffer()).equals(want), f.path);
+  }
+  // every demo step has ZeRO files, so each is a revision of the fp32 view
+  const refs = (await (await get("/api/models/neox-ckpt/pythia-micro-hf-fp32/refs")).json()) as {
+    branches: { name: string }[];
+  };
+  assert.ok(refs.branches.some((b) => b.name === rev));
 });
 
 test("NAME-hf: a ranged read of one tensor reads about that tensor's source bytes", async () => {

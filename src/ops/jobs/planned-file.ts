@@ -20,6 +20,8 @@ export interface PlannedFile {
   readonly dataBytes: number;
   /** Writes the file's bytes into `sink`; `onData` hears of tensor bytes as they go. */
   write(sink: ByteSink, name: string, onData?: (bytes: number) => void): Promise<void>;
+  /** A safetensors file's layout (header and where each tensor's bytes go), for ranged reads. */
+  readonly layout?: SafetensorsLayout<SafetensorsInputTensor>;
 }
 
 /** A small file whose contents are known: a config, an index, a tokenizer. */
@@ -44,6 +46,7 @@ export function safetensorsFile<T extends SafetensorsInputTensor>(
     size: layout.fileSize,
     head: layout.head,
     dataBytes: layout.dataSize,
+    layout,
     write: (sink, name, onData) => writeSafetensorsTo(sink, layout, name, onData),
   };
 }
