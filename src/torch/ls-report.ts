@@ -3,8 +3,9 @@
  * (`formatTree`) and as JSON (`toJsonTree`), and the scan for foreign globals and calls. The
  * CLI, the viewer's API (`api/ls`) and the static viewer print the same text from here.
  */
-import { escapeText } from "./repr.js";
+
 import type { TorchFile } from "./load.js";
+import { escapeText } from "./repr.js";
 import { formatTree, type JsonTree, toJsonTree } from "./tree.js";
 import { type ForeignFinding, type ForeignScan, scanForeign } from "./walk.js";
 

@@ -19,12 +19,18 @@ test("analyze's by-kind plots use the viewer's colour of each kind", async () =>
   const kinds = ["embeddings", "norms", "qkv", "attn_out", "mlp_in", "mlp_out"];
   const colors = kinds.map((k) => KIND_COLORS[k]);
   assert.equal(new Set(colors).size, kinds.length, "a colour of its own for every kind");
-  for (const [i, k] of kinds.entries()) {
-    const c = colors[i] as string;
-    // The line and its legend symbol.
-    assert.ok(svg.includes(`stroke="${c}"`), `${k}'s line in ${c}`);
-    // The legend names the kind beside it.
-    assert.ok(svg.includes(`>${k}<`), `${k} in the legend`);
-  }
-  assert.ok(!svg.includes('stroke="#17becf"'), "no colour from Vega's own scheme");
+  // Each legend entry: the symbol's colour, then the kind's name.
+  const legend = new Map(
+    [
+      ...svg.matchAll(
+        /role-legend-symbol[^>]*><path[^>]*stroke="(#[0-9a-f]+)"[\s\S]*?role-legend-label[^>]*><text[^>]*>([^<]+)<\/text>/g,
+      ),
+    ].map((m) => [m[2], m[1]]),
+  );
+  assert.deepEqual(
+    Object.fromEntries(kinds.map((k) => [k, legend.get(k)])),
+    Object.fromEntries(kinds.map((k, i) => [k, colors[i]])),
+  );
+  // The lines themselves are drawn in those colours.
+  for (const c of colors) assert.ok(svg.includes(`stroke="${c}"`), `a line in ${c}`);
 });

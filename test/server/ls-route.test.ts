@@ -43,7 +43,12 @@ test("api/ls answers what `neox-ckpt ls` prints for that file, text and JSON", a
   assert.equal(body.file, FILE);
   assert.equal(body.maxItems, 24);
   // Fewer items per container: the CLI's --max-items, the same text.
-  const few = await cliAsync(["ls", "--max-items", "2", join(repoDir, "step1000", "mp_rank_00_model_states.pt")]);
+  const few = await cliAsync([
+    "ls",
+    "--max-items",
+    "2",
+    join(repoDir, "step1000", "mp_rank_00_model_states.pt"),
+  ]);
   const r2 = (await (await api("ls/step1000/mp_rank_00_model_states.pt?maxItems=2")).json()) as {
     text: string;
   };

@@ -15,6 +15,7 @@ import { pathToFileURL } from "node:url";
 import type { Metrics } from "../../src/analysis/metrics.js";
 import { startHubServer } from "../../src/server/hub.js";
 import { buildStaticViewer } from "../../tools/build-web.js";
+import { cliAsync } from "../cli/run.js";
 import { demoDir } from "../demo-fixture.js";
 import { repoRoot } from "../helpers.js";
 
@@ -34,6 +35,10 @@ interface Locator {
   textContent(): Promise<string | null>;
   waitFor(opts?: { state?: string; timeout?: number }): Promise<void>;
   first(): Locator;
+  nth(i: number): Locator;
+  getAttribute(name: string): Promise<string | null>;
+  selectOption(value: string): Promise<unknown>;
+  setInputFiles(path: string): Promise<void>;
 }
 interface Page {
   goto(url: string): Promise<unknown>;
@@ -218,9 +223,31 @@ test("static viewer: repository → step → tensor over serve, statistics equal
     await byId("heatmap").waitFor();
     await byId("across-chart").waitFor({ timeout: 90_000 });
     assert.equal(await byId("across-l2-point").count(), 20);
-    // No analysis folder behind a static page: the dynamics page says so.
+    // No analysis folder behind a static page: the dynamics page says so, and opens one from
+    // disk; σ₁ of the first tensor is then what `analyze` wrote.
     await byId("nav-dynamics").click();
     await byId("dynamics-missing").waitFor();
+    await byId("dynamics-file").setInputFiles(join(tmp, "analysis", "metrics.json"));
+    await byId("dynamics-charts").waitFor();
+    const first = metrics.tensors[0]?.name as string;
+    const sigma = page.locator('[data-testid="dyn-tensor-sigma1-point"]');
+    assert.equal(await sigma.count(), 20);
+    for (const [i, st] of metrics.steps.entries())
+      assert.equal(
+        Number(await sigma.nth(i).getAttribute("data-y")),
+        metrics.metrics[first]?.[String(st)]?.sigma1,
+      );
+    assert.ok((await byId("dyn-kind-sigma1-point").count()) >= 20);
+    // A file of the step, read in the page, as `neox-ckpt ls` prints it.
+    const LS_FILE = "layer_02-model_00-model_states.pt";
+    const cliLs = cliAsync(["ls", join(tmp, "neox-ckpt", "pythia-micro", "step1000", LS_FILE)]);
+    await page.goto(
+      `${site.url}/static.html?${new URLSearchParams({ endpoint: hub.url, repo: REPO })}#/step/step1000`,
+    );
+    await page.locator('[data-testid="files-section"] summary').click();
+    await byId(`file-link-${LS_FILE}`).click();
+    await byId("ls-text").waitFor({ timeout: 60_000 });
+    assert.equal(await byId("ls-text").textContent(), (await cliLs).stdout.replace(/\n$/, ""));
     assert.deepEqual(problems, []);
 
     // The same page from file://, the repository in its address.

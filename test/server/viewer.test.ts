@@ -8,8 +8,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import type { Metrics } from "../../src/analysis/metrics.js";
 import { startHubServer } from "../../src/server/hub.js";
 import { createHubViewer, startViewer } from "../../src/server/viewer.js";
+import { cliAsync } from "../cli/run.js";
 import { demoDir } from "../demo-fixture.js";
 import { fixture, repoRoot } from "../helpers.js";
 
@@ -25,6 +27,10 @@ interface Locator {
   textContent(): Promise<string | null>;
   waitFor(opts?: { state?: string; timeout?: number }): Promise<void>;
   first(): Locator;
+  nth(i: number): Locator;
+  getAttribute(name: string): Promise<string | null>;
+  selectOption(value: string): Promise<unknown>;
+  setInputFiles(path: string): Promise<void>;
 }
 interface Page {
   goto(url: string): Promise<unknown>;
@@ -50,6 +56,16 @@ interface Playwright {
 async function until(ok: () => boolean): Promise<void> {
   for (const t0 = Date.now(); !ok(); await new Promise((r) => setTimeout(r, 50)))
     if (Date.now() - t0 > 30_000) throw new Error(`timed out waiting for ${ok}`);
+}
+
+/** The `data-y` of every point of a chart (of one series when `series` is given), in order. */
+async function pointValues(page: Page, testid: string, series?: string): Promise<number[]> {
+  const sel = `[data-testid="${testid}-point"]${series ? `[data-series="${series}"]` : ""}`;
+  const points = page.locator(sel);
+  const out: number[] = [];
+  for (let i = 0, n = await points.count(); i < n; i++)
+    out.push(Number(await points.nth(i).getAttribute("data-y")));
+  return out;
 }
 
 async function loadPlaywright(): Promise<Playwright | undefined> {
@@ -171,6 +187,19 @@ test("browser: repository → step → tensor, statistics and the across-steps c
     assert.equal(await byId("across-l2-point").count(), 20);
     assert.equal(await byId("across-rms-point").count(), 20);
     assert.equal(await page.locator('[data-testid="across-l2-point"].current').count(), 1);
+    // Any statistic of the table across the steps: std, as `analyze` measured it.
+    const metrics = JSON.parse(
+      readFileSync(join(tmp, "analysis", "metrics.json"), "utf8"),
+    ) as Metrics;
+    const perStep = (name: string, f: (x: Metrics["metrics"][string][string]) => unknown) =>
+      metrics.steps.map((st) => f(metrics.metrics[name]?.[String(st)] as never));
+    await byId("across-stat-select").selectOption("std");
+    await page.locator('[data-testid="across-stat-box"] .title', { hasText: "std" }).waitFor();
+    const std = await pointValues(page, "across-stat");
+    const want = perStep(DENSE, (x) => x.std) as number[];
+    assert.equal(std.length, 20);
+    for (const [i, v] of std.entries())
+      assert.ok(Math.abs(v - (want[i] as number)) <= 1e-12 * Math.abs(v), `std at ${i}`);
     await page.screenshot({ path: join(ARTIFACTS, "viewer-tensor.png"), fullPage: true });
 
     // An optimizer state of the same tensor.
@@ -185,11 +214,45 @@ test("browser: repository → step → tensor, statistics and the across-steps c
     await until(() => page.url().endsWith(`#/tensor/step0/${DENSE}`));
     await page.locator('[data-testid="tensor-sub"]', { hasText: "step0 (step 0)" }).waitFor();
 
-    // Dynamics: charts from the analysis' metrics.json.
+    // A file of the step as `neox-ckpt ls` prints it.
+    const LS_FILE = "mp_rank_00_model_states.pt";
+    const cliLs = cliAsync(["ls", join(tmp, "neox-ckpt", "pythia-micro", "step1000", LS_FILE)]);
+    await page.goto(`${viewer.url}#/step/step1000`);
+    await page.locator('[data-testid="files-section"] summary').click();
+    await byId(`file-link-${LS_FILE}`).click();
+    await byId("ls-text").waitFor();
+    assert.equal(await byId("ls-title").textContent(), LS_FILE);
+    assert.equal(await byId("ls-text").textContent(), (await cliLs).stdout.replace(/\n$/, ""));
+
+    // Dynamics: charts from the analysis' metrics.json, σ₁ and stable rank among them.
     await byId("nav-dynamics").click();
     await byId("dynamics-charts").waitFor();
     assert.ok((await byId("dyn-kind-l2-point").count()) >= 20);
     assert.ok((await page.locator('[data-testid="dyn-layer-heatmap"] rect.cell').count()) >= 40);
+    const first = metrics.tensors[0]?.name as string;
+    assert.deepEqual(
+      await pointValues(page, "dyn-tensor-sigma1"),
+      perStep(first, (x) => x.sigma1),
+    );
+    assert.deepEqual(
+      await pointValues(page, "dyn-tensor-stable-rank"),
+      perStep(first, (x) => x.stableRank),
+    );
+    assert.deepEqual(
+      await pointValues(page, "dyn-tensor-cosine", "to the previous step"),
+      perStep(first, (x) => x.toPrevious?.cosine).filter((x) => x !== undefined),
+    );
+    // σ₁ by kind: the mean over the kind's matrices, e.g. the two qkv layers.
+    const qkv = metrics.tensors.filter((x) => x.kind === "qkv" && x.name.endsWith(".weight"));
+    assert.equal(qkv.length, 2);
+    const sigmaQkv = await pointValues(page, "dyn-kind-sigma1", "qkv");
+    assert.equal(sigmaQkv.length, 20);
+    metrics.steps.forEach((st, i) => {
+      const [a, b] = qkv.map((x) => metrics.metrics[x.name]?.[String(st)]?.sigma1 as number);
+      assert.ok(Math.abs((sigmaQkv[i] as number) - ((a as number) + (b as number)) / 2) < 1e-12);
+    });
+    assert.ok((await byId("dyn-kind-stable-rank-point").count()) >= 20);
+    assert.ok((await byId("dyn-kind-cosine-point").count()) >= 19);
     await page.screenshot({ path: join(ARTIFACTS, "viewer-dynamics.png"), fullPage: true });
 
     assert.deepEqual(problems, []);
@@ -202,6 +265,10 @@ test("browser: repository → step → tensor, statistics and the across-steps c
     assert.equal(await byId("revision-row").count(), 20);
     await byId("nav-dynamics").click();
     await byId("dynamics-missing").waitFor();
+    // The empty state opens a metrics.json from disk.
+    await byId("dynamics-file").setInputFiles(join(tmp, "analysis", "metrics.json"));
+    await byId("dynamics-charts").waitFor();
+    assert.ok((await byId("dyn-kind-sigma1-point").count()) >= 20);
     assert.deepEqual(
       problems.filter((p) => !/status of 404/.test(p)),
       [],

@@ -316,7 +316,12 @@ export function createStaticBackend({ endpoint, repo, analysis }) {
       const items = maxItems ?? LS_MAX_ITEMS;
       try {
         /** @type {LsResponse} */
-        const out = { revision: rev.name, file, maxItems: items, ...lsReport(await openTorch(src), items) };
+        const out = {
+          revision: rev.name,
+          file,
+          maxItems: items,
+          ...lsReport(await openTorch(src), items),
+        };
         return out;
       } catch (e) {
         if (e instanceof CheckpointError) throw new HttpError(`${file}: ${e.message}`, 422);
