@@ -99,7 +99,6 @@ test("the repository's NeoX configs take the fast path where they are JSON, with
   const files = [
     fixture("neox/sequential-tp2/configs/micro.yml"),
     fixture("neox/pipeline-tp2-dp3-eraA/global_step100/configs/micro.yml"),
-    fixture("neox-written/eraB-tp2-dp2/micro.yml"),
     ...readdirSync(fixture("../../data/pythia-micro"))
       .filter((n) => n.endsWith(".yml"))
       .map((n) => join(fixture("../../data/pythia-micro"), n)),
