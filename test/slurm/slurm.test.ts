@@ -206,10 +206,19 @@ test("the example sbatch scripts parse and Slurm accepts their directives (--tes
   if (!cluster) assert.fail(reason);
   const dir = join(repoRoot, "examples", "slurm");
   const scripts = readdirSync(dir).filter((f) => f.endsWith(".sbatch"));
+  // One array script per job kind, and a merge script for each kind whose parts are combined.
   assert.deepEqual(scripts.sort(), [
     "analyze-merge.sbatch",
     "analyze.sbatch",
+    "audit-merge.sbatch",
+    "audit.sbatch",
+    "batch-merge.sbatch",
+    "batch.sbatch",
     "convert.sbatch",
+    "download.sbatch",
+    "export.sbatch",
+    "memorization-merge.sbatch",
+    "memorization.sbatch",
     "optim.sbatch",
   ]);
   for (const f of [...scripts, "submit-analyze.sh"]) {
