@@ -19,6 +19,22 @@ export const TEST_CREDENTIALS = {
   secretAccessKey: "neox-ckpt-test-secret/never-printed",
 };
 export const TEST_REGION = "us-east-1";
+
+/**
+ * The environment that points a CLI process (or this one) at `server` with the test
+ * credentials: no session token, no other S3 endpoint, no cache folder.
+ */
+export function s3TestEnv(server: { url: string }): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL: server.url,
+    AWS_ENDPOINT_URL_S3: "",
+    AWS_REGION: TEST_REGION,
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    AWS_SESSION_TOKEN: "",
+    NEOX_CKPT_CACHE_DIR: "",
+  };
+}
 const MIN_PART = 5 << 20;
 const UNSIGNED = "UNSIGNED-PAYLOAD";
 

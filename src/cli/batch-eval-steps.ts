@@ -4,13 +4,12 @@
  * `step`, the one the step trained on next) and, with `--batch-of N`, on that one fixed batch, so
  * the two curves separate "the batch changed" from "the model changed".
  */
-import { PYTHIA_BATCH_SIZE, PYTHIA_ITEM_LENGTH } from "../data/batch.js";
 import { openIndexedDataset } from "../data/indexed-dataset.js";
 import { openModel } from "../model/from-checkpoint.js";
 import { type BatchLossReport, batchLoss } from "../ops/batch-loss.js";
 import { openRepository } from "../repo/repository.js";
 import { selectSteps } from "../repo/select.js";
-import { MAX_BATCH_SIZE, MAX_SEQ_LENGTH } from "./batch.js";
+import { batchGeometry } from "./batch.js";
 import { UsageError } from "./errors.js";
 import { stepList, wholeNumber } from "./options.js";
 
@@ -48,14 +47,8 @@ export async function batchEvalStepsCommand(repoAddress: string, opts: BatchEval
   if (opts.text !== undefined) throw new UsageError("give --text FILE or --data DATA, not both");
   const want = stepList(opts.steps, "--steps") as number[];
   const fixed = opts.batchOf === undefined ? undefined : wholeNumber(opts.batchOf, "--batch-of");
-  const batchSize = wholeNumber(opts.batchSize ?? String(PYTHIA_BATCH_SIZE), "--batch-size", {
-    min: 1,
-    max: MAX_BATCH_SIZE,
-  });
-  const itemLength = wholeNumber(opts.seqLength ?? String(PYTHIA_ITEM_LENGTH), "--seq-length", {
-    min: 2,
-    max: MAX_SEQ_LENGTH,
-  });
+  // A loss needs two tokens: one to predict from, one to predict.
+  const { batchSize, itemLength } = batchGeometry(opts, 2);
   const limit =
     opts.items === undefined ? undefined : wholeNumber(opts.items, "--items", { min: 1 });
   const repo = await openRepository(repoAddress, { endpoint: opts.endpoint });

@@ -57,6 +57,25 @@ function outOption(out: string | undefined): { path: string; format: "npy" | "js
   throw new UsageError(`--out takes FILE.npy or FILE.jsonl, not '${out}'`);
 }
 
+/**
+ * `--batch-size` and `--seq-length` (Pythia's by default), each a usage error unless a whole
+ * number in range; a sequence has at least `minSeqLength` tokens.
+ */
+export function batchGeometry(
+  opts: { batchSize?: string; seqLength?: string },
+  minSeqLength: number,
+): { batchSize: number; itemLength: number } {
+  const batchSize = wholeNumber(opts.batchSize ?? String(PYTHIA_BATCH_SIZE), "--batch-size", {
+    min: 1,
+    max: MAX_BATCH_SIZE,
+  });
+  const itemLength = wholeNumber(opts.seqLength ?? String(PYTHIA_ITEM_LENGTH), "--seq-length", {
+    min: minSeqLength,
+    max: MAX_SEQ_LENGTH,
+  });
+  return { batchSize, itemLength };
+}
+
 async function tokenizerOption(file: string): Promise<(ids: number[]) => string> {
   const text = await readFile(file, "utf8");
   try {
@@ -86,14 +105,7 @@ export async function batchCommand(
   }
   if (data === undefined) throw new UsageError("batch needs DATA (or --merge FILE)");
   const [firstStep, lastStep] = stepRangeOption(opts);
-  const batchSize = wholeNumber(opts.batchSize ?? String(PYTHIA_BATCH_SIZE), "--batch-size", {
-    min: 1,
-    max: MAX_BATCH_SIZE,
-  });
-  const itemLength = wholeNumber(opts.seqLength ?? String(PYTHIA_ITEM_LENGTH), "--seq-length", {
-    min: 1,
-    max: MAX_SEQ_LENGTH,
-  });
+  const { batchSize, itemLength } = batchGeometry(opts, 1);
   const eodToken = wholeNumber(opts.eod ?? String(PYTHIA_EOD_TOKEN), "--eod");
   const out = outOption(opts.out);
   if (opts.tokenizer && out?.format !== "jsonl")

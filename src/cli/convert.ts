@@ -10,6 +10,7 @@ import { UsageError } from "./errors.js";
 import {
   type JobOptionValues,
   jobShare,
+  printRepositoryJob,
   refuseJobOptionsWithoutSteps,
   stepsOption,
 } from "./job-options.js";
@@ -39,12 +40,7 @@ async function convertRepositoryCommand(
     onProgress: (done, total) => bar.update(done, total),
   });
   bar.finish();
-  if (!r) return;
-  process.stdout.write(
-    `${r.out}: ${r.units} of ${r.jobUnits} units (${formatBytes(r.bytes)}): ${r.written.length} files written, ${r.kept.length} already complete\n`,
-  );
-  for (const n of r.notes) process.stdout.write(`note: ${n}\n`);
-  if (r.written.length) process.stdout.write(`${describeCopy(r.copy)}\n`);
+  if (r) printRepositoryJob(r);
 }
 
 export async function convertCommand(

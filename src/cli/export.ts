@@ -38,18 +38,21 @@ export async function exportCommand(
   const lrFormula = oneOf(opts.lrFormula ?? "auto", "--lr-formula", LR_FORMULAS);
   const maxShardSize = shardSize(opts.maxShardSize);
   refuseJobOptionsWithoutSteps(opts);
+  const common = {
+    out: opts.out,
+    to,
+    force: opts.force,
+    maxShardSize,
+    tokenizer: opts.tokenizer,
+    lrFormula,
+  };
   if (opts.steps !== undefined) {
     const revisions = selectSteps(await openRepository(ckpt, { endpoint: opts.endpoint }), {
       steps: stepsOption(opts.steps),
     });
     const bar = new Progress("export", progressSettings(opts), "steps");
     const r = await exportTrainerRepository(revisions, {
-      out: opts.out,
-      to,
-      force: opts.force,
-      maxShardSize,
-      tokenizer: opts.tokenizer,
-      lrFormula,
+      ...common,
       share: (units) => jobShare(units, opts),
       onProgress: (done, total) => bar.update(done, total),
     });
@@ -65,12 +68,7 @@ export async function exportCommand(
   try {
     const r = await exportTrainerCheckpoint({
       step,
-      out: opts.out,
-      to,
-      force: opts.force,
-      maxShardSize,
-      tokenizer: opts.tokenizer,
-      lrFormula,
+      ...common,
       onProgress: (done, total) => bar.update(done, total),
     });
     bar.finish();

@@ -7,7 +7,10 @@ import type { Command } from "commander";
 import { assignShards, shareOf } from "../ops/jobs/assign.js";
 import { planText } from "../ops/jobs/plan-text.js";
 import { type Environment, type Shard, ShardError, shardFromEnv } from "../ops/jobs/shard.js";
+import type { NeoxRepositoryJobResult } from "../ops/jobs/step-job.js";
 import type { JobUnit } from "../ops/jobs/units.js";
+import { describeCopy } from "../source/file-sink.js";
+import { formatBytes } from "../torch/repr.js";
 import { UsageError } from "./errors.js";
 import { stepList, wholeNumber } from "./options.js";
 
@@ -106,4 +109,13 @@ export function refuseJobOptionsWithoutSteps(opts: JobOptionValues & { steps?: s
     throw new UsageError(
       `${given.join(", ")}: a job array runs over a repository: give REPO --steps a,b,c|all`,
     );
+}
+
+/** Prints what a repository job (`convert`, `optim` with `--steps`) did in this task. */
+export function printRepositoryJob(r: NeoxRepositoryJobResult): void {
+  process.stdout.write(
+    `${r.out}: ${r.units} of ${r.jobUnits} units (${formatBytes(r.bytes)}): ${r.written.length} files written, ${r.kept.length} already complete\n`,
+  );
+  for (const n of r.notes) process.stdout.write(`note: ${n}\n`);
+  if (r.written.length) process.stdout.write(`${describeCopy(r.copy)}\n`);
 }

@@ -11,6 +11,7 @@ import { UsageError } from "./errors.js";
 import {
   type JobOptionValues,
   jobShare,
+  printRepositoryJob,
   refuseJobOptionsWithoutSteps,
   stepsOption,
 } from "./job-options.js";
@@ -53,12 +54,7 @@ export async function optimCommand(
       onProgress: (done, total) => bar.update(done, total),
     });
     bar.finish();
-    if (!r) return;
-    process.stdout.write(
-      `${r.out}: ${r.units} of ${r.jobUnits} units (${formatBytes(r.bytes)}): ${r.written.length} files written, ${r.kept.length} already complete\n`,
-    );
-    for (const n of r.notes) process.stdout.write(`note: ${n}\n`);
-    if (r.written.length) process.stdout.write(`${describeCopy(r.copy)}\n`);
+    if (r) printRepositoryJob(r);
     return;
   }
   const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));

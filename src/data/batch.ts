@@ -176,7 +176,7 @@ async function writeJsonl(
 }
 
 /** The items of a block as token ids. */
-function* blockTokens(b: ItemBlock): Generator<{ item: number; tokens: number[] }> {
+export function* blockTokens(b: ItemBlock): Generator<{ item: number; tokens: number[] }> {
   const view = new DataView(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength);
   let at = 0;
   for (let i = 0; i < b.sizes.length; i++) {

@@ -19,6 +19,17 @@ import type { GptNeoxShape } from "./shape.js";
 
 export { isLegacyBuffer } from "./gpt-neox-params.js";
 
+/** What of a model's shape decides its parameters and their shapes. */
+export type ParameterShape = Pick<
+  GptNeoxShape,
+  | "vocabSize"
+  | "hiddenSize"
+  | "numLayers"
+  | "intermediateSize"
+  | "attentionBias"
+  | "tieWordEmbeddings"
+>;
+
 /** An HF parameter and its shape. */
 export interface HfParameter {
   readonly name: string;
@@ -30,17 +41,7 @@ export interface HfParameter {
  * the layers, final_layer_norm, then embed_out (absent when the embeddings are tied). The
  * attention biases are absent when `attentionBias` is false. Legacy buffers are not listed.
  */
-export function hfParameters(
-  s: Pick<
-    GptNeoxShape,
-    | "vocabSize"
-    | "hiddenSize"
-    | "numLayers"
-    | "intermediateSize"
-    | "attentionBias"
-    | "tieWordEmbeddings"
-  >,
-): HfParameter[] {
+export function hfParameters(s: ParameterShape): HfParameter[] {
   const out: HfParameter[] = [];
   for (const block of NEOX_BLOCKS) {
     const rows = GPT_NEOX_PARAMETERS.filter(

@@ -7,7 +7,6 @@
  * task redoes only what it had not finished; the tasks together write exactly the folders one
  * process writes, and each folder equals what `convert STEP --out DIR/<revision>` writes.
  */
-import { openNeoxStep } from "../neox/step.js";
 import type { Revision } from "../repo/repository.js";
 import {
   type ConversionFilesOptions,
@@ -15,10 +14,9 @@ import {
   replicatedDifferencesOf,
 } from "./convert.js";
 import {
-  type OpenStepWork,
   type RepositoryJobOptions,
   type RepositoryJobResult,
-  runRepositoryJob,
+  runNeoxRepositoryJob,
   type UnitFiles,
 } from "./jobs/step-job.js";
 
@@ -50,28 +48,18 @@ export async function convertRepository(
   revisions: readonly Revision[],
   opts: ConvertRepositoryOptions,
 ): Promise<ConvertRepositoryResult | undefined> {
-  const notes: string[] = [];
-  const openStep: OpenStepWork<Revision> = async (r) => {
-    const step = await openNeoxStep(r.folder);
-    try {
-      const files = await conversionFiles(step, opts);
-      return {
-        units: conversionUnits(files),
-        beforeUnit: async (item) => {
-          if (item !== CONFIG_UNIT) return;
-          for (const d of await replicatedDifferencesOf(files.plan.plans))
-            notes.push(
-              `${r.name}: ${d.name} differs across TP ranks by up to ${d.maxDiff}; rank 0's copy was written`,
-            );
-          for (const n of files.plan.notes) notes.push(`${r.name}: ${n}`);
-        },
-        close: () => step.close(),
-      };
-    } catch (e) {
-      await step.close();
-      throw e;
-    }
-  };
-  const r = await runRepositoryJob("convert", revisions, openStep, opts);
-  return r && { ...r, notes };
+  return runNeoxRepositoryJob("convert", revisions, opts, async (step, note) => {
+    const files = await conversionFiles(step, opts);
+    return {
+      units: conversionUnits(files),
+      beforeUnit: async (item) => {
+        if (item !== CONFIG_UNIT) return;
+        for (const d of await replicatedDifferencesOf(files.plan.plans))
+          note(
+            `${d.name} differs across TP ranks by up to ${d.maxDiff}; rank 0's copy was written`,
+          );
+        for (const n of files.plan.notes) note(n);
+      },
+    };
+  });
 }

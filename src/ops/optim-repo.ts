@@ -7,13 +7,11 @@
  * `optim STEP --out DIR/<revision>` writes.
  */
 import { resolveModel } from "../neox/model.js";
-import { openNeoxStep } from "../neox/step.js";
 import type { Revision } from "../repo/repository.js";
 import {
-  type OpenStepWork,
   type RepositoryJobOptions,
   type RepositoryJobResult,
-  runRepositoryJob,
+  runNeoxRepositoryJob,
   type UnitFiles,
 } from "./jobs/step-job.js";
 import { type OptimFiles, type OptimSelection, optimFiles } from "./optim.js";
@@ -46,26 +44,14 @@ export async function optimRepository(
   revisions: readonly Revision[],
   opts: OptimRepositoryOptions,
 ): Promise<OptimRepositoryResult | undefined> {
-  const notes: string[] = [];
-  const openStep: OpenStepWork<Revision> = async (r) => {
-    const step = await openNeoxStep(r.folder);
-    try {
-      const files = await optimFiles(step, await resolveModel(step), opts);
-      return {
-        units: optimUnits(files),
-        beforeUnit: async (item) => {
-          if (item === OPTIM_CONFIG_UNIT && files.missingKinds.length)
-            notes.push(
-              `${r.name}: ${files.missingKinds.join(", ")} not created yet by the optimizer (step 0)`,
-            );
-        },
-        close: () => step.close(),
-      };
-    } catch (e) {
-      await step.close();
-      throw e;
-    }
-  };
-  const r = await runRepositoryJob("optim", revisions, openStep, opts);
-  return r && { ...r, notes };
+  return runNeoxRepositoryJob("optim", revisions, opts, async (step, note) => {
+    const files = await optimFiles(step, await resolveModel(step), opts);
+    return {
+      units: optimUnits(files),
+      beforeUnit: async (item) => {
+        if (item === OPTIM_CONFIG_UNIT && files.missingKinds.length)
+          note(`${files.missingKinds.join(", ")} not created yet by the optimizer (step 0)`);
+      },
+    };
+  });
 }

@@ -13,7 +13,7 @@ import {
   f32BitsToF16,
   f32ToBf16,
   f32ToF16,
-  lookup32,
+  lookup,
 } from "../torch/half.js";
 import { CheckpointError } from "../util/errors.js";
 
@@ -56,27 +56,6 @@ function bf16ToF16Bits(): Uint16Array {
   return t;
 }
 
-/**
- * `out[i] = table[src[i]]` for 16-bit codes into 16-bit entries, eight per turn (a separate
- * function from {@link lookup32} so that each stays monomorphic).
- */
-function lookup16(src: Uint16Array, table: Uint16Array, out: Uint16Array): Uint16Array {
-  const n = src.length;
-  let i = 0;
-  for (; i + 8 <= n; i += 8) {
-    out[i] = table[src[i] as number] as number;
-    out[i + 1] = table[src[i + 1] as number] as number;
-    out[i + 2] = table[src[i + 2] as number] as number;
-    out[i + 3] = table[src[i + 3] as number] as number;
-    out[i + 4] = table[src[i + 4] as number] as number;
-    out[i + 5] = table[src[i + 5] as number] as number;
-    out[i + 6] = table[src[i + 6] as number] as number;
-    out[i + 7] = table[src[i + 7] as number] as number;
-  }
-  for (; i < n; i++) out[i] = table[src[i] as number] as number;
-  return out;
-}
-
 /** 16-bit elements as a view (a copy only when misaligned). */
 function halves(bytes: Uint8Array): Uint16Array {
   const b = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
@@ -85,7 +64,7 @@ function halves(bytes: Uint8Array): Uint16Array {
 
 /** float16 bits → float32 values, written through a bit view of `out` (no float math). */
 function widenF16(src: Uint16Array, out = new Uint32Array(src.length)): Float32Array {
-  lookup32(src, f16BitsTable(), out);
+  lookup(src, f16BitsTable(), out);
   return new Float32Array(out.buffer, out.byteOffset, src.length);
 }
 
@@ -144,9 +123,9 @@ export function castBytes(bytes: Uint8Array, from: DTypeInfo, to: DTypeInfo): Ui
   const n = bytes.byteLength / from.itemsize;
   switch (`${from.name}>${to.name}`) {
     case "float16>bfloat16":
-      return asBytes(lookup16(halves(bytes), f16ToBf16Bits(), out16(n)));
+      return asBytes(lookup(halves(bytes), f16ToBf16Bits(), out16(n)));
     case "bfloat16>float16":
-      return asBytes(lookup16(halves(bytes), bf16ToF16Bits(), out16(n)));
+      return asBytes(lookup(halves(bytes), bf16ToF16Bits(), out16(n)));
     case "float16>float32":
       return asBytes(widenF16(halves(bytes), out32(n)));
     case "bfloat16>float32": {

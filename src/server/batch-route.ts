@@ -8,7 +8,7 @@
  * header: one read); a request reads its items' index entries and tokens only.
  */
 import { createHash } from "node:crypto";
-import { PYTHIA_BATCH_SIZE, PYTHIA_EOD_TOKEN } from "../data/batch.js";
+import { blockTokens, PYTHIA_BATCH_SIZE, PYTHIA_EOD_TOKEN } from "../data/batch.js";
 import { type IndexedDataset, openIndexedDataset } from "../data/indexed-dataset.js";
 import { readItems } from "../data/read-items.js";
 import { loadTokenizer, type TextTokenizer } from "../model/tokenizer.js";
@@ -182,17 +182,9 @@ export async function batchRoute(
   const tok = await tokenizerOf(ctx, s, rev);
   const items: BatchSampleItem[] = [];
   const count = Math.min(shown, batchSize);
-  for await (const b of readItems(ds, { first, count, itemLength: data.itemLength })) {
-    const view = new DataView(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength);
-    let at = 0;
-    for (let i = 0; i < b.sizes.length; i++) {
-      const n = b.sizes[i] as number;
-      const tokens = new Array<number>(n);
-      for (let j = 0; j < n; j++) tokens[j] = b.dtype.get(view, at + j);
-      at += n;
-      items.push({ item: b.first + i, ...split(tokens, eodToken, tok.tokenizer) });
-    }
-  }
+  for await (const b of readItems(ds, { first, count, itemLength: data.itemLength }))
+    for (const { item, tokens } of blockTokens(b))
+      items.push({ item, ...split(tokens, eodToken, tok.tokenizer) });
   return {
     json: {
       revision: rev.name,

@@ -99,13 +99,7 @@ const gitBlobOid = (text: string) =>
 
 /** A tree or paths-info entry, as the hub writes it. */
 async function describe(e: TreeEntry, rev: LocalRevision, expand: boolean): Promise<unknown> {
-  if (e.kind === "directory")
-    return {
-      type: "directory",
-      oid: createHash("sha1").update(e.path).digest("hex"),
-      size: 0,
-      path: e.path,
-    };
+  if (e.kind === "directory") return directoryEntry(e.path);
   const st = await stat(e.full);
   const version: FileVersion = { size: st.size, mtimeMs: st.mtimeMs };
   const lastCommit = expand
@@ -113,18 +107,28 @@ async function describe(e: TreeEntry, rev: LocalRevision, expand: boolean): Prom
     : {};
   if (st.size >= LFS_THRESHOLD || LFS_SUFFIXES.some((s) => e.path.endsWith(s))) {
     const sha = await fileHash(e.full, version, "sha256");
-    const pointer = lfsPointer(sha, st.size);
-    return {
-      type: "file",
-      oid: gitBlobOid(pointer),
-      size: st.size,
-      path: e.path,
-      lfs: { oid: sha, size: st.size, pointerSize: Buffer.byteLength(pointer) },
-      ...lastCommit,
-    };
+    return lfsEntry(e.path, st.size, sha, lastCommit);
   }
   const oid = await fileHash(e.full, version, "git-blob-sha1");
   return { type: "file", oid, size: st.size, path: e.path, ...lastCommit };
+}
+
+/** A folder as the hub lists it. */
+function directoryEntry(path: string): unknown {
+  return { type: "directory", oid: createHash("sha1").update(path).digest("hex"), size: 0, path };
+}
+
+/** An LFS file as the hub lists it: the pointer's blob id, and the content's sha256. */
+function lfsEntry(path: string, size: number, sha: string, lastCommit: object): unknown {
+  const pointer = lfsPointer(sha, size);
+  return {
+    type: "file",
+    oid: gitBlobOid(pointer),
+    size,
+    path,
+    lfs: { oid: sha, size, pointerSize: Buffer.byteLength(pointer) },
+    ...lastCommit,
+  };
 }
 
 const describeAll = (entries: readonly TreeEntry[], rev: LocalRevision, expand: boolean) =>
@@ -148,28 +152,13 @@ async function describeVirtual(
   expand: boolean,
 ): Promise<unknown> {
   const f = e.file;
-  if (!f)
-    return {
-      type: "directory",
-      oid: createHash("sha1").update(e.path).digest("hex"),
-      size: 0,
-      path: e.path,
-    };
+  if (!f) return directoryEntry(e.path);
   const lastCommit = expand
     ? { lastCommit: { id: rev.commit, title: rev.name, date: rev.lastModified.toISOString() } }
     : {};
   const lfs = f.size >= LFS_THRESHOLD || LFS_SUFFIXES.some((s) => f.path.endsWith(s));
   if (lfs && f.sha256) {
-    const sha = await f.sha256();
-    const pointer = lfsPointer(sha, f.size);
-    return {
-      type: "file",
-      oid: gitBlobOid(pointer),
-      size: f.size,
-      path: f.path,
-      lfs: { oid: sha, size: f.size, pointerSize: Buffer.byteLength(pointer) },
-      ...lastCommit,
-    };
+    return lfsEntry(f.path, f.size, await f.sha256(), lastCommit);
   }
   let oid: string;
   if (lfs) oid = identityOid(f.etag);

@@ -9,12 +9,8 @@ import type { ByteSource } from "./byte-source.js";
 import { type FetchFileOptions, type FetchFunction, openFetchFile } from "./fetch-source.js";
 import type { Folder } from "./folder.js";
 import { HttpSourceError, headerLength, printable } from "./http-shared.js";
+import { joinPages, MAX_API_BYTES, nextLink, type Page } from "./hub-pages.js";
 import { type HubFileInfo, RepositoryNotFoundError, refNames, treeFiles } from "./hub-tree.js";
-
-/** Largest API response read: a tree page of 1000 entries is ~300 KB, a repository's refs less. */
-const MAX_API_BYTES = 32 << 20;
-/** Most entries accepted from one paginated listing: a checkpoint step has hundreds. */
-const MAX_LISTED_ENTRIES = 200_000;
 
 export interface FetchHubOptions extends FetchFileOptions {
   /** The hub's address, e.g. `https://huggingface.co` (no trailing slash needed). */
@@ -27,10 +23,7 @@ const fetchOf = (opts: FetchHubOptions): FetchFunction =>
   opts.fetch ?? ((url, init) => globalThis.fetch(url, init));
 
 /** One JSON answer, its size bounded whatever its Content-Length says. */
-async function fetchJsonPage(
-  url: string,
-  opts: FetchHubOptions,
-): Promise<{ body: unknown; next: string | undefined }> {
+async function fetchJsonPage(url: string, opts: FetchHubOptions): Promise<Page> {
   const res = await fetchOf(opts)(url, {
     headers: { accept: "application/json", ...opts.headers },
     signal: opts.signal,
@@ -60,25 +53,12 @@ async function fetchJsonPage(
   } catch (e) {
     throw new HttpSourceError(name, 200, `not valid JSON (${(e as Error).message})`);
   }
-  const m = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get("link") ?? "");
-  return { body, next: m ? new URL(m[1] as string, url).toString() : undefined };
+  return { body, next: nextLink(res.headers.get("link") ?? "", url) };
 }
 
 /** A JSON document from the hub API; array pages behind `rel="next"` links are joined. */
-export async function fetchHubJson(url: string, opts: FetchHubOptions): Promise<unknown> {
-  const origin = new URL(url).origin;
-  const entries: unknown[] = [];
-  for (let next: string | undefined = url; next; ) {
-    const page = await fetchJsonPage(next, opts);
-    if (!Array.isArray(page.body)) return page.body;
-    for (const e of page.body) entries.push(e);
-    if (entries.length > MAX_LISTED_ENTRIES)
-      throw new HttpSourceError(printable(url), 200, `more than ${MAX_LISTED_ENTRIES} entries`);
-    if (page.next && new URL(page.next).origin !== origin)
-      throw new HttpSourceError(printable(url), 200, "pagination link to another origin");
-    next = page.next;
-  }
-  return entries;
+export function fetchHubJson(url: string, opts: FetchHubOptions): Promise<unknown> {
+  return joinPages(url, (u) => fetchJsonPage(u, opts));
 }
 
 const endpointOf = (opts: FetchHubOptions) => opts.endpoint.replace(/\/+$/, "");

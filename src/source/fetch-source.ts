@@ -7,7 +7,7 @@
  * memory block cache on top. No `node:` module here.
  */
 import type { ByteSource } from "./byte-source.js";
-import { CachedSource, type CachedSourceOptions } from "./cached.js";
+import type { CachedSourceOptions } from "./cached.js";
 import {
   headerLength,
   normEtag,
@@ -15,6 +15,7 @@ import {
   type RetryPolicy,
   readBounded,
   servedRange,
+  underCache,
 } from "./http-shared.js";
 
 /** Requests in flight per source: a browser allows six connections per origin over HTTP/1.1. */
@@ -137,10 +138,5 @@ export interface FetchFileOptions
  * directory, a pickle, local headers) coalesced into blocks, the probe's bytes the first of them.
  */
 export async function openFetchFile(url: string, opts: FetchFileOptions = {}): Promise<ByteSource> {
-  const src = await FetchSource.open(url, opts);
-  return new CachedSource(src, {
-    blockSize: opts.blockSize,
-    cacheBytes: opts.cacheBytes,
-    head: src.head,
-  });
+  return underCache(await FetchSource.open(url, opts), opts);
 }

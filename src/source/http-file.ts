@@ -1,7 +1,8 @@
 /** A remote file as readers want it: HTTP range requests under a block cache. */
 import type { ByteSource } from "./byte-source.js";
-import { CachedSource, type CachedSourceOptions } from "./cached.js";
+import type { CachedSourceOptions } from "./cached.js";
 import { HttpSource, type HttpSourceOptions } from "./http.js";
+import { underCache } from "./http-shared.js";
 
 export interface HttpFileOptions
   extends HttpSourceOptions,
@@ -14,11 +15,5 @@ export interface HttpFileOptions
  */
 export async function openHttpFile(url: string, opts: HttpFileOptions = {}): Promise<ByteSource> {
   const http = await HttpSource.open(url, opts);
-  return new CachedSource(http, {
-    blockSize: opts.blockSize,
-    cacheBytes: opts.cacheBytes,
-    cacheDir: opts.cacheDir,
-    head: http.head,
-    version: () => (http.etag ? `${http.name}\n${http.etag}` : undefined),
-  });
+  return underCache(http, opts, () => (http.etag ? `${http.name}\n${http.etag}` : undefined));
 }

@@ -6,6 +6,7 @@
 import pLimit, { type LimitFunction } from "p-limit";
 import { CheckpointError } from "../util/errors.js";
 import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
+import { CachedSource, type CachedSourceOptions } from "./cached.js";
 
 /** Longest decimal a length header may have: 15 digits stay below 2^53. */
 const MAX_LENGTH_DIGITS = 15;
@@ -307,4 +308,17 @@ export abstract class RangedSource implements ByteSource {
   protected retryable(status: number | undefined, detail: string): RetryableError {
     return new RetryableError(this.name, status, detail);
   }
+}
+
+/**
+ * `src` under a {@link CachedSource}: small reads coalesced into blocks, the size probe's bytes
+ * kept as the first of them; `version` keys the disk cache (`cacheDir`) where there is one.
+ */
+export function underCache(
+  src: RangedSource,
+  opts: Pick<CachedSourceOptions, "blockSize" | "cacheBytes" | "cacheDir">,
+  version?: () => string | undefined,
+): CachedSource {
+  const { blockSize, cacheBytes, cacheDir } = opts;
+  return new CachedSource(src, { blockSize, cacheBytes, cacheDir, head: src.head, version });
 }

@@ -12,6 +12,7 @@ import {
   headerLength,
   printable,
 } from "./http.js";
+import { joinPages, MAX_API_BYTES, nextLink, type Page } from "./hub-pages.js";
 import { RepositoryNotFoundError, refNames } from "./hub-tree.js";
 
 export { RepositoryNotFoundError };
@@ -20,10 +21,6 @@ export { RepositoryNotFoundError };
 const API_RETRIES = 4;
 /** Base delay of the exponential backoff, ms. */
 const API_BACKOFF_MS = 100;
-/** Largest API response read: a tree page of 1000 entries is ~300 KB, a repository's refs less. */
-const MAX_API_BYTES = 32 << 20;
-/** Most entries accepted from one paginated listing: a checkpoint step has hundreds. */
-const MAX_LISTED_ENTRIES = 200_000;
 
 export interface HubRepo {
   endpoint: string;
@@ -43,24 +40,9 @@ export interface HubApiOptions {
   dispatcher?: Dispatcher;
 }
 
-type Page = { body: unknown; next: string | undefined };
-
 /** GETs a JSON document from the hub API; array pages behind `rel="next"` links are joined. */
-export async function hubJson(url: string, opts: HubApiOptions = {}): Promise<unknown> {
-  const origin = new URL(url).origin;
-  let next: string | undefined = url;
-  const entries: unknown[] = [];
-  while (next) {
-    const page = await hubPage(next, opts);
-    if (!Array.isArray(page.body)) return page.body;
-    for (const e of page.body) entries.push(e);
-    if (entries.length > MAX_LISTED_ENTRIES)
-      throw new HttpSourceError(printable(url), 200, `more than ${MAX_LISTED_ENTRIES} entries`);
-    if (page.next && new URL(page.next).origin !== origin)
-      throw new HttpSourceError(printable(url), 200, "pagination link to another origin");
-    next = page.next;
-  }
-  return entries;
+export function hubJson(url: string, opts: HubApiOptions = {}): Promise<unknown> {
+  return joinPages(url, (u) => hubPage(u, opts));
 }
 
 /** A repository's branch and tag names. */
@@ -138,8 +120,7 @@ async function tryPage(
     // A listing cut short (even one whose Content-Length matches what came) is worth a retry.
     return { retry: `not valid JSON (${(e as Error).message})` };
   }
-  const m = /<([^>]+)>;\s*rel="next"/.exec(String(res.headers.link ?? ""));
-  return { page: { body, next: m ? new URL(m[1] as string, url).toString() : undefined } };
+  return { page: { body, next: nextLink(String(res.headers.link ?? ""), url) } };
 }
 
 /** The body as text, refused beyond {@link MAX_API_BYTES} whatever its Content-Length says. */

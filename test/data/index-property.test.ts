@@ -24,30 +24,10 @@ import type { FileInfo, Folder } from "../../src/source/folder.js";
 import { MemorySource } from "../../src/source/memory.js";
 import { CheckpointError } from "../../src/util/errors.js";
 import { fixture } from "../helpers.js";
+import { applyByteMutation, bounds, byteMutation } from "../mutations.js";
 
-const MAX_RUN_MS = 2000;
-const MAX_HEAP_GROWTH = 256 << 20;
 /** Token bytes per item of each dtype code (spec pythia-training-data.md §1). */
 const ITEM_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 4, 7: 8, 8: 2 };
-
-function bounds() {
-  const heap0 = process.memoryUsage().heapUsed;
-  let slowest = 0;
-  let heapPeak = 0;
-  return {
-    async time<T>(body: () => Promise<T>): Promise<T> {
-      const t0 = performance.now();
-      const r = await body();
-      slowest = Math.max(slowest, performance.now() - t0);
-      heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed - heap0);
-      return r;
-    },
-    check(): void {
-      assert.ok(slowest < MAX_RUN_MS, `slowest run ${slowest} ms`);
-      assert.ok(heapPeak < MAX_HEAP_GROWTH, `heap grew by ${heapPeak} bytes`);
-    },
-  };
-}
 
 /** A typed error naming `file` in one line; anything else is a bug. */
 function typedError(e: unknown, file: string): CheckpointError {
@@ -56,38 +36,7 @@ function typedError(e: unknown, file: string): CheckpointError {
   return e;
 }
 
-const byteOp = fc.oneof(
-  fc.record({
-    kind: fc.constant("set" as const),
-    at: fc.nat(),
-    value: fc.integer({ min: 0, max: 255 }),
-  }),
-  fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
-  fc.record({
-    kind: fc.constant("insert" as const),
-    at: fc.nat(),
-    bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
-  }),
-  fc.record({
-    kind: fc.constant("delete" as const),
-    at: fc.nat(),
-    n: fc.integer({ min: 1, max: 8 }),
-  }),
-);
-type ByteOp = typeof byteOp extends fc.Arbitrary<infer T> ? T : never;
-
-function applyByteOp(b: Uint8Array, m: ByteOp): Uint8Array {
-  const at = b.length === 0 ? 0 : m.at % b.length;
-  if (m.kind === "set") {
-    if (b.length === 0) return b;
-    const c = b.slice();
-    c[at] = m.value;
-    return c;
-  }
-  if (m.kind === "cut") return b.subarray(0, at);
-  if (m.kind === "insert") return Buffer.concat([b.subarray(0, at), m.bytes, b.subarray(at)]);
-  return Buffer.concat([b.subarray(0, at), b.subarray(at + m.n)]);
-}
+const byteOp = byteMutation(8);
 
 // ---- Megatron .idx ----
 
@@ -177,7 +126,7 @@ function mutateIdx(base: Uint8Array, ops: readonly IdxOp[]): Uint8Array {
   let b = base;
   for (const m of ops) {
     if (m.kind === "set" || m.kind === "cut" || m.kind === "insert" || m.kind === "delete") {
-      b = applyByteOp(b, m);
+      b = applyByteMutation(b, m);
       continue;
     }
     if (b.length < 34) continue;
@@ -444,7 +393,7 @@ function mutateIndex(ops: readonly IndexOp[]): Uint8Array {
         text = JSON.stringify(index, null, 2);
       }
       b = new TextEncoder().encode(text);
-    } else b = applyByteOp(b, m);
+    } else b = applyByteMutation(b, m);
   }
   return b;
 }

@@ -12,7 +12,7 @@ import { after, before, test } from "node:test";
 import { cliInProcess as cli } from "../cli/run.js";
 import { demoFixture } from "../demo-fixture.js";
 import { filesOf } from "../repo/same-as-local.js";
-import { type S3TestServer, startS3Server, TEST_CREDENTIALS, TEST_REGION } from "../s3-server.js";
+import { type S3TestServer, s3TestEnv, startS3Server } from "../s3-server.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-shard-convert-"));
 let repo: string;
@@ -21,15 +21,7 @@ let server: S3TestServer;
 const STEPS = ["--steps", "0,143000", "--max-shard-size", "30KB"];
 const REVS = ["step0", "step143000"];
 
-const s3env = () => ({
-  AWS_ENDPOINT_URL: server.url,
-  AWS_ENDPOINT_URL_S3: "",
-  AWS_REGION: TEST_REGION,
-  AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-  AWS_SESSION_TOKEN: "",
-  NEOX_CKPT_CACHE_DIR: "",
-});
+const s3env = () => s3TestEnv(server);
 
 before(async () => {
   repo = (await demoFixture()).repo;

@@ -87,21 +87,14 @@ async function statesOf(dir: string): Promise<Map<string, Buffer>> {
   });
 }
 
+/** The `--tp`, `--dp` and `--era` arguments of a NeoX layout. */
+const layout = (tp: number, dp: number, era: "a" | "b") =>
+  ["--tp", tp, "--dp", dp, "--era", era].map(String);
+
 test("reshard of demo step 512 to era B records the step's lr (the one training used), its schedule, tokenizer and YAML; eval works on it", async () => {
   const src = join(repo, "step512");
   const out = join(tmp, "r512");
-  const r = await cliInProcess([
-    "reshard",
-    src,
-    "--out",
-    out,
-    "--tp",
-    "1",
-    "--dp",
-    "1",
-    "--era",
-    "b",
-  ]);
+  const r = await cliInProcess(["reshard", src, "--out", out, ...layout(1, 1, "b")]);
   assert.equal(r.code, 0, r.stderr);
   const want = await seriesLr(512);
   assert.ok(Math.abs(want - 3.58e-4) < 1e-6, `series lr ${want}`);
@@ -274,18 +267,7 @@ test("export → hf-trainer → to-neox (no --optim) round-trips the masters and
   const exported = join(tmp, "trainer1000");
   await withStep(src, (step) => exportTrainerCheckpoint({ step, out: exported }));
   const back = join(tmp, "trainer1000-back");
-  const r = await cliInProcess([
-    "to-neox",
-    exported,
-    "--out",
-    back,
-    "--tp",
-    "2",
-    "--dp",
-    "2",
-    "--era",
-    "a",
-  ]);
+  const r = await cliInProcess(["to-neox", exported, "--out", back, ...layout(2, 2, "a")]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(
     r.stdout,

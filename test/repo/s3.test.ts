@@ -23,9 +23,8 @@ import {
   type S3Fault,
   type S3RequestInfo,
   type S3TestServer,
+  s3TestEnv,
   startS3Server,
-  TEST_CREDENTIALS,
-  TEST_REGION,
 } from "../s3-server.js";
 import {
   assertDiffEqual,
@@ -50,15 +49,7 @@ function upload(dir: string, prefix: string): void {
   for (const f of filesOf(dir)) server.put("ckpt", `${prefix}/${f}`, readFileSync(join(dir, f)));
 }
 
-const env = () => ({
-  AWS_ENDPOINT_URL: server.url,
-  AWS_ENDPOINT_URL_S3: "",
-  AWS_REGION: TEST_REGION,
-  AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-  AWS_SESSION_TOKEN: "",
-  NEOX_CKPT_CACHE_DIR: "",
-});
+const env = () => s3TestEnv(server);
 
 before(async () => {
   server = await startS3Server({ fault: (i) => fault?.(i) ?? "ok", maxKeys: 7 });

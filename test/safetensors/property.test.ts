@@ -21,10 +21,9 @@ import { openSafetensors } from "../../src/safetensors/read.js";
 import { MemorySource } from "../../src/source/memory.js";
 import { CheckpointError } from "../../src/util/errors.js";
 import { fixture } from "../helpers.js";
+import { applyByteMutation, bounds, byteMutations, isByteMutation } from "../mutations.js";
 
 const FILE = "mutant.safetensors";
-const MAX_RUN_MS = 2000;
-const MAX_HEAP_GROWTH = 256 << 20;
 
 /** Spec §4.3: every dtype string and its bits. */
 const DTYPE_BITS: ReadonlyMap<string, number> = new Map([
@@ -182,25 +181,6 @@ async function agree(b: Uint8Array, what: () => string): Promise<"value" | "erro
   return "value";
 }
 
-function bounds() {
-  const heap0 = process.memoryUsage().heapUsed;
-  let slowest = 0;
-  let heapPeak = 0;
-  return {
-    async time<T>(body: () => Promise<T>): Promise<T> {
-      const t0 = performance.now();
-      const r = await body();
-      slowest = Math.max(slowest, performance.now() - t0);
-      heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed - heap0);
-      return r;
-    },
-    check(): void {
-      assert.ok(slowest < MAX_RUN_MS, `slowest run ${slowest} ms`);
-      assert.ok(heapPeak < MAX_HEAP_GROWTH, `heap grew by ${heapPeak} bytes`);
-    },
-  };
-}
-
 // ---- mutated fixtures ----
 
 const dir = fixture("safetensors");
@@ -213,22 +193,7 @@ const bases = [
   .map((f) => new Uint8Array(readFileSync(`${dir}/${f}`)));
 
 const mutation = fc.oneof(
-  fc.record({
-    kind: fc.constant("set" as const),
-    at: fc.nat(),
-    value: fc.integer({ min: 0, max: 255 }),
-  }),
-  fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
-  fc.record({
-    kind: fc.constant("insert" as const),
-    at: fc.nat(),
-    bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
-  }),
-  fc.record({
-    kind: fc.constant("delete" as const),
-    at: fc.nat(),
-    n: fc.integer({ min: 1, max: 8 }),
-  }),
+  ...byteMutations(8),
   // A byte of the data region: no check can see it, so the tensor must read it as it is.
   fc.record({
     kind: fc.constant("data" as const),
@@ -256,13 +221,7 @@ type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
 function mutate(base: Uint8Array, ms: readonly Mutation[]): Uint8Array {
   let b = base;
   for (const m of ms) {
-    const at = b.length === 0 ? 0 : "at" in m ? m.at % b.length : 0;
-    if (m.kind === "set" && b.length > 0) {
-      b = b.slice();
-      b[at] = m.value;
-    } else if (m.kind === "cut") b = b.subarray(0, at);
-    else if (m.kind === "insert") b = Buffer.concat([b.subarray(0, at), m.bytes, b.subarray(at)]);
-    else if (m.kind === "delete") b = Buffer.concat([b.subarray(0, at), b.subarray(at + m.n)]);
+    if (isByteMutation(m)) b = applyByteMutation(b, m);
     else if (m.kind === "length" && b.length >= 8) {
       b = b.slice();
       const v = new DataView(b.buffer, b.byteOffset, 8);

@@ -18,7 +18,7 @@ import { openRepository } from "../../src/repo/repository.js";
 import { cliAsync } from "../cli/run.js";
 import { demoFixture } from "../demo-fixture.js";
 import { repoRoot } from "../helpers.js";
-import { startS3Server, TEST_CREDENTIALS, TEST_REGION } from "../s3-server.js";
+import { s3TestEnv, startS3Server } from "../s3-server.js";
 import { type SlurmCluster, startSlurmCluster, waitUntil } from "./cluster.js";
 import { startGateProxy } from "./gate-proxy.js";
 
@@ -271,15 +271,7 @@ test("analyze.sbatch over the demo series on S3 + analyze-merge.sbatch equal one
       { mode: 0o755 },
     );
     const REPO = "s3://demo/pythia-micro";
-    const s3Env = {
-      AWS_ENDPOINT_URL: proxy.url,
-      AWS_ENDPOINT_URL_S3: "",
-      AWS_REGION: TEST_REGION,
-      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-      AWS_SESSION_TOKEN: "",
-      NEOX_CKPT_CACHE_DIR: "",
-    };
+    const s3Env = s3TestEnv(proxy);
     const reference = join(base, "single");
     const one = await cliAsync(["analyze", REPO, "--out", reference, "--quiet"], { env: s3Env });
     assert.equal(one.code, 0, one.stderr);

@@ -21,6 +21,7 @@ import { walkTensors } from "../../src/torch/walk.js";
 import { verifyRecord } from "../../src/torch/zip.js";
 import { CheckpointError } from "../../src/util/errors.js";
 import { fixture } from "../helpers.js";
+import { bounds, byteMutations } from "../mutations.js";
 
 /** [name, dtype, shape, sha256 of the little-endian C-order bytes]. */
 type Reading = [string, string, number[], string][];
@@ -44,10 +45,6 @@ const baseBytes = new Map(
   Object.keys(recorded.bases).map((n) => [n, new Uint8Array(readFileSync(fixture(`torch/${n}`)))]),
 );
 const FILE = "mutant.pt";
-/** Slowest single run allowed: a few-KB file takes well under a millisecond. */
-const MAX_RUN_MS = 2000;
-/** Heap growth allowed over a whole property: no run may allocate what a field claims. */
-const MAX_HEAP_GROWTH = 256 << 20;
 
 function applyOps(base: Uint8Array, ops: readonly Op[]): Uint8Array {
   let b = base;
@@ -95,26 +92,6 @@ async function ourReading(bytes: Uint8Array): Promise<Reading | CheckpointError>
     assert.ok(!e.message.includes("\n"), e.message);
     return e;
   }
-}
-
-/** Runs `body` on each input, keeping the slowest run and the heap's growth. */
-function bounds() {
-  const heap0 = process.memoryUsage().heapUsed;
-  let slowest = 0;
-  let heapPeak = 0;
-  return {
-    async time<T>(body: () => Promise<T>): Promise<T> {
-      const t0 = performance.now();
-      const r = await body();
-      slowest = Math.max(slowest, performance.now() - t0);
-      heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed - heap0);
-      return r;
-    },
-    check(): void {
-      assert.ok(slowest < MAX_RUN_MS, `slowest run ${slowest} ms`);
-      assert.ok(heapPeak < MAX_HEAP_GROWTH, `heap grew by ${heapPeak} bytes`);
-    },
-  };
 }
 
 test("the unmutated bases read as torch read them", async () => {
@@ -232,22 +209,7 @@ function onlyVersionRecord(base: Uint8Array, ops: readonly Op[]): boolean {
 }
 
 const byteOp = fc.oneof(
-  fc.record({
-    kind: fc.constant("set" as const),
-    at: fc.nat(),
-    value: fc.integer({ min: 0, max: 255 }),
-  }),
-  fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
-  fc.record({
-    kind: fc.constant("insert" as const),
-    at: fc.nat(),
-    bytes: fc.uint8Array({ minLength: 1, maxLength: 12 }),
-  }),
-  fc.record({
-    kind: fc.constant("delete" as const),
-    at: fc.nat(),
-    n: fc.integer({ min: 1, max: 8 }),
-  }),
+  ...byteMutations(12),
   fc.record({
     kind: fc.constant("field" as const),
     which: fc.nat(),

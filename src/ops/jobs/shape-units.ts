@@ -4,24 +4,13 @@
  * projections (`--plan` before a download, `bench:shard`) and tests at full size; a real run
  * takes its items from the step's own plans.
  */
-import { hfParameters } from "../../hf/names.js";
-import type { GptNeoxShape } from "../../hf/shape.js";
+import { hfParameters, type ParameterShape } from "../../hf/names.js";
 import { DEFAULT_MAX_SHARD_SIZE, planShards } from "../../safetensors/shard.js";
 import { STATE_KINDS, type StateKind } from "../../zero/rank-state.js";
 import type { UnitItem } from "./units.js";
 
-type TensorShape = Pick<
-  GptNeoxShape,
-  | "vocabSize"
-  | "hiddenSize"
-  | "numLayers"
-  | "intermediateSize"
-  | "attentionBias"
-  | "tieWordEmbeddings"
->;
-
 /** Every parameter of the model (HF names, state-dict order) and its bytes at `itemsize`. */
-export function modelTensorItems(shape: TensorShape, itemsize: number): UnitItem[] {
+export function modelTensorItems(shape: ParameterShape, itemsize: number): UnitItem[] {
   return hfParameters(shape).map((p) => ({
     name: p.name,
     bytes: p.shape.reduce((a, b) => a * b, 1) * itemsize,
@@ -33,7 +22,7 @@ export function modelTensorItems(shape: TensorShape, itemsize: number): UnitItem
  * by huggingface_hub's rule at `maxShardSize` (their tensor bytes; headers not counted).
  */
 export function hfShardItems(
-  shape: TensorShape,
+  shape: ParameterShape,
   itemsize: number,
   maxShardSize: string | number = DEFAULT_MAX_SHARD_SIZE,
 ): UnitItem[] {
@@ -49,7 +38,7 @@ export function hfShardItems(
  * `<kind>/` of fp32 shards at `maxShardSize`.
  */
 export function optimShardItems(
-  shape: TensorShape,
+  shape: ParameterShape,
   maxShardSize: string | number = DEFAULT_MAX_SHARD_SIZE,
   kinds: readonly StateKind[] = STATE_KINDS,
 ): UnitItem[] {

@@ -5,6 +5,8 @@
  * — so a requeued task redoes only what it had not finished, and the tasks of an array together
  * write exactly the files one process writes.
  */
+import { type NeoxStep, openNeoxStep } from "../../neox/step.js";
+import type { Revision } from "../../repo/repository.js";
 import { addCopyStats, type CopyStats } from "../../source/file-sink.js";
 import type { PlannedFile } from "./planned-file.js";
 import {
@@ -188,4 +190,36 @@ export async function runRepositoryJob<R extends UnitRevision>(
   const folder = await openUnitFolder(opts.out, opts.folder);
   const r = await runStepUnits(share, revisions, openStep, folder, opts);
   return { ...r, out: folder.name, jobUnits: all.length };
+}
+
+/** What {@link runNeoxRepositoryJob} did in this task. */
+export interface NeoxRepositoryJobResult extends RepositoryJobResult {
+  /** What the steps' work noted, each line naming its revision. */
+  notes: string[];
+}
+
+/**
+ * {@link runRepositoryJob} over the NeoX steps of repository revisions: each step opened and
+ * its work made by `work`, which may `note` lines (prefixed with the revision's name); the step
+ * is closed when its work ends or cannot be made. Undefined when `share` printed the plan.
+ */
+export async function runNeoxRepositoryJob(
+  kind: JobKind,
+  revisions: readonly Revision[],
+  opts: RepositoryJobOptions,
+  work: (step: NeoxStep, note: (line: string) => void) => Promise<Omit<StepWork, "close">>,
+): Promise<NeoxRepositoryJobResult | undefined> {
+  const notes: string[] = [];
+  const openStep: OpenStepWork<Revision> = async (r) => {
+    const step = await openNeoxStep(r.folder);
+    try {
+      const w = await work(step, (line) => notes.push(`${r.name}: ${line}`));
+      return { ...w, close: () => step.close() };
+    } catch (e) {
+      await step.close();
+      throw e;
+    }
+  };
+  const r = await runRepositoryJob(kind, revisions, openStep, opts);
+  return r && { ...r, notes };
 }
