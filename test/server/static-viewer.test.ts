@@ -18,8 +18,8 @@ import { buildStaticViewer } from "../../tools/build-web.js";
 import { cliAsync } from "../cli/run.js";
 import { demoDir } from "../demo-fixture.js";
 import { repoRoot } from "../helpers.js";
+import { CHROMIUM, playwrightOrSkip } from "./browser.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const DENSE = "gpt_neox.layers.0.attention.dense.weight";
 const REPO = "neox-ckpt/pythia-micro";
 const TYPES: Record<string, string> = {
@@ -27,44 +27,6 @@ const TYPES: Record<string, string> = {
   ".js": "text/javascript",
   ".css": "text/css",
 };
-
-interface Locator {
-  click(): Promise<void>;
-  count(): Promise<number>;
-  fill(text: string): Promise<void>;
-  textContent(): Promise<string | null>;
-  waitFor(opts?: { state?: string; timeout?: number }): Promise<void>;
-  first(): Locator;
-  nth(i: number): Locator;
-  getAttribute(name: string): Promise<string | null>;
-  selectOption(value: string): Promise<unknown>;
-  setInputFiles(path: string): Promise<void>;
-}
-interface Page {
-  goto(url: string): Promise<unknown>;
-  locator(selector: string, opts?: { hasText?: string }): Locator;
-  on(event: "pageerror", f: (e: Error) => void): void;
-  on(event: "console", f: (m: { type(): string; text(): string }) => void): void;
-}
-interface Context {
-  pages(): Page[];
-  newPage(): Promise<Page>;
-  close(): Promise<void>;
-}
-interface Playwright {
-  chromium: {
-    launchPersistentContext(dir: string, opts: Record<string, unknown>): Promise<Context>;
-  };
-}
-
-async function loadPlaywright(): Promise<Playwright | undefined> {
-  const name = "playwright-core";
-  try {
-    return (await import(name)) as Playwright;
-  } catch {
-    return undefined;
-  }
-}
 
 /** A static file server and nothing more: no CORS, no API, GET of files below `dir`. */
 async function staticServer(dir: string): Promise<{ url: string; close(): Promise<void> }> {
@@ -158,17 +120,7 @@ test("CORS is off unless asked for; an origin list answers only its origins", as
 test("static viewer: repository → step → tensor over serve, statistics equal the CLI's", {
   timeout: 180_000,
 }, async (t) => {
-  const pw = await loadPlaywright();
-  const missing = !pw
-    ? "playwright-core is not installed (npm install --no-save playwright-core)"
-    : !existsSync(CHROMIUM)
-      ? `${CHROMIUM} is missing (apt-get install chromium)`
-      : undefined;
-  if (missing) {
-    if (process.env.CI) assert.fail(`CI must run the browser test: ${missing}`);
-    t.skip(missing);
-    return;
-  }
+  const pw = await playwrightOrSkip(t);
   if (!pw) return;
   const tmp = await demoDir();
   const metrics = JSON.parse(

@@ -4,7 +4,7 @@
  * under CI, which installs both.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -14,43 +14,10 @@ import { createHubViewer, startViewer } from "../../src/server/viewer.js";
 import { cliAsync } from "../cli/run.js";
 import { demoDir } from "../demo-fixture.js";
 import { fixture, repoRoot } from "../helpers.js";
+import { CHROMIUM, type Page, playwrightOrSkip } from "./browser.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(repoRoot, "test-artifacts");
 const DENSE = "gpt_neox.layers.0.attention.dense.weight";
-
-/** The little of playwright-core's API used here (it is not a dependency of the package). */
-interface Locator {
-  click(): Promise<void>;
-  count(): Promise<number>;
-  fill(text: string): Promise<void>;
-  textContent(): Promise<string | null>;
-  waitFor(opts?: { state?: string; timeout?: number }): Promise<void>;
-  first(): Locator;
-  nth(i: number): Locator;
-  getAttribute(name: string): Promise<string | null>;
-  selectOption(value: string): Promise<unknown>;
-  setInputFiles(path: string): Promise<void>;
-}
-interface Page {
-  goto(url: string): Promise<unknown>;
-  locator(selector: string, opts?: { hasText?: string }): Locator;
-  getByTestId(id: string): Locator;
-  screenshot(opts: { path: string; fullPage?: boolean }): Promise<unknown>;
-  url(): string;
-  on(event: "pageerror", f: (e: Error) => void): void;
-  on(event: "console", f: (m: { type(): string; text(): string }) => void): void;
-}
-interface Context {
-  pages(): Page[];
-  newPage(): Promise<Page>;
-  close(): Promise<void>;
-}
-interface Playwright {
-  chromium: {
-    launchPersistentContext(dir: string, opts: Record<string, unknown>): Promise<Context>;
-  };
-}
 
 /** Waits (up to 30 s) for `ok()`: checked from here, as the page's CSP forbids eval there. */
 async function until(ok: () => boolean): Promise<void> {
@@ -68,31 +35,10 @@ async function pointValues(page: Page, testid: string, series?: string): Promise
   return out;
 }
 
-async function loadPlaywright(): Promise<Playwright | undefined> {
-  const name = "playwright-core";
-  try {
-    return (await import(name)) as Playwright;
-  } catch {
-    return undefined;
-  }
-}
-
 test("browser: repository → step → tensor, statistics and the across-steps chart", {
   timeout: 180_000,
 }, async (t) => {
-  const pw = await loadPlaywright();
-  const missing = !pw
-    ? "playwright-core is not installed (npm install --no-save playwright-core)"
-    : !existsSync(CHROMIUM)
-      ? `${CHROMIUM} is missing (apt-get install chromium)`
-      : undefined;
-  if (missing) {
-    // CI installs both (.ci/run): there a missing browser is a failure, not a skip.
-    if (process.env.CI) assert.fail(`CI must run the browser test: ${missing}`);
-    console.log(`# browser test skipped: ${missing}`);
-    t.skip(missing);
-    return;
-  }
+  const pw = await playwrightOrSkip(t);
   if (!pw) return;
   const profile = mkdtempSync(join(tmpdir(), "neox-viewer-chromium-"));
   mkdirSync(ARTIFACTS, { recursive: true });
