@@ -11,6 +11,14 @@ export { resolveModel } from "./neox/model.js";
 export { planNeoxToHf } from "./neox/plan-neox-to-hf.js";
 export { type NeoxStep, openNeoxStep } from "./neox/step.js";
 export { type InspectReport, inspectStep } from "./ops/inspect.js";
+export {
+  isFloatPlan,
+  matrixShape,
+  sliceAnswer,
+  stepAnswer,
+  type TensorAnswer,
+  tensorAnswer,
+} from "./ops/viewer-answers.js";
 export { toFloat32 } from "./plan/cast.js";
 export { PlanSource } from "./plan/execute.js";
 export { numelOf, type TensorPlan } from "./plan/plan.js";

@@ -52,14 +52,14 @@ function memoryFile(path: string, data: string | Uint8Array): HfViewFile {
 }
 
 /** A region of a file: its offset, length and how to read a part of it. */
-interface Region {
+export interface Region {
   readonly start: number;
   readonly length: number;
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
 /** Bytes `[offset, offset + length)` of an element source. */
-async function sourceBytes(src: ElementSource, offset: number, length: number) {
+export async function sourceBytes(src: ElementSource, offset: number, length: number) {
   const es = src.dtype.itemsize;
   const first = Math.floor(offset / es);
   const last = Math.ceil((offset + length) / es);
@@ -68,34 +68,40 @@ async function sourceBytes(src: ElementSource, offset: number, length: number) {
   return skip === 0 && b.length === length ? b : b.slice(skip, skip + length);
 }
 
+/**
+ * Bytes `[offset, offset + length)` of a file made of consecutive regions (sorted by
+ * `start`, contiguous); a range past the last region reads as zeros.
+ */
+export async function readRegions(
+  regions: readonly Region[],
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  // The first region that ends after `offset` (binary search: a shard has hundreds).
+  let lo = 0;
+  let hi = regions.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const r = regions[mid] as Region;
+    if (r.start + r.length <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < regions.length; i++) {
+    const r = regions[i] as Region;
+    if (r.start >= offset + length) break;
+    const from = Math.max(offset, r.start);
+    const to = Math.min(offset + length, r.start + r.length);
+    if (to > from) out.set(await r.read(from - r.start, to - from), from - offset);
+  }
+  return out;
+}
+
 /** A file made of consecutive regions (sorted, contiguous, covering it). */
 function regionFile(path: string, regions: readonly Region[]): HfViewFile {
   const last = regions[regions.length - 1];
   const size = last ? last.start + last.length : 0;
-  return {
-    path,
-    size,
-    async read(offset, length) {
-      const out = new Uint8Array(length);
-      // The first region that ends after `offset` (binary search: a shard has hundreds).
-      let lo = 0;
-      let hi = regions.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        const r = regions[mid] as Region;
-        if (r.start + r.length <= offset) lo = mid + 1;
-        else hi = mid;
-      }
-      for (let i = lo; i < regions.length; i++) {
-        const r = regions[i] as Region;
-        if (r.start >= offset + length) break;
-        const from = Math.max(offset, r.start);
-        const to = Math.min(offset + length, r.start + r.length);
-        if (to > from) out.set(await r.read(from - r.start, to - from), from - offset);
-      }
-      return out;
-    },
-  };
+  return { path, size, read: (offset, length) => readRegions(regions, offset, length) };
 }
 
 /** A safetensors file from its layout: the header, then each tensor's bytes from its source. */

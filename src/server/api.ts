@@ -17,13 +17,18 @@ import {
   statsPasses,
   type TensorStats,
 } from "../analysis/stats.js";
-import { inspectStep } from "../ops/inspect.js";
-import { toFloat32 } from "../plan/cast.js";
+import {
+  isFloatPlan,
+  matrixShape,
+  sliceAnswer,
+  stepAnswer,
+  type TensorAnswer,
+  tensorAnswer,
+} from "../ops/viewer-answers.js";
 import { PlanSource } from "../plan/execute.js";
-import { numelOf, type TensorPlan } from "../plan/plan.js";
+import type { TensorPlan } from "../plan/plan.js";
 import { openRepository, type Repository, type Revision } from "../repo/repository.js";
-import { readRankOptimState, STATE_KINDS, type StateKind } from "../zero/rank-state.js";
-import { optimizerScalars } from "../zero/scalars.js";
+import { STATE_KINDS, type StateKind } from "../zero/rank-state.js";
 import { batchRoute, closeTrainingData, type TrainingDataOptions } from "./batch-route.js";
 import { allowMethods, HttpError, sendFailure, sendJson } from "./http.js";
 import { Lru, memo } from "./lru.js";
@@ -84,23 +89,7 @@ export interface ViewerApi {
 }
 
 /** `/tensor` answers: the merged tensor and its statistics. */
-export interface TensorResponse {
-  revision: string;
-  step: number | null;
-  name: string;
-  /** `weight`, or an optimizer state: `fp32`, `exp_avg`, `exp_avg_sq`. */
-  state: string;
-  shape: number[];
-  dtype: string;
-  merge: string;
-  sources: string[];
-  /** Passes over the tensor's bytes: 1 for 16-bit tensors, 2 for float32. */
-  passes: number;
-  stats: TensorStats;
-}
-
-const isFloat = (plan: TensorPlan) =>
-  plan.dtype.name === "float16" || plan.dtype.name === "bfloat16" || plan.dtype.name === "float32";
+export type TensorResponse = TensorAnswer;
 
 /**
  * Statistics of a merged tensor, streamed through the plan: those of `analyze`
@@ -109,7 +98,7 @@ const isFloat = (plan: TensorPlan) =>
 export async function streamingTensorStats(
   plan: TensorPlan,
 ): Promise<{ stats: TensorStats; passes: number }> {
-  if (!isFloat(plan))
+  if (!isFloatPlan(plan))
     throw new HttpError(
       400,
       `${plan.name}: statistics need a float tensor, not ${plan.dtype.name}`,
@@ -131,12 +120,6 @@ function parseRange(text: string | null, size: number, what: string): [number, n
   if (end > size) bad(`end past ${size}`);
   if (end - start > SLICE_MAX) bad(`at most ${SLICE_MAX} at a time`);
   return [start, end];
-}
-
-/** The tensor seen as a matrix: the last dimension is columns, the others are flattened into rows. */
-function matrixShape(shape: readonly number[]): [number, number] {
-  const cols = shape.length ? (shape[shape.length - 1] as number) : 1;
-  return [cols ? numelOf(shape) / cols : 0, cols];
 }
 
 function parseState(q: URLSearchParams): string {
@@ -195,19 +178,8 @@ class ApiState {
     return memo(this.stats, `${rev.name}\0${state}\0${name}`, () =>
       this.steps.with(rev, async (e) => {
         const plan = await this.planOf(e, name, state, rev.name);
-        const { stats, passes } = await this.compute(() => streamingTensorStats(plan));
-        return {
-          revision: rev.name,
-          step: rev.step ?? null,
-          name,
-          state,
-          shape: [...plan.shape],
-          dtype: plan.dtype.name,
-          merge: plan.op === "cat" ? `cat(dim=${plan.dim ?? 0})` : plan.op,
-          sources: plan.sources.map((x) => `${x.file}:${x.key}`),
-          passes,
-          stats,
-        };
+        const { stats } = await this.compute(() => streamingTensorStats(plan));
+        return tensorAnswer(rev, name, state, plan, stats);
       }),
     );
   }
@@ -251,20 +223,7 @@ async function repoRoute(api: ApiState): Promise<Answer> {
 async function stepRoute(api: ApiState, { args: [name] }: ApiCall): Promise<Answer> {
   const rev = await api.revision(name as string);
   const report = await memo(api.reports, rev.name, () =>
-    api.steps.with(rev, async (e) => {
-      const report = await inspectStep(e.step);
-      const scalars = e.step.optimStates.length
-        ? await optimizerScalars(e.step, await readRankOptimState(e.step, 0), [])
-        : undefined;
-      const { states_not_yet_created: _s, ...optimizerScalarsShown } = scalars ?? {};
-      return {
-        revision: rev.name,
-        ...report,
-        config: e.step.config.config,
-        optimizerScalars: scalars ? optimizerScalarsShown : null,
-        states: e.step.optimStates.length ? ["weight", ...STATE_KINDS] : ["weight"],
-      };
-    }),
+    api.steps.with(rev, (e) => stepAnswer(rev, e.step)),
   );
   return { json: report };
 }
@@ -280,30 +239,12 @@ async function sliceRoute(api: ApiState, { args: [revName, n], query }: ApiCall)
   const state = parseState(query);
   const json = await api.steps.with(rev, async (e) => {
     const plan = await api.planOf(e, name, state, rev.name);
-    const dt = plan.dtype;
-    if (!isFloat(plan))
-      throw new HttpError(400, `${name}: slices need a float tensor, not ${dt.name}`);
+    if (!isFloatPlan(plan))
+      throw new HttpError(400, `${name}: slices need a float tensor, not ${plan.dtype.name}`);
     const [rows, cols] = matrixShape(plan.shape);
-    const [r0, r1] = parseRange(query.get("rows"), rows, "rows");
-    const [c0, c1] = parseRange(query.get("cols"), cols, "cols");
-    const src = new PlanSource(plan);
-    const values: (number | null)[][] = [];
-    for (let r = r0; r < r1; r++) {
-      const f = c1 > c0 ? toFloat32(await src.range(r * cols + c0, c1 - c0), dt) : [];
-      values.push(Array.from(f, (x) => (Number.isFinite(x) ? x : null)));
-    }
-    return {
-      revision: rev.name,
-      step: rev.step ?? null,
-      name,
-      state,
-      shape: [...plan.shape],
-      dtype: dt.name,
-      matrix: [rows, cols],
-      rows: [r0, r1],
-      cols: [c0, c1],
-      values,
-    };
+    const rowRange = parseRange(query.get("rows"), rows, "rows");
+    const colRange = parseRange(query.get("cols"), cols, "cols");
+    return sliceAnswer(rev, name, state, plan, rowRange, colRange);
   });
   return { json };
 }

@@ -23,6 +23,7 @@ import {
   writtenLayers,
 } from "../neox/write.js";
 import { modelStatesValue } from "../neox/write-model-states.js";
+import { type Region, readRegions, sourceBytes } from "../ops/hf-view.js";
 import { DEFAULT_SEED, presetShape, synthCheckpoint } from "../ops/synth.js";
 import { scalarsOf, type WriteNeoxOptions } from "../ops/write-neox-step.js";
 import { seedOf } from "../plan/synthetic.js";
@@ -138,15 +139,7 @@ async function torchLayout(
 
 /** Bytes `[offset, offset + length)` of a storage. */
 async function storageBytes(s: NewStorage, offset: number, length: number): Promise<Uint8Array> {
-  const src = s.source;
-  if (src) {
-    const es = src.dtype.itemsize;
-    const first = Math.floor(offset / es);
-    const last = Math.ceil((offset + length) / es);
-    const b = await src.range(first, last - first);
-    const skip = offset - first * es;
-    return skip === 0 && b.length === length ? b : b.slice(skip, skip + length);
-  }
+  if (s.source) return sourceBytes(s.source, offset, length);
   // A storage made from bytes (small: the model-states file's RNG states): its chunks, sliced.
   const out = new Uint8Array(length);
   let at = 0;
@@ -183,38 +176,21 @@ async function torchFile(path: string, etag: string, value: PyDict): Promise<Vir
     for (const s of storages) crcs.push(await storageCrc(s));
     return torchLayout(prefix, pickle, storages, crcs);
   });
-  const segs = draft.segments;
+  const regions: Region[] = draft.segments.map((s, i) => ({
+    start: s.at,
+    length: s.length,
+    async read(offset, length) {
+      if (s.storage !== undefined)
+        return storageBytes(storages[s.storage] as NewStorage, offset, length);
+      const lit = s.crc ? ((await final()).segments[i] as Segment).bytes : s.bytes;
+      return (lit as Uint8Array).subarray(offset, offset + length);
+    },
+  }));
   return {
     path,
     size: draft.size,
     etag,
-    async read(offset, length) {
-      const out = new Uint8Array(length);
-      let lo = 0;
-      let hi = segs.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        const s = segs[mid] as Segment;
-        if (s.at + s.length <= offset) lo = mid + 1;
-        else hi = mid;
-      }
-      for (let i = lo; i < segs.length; i++) {
-        const s = segs[i] as Segment;
-        if (s.at >= offset + length) break;
-        const from = Math.max(offset, s.at);
-        const to = Math.min(offset + length, s.at + s.length);
-        if (to <= from) continue;
-        let bytes: Uint8Array;
-        if (s.storage !== undefined)
-          bytes = await storageBytes(storages[s.storage] as NewStorage, from - s.at, to - from);
-        else {
-          const lit = s.crc ? ((await final()).segments[i] as Segment).bytes : s.bytes;
-          bytes = (lit as Uint8Array).subarray(from - s.at, to - s.at);
-        }
-        out.set(bytes, from - offset);
-      }
-      return out;
-    },
+    read: (offset, length) => readRegions(regions, offset, length),
   };
 }
 

@@ -11,8 +11,9 @@ import type { CachedSourceOptions } from "./cached.js";
 import {
   headerLength,
   normEtag,
+  type RangedDefaults,
   RangedSource,
-  type RetryPolicy,
+  type RangedSourceOptions,
   readBounded,
   servedRange,
   underCache,
@@ -20,29 +21,28 @@ import {
 
 /** Requests in flight per source: a browser allows six connections per origin over HTTP/1.1. */
 export const FETCH_CONCURRENCY = 6;
-/** Attempts per request after the first on 5xx, 429, network errors and short bodies. */
-const FETCH_RETRIES = 4;
-/** Base delay of the exponential backoff, ms. */
-const FETCH_BACKOFF_MS = 100;
-/** Bytes the size probe asks for: one cache block, kept as the first block. */
-const PROBE_BYTES = 64 << 10;
+/**
+ * Attempts per request after the first on 5xx, 429, network errors and short bodies; the base
+ * delay of the exponential backoff, ms; the bytes the size probe asks for (one cache block, kept
+ * as the first block).
+ */
+const FETCH_DEFAULTS: RangedDefaults = {
+  concurrency: FETCH_CONCURRENCY,
+  retries: 4,
+  backoffMs: 100,
+  probeBytes: 64 << 10,
+};
 
 /** The `fetch` a source calls: the global one by default, another in tests or workers. */
 export type FetchFunction = (url: string, init: RequestInit) => Promise<Response>;
 
-export interface FetchSourceOptions {
+/**
+ * Size, ETag, concurrency (default {@link FETCH_CONCURRENCY}), retries (default 4) and backoff
+ * (default 100 ms) as for every ranged source, and:
+ */
+export interface FetchSourceOptions extends RangedSourceOptions {
   /** Extra request headers (authorization); the browser drops them on a cross-origin redirect. */
   headers?: Record<string, string>;
-  /** Size when already known (from a tree listing): saves the probe request. */
-  size?: number;
-  /** Expected ETag when already known. */
-  etag?: string;
-  /** Requests in flight at once (default {@link FETCH_CONCURRENCY}). */
-  concurrency?: number;
-  /** Further attempts after a retryable failure (default 4). */
-  retries?: number;
-  /** Base delay of the exponential backoff, ms (default 100). */
-  backoffMs?: number;
   /** The fetch to call (default: `globalThis.fetch`). */
   fetch?: FetchFunction;
   /** Aborts every request of the source (a page left). */
@@ -55,21 +55,12 @@ export class FetchSource extends RangedSource {
     url: string,
     private readonly opts: FetchSourceOptions,
   ) {
-    super(url, opts, FETCH_CONCURRENCY);
+    super(url, opts, FETCH_DEFAULTS);
   }
 
   /** Opens `url`; probes its size with a first read unless `opts.size` is given. */
-  static async open(url: string, opts: FetchSourceOptions = {}): Promise<FetchSource> {
-    const s = new FetchSource(url, opts);
-    if (opts.size === undefined) await s.probe(PROBE_BYTES);
-    return s;
-  }
-
-  protected retryPolicy(): RetryPolicy {
-    return {
-      retries: this.opts.retries ?? FETCH_RETRIES,
-      backoffMs: this.opts.backoffMs ?? FETCH_BACKOFF_MS,
-    };
+  static open(url: string, opts: FetchSourceOptions = {}): Promise<FetchSource> {
+    return new FetchSource(url, opts).opened();
   }
 
   /** One request: status and headers checked against the range asked, then the body read. */

@@ -184,7 +184,7 @@ export async function readBounded(
   return { bytes: got === capacity ? out : out.subarray(0, got), more: false };
 }
 
-/** What a ranged source is given: the size and ETag when known, and its concurrency. */
+/** What a ranged source is given: the size and ETag when known, its concurrency and retries. */
 export interface RangedSourceOptions {
   /** Size when already known (from a tree listing): saves the probe request. */
   size?: number;
@@ -192,6 +192,19 @@ export interface RangedSourceOptions {
   etag?: string;
   /** Requests in flight at once. */
   concurrency?: number;
+  /** Further attempts after a retryable failure. */
+  retries?: number;
+  /** Base delay of the exponential backoff, ms. */
+  backoffMs?: number;
+}
+
+/** A ranged source's settings where its options leave them out, and the size probe's length. */
+export interface RangedDefaults {
+  concurrency: number;
+  retries: number;
+  backoffMs: number;
+  /** Bytes the size probe asks for. */
+  probeBytes: number;
 }
 
 /**
@@ -205,22 +218,36 @@ export abstract class RangedSource implements ByteSource {
   private probed: Uint8Array = new Uint8Array(0);
   private currentEtag: string | undefined;
   private readonly limit: LimitFunction;
+  private readonly policy: RetryPolicy;
+  private readonly probeBytes: number;
   private closed = false;
 
+  /** `onRetry` is called before each further attempt (a retry counter). */
   protected constructor(
     readonly url: string,
     opts: RangedSourceOptions,
-    defaultConcurrency: number,
+    defaults: RangedDefaults,
+    onRetry?: () => void,
   ) {
     this.name = printable(url);
     this.size = opts.size ?? -1;
     this.currentEtag = normEtag(opts.etag);
-    this.limit = pLimit(opts.concurrency ?? defaultConcurrency);
+    this.limit = pLimit(opts.concurrency ?? defaults.concurrency);
+    this.policy = {
+      retries: opts.retries ?? defaults.retries,
+      backoffMs: opts.backoffMs ?? defaults.backoffMs,
+      onRetry,
+    };
+    this.probeBytes = defaults.probeBytes;
   }
 
-  /** Reads the first `bytes` to learn the size; they are kept as {@link head}. */
-  protected async probe(bytes: number): Promise<void> {
-    this.probed = await this.fetchRange(0, bytes, true);
+  /**
+   * The source, ready to read: unless its size was given, the first bytes read to learn it
+   * (kept as {@link head}).
+   */
+  protected async opened(): Promise<this> {
+    if (this.size < 0) this.probed = await this.fetchRange(0, this.probeBytes, true);
+    return this;
   }
 
   /** The bytes the size probe read from offset 0 (empty when the size was given). */
@@ -244,16 +271,13 @@ export abstract class RangedSource implements ByteSource {
     this.closed = true;
   }
 
-  /** How requests are retried. */
-  protected abstract retryPolicy(): RetryPolicy;
-
   /** One request for the range: its bytes, or a {@link RetryableError} worth another attempt. */
   protected abstract attempt(offset: number, length: number, probe: boolean): Promise<Uint8Array>;
 
   /** One ranged GET under the concurrency limit, with retries. */
   private fetchRange(offset: number, length: number, probe: boolean): Promise<Uint8Array> {
     return this.limit(() =>
-      withRetries(this.name, this.retryPolicy(), () => this.attempt(offset, length, probe)),
+      withRetries(this.name, this.policy, () => this.attempt(offset, length, probe)),
     );
   }
 

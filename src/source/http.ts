@@ -12,8 +12,9 @@ import {
   headerLength,
   normEtag,
   printable,
+  type RangedDefaults,
   RangedSource,
-  type RetryPolicy,
+  type RangedSourceOptions,
   readBounded,
   type Served,
   SourceChangedError,
@@ -28,8 +29,13 @@ export const DEFAULT_CONCURRENCY = 8;
 export const DEFAULT_RETRIES = 5;
 /** Bytes the size probe asks for: one cache block, so the probe's bytes serve the first reads. */
 export const PROBE_BYTES = 64 << 10;
-/** Base delay of the exponential backoff, ms. */
-const DEFAULT_BACKOFF_MS = 100;
+/** What an HttpSource's options leave out: the base delay of the backoff is 100 ms. */
+const HTTP_DEFAULTS: RangedDefaults = {
+  concurrency: DEFAULT_CONCURRENCY,
+  retries: DEFAULT_RETRIES,
+  backoffMs: 100,
+  probeBytes: PROBE_BYTES,
+};
 /** Redirect hops followed (the hub redirects to a CDN once). */
 const MAX_REDIRECTS = 5;
 
@@ -40,19 +46,13 @@ export class HttpStats {
   retries = 0;
 }
 
-export interface HttpSourceOptions {
+/**
+ * Size, ETag, concurrency (default {@link DEFAULT_CONCURRENCY}), retries (default
+ * {@link DEFAULT_RETRIES}) and backoff (default 100 ms) as for every ranged source, and:
+ */
+export interface HttpSourceOptions extends RangedSourceOptions {
   /** Extra request headers (authorization), sent to the URL's own origin only. Never printed. */
   headers?: Record<string, string>;
-  /** Size when already known (from a tree listing): saves the probe request. */
-  size?: number;
-  /** Expected ETag when already known. */
-  etag?: string;
-  /** Requests in flight at once (default {@link DEFAULT_CONCURRENCY}). */
-  concurrency?: number;
-  /** Further attempts after a retryable failure (default {@link DEFAULT_RETRIES}). */
-  retries?: number;
-  /** Base delay of the exponential backoff, ms (default 100). */
-  backoffMs?: number;
   /** The undici dispatcher (default: one keep-alive agent for the process). */
   dispatcher?: Dispatcher;
   /** Counters to add this source's requests, bytes and retries to. */
@@ -74,23 +74,13 @@ export class HttpSource extends RangedSource {
     url: string,
     private readonly opts: HttpSourceOptions,
   ) {
-    super(url, opts, DEFAULT_CONCURRENCY);
+    const stats = opts.stats;
+    super(url, opts, HTTP_DEFAULTS, stats ? () => stats.retries++ : undefined);
   }
 
   /** Opens `url`; probes its size with a first read unless `opts.size` is given. */
-  static async open(url: string, opts: HttpSourceOptions = {}): Promise<HttpSource> {
-    const s = new HttpSource(url, opts);
-    if (opts.size === undefined) await s.probe(PROBE_BYTES);
-    return s;
-  }
-
-  protected retryPolicy(): RetryPolicy {
-    const stats = this.opts.stats;
-    return {
-      retries: this.opts.retries ?? DEFAULT_RETRIES,
-      backoffMs: this.opts.backoffMs ?? DEFAULT_BACKOFF_MS,
-      onRetry: stats ? () => stats.retries++ : undefined,
-    };
+  static open(url: string, opts: HttpSourceOptions = {}): Promise<HttpSource> {
+    return new HttpSource(url, opts).opened();
   }
 
   /** One request: the response checked against the range asked, then its body read. */

@@ -5,24 +5,23 @@
 
 import {
   CheckpointError,
-  inspectStep,
+  isFloatPlan,
   LS_MAX_ITEMS,
   loadYaml,
   lsReport,
-  numelOf,
+  matrixShape,
   openFetchRepository,
   openNeoxStep,
   openTorch,
-  optimizerScalars,
   PlanSource,
   planNeoxToHf,
   planOptimizerStates,
-  readRankOptimState,
   resolveModel,
   STATE_KINDS,
-  statsPasses,
+  sliceAnswer,
+  stepAnswer,
+  tensorAnswer,
   tensorStats,
-  toFloat32,
 } from "../../src/browser.js";
 import { HttpError } from "./api.js";
 
@@ -51,9 +50,6 @@ const STEP_CACHE_SIZE = 4;
 /** A slice is at most this many rows and columns, as the API's. */
 const SLICE_MAX = 64;
 
-/** @param {TensorPlan} p */
-const isFloat = (p) => ["float16", "bfloat16", "float32"].includes(p.dtype.name);
-
 /** @param {unknown} e */
 const message = (e) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
@@ -63,16 +59,6 @@ const message = (e) => (e instanceof Error ? `${e.name}: ${e.message}` : String(
  */
 function checkSignal(signal) {
   if (signal.aborted) throw new DOMException("page left", "AbortError");
-}
-
-/**
- * The tensor seen as a matrix: the last dimension is columns, the others rows (as the API).
- * @param {readonly number[]} shape
- * @returns {[number, number]}
- */
-function matrixShape(shape) {
-  const cols = shape.length ? /** @type {number} */ (shape[shape.length - 1]) : 1;
-  return [cols ? numelOf(shape) / cols : 0, cols];
 }
 
 /**
@@ -177,23 +163,12 @@ export function createStaticBackend({ endpoint, repo, analysis }) {
     if (!p) {
       p = (async () => {
         const plan = await planOf(await openStep(rev), name, state, rev.name);
-        if (!isFloat(plan))
+        if (!isFloatPlan(plan))
           throw new HttpError(
             `${name}: statistics need a float tensor, not ${plan.dtype.name}`,
             400,
           );
-        return {
-          revision: rev.name,
-          step: rev.step ?? null,
-          name,
-          state,
-          shape: [...plan.shape],
-          dtype: plan.dtype.name,
-          merge: plan.op === "cat" ? `cat(dim=${plan.dim ?? 0})` : plan.op,
-          sources: plan.sources.map((x) => `${x.file}:${x.key}`),
-          passes: statsPasses(plan.dtype),
-          stats: await tensorStats(new PlanSource(plan)),
-        };
+        return tensorAnswer(rev, name, state, plan, await tensorStats(new PlanSource(plan)));
       })();
       stats.set(key, p);
       p.catch(() => stats.delete(key));
@@ -233,18 +208,9 @@ export function createStaticBackend({ endpoint, repo, analysis }) {
       if (!p) {
         p = (async () => {
           const e = await openStep(rev);
-          const report = await inspectStep(e.step);
-          const scalars = e.step.optimStates.length
-            ? await optimizerScalars(e.step, await readRankOptimState(e.step, 0), [])
-            : undefined;
-          const { states_not_yet_created: _s, ...shown } = scalars ?? {};
-          return {
-            revision: rev.name,
-            ...report,
-            config: e.step.config.config,
-            optimizerScalars: scalars ? /** @type {any} */ (shown) : null,
-            states: e.step.optimStates.length ? ["weight", ...STATE_KINDS] : ["weight"],
-          };
+          return /** @type {StepResponse} */ (
+            /** @type {unknown} */ (await stepAnswer(rev, e.step))
+          );
         })();
         reports.set(rev.name, p);
         p.catch(() => reports.delete(rev.name));
@@ -260,33 +226,17 @@ export function createStaticBackend({ endpoint, repo, analysis }) {
     async slice(revName, name, state, row, col, signal) {
       const rev = await revision(revName);
       const plan = await planOf(await openStep(rev), name, state, rev.name);
-      if (!isFloat(plan))
+      if (!isFloatPlan(plan))
         throw new HttpError(`${name}: slices need a float tensor, not ${plan.dtype.name}`, 400);
       const [rows, cols] = matrixShape(plan.shape);
       const r0 = Math.min(row, Math.max(0, rows - 1));
       const c0 = Math.min(col, Math.max(0, cols - 1));
-      const r1 = Math.min(rows, r0 + SLICE_MAX);
-      const c1 = Math.min(cols, c0 + SLICE_MAX);
-      const src = new PlanSource(plan);
-      /** @type {(number | null)[][]} */
-      const values = [];
-      for (let r = r0; r < r1; r++) {
-        checkSignal(signal);
-        const f = c1 > c0 ? toFloat32(await src.range(r * cols + c0, c1 - c0), plan.dtype) : [];
-        values.push(Array.from(f, (x) => (Number.isFinite(x) ? x : null)));
-      }
-      return {
-        revision: rev.name,
-        step: rev.step ?? null,
-        name,
-        state,
-        shape: [...plan.shape],
-        dtype: plan.dtype.name,
-        matrix: [rows, cols],
-        rows: [r0, r1],
-        cols: [c0, c1],
-        values,
-      };
+      const rowRange = /** @type {[number, number]} */ ([r0, Math.min(rows, r0 + SLICE_MAX)]);
+      const colRange = /** @type {[number, number]} */ ([c0, Math.min(cols, c0 + SLICE_MAX)]);
+      const answer = await sliceAnswer(rev, name, state, plan, rowRange, colRange, () =>
+        checkSignal(signal),
+      );
+      return /** @type {SliceResponse} */ (answer);
     },
 
     async across(name, state, signal) {
