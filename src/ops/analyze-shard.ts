@@ -15,10 +15,10 @@ import {
   type RunAnalysisOptions,
 } from "./analyze.js";
 import {
-  missingPartsError,
   partText,
   readJobFile,
   readPart,
+  readParts,
   writeJobFile,
   writePartFile,
 } from "./jobs/parts.js";
@@ -78,14 +78,11 @@ export async function mergeAnalysis(
   const parts = `${dir}/${ANALYSIS_PARTS}`;
   const { job, hash } = await readJobFile<AnalysisJob>(parts, FORMAT);
   const units = analysisUnits(job);
-  const results = new Map<string, StepMetrics | null>();
-  const missing: string[] = [];
-  for (const u of units) {
-    const p = await readPart(`${parts}/${partPath(u)}`, hash, u.id);
-    if (p) results.set(u.id, p.result as StepMetrics | null);
-    else missing.push(`${ANALYSIS_PARTS}/${partPath(u)}`);
-  }
-  if (missing.length) throw missingPartsError(dir, missing, units.length);
-  const metrics = assembleMetrics(job, (r, t) => results.get(`${r}/${t}`));
+  const files = units.map((u) => ({ id: u.id, path: `${ANALYSIS_PARTS}/${partPath(u)}` }));
+  const results = await readParts(dir, hash, files);
+  const metrics = assembleMetrics(
+    job,
+    (r, t) => results.get(`${r}/${t}`) as StepMetrics | null | undefined,
+  );
   return { metrics, files: await writeAnalysis(metrics, { out: dir }) };
 }

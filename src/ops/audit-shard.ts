@@ -16,10 +16,10 @@ import {
   verifyFileRecords,
 } from "./audit.js";
 import {
-  missingPartsError,
   partText,
   readJobFile,
   readPart,
+  readParts,
   writeJobFile,
   writePartFile,
 } from "./jobs/parts.js";
@@ -112,16 +112,12 @@ export async function mergeAudit(
 ): Promise<{ job: AuditJob; report: AuditReport }> {
   const parts = `${dir}/${AUDIT_PARTS}`;
   const { job, hash } = await readJobFile<AuditJob>(parts, FORMAT);
-  const missing: string[] = [];
-  const results = new Map<string, Finding[]>();
-  for (const id of job.units) {
+  const files = job.units.map((id) => {
     const slash = id.indexOf("/");
     const u = { revision: id.slice(0, slash), item: id.slice(slash + 1) };
-    const p = await readPart(`${parts}/${partPath(u)}`, hash, id);
-    if (p && Array.isArray(p.result)) results.set(id, p.result as Finding[]);
-    else missing.push(`${AUDIT_PARTS}/${partPath(u)}`);
-  }
-  if (missing.length) throw missingPartsError(dir, missing, job.units.length);
+    return { id, path: `${AUDIT_PARTS}/${partPath(u)}` };
+  });
+  const results = (await readParts(dir, hash, files, Array.isArray)) as Map<string, Finding[]>;
   const report = await auditRepository(await open(job.address), {
     expect: job.expect ?? undefined,
     deep: true,

@@ -10,10 +10,10 @@ import type { IndexedDataset } from "../data/indexed-dataset.js";
 import type { GptNeoxModel } from "../model/gpt-neox.js";
 import { writeFileAtomic } from "../source/atomic-write.js";
 import {
-  missingPartsError,
   partText,
   readJobFile,
   readPart,
+  readParts,
   writeJobFile,
   writePartFile,
 } from "./jobs/parts.js";
@@ -133,15 +133,9 @@ export async function mergeMemorization(
   const dir = memorizationParts(out);
   const { job, hash } = await readJobFile<MemorizationJob>(dir, FORMAT);
   const units = memorizationUnits(job);
-  const texts: string[] = [];
-  const missing: string[] = [];
-  for (const u of units) {
-    const p = await readPart(`${dir}/${u.id}.json`, hash, u.id);
-    if (p && typeof p.result === "string") texts.push(p.result);
-    else missing.push(`${u.id}.json`);
-  }
-  if (missing.length) throw missingPartsError(dir, missing, units.length);
-  const text = texts.join("");
+  const files = units.map((u) => ({ id: u.id, path: `${u.id}.json` }));
+  const results = await readParts(dir, hash, files, (r) => typeof r === "string");
+  const text = units.map((u) => results.get(u.id) as string).join("");
   const enc = new TextEncoder();
   await writeFileAtomic(out, (sink) => sink.write(enc.encode(text)));
   const perItem = text

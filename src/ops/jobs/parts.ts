@@ -135,6 +135,34 @@ export async function readPart(
   }
 }
 
+/** A unit's part to read in a merge: its id and its file, relative to the merged folder. */
+export interface PartFile {
+  readonly id: string;
+  readonly path: string;
+}
+
+/**
+ * Every unit's result, by unit id, read from `dir/<path>`; a unit whose part is absent, torn,
+ * another job's, or whose result `accept` refuses makes the merge a {@link JobPartsError} naming
+ * the first few (all parts are looked at first, so the error counts them all).
+ */
+export async function readParts(
+  dir: string,
+  hash: string,
+  parts: readonly PartFile[],
+  accept: (result: unknown) => boolean = () => true,
+): Promise<Map<string, unknown>> {
+  const results = new Map<string, unknown>();
+  const missing: string[] = [];
+  for (const { id, path } of parts) {
+    const p = await readPart(`${dir}/${path}`, hash, id);
+    if (p && accept(p.result)) results.set(id, p.result);
+    else missing.push(path);
+  }
+  if (missing.length) throw missingPartsError(dir, missing, parts.length);
+  return results;
+}
+
 /**
  * The error of a merge that lacks units: how many, and the first few by file, with what to do.
  */
