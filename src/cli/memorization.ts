@@ -130,7 +130,7 @@ export async function memorizationCommand(
     );
   if (opts.out !== undefined && !opts.out.endsWith(".jsonl"))
     throw new UsageError(`--out takes FILE.jsonl, not '${opts.out}'`);
-  const job = memorizationJob(ckpt, d.data, {
+  const scoring = {
     firstStep,
     lastStep,
     batchSize: d.batchSize,
@@ -138,11 +138,13 @@ export async function memorizationCommand(
     limit: d.limit,
     context,
     continuation,
-  });
+  };
+  const job = memorizationJob(ckpt, d.data, scoring);
   const shard = opts.plan ? undefined : resolveShard(opts);
   if (shard && opts.out === undefined)
     throw new UsageError("memorization --shard needs --out FILE.jsonl (its parts go beside it)");
-  const share = jobShare(memorizationUnits(job), opts);
+  const units = memorizationUnits(job);
+  const share = jobShare(units, opts);
   if (!share) return;
   const { m, ds, close } = await openBoth(ckpt, d.data, opts.endpoint);
   let r: MemorizationReport;
@@ -151,19 +153,11 @@ export async function memorizationCommand(
       const t0 = performance.now();
       const done = await memorizationShard(m.model, ds, job, share, { out: opts.out as string });
       process.stdout.write(
-        `share ${shard.index}/${shard.count}: ${share.length} of ${memorizationUnits(job).length} units (${done.computed} scored, ${done.skipped} already complete) in ${((performance.now() - t0) / 1000).toFixed(1)} s; merge with: memorization --merge ${opts.out}\n`,
+        `share ${shard.index}/${shard.count}: ${share.length} of ${units.length} units (${done.computed} scored, ${done.skipped} already complete) in ${((performance.now() - t0) / 1000).toFixed(1)} s; merge with: memorization --merge ${opts.out}\n`,
       );
       return;
     }
-    r = await memorizationScores(m.model, ds, {
-      firstStep,
-      lastStep,
-      batchSize: d.batchSize,
-      itemLength: d.itemLength,
-      limit: d.limit,
-      context,
-      continuation,
-    });
+    r = await memorizationScores(m.model, ds, scoring);
   } finally {
     await close();
   }
