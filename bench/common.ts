@@ -35,6 +35,20 @@ export function arg(name: string, fallback: string): string {
   return i > 0 ? (process.argv[i + 1] as string) : fallback;
 }
 
+/** Fewer alternating pairs than this and one slow run moves the median. */
+export const MIN_PAIRS = 3;
+
+/** `--pairs N` (at least {@link MIN_PAIRS}; default 3). */
+export function pairsArg(): number {
+  return Math.max(MIN_PAIRS, Number(arg("--pairs", String(MIN_PAIRS))) || MIN_PAIRS);
+}
+
+/** The command's environment for `--kernel 0|1` (NEOX_CKPT_KERNEL_COPY); none when not given. */
+export function kernelEnv(): NodeJS.ProcessEnv {
+  const kernel = arg("--kernel", "");
+  return kernel === "" ? {} : { NEOX_CKPT_KERNEL_COPY: kernel };
+}
+
 /** Bytes of the files under `dir` (recursively) whose names pass `keep`. */
 export function bytesUnder(dir: string, keep: (name: string) => boolean = () => true): number {
   let n = 0;

@@ -17,6 +17,8 @@ import {
   cli,
   compareWithCp,
   copyPath,
+  kernelEnv,
+  pairsArg,
   report,
   requireFree,
   synthDir,
@@ -28,9 +30,8 @@ import {
 const preset = arg("--preset", "pythia-1.4b");
 const tp = Number(arg("--tp", "1"));
 const dtype = arg("--dtype", "float16");
-const pairs = Math.max(3, Number(arg("--pairs", "3")));
-const kernel = arg("--kernel", "");
-const env: NodeJS.ProcessEnv = kernel === "" ? {} : { NEOX_CKPT_KERNEL_COPY: kernel };
+const pairs = pairsArg();
+const env = kernelEnv();
 
 /** Parameters of the presets, for the disk check before anything is made. */
 const PARAMS: Record<string, number> = {

@@ -14,6 +14,8 @@ import {
   cli,
   compareWithCp,
   copyPath,
+  kernelEnv,
+  pairsArg,
   report,
   synthInput,
   timeCommand,
@@ -21,9 +23,8 @@ import {
 } from "./common.js";
 
 const preset = arg("--preset", "pythia-410m");
-const pairs = Math.max(3, Number(arg("--pairs", "3")));
-const kernel = arg("--kernel", "");
-const env: NodeJS.ProcessEnv = kernel === "" ? {} : { NEOX_CKPT_KERNEL_COPY: kernel };
+const pairs = pairsArg();
+const env = kernelEnv();
 
 const src = synthInput(preset, { optimizer: true, dp: 4 });
 const optimFiles = readdirSync(src)

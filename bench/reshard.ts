@@ -13,6 +13,7 @@ import {
   bytesUnder,
   cli,
   compareWithCp,
+  pairsArg,
   report,
   synthInput,
   timeCommand,
@@ -20,7 +21,7 @@ import {
 } from "./common.js";
 
 const preset = arg("--preset", "pythia-410m");
-const pairs = Math.max(3, Number(arg("--pairs", "3")));
+const pairs = pairsArg();
 const src = synthInput(preset, { optimizer: true, dp: 4 });
 await warm(src);
 const out = join(benchData, "reshard-out");

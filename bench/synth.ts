@@ -12,13 +12,14 @@ import {
   bytesUnder,
   cli,
   compareWithCp,
+  pairsArg,
   report,
   timeCommand,
   warm,
 } from "./common.js";
 
 const preset = arg("--preset", "pythia-410m");
-const pairs = Math.max(3, Number(arg("--pairs", "3")));
+const pairs = pairsArg();
 const optim = process.argv.includes("--optim");
 const out = join(benchData, "synth-out");
 const kept = join(benchData, `synth-written-${preset}${optim ? "-optim" : ""}`);
