@@ -59,3 +59,37 @@ export async function playwrightOrSkip(t: TestContext): Promise<Playwright | und
   t.skip(missing);
   return undefined;
 }
+
+/** Chromium's switches for a headless test on a machine with no network beyond loopback. */
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/**
+ * Chromium with a fresh profile in `profile` and its first page, whose page errors and console
+ * errors are collected in `problems` (a test asserts them empty).
+ */
+export async function launchPage(
+  pw: Playwright,
+  profile: string,
+): Promise<{ ctx: Context; page: Page; problems: string[] }> {
+  const ctx = await pw.chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: CHROMIUM_ARGS,
+  });
+  const problems: string[] = [];
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console: ${m.text()}`);
+  });
+  return { ctx, page, problems };
+}

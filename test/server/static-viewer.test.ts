@@ -18,7 +18,7 @@ import { buildStaticViewer } from "../../tools/build-web.js";
 import { cliAsync } from "../cli/run.js";
 import { demoDir } from "../demo-fixture.js";
 import { repoRoot } from "../helpers.js";
-import { CHROMIUM, playwrightOrSkip } from "./browser.js";
+import { launchPage, playwrightOrSkip } from "./browser.js";
 
 const DENSE = "gpt_neox.layers.0.attention.dense.weight";
 const REPO = "neox-ckpt/pythia-micro";
@@ -137,18 +137,8 @@ test("static viewer: repository → step → tensor over serve, statistics equal
   await buildStaticViewer(join(web, "lib", "static-viewer.js"));
   const site = await staticServer(web);
   const hub = await startHubServer({ root: tmp, port: 0, cors: ["*"] });
-  const ctx = await pw.chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-  });
-  const problems: string[] = [];
+  const { ctx, page, problems } = await launchPage(pw, profile);
   try {
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
-    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    page.on("console", (m) => {
-      if (m.type() === "error") problems.push(`console: ${m.text()}`);
-    });
     const byId = (id: string) => page.locator(`[data-testid="${id}"]`);
 
     // No repository named yet: the form and an empty state, nothing fetched.

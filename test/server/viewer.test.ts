@@ -14,7 +14,7 @@ import { createHubViewer, startViewer } from "../../src/server/viewer.js";
 import { cliAsync } from "../cli/run.js";
 import { demoDir } from "../demo-fixture.js";
 import { fixture, repoRoot } from "../helpers.js";
-import { CHROMIUM, type Page, playwrightOrSkip } from "./browser.js";
+import { launchPage, type Page, playwrightOrSkip } from "./browser.js";
 
 const ARTIFACTS = join(repoRoot, "test-artifacts");
 const DENSE = "gpt_neox.layers.0.attention.dense.weight";
@@ -54,27 +54,8 @@ test("browser: repository → step → tensor, statistics and the across-steps c
   });
   const mount = createHubViewer({ root: tmp });
   const hub = await startHubServer({ root: tmp, port: 0, extra: mount.handle });
-  const ctx = await pw.chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-  const problems: string[] = [];
+  const { ctx, page, problems } = await launchPage(pw, profile);
   try {
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
-    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    page.on("console", (m) => {
-      if (m.type() === "error") problems.push(`console: ${m.text()}`);
-    });
     const byId = (id: string) => page.locator(`[data-testid="${id}"]`);
 
     // Repository: one row and one timeline point per revision.
