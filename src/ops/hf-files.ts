@@ -61,19 +61,21 @@ export interface HfModelFiles {
 
 /** The config and tokenizer files as name and contents, in the order they are written. */
 export function hfModelFileContents(f: HfModelFiles): [string, string | Uint8Array][] {
-  const files: [string, string | Uint8Array][] = [
+  return [
     ["config.json", formatHfJson(f.config)],
     ["generation_config.json", formatHfJson(f.generationConfig)],
+    ...(f.tokenizer ? hfTokenizerFileContents(f.tokenizer) : []),
   ];
-  if (f.tokenizer) {
-    const s = f.tokenizer.special;
-    files.push(
-      ["tokenizer.json", f.tokenizer.json],
-      ["tokenizer_config.json", formatTokenizerJson(tokenizerConfigJson(s))],
-      ["special_tokens_map.json", formatTokenizerJson(specialTokensMapJson(s))],
-    );
-  }
-  return files;
+}
+
+/** `tokenizer.json`, `tokenizer_config.json` and `special_tokens_map.json` of a tokenizer. */
+export function hfTokenizerFileContents(t: HfTokenizer): [string, string | Uint8Array][] {
+  const s = t.special;
+  return [
+    ["tokenizer.json", t.json],
+    ["tokenizer_config.json", formatTokenizerJson(tokenizerConfigJson(s))],
+    ["special_tokens_map.json", formatTokenizerJson(specialTokensMapJson(s))],
+  ];
 }
 
 /** Writes the config and tokenizer files into `dir`; returns their names. */

@@ -5,12 +5,6 @@
  * element ranges of the conversion plans. Reading one tensor's bytes reads that tensor's
  * sources only. What `serve --hf` serves; the same helpers as {@link convertToHf}.
  */
-import { formatHfJson } from "../hf/hf-json.js";
-import {
-  formatTokenizerJson,
-  specialTokensMapJson,
-  tokenizerConfigJson,
-} from "../hf/tokenizer-config.js";
 import { resolveModel } from "../neox/model.js";
 import type { NeoxStep } from "../neox/step.js";
 import { PlanSource } from "../plan/execute.js";
@@ -23,6 +17,7 @@ import {
 } from "../safetensors/write.js";
 import type { ElementSource } from "../torch/element-source.js";
 import { planConversion } from "./convert.js";
+import { hfModelFileContents, hfTokenizerFileContents, readHfTokenizer } from "./hf-files.js";
 import { optimFiles } from "./optim.js";
 
 /** One file of the converted folder. */
@@ -141,23 +136,15 @@ export async function hfFp32View(
     const path = f.path.slice(FP32_FOLDER.length);
     files.push(f.layout ? layoutFile(path, f.layout) : memoryFile(path, f.head));
   }
-  const plan = await planConversion(step, {});
-  if (plan.tokenizer) files.push(...tokenizerFiles(plan.tokenizer));
+  const tokenizer = await readHfTokenizer(step);
+  if (tokenizer)
+    for (const [name, data] of hfTokenizerFileContents(tokenizer))
+      files.push(memoryFile(name, data));
   return files;
 }
 
 /** Where `optim` writes the fp32 masters as an HF checkpoint. */
 const FP32_FOLDER = "fp32/";
-
-/** The tokenizer files `convert` writes beside a model. */
-function tokenizerFiles(t: NonNullable<Awaited<ReturnType<typeof planConversion>>["tokenizer"]>) {
-  const s = t.special;
-  return [
-    memoryFile("tokenizer.json", t.json),
-    memoryFile("tokenizer_config.json", formatTokenizerJson(tokenizerConfigJson(s))),
-    memoryFile("special_tokens_map.json", formatTokenizerJson(specialTokensMapJson(s))),
-  ];
-}
 
 /**
  * The files `convert` writes for `step` with these options, in the order it writes them:
@@ -166,11 +153,7 @@ function tokenizerFiles(t: NonNullable<Awaited<ReturnType<typeof planConversion>
  */
 export async function hfView(step: NeoxStep, opts: HfViewOptions = {}): Promise<HfViewFile[]> {
   const plan = await planConversion(step, { dtype: opts.dtype });
-  const files: HfViewFile[] = [
-    memoryFile("config.json", formatHfJson(plan.config)),
-    memoryFile("generation_config.json", formatHfJson(plan.generationConfig)),
-  ];
-  if (plan.tokenizer) files.push(...tokenizerFiles(plan.tokenizer));
+  const files = hfModelFileContents(plan).map(([name, data]) => memoryFile(name, data));
   const { dtype } = plan;
   const tensors: SafetensorsInputTensor[] = plan.plans.map((p) => ({
     name: p.name,
