@@ -1,17 +1,17 @@
 /**
- * `serve ROOT --hf`: beside every raw NeoX repository `ORG/NAME` of ROOT, a virtual
- * `ORG/NAME-hf` with the same revisions, whose files are what `neox-ckpt convert` writes for
- * that revision (ops/hf-view.ts), computed on demand; and `ORG/NAME-hf-fp32`, the fp32 master
- * weights of the revisions that have ZeRO optimizer files, as the `fp32/` folder `optim` writes. Entity tags are a function of the source
- * files' identities (path, size, modification time) and of the output dtype; each file's
- * sha256 (its LFS oid) is computed on first demand and cached with the file.
+ * `serve ROOT --hf`: beside every raw NeoX repository `ORG/NAME` of ROOT (local, or an upstream
+ * hub's or bucket's: remote-root.ts), a virtual `ORG/NAME-hf` with the same revisions, whose
+ * files are what `neox-ckpt convert` writes for that revision (ops/hf-view.ts), computed on
+ * demand from the revision's files; and `ORG/NAME-hf-fp32`, the fp32 master weights of the
+ * revisions that have ZeRO optimizer files, as the `fp32/` folder `optim` writes. Entity tags
+ * are a function of the source files' identities (path, size, and the version the root gives:
+ * a modification time, an upstream ETag) and of the output dtype; each file's sha256 (its LFS
+ * oid) is computed on first demand and cached with the file.
  */
-import { readdir, stat } from "node:fs/promises";
 import { type NeoxStep, openNeoxStep } from "../neox/step.js";
 import { type HfViewFile, type HfViewOptions, hfFp32View, hfView } from "../ops/hf-view.js";
 import type { Folder } from "../source/folder.js";
-import { LocalFolder } from "../source/local-folder.js";
-import { commitOf, type HubRoot, type LocalRevision } from "./hub-root.js";
+import { commitOf, type RepositoryRoot, type RevisionName } from "./hub-root.js";
 import { Lru } from "./lru.js";
 import {
   hashVirtual,
@@ -21,7 +21,6 @@ import {
   type VirtualRepositories,
   type VirtualRevision,
 } from "./virtual-repo.js";
-import { walkTree } from "./walk-tree.js";
 
 /** The name suffix of the converted view of a repository. */
 export const HF_SUFFIX = "-hf";
@@ -31,12 +30,13 @@ export const HF_FP32_SUFFIX = "-hf-fp32";
 const ZERO_FILE = /_optim_states\.pt$/;
 /** Converted revisions kept (their plans and open source files). */
 const VIEW_CACHE_SIZE = 32;
-/** Source files of a revision looked at for its identity, at most. */
-const MAX_SOURCE_FILES = 100_000;
 
 /** Options of {@link hfRepositories}. */
 export interface HfRepositoriesOptions extends HfViewOptions {
-  /** Opens a revision's folder (default: a local folder; tests count reads through it). */
+  /**
+   * Opens a local revision's folder (default: the root's folder of the revision; tests count
+   * reads through it).
+   */
   openFolder?: (dir: string) => Folder;
 }
 
@@ -59,37 +59,33 @@ async function closeView(v: View): Promise<void> {
   await step?.close().catch(() => {});
 }
 
-/** The identity of a revision's source files: their paths, sizes and modification times. */
-async function sourceIdentity(root: HubRoot, rev: LocalRevision): Promise<[string, number]> {
-  const entries = await walkTree(root.fence, rev.dir, {
-    prefix: "",
-    recursive: true,
-    limit: MAX_SOURCE_FILES,
-  });
-  const parts: string[] = [];
-  let newest = 0;
-  for (const e of entries) {
-    if (e.kind !== "file") continue;
-    const st = await stat(e.full);
-    newest = Math.max(newest, st.mtimeMs);
-    parts.push(`${e.path}\t${st.size}\t${st.mtimeMs}`);
-  }
-  return [parts.join("\n"), newest];
+/** The identity of a revision's source files: their paths, sizes and versions. */
+async function sourceIdentity<R extends RevisionName>(
+  root: RepositoryRoot<R>,
+  rev: R,
+): Promise<string> {
+  return (await root.sourceFiles(rev)).map((f) => `${f.path}\t${f.size}\t${f.version}`).join("\n");
 }
 
 /** The `-hf` repositories of `root`'s raw repositories. */
-export function hfRepositories(root: HubRoot, opts: HfRepositoriesOptions = {}): HfRepositories {
+export function hfRepositories<R extends RevisionName>(
+  root: RepositoryRoot<R>,
+  opts: HfRepositoriesOptions = {},
+): HfRepositories {
   const views = new Lru<View>(VIEW_CACHE_SIZE, (v) => void closeView(v));
-  const open = opts.openFolder ?? ((dir: string) => new LocalFolder(dir));
-  const viewOf = async (id: string, rev: LocalRevision, fp32: boolean): Promise<VirtualFile[]> => {
-    const [identity] = await sourceIdentity(root, rev);
+  const open = (rev: R): Folder => {
+    const dir = (rev as { dir?: unknown }).dir;
+    return opts.openFolder && typeof dir === "string" ? opts.openFolder(dir) : root.folder(rev);
+  };
+  const viewOf = async (id: string, rev: R, fp32: boolean): Promise<VirtualFile[]> => {
+    const identity = await sourceIdentity(root, rev);
     const kind = fp32 ? "hf-fp32" : "hf";
     const key = `${kind}:${id}@${rev.name}`;
     const hit = views.get(key);
     if (hit && hit.identity === identity) return hit.files;
     // The source files changed: the old view's step is closed once its reads are done with.
     if (hit) void closeView(hit);
-    const step = openNeoxStep(open(rev.dir));
+    const step = openNeoxStep(open(rev));
     const files = (async () => {
       const made = fp32
         ? ((await hfFp32View(await step, opts)) ?? [])
@@ -114,13 +110,12 @@ export function hfRepositories(root: HubRoot, opts: HfRepositoriesOptions = {}):
     const revisions: VirtualRevision[] = [];
     for (const r of base.revisions) {
       // The fp32 view has the revisions whose step holds ZeRO optimizer files.
-      if (fp32 && !(await readdir(r.dir)).some((f) => ZERO_FILE.test(f))) continue;
-      const st = await stat(r.dir);
+      if (fp32 && !(await root.fileNames(r)).some((f) => ZERO_FILE.test(f))) continue;
       revisions.push({
         name: r.name,
         step: r.step,
         commit: commitOf(id, r.name),
-        lastModified: st.mtime,
+        lastModified: await root.lastModified(r),
         files: () => viewOf(base.id, r, fp32),
       });
     }

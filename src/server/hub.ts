@@ -1,6 +1,8 @@
 /**
- * A read-only, Hugging Face hub–compatible server over local repositories laid out as
- * `ROOT/ORG/NAME/<revision>/…` (hub-root.ts): repository info, branches, paged tree listings
+ * A read-only, Hugging Face hub–compatible server over the repositories of a
+ * {@link RepositoryRoot} — local ones laid out as `ROOT/ORG/NAME/<revision>/…` (hub-root.ts),
+ * or an upstream hub's or bucket's (remote-root.ts) — and virtual ones (virtual-repo.ts), all
+ * through the same routes: repository info, branches, paged tree listings
  * and paths-info with LFS-style sha256 oids, and file downloads with HEAD, Range, If-Range and
  * ETag — what `huggingface_hub`'s `snapshot_download` and `@huggingface/hub` ask, in the order
  * they ask it (a revision resolved to a commit id, then everything at that commit id).
@@ -14,26 +16,38 @@ import { answerCors } from "./cors.js";
 import { RootFence } from "./fence.js";
 import { type FileVersion, fileHash } from "./file-hash.js";
 import { allowMethods, GET_HEAD, HttpError, sendJson, startHttpServer } from "./http.js";
-import { HubRoot, type LocalRepository, type LocalRevision } from "./hub-root.js";
+import {
+  findRevision,
+  HubRoot,
+  type LocalRevision,
+  type RepositoryRoot,
+  type ServedRevision,
+} from "./hub-root.js";
+import { decideRange } from "./range.js";
 import { readerStream, sendFile, sendRanged } from "./send-file.js";
 import { flag, MAX_TREE_ENTRIES, requestOrigin, treePage } from "./tree-page.js";
 import {
   identityOid,
   type VirtualFile,
   type VirtualRepositories,
-  type VirtualRepository,
   type VirtualRevision,
 } from "./virtual-repo.js";
 import { type TreeEntry, walkTree } from "./walk-tree.js";
 
 export interface HubServerOptions {
-  /** The folder holding `ORG/NAME/<revision>/…`. */
-  root: string;
+  /**
+   * The folder holding `ORG/NAME/<revision>/…`, or the repositories to serve (a remote root,
+   * remote-root.ts).
+   */
+  root: string | RepositoryRoot;
   /** Address to listen on (default 127.0.0.1: loopback only, and loopback Host names only). */
   host?: string;
   /** Port (default 0: any free port). */
   port?: number;
-  /** Follow symbolic links that leave `root` (default false: they are neither listed nor read). */
+  /**
+   * Follow symbolic links that leave a local `root` (default false: they are neither listed nor
+   * read).
+   */
   followSymlinks?: boolean;
   /** Extra routes tried before the hub endpoints (the viewer). Return true when handled. */
   extra?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
@@ -56,14 +70,19 @@ const MAX_PATHS_INFO = 1000;
 const MAX_BODY_BYTES = 1 << 20;
 /** Entries described at once (each a stat, and a hash when not cached). */
 const DESCRIBE_CONCURRENCY = 8;
+/**
+ * Bytes of a virtual file read before its answer's headers are sent, so that a failure to make
+ * them (an upstream fault) is answered with its status rather than a cut connection.
+ */
+const FIRST_READ_BYTES = 4 << 20;
 
 /** What a route is handed: the request, its repository and revision, and the path after it. */
 interface HubCall {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly url: URL;
-  readonly root: HubRoot;
-  readonly repo: LocalRepository | VirtualRepository;
+  readonly root: RepositoryRoot;
+  readonly repo: { readonly id: string; readonly revisions: readonly ServedRevision[] };
   /** Undefined for `refs`. */
   readonly rev: LocalRevision | VirtualRevision | undefined;
   readonly rest: readonly string[];
@@ -136,6 +155,12 @@ const describeAll = (entries: readonly TreeEntry[], rev: LocalRevision, expand: 
 
 const isVirtual = (rev: LocalRevision | VirtualRevision): rev is VirtualRevision => !("dir" in rev);
 
+/** The fence a local revision's files are read through: its root's. */
+function fenceOf(root: RepositoryRoot): RootFence {
+  if (!root.fence) throw new HttpError(500, "a local revision from a root without a folder");
+  return root.fence;
+}
+
 /** A virtual revision's entry: a file, or a folder its file paths imply. */
 interface VirtualEntry {
   readonly path: string;
@@ -156,7 +181,10 @@ async function describeVirtual(
   const lastCommit = expand
     ? { lastCommit: { id: rev.commit, title: rev.name, date: rev.lastModified.toISOString() } }
     : {};
-  const lfs = f.size >= LFS_THRESHOLD || LFS_SUFFIXES.some((s) => f.path.endsWith(s));
+  if (f.gitOid !== undefined)
+    return { type: "file", oid: f.gitOid, size: f.size, path: f.path, ...lastCommit };
+  const lfs =
+    f.lfs === true || f.size >= LFS_THRESHOLD || LFS_SUFFIXES.some((s) => f.path.endsWith(s));
   if (lfs && f.sha256) {
     return lfsEntry(f.path, f.size, await f.sha256(), lastCommit);
   }
@@ -225,7 +253,7 @@ async function infoRoute({ res, root, repo, rev }: HubCall): Promise<void> {
     files = (await r.files()).map((f) => ({ path: f.path, kind: "file" }));
     mtime = r.lastModified.toISOString();
   } else {
-    files = await walkTree(root.fence, r.dir, {
+    files = await walkTree(fenceOf(root), r.dir, {
       prefix: "",
       recursive: true,
       limit: MAX_TREE_ENTRIES,
@@ -266,7 +294,7 @@ async function refsRoute({ res, repo }: HubCall): Promise<void> {
 async function treeRoute({ res, url, root, rev, rest, origin }: HubCall): Promise<void> {
   if (rev && isVirtual(rev)) return virtualTreeRoute(rev, url, rest, origin, res);
   const r = rev as LocalRevision;
-  const page = await treePage(root.fence, r.dir, rest, url, origin);
+  const page = await treePage(fenceOf(root), r.dir, rest, url, origin);
   const expand = flag(url.searchParams.get("expand"));
   sendJson(res, 200, await describeAll(page.entries, r, expand), page.headers);
 }
@@ -355,7 +383,7 @@ async function pathsInfoRoute({ req, res, root, rev }: HubCall): Promise<void> {
   const found: TreeEntry[] = [];
   for (const path of new Set(paths)) {
     const clean = path.replace(/^\/+|\/+$/g, "");
-    const full = await root.fence.join(r.dir, clean.split("/"));
+    const full = await fenceOf(root).join(r.dir, clean.split("/"));
     const st = full === undefined ? undefined : await stat(full).catch(() => undefined);
     if (full === undefined || !st || !(st.isFile() || st.isDirectory())) continue;
     found.push({ path: clean, kind: st.isFile() ? "file" : "directory", full });
@@ -369,6 +397,8 @@ async function resolveRoute({ req, res, root, rev, rest }: HubCall): Promise<voi
     const path = rest.join("/");
     const f = (await rev.files()).find((x) => x.path === path);
     if (!f) throw notFound("file");
+    const first = await firstPiece(req, f, rev.lastModified);
+    const read = (o: number, n: number) => f.read(o, n);
     await sendRanged(
       req,
       res,
@@ -376,14 +406,17 @@ async function resolveRoute({ req, res, root, rev, rest }: HubCall): Promise<voi
         size: f.size,
         etag: f.etag,
         lastModified: rev.lastModified,
-        stream: (start, end) => readerStream((o, n) => f.read(o, n), start, end),
+        stream: (start, end) =>
+          first && first.start === start
+            ? withFirst(first.bytes, read, start, end)
+            : readerStream(read, start, end),
       },
       { contentType: contentType(path), headers: { "x-repo-commit": rev.commit } },
     );
     return;
   }
   const r = rev as LocalRevision;
-  const file = await root.fence.join(r.dir, rest);
+  const file = await fenceOf(root).join(r.dir, rest);
   if (
     file === undefined ||
     !(await sendFile(req, res, file, {
@@ -392,6 +425,35 @@ async function resolveRoute({ req, res, root, rev, rest }: HubCall): Promise<voi
     }))
   )
     throw notFound("file");
+}
+
+/**
+ * The first bytes a GET of a virtual file will send, read before any header is: a failure is
+ * then answered with its status (a 502 for an upstream fault), not a cut connection. Undefined
+ * when nothing is to be sent, or a conditional request may be answered without a body.
+ */
+async function firstPiece(
+  req: IncomingMessage,
+  f: VirtualFile,
+  lastModified: Date,
+): Promise<{ start: number; bytes: Uint8Array } | undefined> {
+  if (req.method !== "GET" || req.headers["if-none-match"] !== undefined) return undefined;
+  const d = decideRange(req.headers, f.size, f.etag, lastModified.toUTCString());
+  if (d.status === 416) return undefined;
+  const [start, end] = d.status === 206 ? [d.start, d.end] : [0, f.size - 1];
+  if (end < start) return undefined;
+  return { start, bytes: await f.read(start, Math.min(FIRST_READ_BYTES, end + 1 - start)) };
+}
+
+/** `[start, end]` of a reader whose first bytes are already read. */
+async function* withFirst(
+  first: Uint8Array,
+  read: (offset: number, length: number) => Promise<Uint8Array>,
+  start: number,
+  end: number,
+): AsyncGenerator<Uint8Array> {
+  yield first;
+  if (start + first.length <= end) yield* readerStream(read, start + first.length, end);
 }
 
 const ROUTES = {
@@ -434,7 +496,10 @@ function match(parts: readonly string[]): Match | undefined {
 export async function startHubServer(
   opts: HubServerOptions,
 ): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
-  const root = new HubRoot(await RootFence.create(opts.root, opts.followSymlinks));
+  const root =
+    typeof opts.root === "string"
+      ? new HubRoot(await RootFence.create(opts.root, opts.followSymlinks))
+      : opts.root;
   let listening = "";
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost");
@@ -452,7 +517,7 @@ export async function startHubServer(
     const repo = (await opts.virtual?.(m.org, m.name)) ?? (await root.repository(m.org, m.name));
     if (!repo) throw notFound(`repository ${m.org}/${m.name}`, "RepoNotFound");
     const rev = m.route.revision
-      ? root.revision<LocalRevision | VirtualRevision>(repo, m.rev)
+      ? findRevision<LocalRevision | VirtualRevision>(repo, m.rev)
       : undefined;
     if (m.route.revision && !rev) throw notFound(`revision ${m.rev}`, "RevisionNotFound");
     const origin = requestOrigin(req) ?? listening;

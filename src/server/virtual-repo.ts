@@ -1,9 +1,10 @@
 /**
  * Virtual repositories: files that `serve` computes on demand instead of reading from ROOT (a
  * synthetic checkpoint generated from a seed, a raw NeoX step converted to Hugging Face on the
- * fly). A virtual file is a size, a deterministic entity tag and a ranged reader; a virtual
- * repository is a set of revisions, each a list of such files. The hub server serves them
- * through the same routes, range logic and listing format as files on disk.
+ * fly, a file of an upstream hub or bucket read by range). A virtual file is a size, a
+ * deterministic entity tag and a ranged reader; a virtual repository is a set of revisions, each
+ * a list of such files. The hub server serves them through the same routes, range logic and
+ * listing format as files on disk.
  */
 import { createHash } from "node:crypto";
 
@@ -25,6 +26,16 @@ export interface VirtualFile {
    * compute it once, on first demand, and cache it.
    */
   sha256?(): Promise<string>;
+  /**
+   * Listed as an LFS file whatever its size and name (an upstream hub listed it so), with
+   * {@link sha256} as its oid.
+   */
+  readonly lfs?: boolean;
+  /**
+   * git's blob id of the content, when known without reading it (an upstream hub listed the file
+   * as stored in git): listed as a plain file with this oid, whatever its size and name.
+   */
+  readonly gitOid?: string;
 }
 
 /** One revision (a branch) of a virtual repository. */

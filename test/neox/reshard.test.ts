@@ -121,34 +121,34 @@ test("NeoX → HF → NeoX → HF: identical safetensors", async () => {
   );
 });
 
-/** `synth --preset pythia-160m --no-optim`, made once for the two tests below. */
-let s160: Promise<string> | undefined;
-function synth160m(): Promise<string> {
-  s160 ??= (async () => {
-    const s = join(tmp, "s160");
-    const w = await cliInProcess(["synth", "--preset", "pythia-160m", "--out", s, "--no-optim"]);
+/** `synth --preset pythia-70m --no-optim`, made once for the two tests below. */
+let s70: Promise<string> | undefined;
+function synth70m(): Promise<string> {
+  s70 ??= (async () => {
+    const s = join(tmp, "s70");
+    const w = await cliInProcess(["synth", "--preset", "pythia-70m", "--out", s, "--no-optim"]);
     assert.equal(w.code, 0, w.stderr);
     return s;
   })();
-  return s160;
+  return s70;
 }
 
-test("synth --preset pythia-160m: inspect --json reports the seed table's parameter counts", async () => {
-  const r = await cliInProcess(["inspect", await synth160m(), "--json"]);
+test("synth --preset pythia-70m --no-optim: inspect --json reports the seed table's parameter counts", async () => {
+  const r = await cliInProcess(["inspect", await synth70m(), "--json"]);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout) as { parameters: { total: number; nonEmbedding: number } };
-  assert.deepEqual(j.parameters, { total: 162_322_944, nonEmbedding: 85_056_000 });
+  assert.deepEqual(j.parameters, { total: 70_426_624, nonEmbedding: 18_915_328 });
 });
 
-test("a synthetic Pythia-160m-shaped checkpoint reshards TP 1 → 2 → 1 with identical weights", async () => {
-  const s = await synth160m();
+test("a synthetic Pythia-70m-shaped checkpoint reshards TP 1 → 2 → 1 with identical weights", async () => {
+  const s = await synth70m();
   assert.equal(
     (
       await cliInProcess([
         "reshard",
         s,
         "--out",
-        join(tmp, "s160-tp2"),
+        join(tmp, "s70-tp2"),
         "--tp",
         "2",
         "--dp",
@@ -162,9 +162,9 @@ test("a synthetic Pythia-160m-shaped checkpoint reshards TP 1 → 2 → 1 with i
     (
       await cliInProcess([
         "reshard",
-        join(tmp, "s160-tp2"),
+        join(tmp, "s70-tp2"),
         "--out",
-        join(tmp, "s160-back"),
+        join(tmp, "s70-back"),
         "--tp",
         "1",
         "--dp",
@@ -174,10 +174,10 @@ test("a synthetic Pythia-160m-shaped checkpoint reshards TP 1 → 2 → 1 with i
     ).code,
     0,
   );
-  const d = await cliInProcess(["diff", s, join(tmp, "s160-back"), "--json"]);
+  const d = await cliInProcess(["diff", s, join(tmp, "s70-back"), "--json"]);
   assert.equal(d.code, 0, d.stdout.slice(0, 500));
   for (const f of readdirSync(s).filter((x) => x.startsWith("layer_"))) {
-    assert.ok(sameFileBytes(join(s, f), join(tmp, "s160-back", f)), `${f} byte-identical`);
+    assert.ok(sameFileBytes(join(s, f), join(tmp, "s70-back", f)), `${f} byte-identical`);
   }
 });
 

@@ -17,7 +17,7 @@ import { LocalFileSource } from "../../src/source/local-file.js";
 import { openFolder } from "../../src/source/open.js";
 import { writeOutputFolder } from "../../src/source/output-folder.js";
 import { MIN_PART_BYTES } from "../../src/source/s3-sink.js";
-import { cliAsync as cli } from "../cli/run.js";
+import { cliAsync as cli, cliInProcess } from "../cli/run.js";
 import { fixture } from "../helpers.js";
 import {
   type S3Fault,
@@ -62,8 +62,11 @@ after(async () => {
   rmSync(out, { recursive: true, force: true });
 });
 
-/** Both sides run as processes of their own. */
-const sides: Sides = { local: cli, remote: cli, env };
+/**
+ * Both sides in this process (the S3 server answers on this process's event loop); the run
+ * under injected faults goes through a process of its own, as a user's would.
+ */
+const sides: Sides = { local: cliInProcess, remote: cliInProcess, env };
 
 test("inspect, verify, tensors --hash, ls and steps over s3:// equal the local output", async () => {
   const steps = [
@@ -98,8 +101,8 @@ test("a repository of steps on S3 opens and audits like a local one", async () =
   );
   const here = join(out, "repo");
   copyTwoSteps(here);
-  const a = await cli(["audit", here, "--deep", "--json", "--expect", "100,200"]);
-  const b = await cli(
+  const a = await cliInProcess(["audit", here, "--deep", "--json", "--expect", "100,200"]);
+  const b = await cliInProcess(
     ["audit", "s3://ckpt/EleutherAI/micro", "--deep", "--json", "--expect", "100,200"],
     {
       env: env(),
@@ -127,7 +130,7 @@ test("under injected faults (500s, dropped and short bodies) s3:// runs still ma
     assert.equal(i.code, 0, i.stderr);
     assert.equal(
       stripWhere(i.stdout),
-      stripWhere((await cli(["inspect", local, "--json"])).stdout),
+      stripWhere((await cliInProcess(["inspect", local, "--json"])).stdout),
     );
   } finally {
     fault = undefined;

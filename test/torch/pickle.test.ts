@@ -50,23 +50,32 @@ const F32 = DTYPES.get("float32") as DTypeInfo;
 
 /** Pickle bytes, opcode by opcode; `at` is where the next opcode goes. */
 class Pickle {
-  private readonly out: number[] = [];
+  private out = new Uint8Array(1024);
+  private length = 0;
   get at(): number {
-    return this.out.length;
+    return this.length;
+  }
+  private push(c: number): void {
+    if (this.length === this.out.length) {
+      const grown = new Uint8Array(this.out.length * 2);
+      grown.set(this.out);
+      this.out = grown;
+    }
+    this.out[this.length++] = c;
   }
   op(...codes: number[]): this {
-    for (const c of codes) this.out.push(c);
+    for (const c of codes) this.push(c);
     return this;
   }
   u32(n: number): this {
     return this.op(n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24);
   }
   u64(n: bigint): this {
-    for (let i = 0n; i < 8n; i++) this.out.push(Number((n >> (8n * i)) & 0xffn));
+    for (let i = 0n; i < 8n; i++) this.push(Number((n >> (8n * i)) & 0xffn));
     return this;
   }
   raw(b: Uint8Array | string): this {
-    for (const c of typeof b === "string" ? Buffer.from(b, "latin1") : b) this.out.push(c);
+    for (const c of typeof b === "string" ? Buffer.from(b, "latin1") : b) this.push(c);
     return this;
   }
   /** BININT (int32). */
@@ -94,7 +103,7 @@ class Pickle {
     return this.op(op.GLOBAL).raw(`${module}\n${name}\n`);
   }
   bytes(): Uint8Array {
-    return Uint8Array.from(this.out);
+    return this.out.slice(0, this.length);
   }
 }
 
