@@ -61,6 +61,45 @@ export interface WriteNeoxOptions {
   onFile?: (name: string) => void;
 }
 
+/**
+ * Files written at once: while one is fsynced and renamed (the disk busy, the process idle), the
+ * next one's bytes are already being produced. Two keep the disk fed; memory grows by one file's
+ * chunks in flight.
+ */
+const FILES_IN_FLIGHT = 2;
+
+/**
+ * Runs the jobs given to {@link add} with at most `limit` at once; {@link done} waits for all of
+ * them and rethrows the first failure (the others are let finish first, so that nothing still
+ * writes into a folder about to be removed).
+ */
+class Overlapped {
+  private readonly running = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+  constructor(private readonly limit: number) {}
+
+  async add(job: () => Promise<void>): Promise<void> {
+    while (this.running.size >= this.limit) await Promise.race(this.running);
+    if (this.failure) return this.done();
+    const p: Promise<void> = job()
+      .catch((error: unknown) => {
+        this.failure ??= { error };
+      })
+      .finally(() => this.running.delete(p));
+    this.running.add(p);
+  }
+
+  async done(): Promise<void> {
+    await this.settle();
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** Waits for every job, ignoring failures (before a failure elsewhere is rethrown). */
+  async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all(this.running);
+  }
+}
+
 /** The scalars the files record, defaults filled in. */
 export function scalarsOf(opts: WriteNeoxOptions) {
   const d = WRITE_DEFAULTS;
@@ -159,42 +198,51 @@ async function writeStepFiles(
   const order = writeOrder(s);
   const groupsOf = (r: number) => rankGroups(rankParams(ckpt, order, r, tp), hyper.weightDecay);
   await mkdir(stepDir, { recursive: true });
-  const save = async (name: string, value: PyDict) => {
-    await saveTorch(join(stepDir, name), value);
-    opts.onFile?.(name);
-  };
-
-  for (const layer of writtenLayers(order))
-    for (let r = 0; r < tp; r++)
-      await save(layerFileName(layer, r), layerFileValue(ckpt, order, layer, r, tp));
-  const buffers = bufferNames(s);
-  for (let r = 0; r < tp; r++) {
-    const paramGroups = groupsOf(r);
-    const value = modelStatesValue({
-      shape: s,
-      tp,
-      dp,
-      rank: r,
-      era,
-      iteration,
-      schedule,
-      bufferNames: buffers,
-      paramGroups,
+  const files = new Overlapped(FILES_IN_FLIGHT);
+  const save = (name: string, value: PyDict) =>
+    files.add(async () => {
+      await saveTorch(join(stepDir, name), value);
+      opts.onFile?.(name);
     });
-    await save(modelStatesFileName(r), value);
-  }
-  if (ckpt.optimizer) {
-    const lossScaler = dynamicLossScaler(lossScale, iteration);
+
+  try {
+    for (const layer of writtenLayers(order))
+      for (let r = 0; r < tp; r++)
+        await save(layerFileName(layer, r), layerFileValue(ckpt, order, layer, r, tp));
+    const buffers = bufferNames(s);
     for (let r = 0; r < tp; r++) {
-      const groups = flatGroups(ckpt, ckpt.optimizer, groupsOf(r), r, tp);
-      for (let d = 0; d < dp; d++) {
-        const value =
-          era === "A"
-            ? eraAOptimStates({ groups, dp, rank: d, reduceBucketSize, lossScaler })
-            : eraBOptimStates({ groups, dp, rank: d, iteration, hyper, lossScaler });
-        await save(optimStatesFileName(d, r), value);
+      const paramGroups = groupsOf(r);
+      const value = modelStatesValue({
+        shape: s,
+        tp,
+        dp,
+        rank: r,
+        era,
+        iteration,
+        schedule,
+        bufferNames: buffers,
+        paramGroups,
+      });
+      await save(modelStatesFileName(r), value);
+    }
+    if (ckpt.optimizer) {
+      const lossScaler = dynamicLossScaler(lossScale, iteration);
+      for (let r = 0; r < tp; r++) {
+        const groups = flatGroups(ckpt, ckpt.optimizer, groupsOf(r), r, tp);
+        for (let d = 0; d < dp; d++) {
+          const value =
+            era === "A"
+              ? eraAOptimStates({ groups, dp, rank: d, reduceBucketSize, lossScaler })
+              : eraBOptimStates({ groups, dp, rank: d, iteration, hyper, lossScaler });
+          await save(optimStatesFileName(d, r), value);
+        }
       }
     }
+  } catch (e) {
+    // Building a file's value failed: the files being written finish before the folder goes.
+    await files.settle();
+    throw e;
   }
+  await files.done();
   await writeStepExtras(stepDir, s, opts);
 }

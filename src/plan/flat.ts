@@ -41,13 +41,23 @@ export class ConcatSource implements ElementSource {
   }
 
   async range(first: number, count: number): Promise<Uint8Array> {
+    const parts = this.parts(first, count);
+    // One piece (a window of a flat buffer inside one parameter): its bytes as they come.
+    if (parts.length === 1) {
+      const p = parts[0] as (typeof parts)[number];
+      return p.src.range(p.first, p.count);
+    }
     const es = this.dtype.itemsize;
     const out = takeBytes(count * es);
-    for (const p of this.parts(first, count)) {
-      const b = await p.src.range(p.first, p.count);
-      out.set(b, (p.at - first) * es);
-      recycleBytes(b);
-    }
+    // The pieces read at once: a chunk of many small parameters is many short reads, and one
+    // after another each would wait out a round trip through the thread pool.
+    await Promise.all(
+      parts.map(async (p) => {
+        const b = await p.src.range(p.first, p.count);
+        out.set(b, (p.at - first) * es);
+        recycleBytes(b);
+      }),
+    );
     return out;
   }
 
@@ -173,8 +183,8 @@ export class ColumnsSource implements PeriodicSource {
     const w = this.c1 - this.c0;
     const cols = this.inner.shape[1] as number;
     const es = this.dtype.itemsize;
-    const out = new Uint8Array(count * es);
-    if (count === 0) return out;
+    if (count === 0) return new Uint8Array(0);
+    const out = takeBytes(count * es);
     const r0 = Math.floor(first / w);
     const r1 = Math.floor((first + count - 1) / w);
     const rows = await this.inner.range(r0 * cols, (r1 - r0 + 1) * cols);
@@ -186,6 +196,7 @@ export class ColumnsSource implements PeriodicSource {
       out.set(rows.subarray(base + from * es, base + to * es), at);
       at += (to - from) * es;
     }
+    recycleBytes(rows);
     return out;
   }
   /**
@@ -227,7 +238,7 @@ export class ZeroSource implements PeriodicSource {
     this.shape = shape ?? [numel];
   }
   async range(_first: number, count: number): Promise<Uint8Array> {
-    return new Uint8Array(count * this.dtype.itemsize);
+    return takeBytes(count * this.dtype.itemsize).fill(0);
   }
   async tile(): Promise<Uint8Array> {
     return new Uint8Array(this.dtype.itemsize);

@@ -46,10 +46,10 @@ import { identityEtag, type VirtualFile, type VirtualRevision } from "./virtual-
 export const DEFAULT_LISTING_TTL_MS = 5 * 60_000;
 /** A full commit id. */
 const COMMIT_ID = /^[0-9a-f]{40}$/;
-/** Upstream files held open at once (each with its own block cache). */
-const OPEN_FILES = 64;
+/** Upstream files held open at once (each with its own block cache): 128 MiB of cache at most. */
+const OPEN_FILES = 32;
 /** Memory block cache of each open upstream file. */
-const FILE_CACHE_BYTES = 8 << 20;
+const FILE_CACHE_BYTES = 4 << 20;
 /** Pinned hub revisions (with their listings) kept; S3 repositories' listings kept. */
 const REVISIONS_KEPT = 4096;
 /** Revisions a repository lists at most (as a local root's). */
