@@ -27,10 +27,31 @@ const loadPalette = (): Promise<PaletteModule> => {
   return palette;
 };
 
+/** The SVG renders so far, one at a time (see {@link toSvg}). */
+let svgQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * The SVG of `spec`. vega numbers the gradients and clip paths of an SVG from counters global
+ * to the process: reset before each render, and renders one at a time, so that a plot's bytes
+ * do not depend on what the process rendered before (a second `analyze` in one process, a
+ * long-running server).
+ */
+function toSvg(spec: TopLevelSpec): Promise<string> {
+  const run = svgQueue.then(async () => {
+    const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
+    try {
+      vega.resetSVGDefIds();
+      return await view.toSVG();
+    } finally {
+      view.finalize();
+    }
+  });
+  svgQueue = run.catch(() => undefined);
+  return run;
+}
+
 async function render(spec: TopLevelSpec, dir: string, name: string): Promise<string[]> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
-  const svg = await view.toSVG();
-  view.finalize();
+  const svg = await toSvg(spec);
   const png = new Resvg(svg, {
     fitTo: { mode: "zoom", value: 2 },
     font: { loadSystemFonts: true },

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { loadTokenizer } from "../../src/model/tokenizer.js";
+import { cliInProcess } from "../cli/run.js";
 import { fixture, repoRoot } from "../helpers.js";
 import {
   copyFixture,
@@ -19,7 +20,6 @@ import {
   tempDir,
   writeFiles,
 } from "./make-dataset.js";
-import { dataCli } from "./run.js";
 
 const out = tempDir("cli");
 const small = fixture("data/small-sharded");
@@ -27,7 +27,16 @@ const small = fixture("data/small-sharded");
 test("batch --steps writes numpy's .npy and prints the summary; --json the same as JSON", async () => {
   const c = expected().small.cases["steps-1-2.npy"];
   const path = join(out, "b.npy");
-  const r = await dataCli(["batch", small, "--steps", "1..2", "--batch-size", "8", "--out", path]);
+  const r = await cliInProcess([
+    "batch",
+    small,
+    "--steps",
+    "1..2",
+    "--batch-size",
+    "8",
+    "--out",
+    path,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(sha256(readFileSync(path)), c?.sha256);
   assert.match(
@@ -42,7 +51,7 @@ test("batch --steps writes numpy's .npy and prints the summary; --json the same 
     r.stdout,
     /\nread 65818 bytes in 6 reads \(document\.idx 3, document-00000-of-00004\.bin 1, document-00001-of-00004\.bin 1, document-00002-of-00004\.bin 1\)\n/,
   );
-  const j = await dataCli(["batch", small, "--step", "4", "--batch-size", "8", "--json"]);
+  const j = await cliInProcess(["batch", small, "--step", "4", "--batch-size", "8", "--json"]);
   assert.equal(j.code, 0, j.stderr);
   const s = JSON.parse(j.stdout);
   assert.deepEqual(
@@ -64,7 +73,7 @@ test("batch --tokenizer adds each item's text to the JSON lines", async () => {
     "document.bin": littleEndian(Uint16Array.from(ids.slice(0, n * L))),
   });
   const path = join(out, "text.jsonl");
-  const r = await dataCli([
+  const r = await cliInProcess([
     "batch",
     dir,
     "--steps",
@@ -97,7 +106,7 @@ test("batch --tokenizer adds each item's text to the JSON lines", async () => {
 });
 
 test("dataset prints items, dtype, documents, shards and steps", async () => {
-  const r = await dataCli(["dataset", small, "--batch-size", "8"]);
+  const r = await cliInProcess(["dataset", small, "--batch-size", "8"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /items +40 \(2049 tokens each\), 81960 uint16 tokens/);
   assert.match(r.stdout, /documents +40 \(document index of 41 entries\)/);
@@ -107,7 +116,7 @@ test("dataset prints items, dtype, documents, shards and steps", async () => {
     r.stdout,
     /document-00001-of-00004\.bin {2}40001 bytes at 40001 {2}items 9…19 {2}steps 1…2 {2}\(starts inside an item\)/,
   );
-  const j = JSON.parse((await dataCli(["dataset", fixture("data/varied"), "--json"])).stdout);
+  const j = JSON.parse((await cliInProcess(["dataset", fixture("data/varied"), "--json"])).stdout);
   assert.deepEqual(
     [
       j.items,
@@ -138,7 +147,7 @@ test("usage mistakes exit 2 with one line", async () => {
       /--tokenizer adds each item's text to --out FILE\.jsonl/,
     ],
   ] as const) {
-    const r = await dataCli(["batch", small, ...args]);
+    const r = await cliInProcess(["batch", small, ...args]);
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
@@ -149,7 +158,7 @@ test("bad input exits 1 with one line naming the file and entry, and writes noth
   const dir = copyFixture("small");
   patchFile(join(dir, "document.idx"), (_, v) => v.setBigInt64(34 + 160 + 8 * 9, 1n, true));
   const path = join(out, "never.npy");
-  const r = await dataCli(["batch", dir, "--step", "1", "--batch-size", "8", "--out", path]);
+  const r = await cliInProcess(["batch", dir, "--step", "1", "--batch-size", "8", "--out", path]);
   assert.equal(r.code, 1);
   assert.equal(
     r.stderr,
@@ -157,13 +166,13 @@ test("bad input exits 1 with one line naming the file and entry, and writes noth
   );
   assert.equal(existsSync(path), false);
   patchFile(join(dir, "document.idx"), (b) => b.set([0x58], 0));
-  const m = await dataCli(["dataset", dir]);
+  const m = await cliInProcess(["dataset", dir]);
   assert.equal(m.code, 1);
   assert.equal(
     m.stderr,
     `neox-ckpt: DatasetFormatError: ${join(dir, "document.idx")} [header.magic] at offset 0: magic 'XMIDIDX\\x00\\x00', expected 'MMIDIDX\\x00\\x00' (not a Megatron mmap index)\n`,
   );
-  const over = await dataCli(["batch", small, "--step", "5", "--batch-size", "8"]);
+  const over = await cliInProcess(["batch", small, "--step", "5", "--batch-size", "8"]);
   assert.equal(over.code, 1);
   assert.match(
     over.stderr,

@@ -13,10 +13,10 @@ import { batchLoss } from "../../src/ops/batch-loss.js";
 import { DEMO_TRAIN_DATA } from "../../src/ops/demo.js";
 import { memorizationScores } from "../../src/ops/memorization.js";
 import { LocalFolder } from "../../src/source/local-folder.js";
+import { cliInProcess } from "../cli/run.js";
 import { demoFixture } from "../demo-fixture.js";
 import { fixture } from "../helpers.js";
 import { tempDir } from "./make-dataset.js";
-import { dataCli } from "./run.js";
 
 interface DemoGoldens {
   batchSize: number;
@@ -127,7 +127,7 @@ test("memorization: the greedy continuations are torch's, up to any near-tie", a
 
 test("eval --data --batch-of and memorization from the command line", async () => {
   const g = goldens.losses.find((x) => x.checkpoint === 1000 && x.batchOf === 999);
-  const e = await dataCli([
+  const e = await cliInProcess([
     "eval",
     join(repo, "step1000"),
     "--data",
@@ -148,7 +148,7 @@ test("eval --data --batch-of and memorization from the command line", async () =
   const mean4 = (g?.perItem.slice(0, 4).reduce((a, b) => a + b, 0) as number) / 4;
   assert.ok(Math.abs(r.loss - mean4) < LOSS_TOLERANCE);
   const out = join(tmp, "memo.jsonl");
-  const m = await dataCli([
+  const m = await cliInProcess([
     "memorization",
     join(repo, "step143000"),
     "--data",
@@ -178,7 +178,7 @@ test("eval --data --batch-of and memorization from the command line", async () =
     lines.map((l) => l.item),
     want.map((w) => w.item),
   );
-  const short = await dataCli([
+  const short = await cliInProcess([
     "eval",
     join(repo, "step1000"),
     "--data",
@@ -193,10 +193,10 @@ test("eval --data --batch-of and memorization from the command line", async () =
     short.stderr,
     /ContextTooShortError: .*document\.idx: items of 2049 tokens need a context of 2048; the model has 64\n$/,
   );
-  const usage = await dataCli(["eval", join(repo, "step1000"), "--data", data]);
+  const usage = await cliInProcess(["eval", join(repo, "step1000"), "--data", data]);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--data needs --batch-of N/);
-  const d = await dataCli(["dataset", data, "--batch-size", "8", "--json"]);
+  const d = await cliInProcess(["dataset", data, "--batch-size", "8", "--json"]);
   assert.deepEqual(
     (({ items, steps, uniformItemTokens }) => ({ items, steps, uniformItemTokens }))(
       JSON.parse(d.stdout),
@@ -213,7 +213,7 @@ test("eval REPO --steps --data: each step on its next batch and on a fixed batch
   };
   const args = ["eval", repo, "--steps", "0,512,1000", "--data", data, "--batch-of", "0"];
   const geometry = ["--batch-size", "8", "--seq-length", "65"];
-  const e = await dataCli([...args, ...geometry, "--json"]);
+  const e = await cliInProcess([...args, ...geometry, "--json"]);
   assert.equal(e.code, 0, e.stderr);
   const r = JSON.parse(e.stdout) as {
     fixedBatch: number;
@@ -228,7 +228,7 @@ test("eval REPO --steps --data: each step on its next batch and on a fixed batch
     assert.ok(Math.abs(s.nextBatch.loss - golden(s.step, s.step)) < LOSS_TOLERANCE, `${s.step}`);
     assert.ok(Math.abs(s.fixedBatch.loss - golden(s.step, 0)) < LOSS_TOLERANCE, `${s.step} fixed`);
   }
-  const missing = await dataCli(["eval", repo, "--steps", "0,3", "--data", data, ...geometry]);
+  const missing = await cliInProcess(["eval", repo, "--steps", "0,3", "--data", data, ...geometry]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /step 3/);
 });

@@ -12,9 +12,9 @@ import { openIndexedDataset } from "../../src/data/indexed-dataset.js";
 import { createDatasetRoutes } from "../../src/server/datasets.js";
 import { startHubServer } from "../../src/server/hub.js";
 import { HttpStats } from "../../src/source/http.js";
+import { cliInProcess } from "../cli/run.js";
 import { fixture } from "../helpers.js";
 import { geometry, sha256, tempDir, writeGeometry } from "./make-dataset.js";
-import { dataCli } from "./run.js";
 
 /** The budget of the issue: a batch's bytes plus 256 KiB, at most 3 requests per shard touched. */
 const SLACK_BYTES = 256 << 10;
@@ -110,7 +110,10 @@ test("step 1 over HTTP: numpy's bytes, within the request and byte budget", asyn
 test("the CLI over HTTP: the same .npy and summary as from the local folder", async () => {
   const env = { HF_ENDPOINT: hub.url };
   const remote = join(out, "cli-remote.npy");
-  const r = await dataCli(["batch", `${repo}@main`, "--step", "1", "--out", remote, "--json"], env);
+  const r = await cliInProcess(
+    ["batch", `${repo}@main`, "--step", "1", "--out", remote, "--json"],
+    { env },
+  );
   assert.equal(r.code, 0, r.stderr);
   assert.equal(sha256(readFileSync(remote)), geometry().batches["1..1"]?.sha256);
   const summary = JSON.parse(r.stdout);
@@ -118,8 +121,8 @@ test("the CLI over HTTP: the same .npy and summary as from the local folder", as
     [summary.items, summary.firstItem, summary.httpRequests, summary.eodTokens],
     [1024, 1024, 6, geometry().batches["1..1"]?.eodTokens],
   );
-  const a = await dataCli(["dataset", join(root, "geometry", "sharded"), "--json"]);
-  const b = await dataCli(["dataset", repo, "--json"], env);
+  const a = await cliInProcess(["dataset", join(root, "geometry", "sharded"), "--json"]);
+  const b = await cliInProcess(["dataset", repo, "--json"], { env });
   assert.equal(b.code, 0, b.stderr);
   const strip = (s: string) =>
     JSON.stringify(JSON.parse(s), (k, v) =>
@@ -145,9 +148,9 @@ test("a folder, a prefix and a resolve URL inside the repository", async () => {
 
 test("a missing shard, repository and revision are one-line errors naming them", async () => {
   const env = { HF_ENDPOINT: hub.url };
-  const r = await dataCli(
+  const r = await cliInProcess(
     ["batch", "hf://datasets/EleutherAI/broken", "--step", "0", "--batch-size", "8"],
-    env,
+    { env },
   );
   assert.equal(r.code, 1);
   assert.equal(
@@ -155,7 +158,7 @@ test("a missing shard, repository and revision are one-line errors naming them",
     "neox-ckpt: NotFoundError: hf://datasets/EleutherAI/broken@main: shard document-00001-of-00004.bin is missing (4 of the 5 shards are there)\n",
   );
   for (const address of ["hf://datasets/EleutherAI/nothing", `${repo}@step9`]) {
-    const x = await dataCli(["dataset", address], env);
+    const x = await cliInProcess(["dataset", address], { env });
     assert.equal(x.code, 1);
     assert.match(
       x.stderr,

@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { cli } from "../cli/run.js";
+import { cliInProcess } from "../cli/run.js";
 import { demoFixture } from "../demo-fixture.js";
 import { repoRoot } from "../helpers.js";
 
@@ -19,8 +19,16 @@ before(async () => {
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-test("eval on the demo series: held-out loss falls from step 0 to the end of training", () => {
-  const r = cli(["eval", repo, "--steps", "0,512,4000,143000", "--text", text, "--json"]);
+test("eval on the demo series: held-out loss falls from step 0 to the end of training", async () => {
+  const r = await cliInProcess([
+    "eval",
+    repo,
+    "--steps",
+    "0,512,4000,143000",
+    "--text",
+    text,
+    "--json",
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const rows = JSON.parse(r.stdout) as { checkpoint: string; loss: number; perplexity: number }[];
   assert.deepEqual(
@@ -33,9 +41,15 @@ test("eval on the demo series: held-out loss falls from step 0 to the end of tra
   assert.ok(s143000 < s0 - 1, `trained ${s143000} vs initial ${s0}`);
 });
 
-test("logits --json from a NeoX step and from its HF conversion agree", () => {
-  const a = cli(["logits", join(repo, "step143000"), "--ids", "5,17,100,3", "--json"]);
-  const b = cli(["logits", hf, "--ids", "5,17,100,3", "--json"]);
+test("logits --json from a NeoX step and from its HF conversion agree", async () => {
+  const a = await cliInProcess([
+    "logits",
+    join(repo, "step143000"),
+    "--ids",
+    "5,17,100,3",
+    "--json",
+  ]);
+  const b = await cliInProcess(["logits", hf, "--ids", "5,17,100,3", "--json"]);
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
   const la = JSON.parse(a.stdout) as { ids: number[]; logits: number[][] };
@@ -45,31 +59,31 @@ test("logits --json from a NeoX step and from its HF conversion agree", () => {
   assert.deepEqual(JSON.parse(b.stdout), la);
 });
 
-test("bad inputs exit 1 with a clear message", () => {
-  const big = cli(["logits", join(repo, "step0"), "--ids", "1,256"]);
+test("bad inputs exit 1 with a clear message", async () => {
+  const big = await cliInProcess(["logits", join(repo, "step0"), "--ids", "1,256"]);
   assert.equal(big.code, 1);
   assert.match(big.stderr, /token id 256/);
   const empty = join(tmp, "empty.txt");
   writeFileSync(empty, "   \n");
-  const e = cli(["eval", join(repo, "step0"), "--text", empty]);
+  const e = await cliInProcess(["eval", join(repo, "step0"), "--text", empty]);
   assert.equal(e.code, 1);
   assert.match(e.stderr, /empty/);
   const bare = join(tmp, "no-tokenizer");
   cpSync(join(repo, "step512"), bare, { recursive: true });
   rmSync(join(bare, "tokenizer.json"));
-  const noTok = cli(["eval", bare, "--text", text]);
+  const noTok = await cliInProcess(["eval", bare, "--text", text]);
   assert.equal(noTok.code, 1);
   assert.match(noTok.stderr, /tokenizer/);
 });
 
-test("eval --steps with a step the repository lacks: the error names it and the closest steps", () => {
-  const r = cli(["eval", repo, "--steps", "0,3", "--text", text]);
+test("eval --steps with a step the repository lacks: the error names it and the closest steps", async () => {
+  const r = await cliInProcess(["eval", repo, "--steps", "0,3", "--text", text]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /no step 3 \(closest: [24]\); it has 20 steps: 0, 1, 2, 4/);
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
 });
 
-test("generate stops at the tokenizer's end-of-text token unless --ignore-eos, and at a full context, and says so", () => {
+test("generate stops at the tokenizer's end-of-text token unless --ignore-eos, and at a full context, and says so", async () => {
   // The demo tokenizer with <|endoftext|> moved to the id of " and", which the model writes
   // second after "the quick" (greedy): the ids of the prompt do not change.
   const t = JSON.parse(readFileSync(join(repoRoot, "data/pythia-micro/tokenizer.json"), "utf8"));
@@ -82,8 +96,8 @@ test("generate stops at the tokenizer's end-of-text token unless --ignore-eos, a
   const tok = join(tmp, "eos-is-and.json");
   writeFileSync(tok, JSON.stringify(t));
   const args = ["generate", hf, "--prompt", "the quick", "--tokenizer", tok, "--quiet"];
-  const stopped = cli([...args, "--max-new-tokens", "20"]);
-  const goOn = cli([...args, "--max-new-tokens", "100", "--ignore-eos"]);
+  const stopped = await cliInProcess([...args, "--max-new-tokens", "20"]);
+  const goOn = await cliInProcess([...args, "--max-new-tokens", "100", "--ignore-eos"]);
   for (const r of [stopped, goOn]) assert.equal(r.code, 0, r.stderr);
   assert.match(stopped.stdout, /^the quick\S*<\|endoftext\|>\n$/);
   assert.match(

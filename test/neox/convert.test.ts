@@ -16,7 +16,7 @@ import { after, test } from "node:test";
 import { openSafetensorsDir } from "../../src/safetensors/read-dir.js";
 import { openTorchPath } from "../../src/torch/load.js";
 import { walkTensors } from "../../src/torch/walk.js";
-import { cli, cliInProcess } from "../cli/run.js";
+import { cliInProcess } from "../cli/run.js";
 import { fixture } from "../helpers.js";
 
 /** tools/make_hf_tokenizer_fixtures.py: the tokenizer files Python writes for each tokenizer. */
@@ -101,7 +101,7 @@ test("a non-empty --out is refused without --force, replaced with it", async () 
   const out = join(tmp, "occupied");
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, "keep.txt"), "x");
-  const r = cli(["convert", fixture("neox/pipeline-tp2-dp3-eraA"), "--out", out]);
+  const r = await cliInProcess(["convert", fixture("neox/pipeline-tp2-dp3-eraA"), "--out", out]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /not empty/);
   assert.ok(existsSync(join(out, "keep.txt")));
@@ -135,13 +135,13 @@ test("--dry-run prints the plan and writes nothing", async () => {
   assert.ok(!existsSync(out));
 });
 
-test("a truncated shard fails the conversion and leaves no output folder behind", () => {
+test("a truncated shard fails the conversion and leaves no output folder behind", async () => {
   const d = join(tmp, "trunc-src");
   cpSync(fixture("neox/pipeline-tp2-dp3-eraA"), d, { recursive: true });
   const f = join(d, "global_step100", "layer_06-model_01-model_states.pt");
   truncateSync(f, 3000);
   const out = join(tmp, "trunc-out");
-  const r = cli(["convert", d, "--out", out]);
+  const r = await cliInProcess(["convert", d, "--out", out]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /layer_06-model_01-model_states\.pt/);
   assert.ok(!existsSync(out));
@@ -175,7 +175,7 @@ test("diff: a NeoX step and its conversion are equal tensor for tensor", async (
     ).code,
     0,
   );
-  const r2 = cli(["diff", out, b16, "--json"]);
+  const r2 = await cliInProcess(["diff", out, b16, "--json"]);
   assert.equal(r2.code, 4);
   const d2 = JSON.parse(r2.stdout) as { tensors: { status: string; maxAbsDiff?: number }[] };
   assert.ok(d2.tensors.some((t) => t.status === "differ" && (t.maxAbsDiff ?? 0) > 0));

@@ -33,7 +33,7 @@ import type { PyDict } from "../../src/torch/pyvalue.js";
 import { TensorRef } from "../../src/torch/tensor.js";
 import { walkTensors } from "../../src/torch/walk.js";
 import { crc32 } from "../../src/util/crc32.js";
-import { cli } from "../cli/run.js";
+import { cliInProcess } from "../cli/run.js";
 import { type DemoFixture, demoFixture, STALE_FILE } from "../demo-fixture.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-demo-"));
@@ -65,7 +65,7 @@ test("demo writes 20 steps, verifies clean and converts the last one", async () 
   const foreign = join(tmp, "foreign");
   mkdirSync(foreign);
   writeFileSync(join(foreign, "mine.txt"), "x");
-  const r = cli(["demo", "--out", foreign]);
+  const r = await cliInProcess(["demo", "--out", foreign]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /not made by 'neox-ckpt demo'/);
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
@@ -108,8 +108,8 @@ test("optim on a demo step gives back torch's fp32 masters and Adam moments bit 
   await series.source.close();
 });
 
-test("audit: the demo repository is clean", () => {
-  const r = cli(["audit", repo, "--deep", "--strict", "--json"]);
+test("audit: the demo repository is clean", async () => {
+  const r = await cliInProcess(["audit", repo, "--deep", "--strict", "--json"]);
   assert.equal(r.code, 0, r.stdout);
   assert.deepEqual(JSON.parse(r.stdout).findings, []);
 });
@@ -128,7 +128,7 @@ async function withDefect(
   make(dir);
   let findings: { revision: string; kind: string; file?: string }[];
   if (how === "cli") {
-    const r = cli(["audit", dir, "--deep", "--json", "--strict"]);
+    const r = await cliInProcess(["audit", dir, "--deep", "--json", "--strict"]);
     assert.equal(r.code, 3, `${name}: ${r.stdout}${r.stderr}`);
     findings = JSON.parse(r.stdout).findings;
   } else {

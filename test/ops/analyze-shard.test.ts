@@ -14,7 +14,7 @@ import { analyzeShard, mergeAnalysis } from "../../src/ops/analyze-shard.js";
 import { assignShards, shareOf } from "../../src/ops/jobs/assign.js";
 import { decodeNumbers, encodeNumbers, JobPartsError } from "../../src/ops/jobs/parts.js";
 import { openRepository } from "../../src/repo/repository.js";
-import { cliAsync } from "../cli/run.js";
+import { cliInProcess } from "../cli/run.js";
 import { demoFixture } from "../demo-fixture.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-analyze-shard-"));
@@ -31,10 +31,20 @@ before(async () => {
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 test("three shares merged are byte-identical to one process; a rerun share skips its units", async () => {
-  const one = await cliAsync(["analyze", repo, "--out", single, ...args]);
+  // Plots are compared byte for byte between runs of one process: vega's SVG ids must not
+  // depend on what the process rendered before (src/analysis/plots.ts resets them).
+  const one = await cliInProcess(["analyze", repo, "--out", single, ...args]);
   assert.equal(one.code, 0, one.stderr);
 
-  const cliShare = await cliAsync(["analyze", repo, "--out", sharded, ...args, "--shard", "0/3"]);
+  const cliShare = await cliInProcess([
+    "analyze",
+    repo,
+    "--out",
+    sharded,
+    ...args,
+    "--shard",
+    "0/3",
+  ]);
   assert.equal(cliShare.code, 0, cliShare.stderr);
   assert.match(
     cliShare.stdout,
@@ -59,7 +69,7 @@ test("three shares merged are byte-identical to one process; a rerun share skips
     await planned.close();
   }
 
-  const merged = await cliAsync(["analyze", "--merge", sharded]);
+  const merged = await cliInProcess(["analyze", "--merge", sharded]);
   assert.equal(merged.code, 0, merged.stderr);
   const files = readdirSync(single).sort();
   assert.equal(files.length, 12); // metrics.json, metrics.csv, 5 plots × (SVG + PNG)
@@ -79,7 +89,7 @@ test("a merge with a unit missing or torn names it and exits 1; a usage mistake 
   const victim = join(parts, "gpt_neox.layers.1.mlp.dense_4h_to_h.weight.json");
   const text = readFileSync(victim, "utf8");
   unlinkSync(victim);
-  const r = await cliAsync(["analyze", "--merge", sharded]);
+  const r = await cliInProcess(["analyze", "--merge", sharded]);
   assert.equal(r.code, 1);
   assert.match(
     r.stderr,
@@ -89,7 +99,7 @@ test("a merge with a unit missing or torn names it and exits 1; a usage mistake 
   await assert.rejects(mergeAnalysis(sharded), JobPartsError);
   writeFileSync(victim, text);
   await assert.rejects(mergeAnalysis(single), /job\.json: no job file/);
-  const usage = await cliAsync(["analyze", repo, "--merge", sharded]);
+  const usage = await cliInProcess(["analyze", repo, "--merge", sharded]);
   assert.equal(usage.code, 2, usage.stderr);
 });
 

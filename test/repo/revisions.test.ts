@@ -13,7 +13,7 @@ import { RepositoryNotFoundError } from "../../src/source/hub-api.js";
 import { HubFolder } from "../../src/source/hub-folder.js";
 import { RevisionNotFoundError, revisionNotFound } from "../../src/source/revision-not-found.js";
 import { CheckpointError, NotFoundError } from "../../src/util/errors.js";
-import { cliAsync as cli } from "../cli/run.js";
+import { cliInProcess } from "../cli/run.js";
 import { copyTwoSteps } from "./same-as-local.js";
 
 const root = mkdtempSync(join(tmpdir(), "neox-revs-"));
@@ -118,21 +118,23 @@ test("a repository the hub does not have is a RepositoryNotFoundError", async ()
 });
 
 test("commands: a repository without @REV, download's default main, a mistyped step", async () => {
-  const inspect = await cli(["inspect", "hf://org/steps"], { env: env() });
+  const inspect = await cliInProcess(["inspect", "hf://org/steps"], { env: env() });
   assert.equal(inspect.code, 1, inspect.stderr);
   assert.match(
     inspect.stderr,
     /has no revision main: its branches are training steps, so name one/,
   );
   assert.match(inspect.stderr, /e\.g\. hf:\/\/org\/steps@step200/);
-  const dl = await cli(["download", "hf://org/steps", "--out", join(out, "dl")], { env: env() });
+  const dl = await cliInProcess(["download", "hf://org/steps", "--out", join(out, "dl")], {
+    env: env(),
+  });
   assert.equal(dl.code, 1, dl.stderr);
   assert.match(dl.stderr, /hf:\/\/org\/steps has no revision main/);
-  const typo = await cli(["inspect", "hf://org/steps@step3"], { env: env() });
+  const typo = await cliInProcess(["inspect", "hf://org/steps@step3"], { env: env() });
   assert.equal(typo.code, 1);
   assert.match(typo.stderr, /no revision step3; the closest steps are step2 and step4/);
   assert.doesNotMatch(typo.stderr + inspect.stderr + dl.stderr, /HTTP 404|path not found|\n\s+at /);
   // The revision the message suggests is one that works.
-  const ok = await cli(["inspect", "hf://org/steps@step200", "--json"], { env: env() });
+  const ok = await cliInProcess(["inspect", "hf://org/steps@step200", "--json"], { env: env() });
   assert.equal(ok.code, 0, ok.stderr);
 });

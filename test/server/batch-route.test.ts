@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { BatchResponse } from "../../src/server/batch-route.js";
 import { startViewer, type ViewerServer } from "../../src/server/viewer.js";
-import { cli } from "../cli/run.js";
+import { cliInProcess } from "../cli/run.js";
 import { type DemoFixture, demoFixture } from "../demo-fixture.js";
 import { fixture } from "../helpers.js";
 
@@ -159,15 +159,41 @@ test("without --data: api/repo says so and api/batch is a 404 that says how", as
   );
 });
 
-test("view --data: a missing dataset is exit 1 in one line, bad numbers are usage errors", () => {
-  const missing = cli(["view", demo.repo, "--data", join(demo.out, "no-such-data"), "--port", "0"]);
+test("view --data: a missing dataset is exit 1 in one line, bad numbers are usage errors", async () => {
+  // In this process: each of these fails before the viewer would start listening.
+  const missing = await cliInProcess([
+    "view",
+    demo.repo,
+    "--data",
+    join(demo.out, "no-such-data"),
+    "--port",
+    "0",
+  ]);
   assert.equal(missing.code, 1, missing.stderr);
   assert.equal(missing.stderr.trim().split("\n").length, 1, missing.stderr);
   assert.match(missing.stderr, /no-such-data/);
-  const bad = cli(["view", demo.repo, "--data", data, "--batch-size", "0", "--port", "0"]);
+  const bad = await cliInProcess([
+    "view",
+    demo.repo,
+    "--data",
+    data,
+    "--batch-size",
+    "0",
+    "--port",
+    "0",
+  ]);
   assert.equal(bad.code, 2, bad.stderr);
   assert.match(bad.stderr, /--batch-size/);
-  const big = cli(["view", demo.repo, "--data", data, "--batch-size", "9000", "--port", "0"]);
+  const big = await cliInProcess([
+    "view",
+    demo.repo,
+    "--data",
+    data,
+    "--batch-size",
+    "9000",
+    "--port",
+    "0",
+  ]);
   assert.equal(big.code, 1, big.stderr);
   assert.match(big.stderr, /8200 items, less than one iteration of --batch-size 9000\n$/);
 });

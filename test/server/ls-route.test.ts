@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { startViewer, type ViewerServer } from "../../src/server/viewer.js";
-import { cliAsync } from "../cli/run.js";
+import { cliInProcess } from "../cli/run.js";
 import { demoDir } from "../demo-fixture.js";
 
 const tmp = await demoDir();
@@ -27,8 +27,8 @@ test("api/ls answers what `neox-ckpt ls` prints for that file, text and JSON", a
   const path = join(repoDir, "step1000", FILE);
   const [r, text, asJson] = await Promise.all([
     api(`ls/step1000/${FILE}`),
-    cliAsync(["ls", path]),
-    cliAsync(["ls", "--json", path]),
+    cliInProcess(["ls", path]),
+    cliInProcess(["ls", "--json", path]),
   ]);
   assert.equal(r.status, 200);
   const body = (await r.json()) as Record<string, unknown>;
@@ -43,7 +43,7 @@ test("api/ls answers what `neox-ckpt ls` prints for that file, text and JSON", a
   assert.equal(body.file, FILE);
   assert.equal(body.maxItems, 24);
   // Fewer items per container: the CLI's --max-items, the same text.
-  const few = await cliAsync([
+  const few = await cliInProcess([
     "ls",
     "--max-items",
     "2",

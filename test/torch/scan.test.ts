@@ -31,7 +31,7 @@ import { TensorRef } from "../../src/torch/tensor.js";
 import { formatTree, toJsonTree } from "../../src/torch/tree.js";
 import { distinctNames, scanForeign, walkTensors } from "../../src/torch/walk.js";
 import { ZipWriter } from "../../src/torch/zip-write.js";
-import { cli } from "../cli/run.js";
+import { cliInProcess } from "../cli/run.js";
 
 const F32 = DTYPES.get("float32") as DTypeInfo;
 const storage = () =>
@@ -244,7 +244,7 @@ function regexText(s: string): string {
 
 test("ls --json keeps the tree under value and adds the scan; clean files scan empty", async () => {
   const file = await writePt("hooks.pt", hidden[0]?.[1] as Uint8Array);
-  const r = cli(["ls", file, "--json"]);
+  const r = await cliInProcess(["ls", file, "--json"]);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout) as {
     format: string;
@@ -264,7 +264,7 @@ test("ls --json keeps the tree under value and adds the scan; clean files scan e
     "clean.pt",
     pickle((e) => tensor(e)),
   );
-  const c = JSON.parse(cli(["ls", clean, "--json"]).stdout) as { scan: ScanJson };
+  const c = JSON.parse((await cliInProcess(["ls", clean, "--json"])).stdout) as { scan: ScanJson };
   assert.deepEqual(c.scan, { foreignGlobals: [], calls: [], count: 0 });
   assert.equal((await lsHere(clean, { strict: true })).code, undefined);
   assert.match((await lsHere(clean, {})).out, /no foreign globals or calls\n$/);
@@ -281,19 +281,24 @@ test("tensors inside a foreign call's arguments are listed, marked with the call
       e.byte(op.REDUCE);
     }),
   );
-  const j = cli(["tensors", file, "--json", "--hash"]);
+  const j = await cliInProcess(["tensors", file, "--json", "--hash"]);
   assert.equal(j.code, 0, j.stderr);
   const rows = JSON.parse(j.stdout) as { name: string; foreign?: string; sha256: string }[];
   assert.deepEqual(
     rows.map((r) => [r.name, r.foreign]),
     [["w<args>[0]", "os.system"]],
   );
-  assert.match(cli(["tensors", file]).stdout, /^w<args>\[0\] .*\(inside os\.system\)\n$/);
+  assert.match(
+    (await cliInProcess(["tensors", file])).stdout,
+    /^w<args>\[0\] .*\(inside os\.system\)\n$/,
+  );
   const plain = await writePt(
     "plain.pt",
     pickle((e) => tensor(e)),
   );
-  const p = JSON.parse(cli(["tensors", plain, "--json", "--hash"]).stdout) as object[];
+  const p = JSON.parse(
+    (await cliInProcess(["tensors", plain, "--json", "--hash"])).stdout,
+  ) as object[];
   assert.deepEqual(p, [{ name: "w", dtype: "float32", shape: [2], sha256: rows[0]?.sha256 }]);
 });
 
@@ -346,11 +351,11 @@ test("names cannot forge rows or move the cursor: text escapes as Python's repr"
       e.byte(op.SETITEM);
     }),
   );
-  const t = cli(["tensors", file]);
+  const t = await cliInProcess(["tensors", file]);
   assert.equal(t.code, 0, t.stderr);
   assert.equal(t.stdout.split("\n").length, 2, t.stdout);
   assert.ok(t.stdout.startsWith("w.evil\\n\\x1b[2Jfake.weight  float32\\u202e "), t.stdout);
-  const ls = cli(["ls", file]);
+  const ls = await cliInProcess(["ls", file]);
   assert.equal(ls.code, 0, ls.stderr);
   for (const s of [ls.stdout, t.stdout]) {
     assert.ok(!s.includes("\x1b") && !s.includes("\u202e"));
@@ -358,7 +363,9 @@ test("names cannot forge rows or move the cursor: text escapes as Python's repr"
   }
   assert.match(ls.stdout, /<object os\\x1b\[31m\.sys\\ntem\(\)/);
   assert.match(ls.stdout, /object os\\x1b\[31m\.sys\\ntem at w\.obj/);
-  const json = JSON.parse(cli(["tensors", file, "--json"]).stdout) as { name: string }[];
+  const json = JSON.parse((await cliInProcess(["tensors", file, "--json"])).stdout) as {
+    name: string;
+  }[];
   assert.deepEqual(
     json.map((r) => r.name),
     [`w.${evil}`],
@@ -394,7 +401,9 @@ test("a key 'a.b' and a path a → b get distinct names; library names stay as t
   );
   assert.deepEqual(distinctNames(named), ["m['a.b']", "m.a.b", "m.a.c"]);
   await t.source.close();
-  const rows = JSON.parse(cli(["tensors", file, "--json"]).stdout) as { name: string }[];
+  const rows = JSON.parse((await cliInProcess(["tensors", file, "--json"])).stdout) as {
+    name: string;
+  }[];
   assert.deepEqual(
     rows.map((r) => r.name),
     ["m['a.b']", "m.a.b", "m.a.c"],
@@ -423,7 +432,7 @@ test("hostile shapes through the CLI: a billion laughs, 300k rows, a 2^40-elemen
   );
   const t0 = performance.now();
   for (const args of [["ls"], ["ls", "--json"], ["tensors", "--hash"], ["tensors", "--json"]]) {
-    const r = cli([args[0] as string, laughs, ...args.slice(1)]);
+    const r = await cliInProcess([args[0] as string, laughs, ...args.slice(1)]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stdout.length < 200_000, `${args.join(" ")}: ${r.stdout.length} characters`);
   }
@@ -446,7 +455,7 @@ test("hostile shapes through the CLI: a billion laughs, 300k rows, a 2^40-elemen
       e.byte(op.SETITEMS);
     }),
   );
-  const rows = cli(["tensors", wide, "--hash"]);
+  const rows = await cliInProcess(["tensors", wide, "--hash"]);
   assert.equal(rows.code, 0, rows.stderr);
   assert.equal(rows.stdout.split("\n").length, 300_001);
   const view = await writePt(
@@ -465,7 +474,7 @@ test("hostile shapes through the CLI: a billion laughs, 300k rows, a 2^40-elemen
     }),
   );
   const t1 = performance.now();
-  const bad = cli(["tensors", view, "--hash"]);
+  const bad = await cliInProcess(["tensors", view, "--hash"]);
   assert.equal(bad.code, 1);
   assert.match(
     bad.stderr,

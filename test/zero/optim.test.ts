@@ -6,7 +6,7 @@ import { after, test } from "node:test";
 import { openSafetensorsDir } from "../../src/safetensors/read-dir.js";
 import { openTorchPath } from "../../src/torch/load.js";
 import { walkTensors } from "../../src/torch/walk.js";
-import { cli, cliInProcess } from "../cli/run.js";
+import { cliInProcess } from "../cli/run.js";
 import { fixture } from "../helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-optim-"));
@@ -91,12 +91,12 @@ test("--params and --names neox select and rename; --format universal writes Dee
   ]);
 });
 
-test("a missing rank file or a corrupted partition: exit 1 naming the file, nothing left behind", () => {
+test("a missing rank file or a corrupted partition: exit 1 naming the file, nothing left behind", async () => {
   const d = join(tmp, "broken");
   cpSync(fixture("neox/pipeline-tp2-dp3-eraA"), d, { recursive: true });
   rmSync(join(d, "global_step100", "zero_pp_rank_2_mp_rank_00_optim_states.pt"));
   const out = join(tmp, "broken-out");
-  const r = cli(["optim", d, "--out", out]);
+  const r = await cliInProcess(["optim", d, "--out", out]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /zero_pp_rank_2_mp_rank_00_optim_states\.pt/);
   assert.ok(!existsSync(out));
@@ -118,7 +118,7 @@ test("verify fails precisely on one corrupted partition", async () => {
   writeSync(fd, new Uint8Array(new Float32Array([1234.5]).buffer), 0, 4, loc.byteOffset + 40);
   closeSync(fd);
   // The record no longer has its CRC-32: verify stops at the first whole read of it, naming it.
-  const bad = cli(["verify", d]);
+  const bad = await cliInProcess(["verify", d]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /optim_states\/data\/\d+\] at offset \d+: CRC-32 mismatch/);
   // With its CRC-32 rewritten to match, it is the content check that finds the change.
@@ -132,7 +132,7 @@ test("verify fails precisely on one corrupted partition", async () => {
   (await import("node:fs")).writeFileSync(file, b);
   const ok = await cliInProcess(["verify", fixture("neox/pipeline-tp2-dp3-eraA")]);
   assert.equal(ok.code, 0, ok.stdout);
-  const r = cli(["verify", d]);
+  const r = await cliInProcess(["verify", d]);
   assert.equal(r.code, 1);
   const fails = r.stdout.split("\n").filter((l) => l.startsWith("FAIL"));
   assert.equal(fails.length, 1, r.stdout);
