@@ -2,14 +2,12 @@
 import type { Command } from "commander";
 import { parseSize } from "../safetensors/size.js";
 import { CheckpointError } from "../util/errors.js";
+import { ENDPOINT_OPTION } from "./command-spec.js";
 import { UsageError } from "./errors.js";
 
 /** Adds `--endpoint`, for every command that may read a remote (`hf://`, `http(s)://`) address. */
 export function remoteOptions(c: Command): Command {
-  return c.option(
-    "--endpoint <url>",
-    "hub endpoint for hf:// addresses (default: HF_ENDPOINT, else https://huggingface.co)",
-  );
+  return c.option(ENDPOINT_OPTION.flags, ENDPOINT_OPTION.description);
 }
 
 /** Adds `--quiet` and `--progress`, for every command that may run long. */

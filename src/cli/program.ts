@@ -4,6 +4,7 @@
  * plotting nor the tokenizer nor the forward pass.
  */
 import { Command } from "commander";
+import { type CommandSpec, INSPECT } from "./command-spec.js";
 import { UsageError } from "./errors.js";
 import { jobOptions } from "./job-options.js";
 import { progressOptions, remoteOptions } from "./options.js";
@@ -22,6 +23,14 @@ function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K) {
     const action = (await load())[name] as (...a: unknown[]) => Promise<void>;
     await action(...args);
   };
+}
+
+/** A command declared in ./command-spec.ts, as commander's. */
+function fromSpec(spec: CommandSpec): Command {
+  const c = program.command(spec.name).description(spec.description);
+  for (const a of spec.arguments) c.argument(a.name, a.description);
+  for (const o of spec.options) c.option(o.flags, o.description, o.default);
+  return c;
 }
 
 export const program = new Command();
@@ -74,16 +83,8 @@ remoteOptions(
     .option("--hash", "add the SHA-256 of each tensor's contiguous little-endian bytes"),
 ).action(lazy(() => import("./tensors.js"), "tensorsCommand"));
 
-remoteOptions(
-  program
-    .command("inspect")
-    .description("describe a NeoX checkpoint step: model, parallelism, precision, files, tensors")
-    .argument(
-      "<ckpt>",
-      "step folder, global_stepN folder, a save folder with 'latest', or hf://ORG/NAME@REVISION",
-    )
-    .option("--json", "print the report as JSON"),
-).action(lazy(() => import("./inspect.js"), "inspectCommand"));
+// Declared as data: main.ts runs a plain `inspect` command line without this table.
+fromSpec(INSPECT).action(lazy(() => import("./inspect.js"), "inspectCommand"));
 
 progressOptions(
   remoteOptions(
@@ -321,22 +322,37 @@ progressOptions(
   ),
 ).action(lazy(() => import("./download.js"), "downloadCommand"));
 
-program
-  .command("serve")
-  .description(
-    "serve local repositories (ROOT/ORG/NAME/<revision>/…) read-only with the hub's HTTP API",
-  )
-  .argument("[root]", "folder holding ORG/NAME/<revision>/ folders")
-  .option("--host <host>", "address to listen on", "127.0.0.1")
-  .option("--port <n>", "port (0: any free port)", "8765")
-  .option("--follow-symlinks", "follow symbolic links that lead out of ROOT (default: not)")
-  .option("--hf", "also serve ORG/NAME-hf: each raw NeoX revision converted to HF on the fly")
-  .option("--synthetic <presets>", "also serve synthetic/pythia-P (20 steps, generated on demand)")
-  .option(
-    "--cors <origins>",
-    "let pages of these origins read the answers (comma-separated; * any, null file:// pages); default none",
-  )
-  .action(lazy(() => import("./serve.js"), "serveCommand"));
+remoteOptions(
+  program
+    .command("serve")
+    .description(
+      "serve repositories read-only with the hub's HTTP API: a local ROOT (ROOT/ORG/NAME/<revision>/…), or upstream hf://ORG/NAME repositories and s3://BUCKET/PREFIX roots, read lazily by range",
+    )
+    .argument(
+      "[root...]",
+      "a folder holding ORG/NAME/<revision>/ folders; or hf://ORG/NAME (served as ORG/NAME with the upstream's branches) and s3://BUCKET/PREFIX (PREFIX/ORG/NAME/<revision>/…, or PREFIX's step folders as one repository named by its last two parts), any number",
+    )
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <n>", "port (0: any free port)", "8765")
+    .option("--follow-symlinks", "follow symbolic links that lead out of ROOT (default: not)")
+    .option(
+      "--hf",
+      "also serve ORG/NAME-hf: each raw NeoX revision converted to HF on the fly (in front of hf:// or s3://: a converting cache)",
+    )
+    .option(
+      "--synthetic <presets>",
+      "also serve synthetic/pythia-P (20 steps, generated on demand)",
+    )
+    .option(
+      "--listing-ttl <seconds>",
+      "with hf:// or s3://: how long upstream branch lists and S3 listings are kept (a hub commit's tree is kept for the server's lifetime)",
+      "300",
+    )
+    .option(
+      "--cors <origins>",
+      "let pages of these origins read the answers (comma-separated; * any, null file:// pages); default none",
+    ),
+).action(lazy(() => import("./serve.js"), "serveCommand"));
 
 remoteOptions(
   program

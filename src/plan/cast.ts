@@ -9,6 +9,7 @@ import { takeBytes } from "../source/recycled-bytes.js";
 import type { DTypeInfo } from "../torch/dtype.js";
 import {
   bf16ToF32,
+  f16Bits,
   f16BitsTable,
   f32BitsToF16,
   f32ToBf16,
@@ -62,9 +63,17 @@ function halves(bytes: Uint8Array): Uint16Array {
   return new Uint16Array(b.buffer, b.byteOffset, b.byteLength >> 1);
 }
 
+/**
+ * Elements widened one by one before the 64K table is built: the table costs about as much as
+ * this many (a few ms at start-up), so a command that casts a few small tensors never pays it.
+ */
+let f16Untabled = 65536;
+
 /** float16 bits → float32 values, written through a bit view of `out` (no float math). */
 function widenF16(src: Uint16Array, out = new Uint32Array(src.length)): Float32Array {
-  lookup(src, f16BitsTable(), out);
+  f16Untabled -= src.length;
+  if (f16Untabled >= 0) for (let i = 0; i < src.length; i++) out[i] = f16Bits(src[i] as number);
+  else lookup(src, f16BitsTable(), out);
   return new Float32Array(out.buffer, out.byteOffset, src.length);
 }
 

@@ -14,25 +14,26 @@ let f16Table: Uint32Array | undefined;
 export function f16BitsTable(): Uint32Array {
   if (f16Table) return f16Table;
   const t = new Uint32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = (h & 0x8000) << 16;
-    const exp = (h >> 10) & 0x1f;
-    let mant = h & 0x3ff;
-    if (exp === 31) t[h] = sign | 0x7f800000 | (mant ? 0x400000 | (mant << 13) : 0);
-    else if (exp !== 0) t[h] = sign | ((exp + 112) << 23) | (mant << 13);
-    else if (mant === 0) t[h] = sign;
-    else {
-      // A subnormal m·2⁻²⁴ is normal in float32: shift the mantissa up to its leading 1.
-      let e = 113;
-      while ((mant & 0x400) === 0) {
-        mant <<= 1;
-        e--;
-      }
-      t[h] = sign | (e << 23) | ((mant & 0x3ff) << 13);
-    }
-  }
+  for (let h = 0; h < 65536; h++) t[h] = f16Bits(h);
   f16Table = t;
   return t;
+}
+
+/** The float32 bit pattern of half `h` (as int32: what {@link f16BitsTable} holds at `h`). */
+export function f16Bits(h: number): number {
+  const sign = (h & 0x8000) << 16;
+  const exp = (h >> 10) & 0x1f;
+  let mant = h & 0x3ff;
+  if (exp === 31) return sign | 0x7f800000 | (mant ? 0x400000 | (mant << 13) : 0);
+  if (exp !== 0) return sign | ((exp + 112) << 23) | (mant << 13);
+  if (mant === 0) return sign;
+  // A subnormal m·2⁻²⁴ is normal in float32: shift the mantissa up to its leading 1.
+  let e = 113;
+  while ((mant & 0x400) === 0) {
+    mant <<= 1;
+    e--;
+  }
+  return sign | (e << 23) | ((mant & 0x3ff) << 13);
 }
 
 /**
