@@ -16,7 +16,7 @@ import { selectNames } from "../repo/select.js";
 import { shardedFiles } from "../safetensors/shard.js";
 import { parseAddress } from "../source/address.js";
 import { writeDirAtomic } from "../source/atomic-write.js";
-import { addCopyStats, type CopyStats } from "../source/file-sink.js";
+import { addCopyStats, type CopyStats, type FileSinkOptions } from "../source/file-sink.js";
 import { writeOutputFolder } from "../source/output-folder.js";
 import { DTYPES, type DTypeInfo } from "../torch/dtype.js";
 import { NewStorage, NewTensor } from "../torch/new-tensor.js";
@@ -41,6 +41,8 @@ export interface OptimExportOptions {
   force?: boolean;
   maxShardSize?: string;
   onProgress?: (bytes: number, total: number) => void;
+  /** How local files are written (kernel copy or not; tests). Default: the process's. */
+  sink?: FileSinkOptions;
 }
 
 /** What {@link exportOptimizerStates} wrote. */
@@ -157,7 +159,8 @@ export async function optimFiles(
     }));
     const files = shardedFiles(tensors, { maxShardSize: opts.maxShardSize ?? "5GB" });
     for (const f of files.shards) {
-      const pf = safetensorsFile(`${k}/${f.file}`, f.layout);
+      const plain = safetensorsFile(`${k}/${f.file}`, f.layout);
+      const pf = opts.params ? plain : checkedBeforeKernelCopy(plain);
       shards.push(pf);
       order.push(pf);
     }
@@ -201,6 +204,67 @@ export async function optimFiles(
   };
 }
 
+/**
+ * Most bytes of a shard, as a fraction of its tensor data, that may be computed (a cast, a
+ * summed bias, a dim-1 merge) for its input to be checked before a kernel copy: those bytes are
+ * read twice (once to check their records, once to compute them).
+ */
+const MAX_COMPUTED_FRACTION = 1 / 8;
+
+/** Each shard's check of its input records, started once by whoever asks first. */
+const checks = new WeakMap<PlannedFile, () => Promise<void>>();
+const started = new WeakMap<PlannedFile, Promise<void>>();
+
+/**
+ * Reads the input bytes of `file`'s tensors once, so that their zip records' CRC-32 is checked
+ * and each tensor is then a run of an input file, copied inside the kernel; started once per
+ * file. Resolves at once for a file that is not checked this way (see {@link checkedBeforeKernelCopy}).
+ */
+export function prepareKernelCopy(file: PlannedFile): Promise<void> {
+  let p = started.get(file);
+  if (!p) {
+    p = checks.get(file)?.() ?? Promise.resolve();
+    // Whoever writes the file awaits it and hears of a failure; a check started ahead must not
+    // be an unhandled rejection meanwhile.
+    p.catch(() => undefined);
+    started.set(file, p);
+  }
+  return p;
+}
+
+/**
+ * `file` written so that its tensors' bytes are copied inside the kernel where the sink can:
+ * the ZeRO partitions' zip records are first read once to check their CRC-32 (a read from the
+ * page cache, far cheaper than a write from memory on the machines measured), since a kernel
+ * copy never shows the bytes to us; then every tensor is a run of an input file. Where the sink
+ * copies through memory anyway (no kernel-copy addon, an S3 object), or most bytes are computed,
+ * the bytes are checked as they stream instead, read once. Only for a whole selection of the
+ * parameters: a part of a partition read leaves its record unchecked.
+ */
+export function checkedBeforeKernelCopy(file: PlannedFile): PlannedFile {
+  const layout = file.layout;
+  if (!layout) return file;
+  const sources = layout.entries.map((e) => e.tensor.source);
+  if (!sources.every((s) => s instanceof PlanSource)) return file;
+  const plans = sources as PlanSource[];
+  const computed = plans.reduce(
+    (n, s) => n + (s.copiesSourceBytes ? 0 : s.numel * s.dtype.itemsize),
+    0,
+  );
+  if (computed > layout.dataSize * MAX_COMPUTED_FRACTION) return file;
+  const checked: PlannedFile = {
+    ...file,
+    write: async (sink, name, onData) => {
+      if (sink.copiesInKernel) await prepareKernelCopy(checked);
+      await file.write(sink, name, onData);
+    },
+  };
+  checks.set(checked, async () => {
+    for (const s of plans) await s.prepareRuns();
+  });
+  return checked;
+}
+
 /** Writes the step's optimizer states. */
 export async function exportOptimizerStates(
   step: NeoxStep,
@@ -227,14 +291,27 @@ export async function exportOptimizerStates(
     await writeOutputFolder(
       opts.out,
       async (folder) => {
-        for (const f of files.order) {
-          const stats = await folder.writeFile(f.path, (sink) =>
-            f.write(sink, `${folder.name}/${f.path}`, onData),
-          );
-          if (f.dataBytes > 0) addCopyStats(copy, stats);
+        const ahead: Promise<void>[] = [];
+        try {
+          for (const [i, f] of files.order.entries()) {
+            const stats = await folder.writeFile(f.path, async (sink) => {
+              if (sink.copiesInKernel && checks.has(f)) {
+                // The next shard's input is checked (reads, CRC-32 on this thread) while this
+                // one is copied inside the kernel (on the thread pool).
+                await prepareKernelCopy(f);
+                const next = files.order.slice(i + 1).find((x) => checks.has(x));
+                if (next) ahead.push(prepareKernelCopy(next));
+              }
+              await f.write(sink, `${folder.name}/${f.path}`, onData);
+            });
+            if (f.dataBytes > 0) addCopyStats(copy, stats);
+          }
+        } finally {
+          // Nothing reads the input after the command has returned or failed.
+          await Promise.allSettled(ahead);
         }
       },
-      { replace: opts.force, last: [OPTIMIZER_JSON] },
+      { replace: opts.force, last: [OPTIMIZER_JSON], sink: opts.sink },
     );
     return {
       out,

@@ -15,6 +15,7 @@ import {
   elementChunks,
   elementsPerChunk,
   MIN_RUN_BYTES,
+  readAhead,
   spans,
 } from "../torch/element-source.js";
 import { CheckpointError } from "../util/errors.js";
@@ -193,6 +194,34 @@ export class PlanSource implements ElementSource {
         return concatRuns(pieces.map((x) => ({ ...x, src: this.srcs[x.i] as ElementSource })));
       }
     }
+  }
+
+  /**
+   * True when the output is its sources' bytes unchanged, in pieces long enough to be copied
+   * as byte runs (a copy, or a concatenation of long row pieces, in the same dtype): what
+   * {@link runs} describes once the inputs allow it. False for a cast, a sum, an interleaving.
+   */
+  get copiesSourceBytes(): boolean {
+    if (this.p.dtype.name !== this.dtype.name || this.p.op === "sum") return false;
+    return (
+      this.p.op !== "cat" || this.inners.every((w) => w * this.dtype.itemsize >= MIN_RUN_BYTES)
+    );
+  }
+
+  /**
+   * Reads the output's bytes once and drops them (two chunks in flight, recycled buffers),
+   * unless {@link runs} already describes them: each read of a zip record counts toward its
+   * CRC-32 check, so once every tensor of a record has been read this way the record is checked
+   * and the runs of {@link copiesSourceBytes} outputs in it are described — a writer then copies
+   * them inside the kernel, which never shows the bytes to us. A record shared by several
+   * outputs (a ZeRO partition) is checked once all of them have been read.
+   */
+  async prepareRuns(opts: ExecuteOptions = {}): Promise<void> {
+    if (this.numel === 0) return;
+    if (this.copiesSourceBytes && (await this.runs(0, this.numel))) return;
+    const per = elementsPerChunk(this.dtype.itemsize, opts.chunkBytes ?? CHUNK_BYTES);
+    for await (const b of readAhead(elementChunks(this, per * this.dtype.itemsize)))
+      recycleBytes(b);
   }
 
   /** Float32 sum of the sources, in source order (spec §3.2). */

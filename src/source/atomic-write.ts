@@ -26,6 +26,11 @@ export interface ByteSink {
   copy(run: ByteRun): Promise<void>;
   /** Bytes accepted so far. */
   readonly written: number;
+  /**
+   * True when {@link copy} of a local file's run copies inside the kernel, never through memory
+   * (a local file with the kernel-copy addon). Absent or false: runs pass through memory anyway.
+   */
+  readonly copiesInKernel?: boolean;
 }
 
 /** Options of {@link writeFileAtomic} and {@link writeDirAtomic}. */

@@ -135,6 +135,15 @@ export class FileSink {
     return this.pos;
   }
 
+  /**
+   * True while runs of local files are copied inside the kernel (the addon is loaded and the
+   * kernel has not refused): bytes then never pass through memory, so a producer whose runs wait
+   * on a check of the input (a zip record's CRC-32) gains by reading them once to check first.
+   */
+  get copiesInKernel(): boolean {
+    return this.kernel !== undefined;
+  }
+
   /** Appends `bytes`; with `recycle`, the caller hands them over to be recycled once written. */
   async write(bytes: Uint8Array, recycle = false): Promise<void> {
     this.check();
