@@ -1,17 +1,18 @@
 /**
  * `npm test`'s runner: every compiled test file under dist/test, run by node's test runner with
  * as many files at once as the machine has cores (at least 2), the files that take longest
- * first. The runner starts files in the order it is given them, so a long file started last
- * would run alone at the end while the other cores idle; started first, it overlaps with the
- * many short files. The list below is ordered by wall time measured on the project's 2-core
+ * first: a long file started last would run alone at the end while the other cores idle;
+ * started first, it overlaps with the many short files. (`node --test FILES` sorts its files by
+ * name, so this calls node:test's `run()`, which keeps their order; the reporter is node's
+ * default: spec on a terminal, TAP otherwise, or `--test-reporter=spec|tap`.) The list below is ordered by wall time measured on the project's 2-core
  * machine (most of it spent waiting on a cluster, a browser or servers, not computing); a file
  * missing from it just runs in name order after these.
  */
-import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { run } from "node:test";
+import { spec, tap } from "node:test/reporters";
 import { fileURLToPath } from "node:url";
-
 const DIST_TEST = fileURLToPath(new URL("../test/", import.meta.url));
 
 /** Test files (under dist/test) that run longest, longest first. */
@@ -46,16 +47,19 @@ export function orderedTestFiles(dir = DIST_TEST): string[] {
     .map(({ f }) => `${dir}${f}`);
 }
 
+/** `--test-concurrency=N` and `--test-reporter=spec|tap` from the command line, else the defaults. */
+function flag(name: string): string | undefined {
+  const a = process.argv.slice(2).find((x) => x.startsWith(`--${name}=`));
+  return a?.slice(name.length + 3);
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const r = spawnSync(
-    process.execPath,
-    [
-      "--test",
-      `--test-concurrency=${Math.max(2, availableParallelism())}`,
-      ...process.argv.slice(2),
-      ...orderedTestFiles(),
-    ],
-    { stdio: "inherit" },
-  );
-  process.exitCode = r.status ?? 1;
+  // node:test's run() keeps the order of `files` (the `node --test` command line sorts them).
+  const concurrency = Number(flag("test-concurrency") ?? Math.max(2, availableParallelism()));
+  const reporter = (flag("test-reporter") ?? (process.stdout.isTTY ? "spec" : "tap")) === "spec";
+  const stream = run({ files: orderedTestFiles(), concurrency });
+  stream.on("test:fail", () => {
+    process.exitCode = 1;
+  });
+  stream.compose(reporter ? new spec() : tap).pipe(process.stdout);
 }

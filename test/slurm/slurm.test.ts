@@ -365,11 +365,15 @@ test("analyze.sbatch over the demo series on S3 + analyze-merge.sbatch equal one
     await c.check("scontrol", ["requeue", `${array2}_1`]);
     await c.run("scontrol", ["update", `JobId=${array2}_1`, "StartTime=now"]);
     const tasks2 = await finished(c, array2, 60_000);
-    assert.deepEqual(tasks2.map((x) => [x.task, x.state, x.exitCode, x.restarts]).sort(), [
-      ["0", "COMPLETED", "0:0", 0],
-      ["1", "COMPLETED", "0:0", 1],
-      ["2", "COMPLETED", "0:0", 0],
-    ]);
+    assert.deepEqual(
+      tasks2.map((x) => [x.task, x.state, x.exitCode, x.restarts]).sort(),
+      [
+        ["0", "COMPLETED", "0:0", 0],
+        ["1", "COMPLETED", "0:0", 1],
+        ["2", "COMPLETED", "0:0", 0],
+      ],
+      [0, 1, 2].map((t) => log(`neox-analyze-${array2}_${t}.out`)).join("\n"),
+    );
     // Slurm counts the cancelled run as a failed dependency: an afterok merge on this array
     // would wait forever (submitted before or after the requeue). The operator who cancelled
     // submits the merge once the array is done, with no dependency.
