@@ -1,7 +1,6 @@
 /**
  * `npm test`'s runner: every compiled test file under dist/test, run by node's test runner with
- * as many files at once as the machine has cores (at least 2), the files that take longest
- * first: a long file started last would run alone at the end while the other cores idle;
+ * one file more at once than the machine has cores, the files that take longest first: a long file started last would run alone at the end while the other cores idle;
  * started first, it overlaps with the many short files. (`node --test FILES` sorts its files by
  * name, so this calls node:test's `run()`, which keeps their order; the reporter is node's
  * default: spec on a terminal, TAP otherwise, or `--test-reporter=spec|tap`.) The list below is ordered by wall time measured on the project's 2-core
@@ -15,19 +14,25 @@ import { spec, tap } from "node:test/reporters";
 import { fileURLToPath } from "node:url";
 const DIST_TEST = fileURLToPath(new URL("../test/", import.meta.url));
 
-/** Test files (under dist/test) that run longest, longest first. */
+/**
+ * Test files (under dist/test) that run longest, in the order they start: those that mostly
+ * wait (a Slurm cluster, a browser, servers under injected faults; marked `wait`) alternate
+ * with those that mostly compute, so that while one slot waits the others keep the cores busy.
+ */
 export const LONGEST_FIRST = [
-  "slurm/slurm.test.js",
-  "repo/s3.test.js",
-  "server/static-viewer.test.js",
-  "repo/remote.test.js",
+  "slurm/slurm.test.js", // wait: ~43 s, 5 s of CPU
   "torch/pickle.test.js",
   "neox/demo.test.js",
-  "server/viewer.test.js",
-  "package/install.test.js",
+  "repo/s3.test.js", // wait
   "neox/reshard.test.js",
-  "torch/scan.test.js",
+  "server/static-viewer.test.js", // wait (and Chromium)
   "neox/synth.test.js",
+  "repo/remote.test.js", // wait
+  "data/demo-data.test.js",
+  "server/viewer.test.js", // wait (and Chromium)
+  "model/pythia160m.test.js",
+  "package/install.test.js", // wait (npm)
+  "torch/scan.test.js",
 ];
 
 /** Every test file under `dir`, the longest first, then the rest by name. */
@@ -55,7 +60,8 @@ function flag(name: string): string | undefined {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // node:test's run() keeps the order of `files` (the `node --test` command line sorts them).
-  const concurrency = Number(flag("test-concurrency") ?? Math.max(2, availableParallelism()));
+  // One file more than the cores: the slot of a waiting file leaves the cores to the others.
+  const concurrency = Number(flag("test-concurrency") ?? availableParallelism() + 1);
   const reporter = (flag("test-reporter") ?? (process.stdout.isTTY ? "spec" : "tap")) === "spec";
   const stream = run({ files: orderedTestFiles(), concurrency });
   stream.on("test:fail", () => {
