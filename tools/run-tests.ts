@@ -2,19 +2,22 @@
  * `npm test`'s runner: every compiled test file under dist/test, run by node's test runner with
  * as many files at once as the machine has cores (at least 2), the files that take longest
  * first: a long file started last would run alone at the end while the other cores idle;
- * started first, it overlaps with the many short files. (`node --test FILES` sorts its files by
+ * started first, it overlaps with the many short files. `node --test FILES` sorts its files by
  * name, so this calls node:test's `run()`, which keeps their order; the reporter is node's
- * default: spec on a terminal, TAP otherwise, or `--test-reporter=spec|tap`.) The list below is ordered by wall time measured on the project's 2-core
- * machine; a file missing from it runs in name order after these. Measured there too: one file
- * more than the cores, or the waiting files (cluster, browser, servers) in a pool of their own
- * beside two computing ones, were slower (2 min 43 s, 2 min 53 s against 2 min 38 s): a third
- * process on two cores costs more CPU time than the waits it fills.
+ * default (spec on a terminal, TAP otherwise) or `--test-reporter=spec|tap`.
+ *
+ * The list below is ordered by wall time measured on the project's 2-core machine; a file
+ * missing from it runs in name order after these. Measured there too: one file more than the
+ * cores, or the waiting files (cluster, browser, servers) in a pool of their own beside two
+ * computing ones, were slower (2 min 43 s and 2 min 53 s against 2 min 38 s): a third process
+ * on two cores costs more CPU time than the waits it fills.
  */
 import { readdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { run } from "node:test";
 import { spec, tap } from "node:test/reporters";
 import { fileURLToPath } from "node:url";
+
 const DIST_TEST = fileURLToPath(new URL("../test/", import.meta.url));
 
 /** Test files (under dist/test) that run longest, longest first. */
