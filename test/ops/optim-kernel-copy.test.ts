@@ -11,11 +11,9 @@ import {
   existsSync,
   mkdtempSync,
   openSync,
-  read,
   readdirSync,
   readFileSync,
   rmSync,
-  write,
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,37 +25,16 @@ import { openNeoxStep } from "../../src/neox/step.js";
 import { exportOptimizerStates, type OptimExportOptions } from "../../src/ops/optim.js";
 import { synthCheckpoint } from "../../src/ops/synth.js";
 import { writeNeoxStep } from "../../src/ops/write-neox-step.js";
-import type { KernelCopy } from "../../src/source/kernel-copy.js";
 import { openFolder } from "../../src/source/open.js";
 import { OutputWriteError } from "../../src/source/output-error.js";
 import { TorchFormatError } from "../../src/torch/errors.js";
 import { openTorchPath } from "../../src/torch/load.js";
 import { walkTensors } from "../../src/torch/walk.js";
 import { fixture } from "../helpers.js";
+import { standInKernel } from "../kernel-stand-in.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-optim-kernel-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** A kernel copy done with positional reads and writes, counting its calls; call `failAt` fails. */
-function standInKernel(failAt = 0): KernelCopy & { calls: number } {
-  const k = {
-    calls: 0,
-    copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, n: number) {
-      k.calls++;
-      if (k.calls === failAt)
-        return Promise.reject(Object.assign(new Error("i/o error"), { code: "EIO" }));
-      const buf = Buffer.allocUnsafe(n);
-      return new Promise<number>((resolve, reject) =>
-        read(fdIn, buf, 0, n, offIn, (e, got) =>
-          e
-            ? reject(e)
-            : write(fdOut, buf, 0, got, offOut, (e2, put) => (e2 ? reject(e2) : resolve(put))),
-        ),
-      );
-    },
-  };
-  return k;
-}
 
 async function runOptim(ckpt: string, opts: OptimExportOptions) {
   const step = await openNeoxStep(await openFolder(ckpt));

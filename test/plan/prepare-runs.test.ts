@@ -12,11 +12,9 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
-  read,
   readdirSync,
   readFileSync,
   rmSync,
-  write,
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,7 +26,6 @@ import type { TensorPlan } from "../../src/plan/plan.js";
 import { safetensorsLayout, writeSafetensorsTo } from "../../src/safetensors/write.js";
 import { writeFileAtomic } from "../../src/source/atomic-write.js";
 import type { FileSinkOptions } from "../../src/source/file-sink.js";
-import type { KernelCopy } from "../../src/source/kernel-copy.js";
 import { OutputWriteError } from "../../src/source/output-error.js";
 import { DTYPES, type DTypeInfo } from "../../src/torch/dtype.js";
 import type { ElementSource } from "../../src/torch/element-source.js";
@@ -38,6 +35,7 @@ import { NewStorage, NewTensor } from "../../src/torch/new-tensor.js";
 import { PyDict } from "../../src/torch/pyvalue.js";
 import { saveTorch } from "../../src/torch/save-torch.js";
 import { walkTensors } from "../../src/torch/walk.js";
+import { standInKernel } from "../kernel-stand-in.js";
 
 const F32 = DTYPES.get("float32") as DTypeInfo;
 const dir = mkdtempSync(join(tmpdir(), "neox-prepare-runs-"));
@@ -91,27 +89,6 @@ async function plans(path = input) {
     return { name: p.name, dtype: F32, shape: p.shape, byteLength: source.numel * 4, source };
   });
   return { tensors, want, close: () => t.source.close() };
-}
-
-/** A kernel copy done in JavaScript, counting its calls; call `failAt` fails with EIO. */
-function standInKernel(failAt = 0): KernelCopy & { calls: number } {
-  const k = {
-    calls: 0,
-    copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, n: number) {
-      k.calls++;
-      if (k.calls === failAt)
-        return Promise.reject(Object.assign(new Error("i/o error"), { code: "EIO" }));
-      const buf = Buffer.allocUnsafe(n);
-      return new Promise<number>((resolve, reject) =>
-        read(fdIn, buf, 0, n, offIn, (e, got) =>
-          e
-            ? reject(e)
-            : write(fdOut, buf, 0, got, offOut, (e2, put) => (e2 ? reject(e2) : resolve(put))),
-        ),
-      );
-    },
-  };
-  return k;
 }
 
 /** Writes the plans' safetensors file to `out`, each tensor's runs prepared first if `prepare`. */
