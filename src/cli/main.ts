@@ -37,15 +37,10 @@ async function main(): Promise<void> {
   });
   try {
     if (await runPlain(args)) return;
-  } catch (e) {
-    process.exitCode = (await import("./exit-code.js")).exitCodeOf(e);
-    return;
-  }
-  const { program } = await import("./program.js");
-  // Leftovers of interrupted runs that an output's write removes (or keeps) are named, one line each.
-  const { describeLeftover, setLeftoverListener } = await import("../source/leftovers.js");
-  setLeftoverListener((l) => process.stderr.write(`neox-ckpt: ${describeLeftover(l)}\n`));
-  try {
+    const { program } = await import("./program.js");
+    // Leftovers of interrupted runs that an output's write removes (or keeps) are named, one line each.
+    const { describeLeftover, setLeftoverListener } = await import("../source/leftovers.js");
+    setLeftoverListener((l) => process.stderr.write(`neox-ckpt: ${describeLeftover(l)}\n`));
     await program.parseAsync(process.argv);
   } catch (e) {
     // Loaded on failure only: it brings the progress module.
