@@ -6,8 +6,10 @@
  * The step folder appears whole or not at all (`writeDirAtomic`): a run that fails leaves
  * nothing behind, not even an empty folder.
  */
+
 import { lstat, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import pLimit from "p-limit";
 import { layerFileName, modelStatesFileName, optimStatesFileName } from "../neox/files.js";
 import {
   bufferNames,
@@ -67,38 +69,6 @@ export interface WriteNeoxOptions {
  * chunks in flight.
  */
 const FILES_IN_FLIGHT = 2;
-
-/**
- * Runs the jobs given to {@link add} with at most `limit` at once; {@link done} waits for all of
- * them and rethrows the first failure (the others are let finish first, so that nothing still
- * writes into a folder about to be removed).
- */
-class Overlapped {
-  private readonly running = new Set<Promise<void>>();
-  private failure: { error: unknown } | undefined;
-  constructor(private readonly limit: number) {}
-
-  async add(job: () => Promise<void>): Promise<void> {
-    while (this.running.size >= this.limit) await Promise.race(this.running);
-    if (this.failure) return this.done();
-    const p: Promise<void> = job()
-      .catch((error: unknown) => {
-        this.failure ??= { error };
-      })
-      .finally(() => this.running.delete(p));
-    this.running.add(p);
-  }
-
-  async done(): Promise<void> {
-    await this.settle();
-    if (this.failure) throw this.failure.error;
-  }
-
-  /** Waits for every job, ignoring failures (before a failure elsewhere is rethrown). */
-  async settle(): Promise<void> {
-    while (this.running.size > 0) await Promise.all(this.running);
-  }
-}
 
 /** The scalars the files record, defaults filled in. */
 export function scalarsOf(opts: WriteNeoxOptions) {
@@ -198,17 +168,30 @@ async function writeStepFiles(
   const order = writeOrder(s);
   const groupsOf = (r: number) => rankGroups(rankParams(ckpt, order, r, tp), hyper.weightDecay);
   await mkdir(stepDir, { recursive: true });
-  const files = new Overlapped(FILES_IN_FLIGHT);
-  const save = (name: string, value: PyDict) =>
-    files.add(async () => {
-      await saveTorch(join(stepDir, name), value);
-      opts.onFile?.(name);
-    });
+  // The values are lazy (tensors of sources), so all are built up front and queued; after the
+  // first failure the files not yet started are skipped, those being written finish (nothing
+  // still writes into a folder about to be removed), and the first failure is thrown.
+  const files = pLimit(FILES_IN_FLIGHT);
+  const writes: Promise<void>[] = [];
+  let failure: { error: unknown } | undefined;
+  const save = (name: string, value: PyDict) => {
+    writes.push(
+      files(async () => {
+        if (failure) return;
+        try {
+          await saveTorch(join(stepDir, name), value);
+          opts.onFile?.(name);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }),
+    );
+  };
 
   try {
     for (const layer of writtenLayers(order))
       for (let r = 0; r < tp; r++)
-        await save(layerFileName(layer, r), layerFileValue(ckpt, order, layer, r, tp));
+        save(layerFileName(layer, r), layerFileValue(ckpt, order, layer, r, tp));
     const buffers = bufferNames(s);
     for (let r = 0; r < tp; r++) {
       const paramGroups = groupsOf(r);
@@ -223,7 +206,7 @@ async function writeStepFiles(
         bufferNames: buffers,
         paramGroups,
       });
-      await save(modelStatesFileName(r), value);
+      save(modelStatesFileName(r), value);
     }
     if (ckpt.optimizer) {
       const lossScaler = dynamicLossScaler(lossScale, iteration);
@@ -234,15 +217,14 @@ async function writeStepFiles(
             era === "A"
               ? eraAOptimStates({ groups, dp, rank: d, reduceBucketSize, lossScaler })
               : eraBOptimStates({ groups, dp, rank: d, iteration, hyper, lossScaler });
-          await save(optimStatesFileName(d, r), value);
+          save(optimStatesFileName(d, r), value);
         }
       }
     }
-  } catch (e) {
-    // Building a file's value failed: the files being written finish before the folder goes.
-    await files.settle();
-    throw e;
+  } catch (error) {
+    failure ??= { error };
   }
-  await files.done();
+  await Promise.all(writes);
+  if (failure) throw failure.error;
   await writeStepExtras(stepDir, s, opts);
 }
