@@ -211,26 +211,16 @@ export async function optimFiles(
  */
 const MAX_COMPUTED_FRACTION = 1 / 8;
 
-/** Each shard's check of its input records, started once by whoever asks first. */
-const checks = new WeakMap<PlannedFile, () => Promise<void>>();
-const started = new WeakMap<PlannedFile, Promise<void>>();
-
-/**
- * Reads the input bytes of `file`'s tensors once, so that their zip records' CRC-32 is checked
- * and each tensor is then a run of an input file, copied inside the kernel; started once per
- * file. Resolves at once for a file that is not checked this way (see {@link checkedBeforeKernelCopy}).
- */
-export function prepareKernelCopy(file: PlannedFile): Promise<void> {
-  let p = started.get(file);
-  if (!p) {
-    p = checks.get(file)?.() ?? Promise.resolve();
-    // Whoever writes the file awaits it and hears of a failure; a check started ahead must not
-    // be an unhandled rejection meanwhile.
-    p.catch(() => undefined);
-    started.set(file, p);
-  }
-  return p;
+/** A shard whose input is read once to check it before its tensors are copied in the kernel. */
+interface CheckedFile extends PlannedFile {
+  /**
+   * Reads the input bytes of the file's tensors once, so that their zip records' CRC-32 is
+   * checked and each tensor is then a run of an input file; started once, by whoever asks first.
+   */
+  readonly check: () => Promise<void>;
 }
+
+const isChecked = (f: PlannedFile): f is CheckedFile => "check" in f;
 
 /**
  * `file` written so that its tensors' bytes are copied inside the kernel where the sink can:
@@ -252,16 +242,26 @@ export function checkedBeforeKernelCopy(file: PlannedFile): PlannedFile {
     0,
   );
   if (computed > layout.dataSize * MAX_COMPUTED_FRACTION) return file;
-  const checked: PlannedFile = {
+  let started: Promise<void> | undefined;
+  const check = (): Promise<void> => {
+    if (!started) {
+      started = (async () => {
+        for (const s of plans) await s.prepareRuns();
+      })();
+      // Whoever writes the file awaits it and hears of a failure; a check started ahead must
+      // not be an unhandled rejection meanwhile.
+      started.catch(() => undefined);
+    }
+    return started;
+  };
+  const checked: CheckedFile = {
     ...file,
+    check,
     write: async (sink, name, onData) => {
-      if (sink.copiesInKernel) await prepareKernelCopy(checked);
+      if (sink.copiesInKernel) await check();
       await file.write(sink, name, onData);
     },
   };
-  checks.set(checked, async () => {
-    for (const s of plans) await s.prepareRuns();
-  });
   return checked;
 }
 
@@ -295,12 +295,12 @@ export async function exportOptimizerStates(
         try {
           for (const [i, f] of files.order.entries()) {
             const stats = await folder.writeFile(f.path, async (sink) => {
-              if (sink.copiesInKernel && checks.has(f)) {
+              if (sink.copiesInKernel && isChecked(f)) {
                 // The next shard's input is checked (reads, CRC-32 on this thread) while this
                 // one is copied inside the kernel (on the thread pool).
-                await prepareKernelCopy(f);
-                const next = files.order.slice(i + 1).find((x) => checks.has(x));
-                if (next) ahead.push(prepareKernelCopy(next));
+                await f.check();
+                const next = files.order.slice(i + 1).find(isChecked);
+                if (next) ahead.push(next.check());
               }
               await f.write(sink, `${folder.name}/${f.path}`, onData);
             });
