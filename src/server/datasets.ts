@@ -15,7 +15,7 @@ import { stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { RootFence } from "./fence.js";
 import { allowMethods, GET_HEAD, HttpError, sendJson } from "./http.js";
-import { HubRoot, type LocalRevision } from "./hub-root.js";
+import { findRevision, HubRoot, type LocalRevision } from "./hub-root.js";
 import { sendFile } from "./send-file.js";
 import { requestOrigin, treePage } from "./tree-page.js";
 import type { TreeEntry } from "./walk-tree.js";
@@ -51,7 +51,7 @@ export async function createDatasetRoutes(opts: DatasetRoutesOptions): Promise<E
     if (org === undefined || name === undefined || rev === undefined) throw notFound("endpoint");
     const repo = await root.repository(org, name);
     if (!repo) throw notFound(`dataset ${org}/${name}`, "RepoNotFound");
-    const revision = root.revision(repo, rev);
+    const revision = findRevision(repo, rev);
     if (!revision) throw notFound(`revision ${rev}`, "RevisionNotFound");
     if (tree)
       await treeRoute(root, revision, rest.at(-1) === "" ? rest.slice(0, -1) : rest, req, res, url);

@@ -167,17 +167,6 @@ export class HubRoot implements RepositoryRoot<LocalRevision> {
     return folders;
   }
 
-  /**
-   * A revision by name, by the commit id served for it, or `HEAD` (the default revision: `main`,
-   * else the last step).
-   */
-  revision<R extends RevisionName>(
-    repo: { readonly revisions: readonly R[] },
-    rev: string,
-  ): R | undefined {
-    return findRevision(repo, rev);
-  }
-
   /** Every repository (up to `max`), sorted. */
   async repositories(max: number): Promise<LocalRepository[]> {
     const out: LocalRepository[] = [];
