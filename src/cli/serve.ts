@@ -67,12 +67,13 @@ export async function serveCommand(
   if (roots.length === 0 && presets.length === 0)
     throw new UsageError("serve needs ROOT, or --synthetic PRESET[,PRESET…]");
   if (roots.length === 0 && opts.hf) throw new UsageError("--hf needs ROOT");
-  // With --synthetic alone, or remote roots, an empty local root: only the synthetic and remote
-  // repositories are there. It is removed when the process exits, however it exits.
+  // With --synthetic alone, an empty local root: only the synthetic repositories are there. It
+  // is removed when the process exits, however it exits.
   const emptyRoot =
-    rootArg === undefined ? mkdtempSync(join(tmpdir(), "neox-ckpt-serve-")) : undefined;
+    roots.length === 0 ? mkdtempSync(join(tmpdir(), "neox-ckpt-serve-")) : undefined;
   if (emptyRoot) process.once("exit", () => rmSync(emptyRoot, { recursive: true, force: true }));
-  const root = rootArg ?? (emptyRoot as string);
+  // Undefined for remote roots.
+  const root = rootArg ?? emptyRoot;
   const followSymlinks = opts.followSymlinks === true;
   let synthetic: ReturnType<typeof syntheticRepositories> | undefined;
   try {
@@ -80,15 +81,16 @@ export async function serveCommand(
   } catch (e) {
     throw new UsageError(`--synthetic: ${(e as Error).message}`);
   }
-  const served: RepositoryRoot & { close?: () => Promise<void> } = remote.length
-    ? await openRemote(remote, opts.endpoint, ttlS)
-    : new HubRoot(await RootFence.create(root, followSymlinks));
+  const served: RepositoryRoot & { close?: () => Promise<void> } =
+    root === undefined
+      ? await openRemote(remote, opts.endpoint, ttlS)
+      : new HubRoot(await RootFence.create(root, followSymlinks));
   // The viewer and the datasets read a local root (`neox-ckpt view hf://…` views a remote one).
-  const viewer = remote.length ? undefined : createHubViewer({ root, followSymlinks });
+  const viewer = root === undefined ? undefined : createHubViewer({ root, followSymlinks });
   // Dataset repositories (Megatron indexed datasets) live under ROOT/datasets/ORG/NAME/<rev>/.
-  const datasetRoot = join(root, "datasets");
+  const datasetRoot = root === undefined ? undefined : join(root, "datasets");
   const datasets =
-    !remote.length && existsSync(datasetRoot)
+    datasetRoot !== undefined && existsSync(datasetRoot)
       ? await createDatasetRoutes({ root: datasetRoot, followSymlinks })
       : async () => false;
   const hf = opts.hf ? hfRepositories(served) : undefined;
