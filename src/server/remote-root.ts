@@ -23,8 +23,8 @@ import { stepOfName } from "../repo/revisions.js";
 import { authHeaders, parseAddress } from "../source/address.js";
 import type { ByteSource } from "../source/byte-source.js";
 import type { Folder } from "../source/folder.js";
-import { HttpSourceError, type HttpStats } from "../source/http.js";
-import { hubJson, RepositoryNotFoundError } from "../source/hub-api.js";
+import type { HttpStats } from "../source/http.js";
+import { hubRefs, RepositoryNotFoundError } from "../source/hub-api.js";
 import { type HubFileInfo, HubFolder } from "../source/hub-folder.js";
 import { S3Client, type S3ClientOptions } from "../source/s3-client.js";
 import { listObjects, type S3FileInfo, S3Folder } from "../source/s3-folder.js";
@@ -268,28 +268,29 @@ class HubUpstream implements Upstream {
   }
 
   private async fetchRefs(): Promise<RemoteRepository | undefined> {
-    const url = `${this.endpoint}/api/models/${this.repo}/refs`;
-    let body: unknown;
+    let refs: Awaited<ReturnType<typeof hubRefs>>;
     try {
-      body = await hubJson(url, {
-        headers: authHeaders(),
-        stats: this.opts.stats,
-        retries: this.opts.retries,
-        backoffMs: this.opts.backoffMs,
-      });
+      refs = await hubRefs(
+        { endpoint: this.endpoint, repo: this.repo },
+        {
+          headers: authHeaders(),
+          stats: this.opts.stats,
+          retries: this.opts.retries,
+          backoffMs: this.opts.backoffMs,
+        },
+      );
     } catch (e) {
-      // As hubRefs: a repository the hub does not know (or will not show) is not there.
-      if (e instanceof HttpSourceError && (e.status === 404 || e.status === 401)) return undefined;
+      // A repository the hub does not know (or will not show) is not there.
+      if (e instanceof RepositoryNotFoundError) return undefined;
       throw upstreamError(this.address, e);
     }
-    const branches = (body as { branches?: unknown } | null)?.branches;
     const revisions: UpstreamRevision[] = [];
-    for (const b of Array.isArray(branches) ? branches : []) {
-      const { name, targetCommit } = (b ?? {}) as { name?: unknown; targetCommit?: unknown };
-      if (typeof name !== "string" || name === "" || revisions.length >= MAX_REVISIONS) continue;
-      const commit =
-        typeof targetCommit === "string" && COMMIT_ID.test(targetCommit) ? targetCommit : undefined;
-      revisions.push(this.revision(name, commit));
+    for (const name of refs.branches) {
+      if (name === "" || revisions.length >= MAX_REVISIONS) continue;
+      const target = refs.commits.get(name);
+      revisions.push(
+        this.revision(name, target !== undefined && COMMIT_ID.test(target) ? target : undefined),
+      );
     }
     revisions.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { id: this.repo, revisions };

@@ -45,11 +45,11 @@ export function hubJson(url: string, opts: HubApiOptions = {}): Promise<unknown>
   return joinPages(url, (u) => hubPage(u, opts));
 }
 
-/** A repository's branch and tag names. */
+/** A repository's branch and tag names, and the commit each branch names where it names one. */
 export async function hubRefs(
   repo: HubRepo,
   opts: HubApiOptions = {},
-): Promise<{ branches: string[]; tags: string[] }> {
+): Promise<ReturnType<typeof refNames>> {
   const url = `${repo.endpoint}/api/models/${repo.repo}/refs`;
   let body: unknown;
   try {

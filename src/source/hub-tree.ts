@@ -62,8 +62,15 @@ export class RepositoryNotFoundError extends NotFoundError {
   }
 }
 
-/** The branch and tag names of a refs answer (entries without a string name are skipped). */
-export function refNames(body: unknown): { branches: string[]; tags: string[] } {
+/**
+ * The branch and tag names of a refs answer (entries without a string name are skipped), and
+ * the commit each branch names (`targetCommit`) where it names one.
+ */
+export function refNames(body: unknown): {
+  branches: string[];
+  tags: string[];
+  commits: Map<string, string>;
+} {
   const names = (list: unknown): string[] =>
     Array.isArray(list)
       ? list.flatMap((r) => {
@@ -72,5 +79,11 @@ export function refNames(body: unknown): { branches: string[]; tags: string[] } 
         })
       : [];
   const refs = (body ?? {}) as { branches?: unknown; tags?: unknown };
-  return { branches: names(refs.branches), tags: names(refs.tags) };
+  const commits = new Map<string, string>();
+  for (const b of Array.isArray(refs.branches) ? refs.branches : []) {
+    const { name, targetCommit } = (b ?? {}) as { name?: unknown; targetCommit?: unknown };
+    if (typeof name === "string" && typeof targetCommit === "string")
+      commits.set(name, targetCommit);
+  }
+  return { branches: names(refs.branches), tags: names(refs.tags), commits };
 }
