@@ -5,17 +5,7 @@
  * JavaScript, so the test needs no compiler.
  */
 import assert from "node:assert/strict";
-import {
-  closeSync,
-  cpSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, test } from "node:test";
@@ -28,10 +18,9 @@ import { writeNeoxStep } from "../../src/ops/write-neox-step.js";
 import { openFolder } from "../../src/source/open.js";
 import { OutputWriteError } from "../../src/source/output-error.js";
 import { TorchFormatError } from "../../src/torch/errors.js";
-import { openTorchPath } from "../../src/torch/load.js";
-import { walkTensors } from "../../src/torch/walk.js";
 import { fixture } from "../helpers.js";
 import { standInKernel } from "../kernel-stand-in.js";
+import { corruptFirstSubPartition } from "../zero/corrupt.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-optim-kernel-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -125,16 +114,7 @@ test("a corrupted partition is refused by the check before a kernel copy; nothin
   const d = join(tmp, "corrupt");
   cpSync(synth.A as string, d, { recursive: true });
   const file = join(d, "zero_pp_rank_1_mp_rank_00_optim_states.pt");
-  const t = await openTorchPath(file);
-  const lsp = walkTensors(t.value).find(
-    (x) => x.name === "optimizer_state_dict.local_sub_partitions_of_fp32_groups[0][0]",
-  );
-  assert.ok(lsp);
-  const loc = await lsp.tensor.storage.resolve();
-  await t.source.close();
-  const fd = openSync(file, "r+");
-  writeSync(fd, new Uint8Array(new Float32Array([1234.5]).buffer), 0, 4, loc.byteOffset + 40);
-  closeSync(fd);
+  await corruptFirstSubPartition(file);
   const out = join(tmp, "corrupt-out");
   await assert.rejects(
     runOptim(d, { out, sink: { kernel: standInKernel() } }),

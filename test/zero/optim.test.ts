@@ -8,6 +8,7 @@ import { openTorchPath } from "../../src/torch/load.js";
 import { walkTensors } from "../../src/torch/walk.js";
 import { cliInProcess } from "../cli/run.js";
 import { fixture } from "../helpers.js";
+import { corruptFirstSubPartition } from "./corrupt.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-optim-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -106,17 +107,7 @@ test("verify fails precisely on one corrupted partition", async () => {
   const d = join(tmp, "corrupt-partition");
   cpSync(fixture("neox/pipeline-tp2-dp3-eraA"), d, { recursive: true });
   const file = join(d, "global_step100", "zero_pp_rank_1_mp_rank_00_optim_states.pt");
-  const t = await openTorchPath(file);
-  const lsp = walkTensors(t.value).find(
-    (x) => x.name === "optimizer_state_dict.local_sub_partitions_of_fp32_groups[0][0]",
-  );
-  assert.ok(lsp);
-  const loc = await lsp.tensor.storage.resolve();
-  await t.source.close();
-  const { openSync, writeSync, closeSync } = await import("node:fs");
-  const fd = openSync(file, "r+");
-  writeSync(fd, new Uint8Array(new Float32Array([1234.5]).buffer), 0, 4, loc.byteOffset + 40);
-  closeSync(fd);
+  const loc = await corruptFirstSubPartition(file);
   // The record no longer has its CRC-32: verify stops at the first whole read of it, naming it.
   const bad = await cliInProcess(["verify", d]);
   assert.equal(bad.code, 1);
