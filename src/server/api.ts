@@ -30,6 +30,7 @@ import type { TensorPlan } from "../plan/plan.js";
 import { openRepository, type Repository, type Revision } from "../repo/repository.js";
 import { STATE_KINDS, type StateKind } from "../zero/rank-state.js";
 import { batchRoute, closeTrainingData, type TrainingDataOptions } from "./batch-route.js";
+import { Expiring } from "./expiring.js";
 import { allowMethods, HttpError, sendFailure, sendJson } from "./http.js";
 import { Lru, memo } from "./lru.js";
 import { lsRoute } from "./ls-route.js";
@@ -136,24 +137,18 @@ class ApiState {
   readonly reports = new Lru<Promise<unknown>>(REPORT_CACHE_SIZE);
   readonly stats = new Lru<Promise<TensorResponse>>(STATS_CACHE_SIZE);
   readonly compute: LimitFunction = pLimit(COMPUTE_CONCURRENCY);
-  private repo: { at: number; p: Promise<Repository> } | undefined;
+  private readonly repo = new Expiring<Repository>(REPOSITORY_TTL_MS);
 
   constructor(readonly opts: ViewerApiOptions) {}
 
   repository(): Promise<Repository> {
-    if (!this.repo || Date.now() - this.repo.at > REPOSITORY_TTL_MS) {
+    return this.repo.get(() => {
       const { repo, endpoint } = this.opts;
       const cacheDir = this.opts.cacheDir ?? process.env.NEOX_CKPT_CACHE_DIR;
-      const p = this.opts.open?.() ?? openRepository(repo, { endpoint, cacheDir });
-      const entry = { at: Date.now(), p };
-      this.repo = entry;
       // Listings are as fresh as the revision list: a step may be still being written.
       this.listings.clear();
-      p.catch(() => {
-        if (this.repo === entry) this.repo = undefined;
-      });
-    }
-    return this.repo.p;
+      return this.opts.open?.() ?? openRepository(repo, { endpoint, cacheDir });
+    });
   }
 
   async revision(name: string): Promise<Revision> {

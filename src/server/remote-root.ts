@@ -29,6 +29,7 @@ import { type HubFileInfo, HubFolder } from "../source/hub-folder.js";
 import { S3Client, type S3ClientOptions } from "../source/s3-client.js";
 import { listObjects, type S3FileInfo, S3Folder } from "../source/s3-folder.js";
 import { CheckpointError } from "../util/errors.js";
+import { Expiring } from "./expiring.js";
 import { isSafeName } from "./fence.js";
 import { HttpError } from "./http.js";
 import {
@@ -39,7 +40,7 @@ import {
   type RepositoryRoot,
   type SourceFile,
 } from "./hub-root.js";
-import { Lru } from "./lru.js";
+import { Lru, memo } from "./lru.js";
 import { identityEtag, type VirtualFile, type VirtualRevision } from "./virtual-repo.js";
 
 /** How long upstream branch lists and S3 listings are kept, by default: five minutes. */
@@ -107,24 +108,6 @@ const quoted = (tag: string) => `"${tag.replace(/^W\//, "").replace(/^"|"$/g, ""
 
 /** A listing time as HTTP dates carry it (whole seconds), so If-Range dates compare equal. */
 const wholeSeconds = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
-
-/** A value kept for a time; a failure is not kept. */
-class Expiring<V> {
-  private at = 0;
-  private value: Promise<V> | undefined;
-  constructor(private readonly ttlMs: number) {}
-
-  get(make: () => Promise<V>): Promise<V> {
-    if (this.value && Date.now() - this.at <= this.ttlMs) return this.value;
-    const p = make();
-    this.value = p;
-    this.at = Date.now();
-    p.catch(() => {
-      if (this.value === p) this.value = undefined;
-    });
-    return p;
-  }
-}
 
 /** What a file of an upstream listing is served as. */
 interface Listed {
@@ -214,12 +197,7 @@ class OpenFiles {
   });
 
   get(key: string, open: () => Promise<ByteSource>): Promise<ByteSource> {
-    const hit = this.lru.get(key);
-    if (hit) return hit;
-    const p = open();
-    this.lru.set(key, p);
-    p.catch(() => this.lru.deleteIf(key, p));
-    return p;
+    return memo(this.lru, key, open);
   }
 
   async close(): Promise<void> {
