@@ -5,6 +5,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Resvg } from "@resvg/resvg-js";
+import pLimit from "p-limit";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import type { Metrics } from "./metrics.js";
@@ -27,8 +28,8 @@ const loadPalette = (): Promise<PaletteModule> => {
   return palette;
 };
 
-/** The SVG renders so far, one at a time (see {@link toSvg}). */
-let svgQueue: Promise<unknown> = Promise.resolve();
+/** SVG renders, one at a time (see {@link toSvg}). */
+const oneSvgAtATime = pLimit(1);
 
 /**
  * The SVG of `spec`. vega numbers the gradients and clip paths of an SVG from counters global
@@ -37,7 +38,7 @@ let svgQueue: Promise<unknown> = Promise.resolve();
  * long-running server).
  */
 function toSvg(spec: TopLevelSpec): Promise<string> {
-  const run = svgQueue.then(async () => {
+  return oneSvgAtATime(async () => {
     const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
     try {
       vega.resetSVGDefIds();
@@ -46,8 +47,6 @@ function toSvg(spec: TopLevelSpec): Promise<string> {
       view.finalize();
     }
   });
-  svgQueue = run.catch(() => undefined);
-  return run;
 }
 
 async function render(spec: TopLevelSpec, dir: string, name: string): Promise<string[]> {
