@@ -17,12 +17,18 @@ import { PlanError, PlanSource, replicatedMaxDiff, withOutputDtype } from "../pl
 import { numelOf, type TensorPlan } from "../plan/plan.js";
 import { shardedFiles } from "../safetensors/shard.js";
 import { parseAddress } from "../source/address.js";
-import { addCopyStats, type CopyStats } from "../source/file-sink.js";
+import type { CopyStats, FileSinkOptions } from "../source/file-sink.js";
 import { OutputNotEmptyError, writeOutputFolder } from "../source/output-folder.js";
 import { type DTypeInfo, dtypeByName } from "../torch/dtype.js";
 import { PyDict } from "../torch/pyvalue.js";
 import { type HfTokenizer, hfModelFileContents, readHfTokenizer } from "./hf-files.js";
-import { type PlannedFile, safetensorsFile, smallFile } from "./jobs/planned-file.js";
+import {
+  checkedBeforeKernelCopy,
+  type PlannedFile,
+  safetensorsFile,
+  smallFile,
+  writePlannedFiles,
+} from "./jobs/planned-file.js";
 
 /** Options of {@link convertToHf}. */
 export interface ConvertOptions {
@@ -42,6 +48,8 @@ export interface ConvertOptions {
   force?: boolean;
   /** Called with the bytes written so far (for a progress display). */
   onProgress?: (bytes: number, total: number) => void;
+  /** How local files are written (kernel copy or not). Default: the process's. */
+  sink?: FileSinkOptions;
 }
 
 /** What {@link convertToHf} wrote. */
@@ -201,7 +209,7 @@ export async function conversionFiles(
   return {
     plan,
     small: hfModelFileContents(plan).map(([name, data]) => smallFile(name, data)),
-    shards: sharded.shards.map((f) => safetensorsFile(f.file, f.layout)),
+    shards: sharded.shards.map((f) => checkedBeforeKernelCopy(safetensorsFile(f.file, f.layout))),
     ...(index ? { index } : {}),
     tensorBytes: sharded.plan.totalSize,
   };
@@ -239,18 +247,10 @@ export async function convertToHf(step: NeoxStep, opts: ConvertOptions): Promise
     opts.onProgress?.(written, total);
   };
   const order = [...files.small, ...files.shards, ...(files.index ? [files.index] : [])];
-  const copy: CopyStats = { kernelBytes: 0, memoryBytes: 0, writtenBytes: 0 };
-  await writeOutputFolder(
+  const copy = await writeOutputFolder(
     opts.out,
-    async (folder) => {
-      for (const f of order) {
-        const stats = await folder.writeFile(f.path, (sink) =>
-          f.write(sink, `${folder.name}/${f.path}`, onData),
-        );
-        if (f.dataBytes > 0) addCopyStats(copy, stats);
-      }
-    },
-    { replace: opts.force, last: ["config.json"] },
+    (folder) => writePlannedFiles(folder, order, onData),
+    { replace: opts.force, last: ["config.json"], sink: opts.sink },
   );
   return {
     out,

@@ -26,7 +26,13 @@ import { ZeroFormatError } from "../zero/errors.js";
 import { planOptimizerStates } from "../zero/plan-optim.js";
 import { STATE_KINDS, type StateKind } from "../zero/rank-state.js";
 import { optimizerScalars } from "../zero/scalars.js";
-import { type PlannedFile, safetensorsFile, smallFile } from "./jobs/planned-file.js";
+import {
+  checkedBeforeKernelCopy,
+  type PlannedFile,
+  safetensorsFile,
+  smallFile,
+  writePlannedFiles,
+} from "./jobs/planned-file.js";
 
 const F32 = DTYPES.get("float32") as DTypeInfo;
 
@@ -204,67 +210,6 @@ export async function optimFiles(
   };
 }
 
-/**
- * Most bytes of a shard, as a fraction of its tensor data, that may be computed (a cast, a
- * summed bias, a dim-1 merge) for its input to be checked before a kernel copy: those bytes are
- * read twice (once to check their records, once to compute them).
- */
-const MAX_COMPUTED_FRACTION = 1 / 8;
-
-/** A shard whose input is read once to check it before its tensors are copied in the kernel. */
-interface CheckedFile extends PlannedFile {
-  /**
-   * Reads the input bytes of the file's tensors once, so that their zip records' CRC-32 is
-   * checked and each tensor is then a run of an input file; started once, by whoever asks first.
-   */
-  readonly check: () => Promise<void>;
-}
-
-const isChecked = (f: PlannedFile): f is CheckedFile => "check" in f;
-
-/**
- * `file` written so that its tensors' bytes are copied inside the kernel where the sink can:
- * the ZeRO partitions' zip records are first read once to check their CRC-32 (a read from the
- * page cache, far cheaper than a write from memory on the machines measured), since a kernel
- * copy never shows the bytes to us; then every tensor is a run of an input file. Where the sink
- * copies through memory anyway (no kernel-copy addon, an S3 object), or most bytes are computed,
- * the bytes are checked as they stream instead, read once. Only for a whole selection of the
- * parameters: a part of a partition read leaves its record unchecked.
- */
-export function checkedBeforeKernelCopy(file: PlannedFile): PlannedFile {
-  const layout = file.layout;
-  if (!layout) return file;
-  const sources = layout.entries.map((e) => e.tensor.source);
-  if (!sources.every((s) => s instanceof PlanSource)) return file;
-  const plans = sources as PlanSource[];
-  const computed = plans.reduce(
-    (n, s) => n + (s.copiesSourceBytes ? 0 : s.numel * s.dtype.itemsize),
-    0,
-  );
-  if (computed > layout.dataSize * MAX_COMPUTED_FRACTION) return file;
-  let started: Promise<void> | undefined;
-  const check = (): Promise<void> => {
-    if (!started) {
-      started = (async () => {
-        for (const s of plans) await s.prepareRuns();
-      })();
-      // Whoever writes the file awaits it and hears of a failure; a check started ahead must
-      // not be an unhandled rejection meanwhile.
-      started.catch(() => undefined);
-    }
-    return started;
-  };
-  const checked: CheckedFile = {
-    ...file,
-    check,
-    write: async (sink, name, onData) => {
-      if (sink.copiesInKernel) await check();
-      await file.write(sink, name, onData);
-    },
-  };
-  return checked;
-}
-
 /** Writes the step's optimizer states. */
 export async function exportOptimizerStates(
   step: NeoxStep,
@@ -291,25 +236,7 @@ export async function exportOptimizerStates(
     await writeOutputFolder(
       opts.out,
       async (folder) => {
-        const ahead: Promise<void>[] = [];
-        try {
-          for (const [i, f] of files.order.entries()) {
-            const stats = await folder.writeFile(f.path, async (sink) => {
-              if (sink.copiesInKernel && isChecked(f)) {
-                // The next shard's input is checked (reads, CRC-32 on this thread) while this
-                // one is copied inside the kernel (on the thread pool).
-                await f.check();
-                const next = files.order.slice(i + 1).find(isChecked);
-                if (next) ahead.push(next.check());
-              }
-              await f.write(sink, `${folder.name}/${f.path}`, onData);
-            });
-            if (f.dataBytes > 0) addCopyStats(copy, stats);
-          }
-        } finally {
-          // Nothing reads the input after the command has returned or failed.
-          await Promise.allSettled(ahead);
-        }
+        addCopyStats(copy, await writePlannedFiles(folder, files.order, onData));
       },
       { replace: opts.force, last: [OPTIMIZER_JSON], sink: opts.sink },
     );

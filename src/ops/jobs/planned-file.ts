@@ -4,9 +4,13 @@
  * single-process run (every file into one output folder) and a job array (each task writes the
  * files of its units), so both write the same bytes.
  */
+
+import { PlanSource } from "../../plan/execute.js";
 import type { SafetensorsInputTensor, SafetensorsLayout } from "../../safetensors/write.js";
 import { writeSafetensorsTo } from "../../safetensors/write.js";
 import type { ByteSink } from "../../source/atomic-write.js";
+import { addCopyStats, type CopyStats } from "../../source/file-sink.js";
+import type { OutputFolder } from "../../source/output-folder.js";
 
 /** A file of an output folder, described before it is written. */
 export interface PlannedFile {
@@ -49,4 +53,96 @@ export function safetensorsFile<T extends SafetensorsInputTensor>(
     layout,
     write: (sink, name, onData) => writeSafetensorsTo(sink, layout, name, onData),
   };
+}
+
+/**
+ * Most bytes of a shard, as a fraction of its tensor data, that may be computed (a cast, a
+ * summed bias, a dim-1 merge) for its input to be checked before a kernel copy: those bytes are
+ * read twice (once to check their records, once to compute them).
+ */
+const MAX_COMPUTED_FRACTION = 1 / 8;
+
+/** A shard whose input is read once to check it before its tensors are copied in the kernel. */
+interface CheckedFile extends PlannedFile {
+  /**
+   * Reads the input bytes of the file's tensors once, so that their zip records' CRC-32 is
+   * checked and each tensor is then a run of an input file; started once, by whoever asks first.
+   */
+  readonly check: () => Promise<void>;
+}
+
+const isChecked = (f: PlannedFile): f is CheckedFile => "check" in f;
+
+/**
+ * `file` written so that its tensors' bytes are copied inside the kernel where the sink can:
+ * the input's zip records (layer files, ZeRO partitions) are first read once to check their
+ * CRC-32 (a read from the page cache, far cheaper than a write from memory on the machines
+ * measured), since a kernel copy never shows the bytes to us; then every tensor is a run of an
+ * input file. Where the sink copies through memory anyway (no kernel-copy addon, an S3 object),
+ * or most bytes are computed, the bytes are checked as they stream instead, read once. Only for
+ * tensors read whole: a part of a record read leaves the record unchecked.
+ */
+export function checkedBeforeKernelCopy(file: PlannedFile): PlannedFile {
+  const layout = file.layout;
+  if (!layout) return file;
+  const sources = layout.entries.map((e) => e.tensor.source);
+  if (!sources.every((s) => s instanceof PlanSource)) return file;
+  const plans = sources as PlanSource[];
+  const computed = plans.reduce(
+    (n, s) => n + (s.copiesSourceBytes ? 0 : s.numel * s.dtype.itemsize),
+    0,
+  );
+  if (computed > layout.dataSize * MAX_COMPUTED_FRACTION) return file;
+  let started: Promise<void> | undefined;
+  const check = (): Promise<void> => {
+    if (!started) {
+      started = (async () => {
+        for (const s of plans) await s.prepareRuns();
+      })();
+      // Whoever writes the file awaits it and hears of a failure; a check started ahead must
+      // not be an unhandled rejection meanwhile.
+      started.catch(() => undefined);
+    }
+    return started;
+  };
+  const checked: CheckedFile = {
+    ...file,
+    check,
+    write: async (sink, name, onData) => {
+      if (sink.copiesInKernel) await check();
+      await file.write(sink, name, onData);
+    },
+  };
+  return checked;
+}
+
+/**
+ * Writes `files` into `folder` in order and returns where their tensor bytes came from. While a
+ * checked file ({@link checkedBeforeKernelCopy}) is copied inside the kernel (on the thread
+ * pool), the next checked file's input is read and checked (on this thread).
+ */
+export async function writePlannedFiles(
+  folder: OutputFolder,
+  files: readonly PlannedFile[],
+  onData?: (bytes: number) => void,
+): Promise<CopyStats> {
+  const copy: CopyStats = { kernelBytes: 0, memoryBytes: 0, writtenBytes: 0 };
+  const ahead: Promise<void>[] = [];
+  try {
+    for (const [i, f] of files.entries()) {
+      const stats = await folder.writeFile(f.path, async (sink) => {
+        if (sink.copiesInKernel && isChecked(f)) {
+          await f.check();
+          const next = files.slice(i + 1).find(isChecked);
+          if (next) ahead.push(next.check());
+        }
+        await f.write(sink, `${folder.name}/${f.path}`, onData);
+      });
+      if (f.dataBytes > 0) addCopyStats(copy, stats);
+    }
+  } finally {
+    // Nothing reads the input after the command has returned or failed.
+    await Promise.allSettled(ahead);
+  }
+  return copy;
 }
