@@ -65,8 +65,9 @@ const MAX_COMPUTED_FRACTION = 1 / 8;
 /** A shard whose input is read once to check it before its tensors are copied in the kernel. */
 interface CheckedFile extends PlannedFile {
   /**
-   * Reads the input bytes of the file's tensors once, so that their zip records' CRC-32 is
-   * checked and each tensor is then a run of an input file; started once, by whoever asks first.
+   * Reads the input bytes of the file's tensors once, in file order, so that their zip records'
+   * CRC-32 is checked and each tensor is then a run of an input file; started once, by whoever
+   * asks first. Settles when every tensor has been checked.
    */
   readonly check: () => Promise<void>;
 }
@@ -77,10 +78,11 @@ const isChecked = (f: PlannedFile): f is CheckedFile => "check" in f;
  * `file` written so that its tensors' bytes are copied inside the kernel where the sink can:
  * the input's zip records (layer files, ZeRO partitions) are first read once to check their
  * CRC-32 (a read from the page cache, far cheaper than a write from memory on the machines
- * measured), since a kernel copy never shows the bytes to us; then every tensor is a run of an
- * input file. Where the sink copies through memory anyway (no kernel-copy addon, an S3 object),
- * or most bytes are computed, the bytes are checked as they stream instead, read once. Only for
- * tensors read whole: a part of a record read leaves the record unchecked.
+ * measured), since a kernel copy never shows the bytes to us; each tensor is then a run of an
+ * input file, copied as soon as it is checked while the next tensor is read. Where the sink
+ * copies through memory anyway (no kernel-copy addon, an S3 object), or most bytes are computed,
+ * the bytes are checked as they stream instead, read once. Only for tensors read whole: a part
+ * of a record read leaves the record unchecked.
  */
 export function checkedBeforeKernelCopy(file: PlannedFile): PlannedFile {
   const layout = file.layout;
@@ -93,33 +95,61 @@ export function checkedBeforeKernelCopy(file: PlannedFile): PlannedFile {
     0,
   );
   if (computed > layout.dataSize * MAX_COMPUTED_FRACTION) return file;
-  let started: Promise<void> | undefined;
-  const check = (): Promise<void> => {
-    if (!started) {
-      started = (async () => {
-        for (const s of plans) await s.prepareRuns();
-      })();
-      // Whoever writes the file awaits it and hears of a failure; a check started ahead must
-      // not be an unhandled rejection meanwhile.
-      started.catch(() => undefined);
+  // checked[i] settles when tensors 0..i have been read once (one after another).
+  let checked: Promise<void>[] | undefined;
+  const start = (): Promise<void>[] => {
+    if (!checked) {
+      let prev = Promise.resolve();
+      checked = plans.map((s) => {
+        prev = prev.then(() => s.prepareRuns());
+        // Whoever writes the file awaits these and hears of a failure; a check started ahead
+        // must not be an unhandled rejection meanwhile.
+        prev.catch(() => undefined);
+        return prev;
+      });
     }
-    return started;
+    return checked;
   };
-  const checked: CheckedFile = {
+  const all = async () => {
+    const c = start();
+    await c[c.length - 1];
+  };
+  // The tensors as the writer sees them: tensor i's runs once it has been checked, or, where
+  // its record holds later tensors too (a ZeRO partition), once the whole file has been.
+  const gated = {
+    ...layout,
+    entries: layout.entries.map((e, i) => {
+      const s = e.tensor.source as PlanSource;
+      const runs = async (first: number, count: number) => {
+        await start()[i];
+        return (await s.runs(first, count)) ?? (await all().then(() => s.runs(first, count)));
+      };
+      const source = {
+        dtype: s.dtype,
+        shape: s.shape,
+        numel: s.numel,
+        range: (first: number, count: number) => s.range(first, count),
+        runs,
+      };
+      return { ...e, tensor: { ...e.tensor, source } };
+    }),
+  };
+  const f: CheckedFile = {
     ...file,
-    check,
-    write: async (sink, name, onData) => {
-      if (sink.copiesInKernel) await check();
-      await file.write(sink, name, onData);
-    },
+    check: all,
+    write: (sink, name, onData) =>
+      sink.copiesInKernel
+        ? writeSafetensorsTo(sink, gated, name, onData)
+        : file.write(sink, name, onData),
   };
-  return checked;
+  return f;
 }
 
 /**
- * Writes `files` into `folder` in order and returns where their tensor bytes came from. While a
- * checked file ({@link checkedBeforeKernelCopy}) is copied inside the kernel (on the thread
- * pool), the next checked file's input is read and checked (on this thread).
+ * Writes `files` into `folder` in order and returns where their tensor bytes came from. Once a
+ * checked file's ({@link checkedBeforeKernelCopy}) input has been read and checked (on this
+ * thread), the next checked file's is, while the first is still copied inside the kernel (on
+ * the thread pool).
  */
 export async function writePlannedFiles(
   folder: OutputFolder,
@@ -132,9 +162,9 @@ export async function writePlannedFiles(
     for (const [i, f] of files.entries()) {
       const stats = await folder.writeFile(f.path, async (sink) => {
         if (sink.copiesInKernel && isChecked(f)) {
-          await f.check();
           const next = files.slice(i + 1).find(isChecked);
-          if (next) ahead.push(next.check());
+          // A failure is heard by the write of the file it is in.
+          ahead.push(f.check().then(() => next?.check()).catch(() => undefined));
         }
         await f.write(sink, `${folder.name}/${f.path}`, onData);
       });
