@@ -164,7 +164,12 @@ export async function writePlannedFiles(
         if (sink.copiesInKernel && isChecked(f)) {
           const next = files.slice(i + 1).find(isChecked);
           // A failure is heard by the write of the file it is in.
-          ahead.push(f.check().then(() => next?.check()).catch(() => undefined));
+          ahead.push(
+            f
+              .check()
+              .then(() => next?.check())
+              .catch(() => undefined),
+          );
         }
         await f.write(sink, `${folder.name}/${f.path}`, onData);
       });
