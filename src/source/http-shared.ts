@@ -115,6 +115,19 @@ export class RetryableError extends HttpSourceError {
   }
 }
 
+/** Overrides every default base delay of the retry backoff, in ms (slow links, fault tests). */
+export const RETRY_BACKOFF_ENV = "NEOX_CKPT_RETRY_BACKOFF_MS";
+
+/**
+ * The base delay of the retry backoff, ms: `NEOX_CKPT_RETRY_BACKOFF_MS` when it is set to a
+ * number ≥ 0 (where there is a process environment), else `fallback`.
+ */
+export function defaultBackoffMs(fallback: number): number {
+  const v = typeof process === "undefined" ? undefined : process.env?.[RETRY_BACKOFF_ENV];
+  const n = v === undefined || v.trim() === "" ? Number.NaN : Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : fallback;
+}
+
 /** How a request is retried. */
 export interface RetryPolicy {
   /** Further attempts after a retryable failure. */
@@ -235,7 +248,7 @@ export abstract class RangedSource implements ByteSource {
     this.limit = pLimit(opts.concurrency ?? defaults.concurrency);
     this.policy = {
       retries: opts.retries ?? defaults.retries,
-      backoffMs: opts.backoffMs ?? defaults.backoffMs,
+      backoffMs: opts.backoffMs ?? defaultBackoffMs(defaults.backoffMs),
       onRetry,
     };
     this.probeBytes = defaults.probeBytes;

@@ -12,6 +12,7 @@ import {
   headerLength,
   printable,
 } from "./http.js";
+import { defaultBackoffMs } from "./http-shared.js";
 import { joinPages, MAX_API_BYTES, nextLink, type Page } from "./hub-pages.js";
 import { RepositoryNotFoundError, refNames } from "./hub-tree.js";
 
@@ -69,7 +70,7 @@ async function hubPage(url: string, opts: HubApiOptions): Promise<Page> {
     if (attempt > 0) {
       if (opts.stats) opts.stats.retries++;
       await new Promise((r) =>
-        setTimeout(r, (opts.backoffMs ?? API_BACKOFF_MS) * 2 ** (attempt - 1)),
+        setTimeout(r, (opts.backoffMs ?? defaultBackoffMs(API_BACKOFF_MS)) * 2 ** (attempt - 1)),
       );
     }
     const r = await tryPage(url, opts);

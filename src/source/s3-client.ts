@@ -11,6 +11,7 @@ import { AwsV4Signer } from "aws4fetch";
 import { type Dispatcher, request } from "undici";
 import { CheckpointError } from "../util/errors.js";
 import { abortBody, DEFAULT_RETRIES, defaultAgent, type HttpStats, printable } from "./http.js";
+import { defaultBackoffMs } from "./http-shared.js";
 import { xmlText } from "./s3-xml.js";
 
 /** Signing region when none is configured: the AWS CLI's, and what S3-compatible stores expect. */
@@ -209,7 +210,9 @@ export class S3Client {
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) {
         if (this.opts.stats) this.opts.stats.retries++;
-        await sleep((this.opts.backoffMs ?? DEFAULT_BACKOFF_MS) * 2 ** (attempt - 1));
+        await sleep(
+          (this.opts.backoffMs ?? defaultBackoffMs(DEFAULT_BACKOFF_MS)) * 2 ** (attempt - 1),
+        );
       }
       const r = await this.attempt(call, url, where, payload, hash);
       if (r.ok) return r.response;

@@ -11,6 +11,7 @@ import { openNeoxStep } from "../../src/neox/step.js";
 import { inspectStep } from "../../src/ops/inspect.js";
 import { startHubServer } from "../../src/server/hub.js";
 import { HttpStats } from "../../src/source/http.js";
+import { RETRY_BACKOFF_ENV } from "../../src/source/http-shared.js";
 import { openFolder } from "../../src/source/open.js";
 import { cliAsync as cli, cliInProcess } from "../cli/run.js";
 import { startFaultProxy } from "../fault-proxy.js";
@@ -91,7 +92,8 @@ test("under injected faults (500s, dropped and short bodies) remote runs still m
     );
     try {
       const r = await cli(["convert", remote, "--out", join(out, "f-remote")], {
-        env: { HF_ENDPOINT: proxy.url },
+        // Retries after 5 ms instead of 100 ms: the faults cost the suite no waiting.
+        env: { HF_ENDPOINT: proxy.url, [RETRY_BACKOFF_ENV]: "5" },
       });
       assert.equal(r.code, 0, r.stderr);
       const a = readFileSync(join(out, "f-local", "model.safetensors"));

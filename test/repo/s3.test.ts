@@ -13,6 +13,7 @@ import { openNeoxStep } from "../../src/neox/step.js";
 import { inspectStep } from "../../src/ops/inspect.js";
 import { openRepository } from "../../src/repo/repository.js";
 import { HttpStats } from "../../src/source/http.js";
+import { RETRY_BACKOFF_ENV } from "../../src/source/http-shared.js";
 import { LocalFileSource } from "../../src/source/local-file.js";
 import { openFolder } from "../../src/source/open.js";
 import { writeOutputFolder } from "../../src/source/output-folder.js";
@@ -124,9 +125,11 @@ test("under injected faults (500s, dropped and short bodies) s3:// runs still ma
   let n = 0;
   fault = (i) => (i.method === "GET" ? (cycle[n++ % cycle.length] as S3Fault) : "ok");
   try {
-    const r = await cli(["convert", remote, "--out", join(out, "faults")], { env: env() });
+    // Retries after 5 ms instead of 100 ms: the faults cost the suite no waiting.
+    const fast = { ...env(), [RETRY_BACKOFF_ENV]: "5" };
+    const r = await cli(["convert", remote, "--out", join(out, "faults")], { env: fast });
     assert.equal(r.code, 0, r.stderr);
-    const i = await cli(["inspect", remote, "--json"], { env: env() });
+    const i = await cli(["inspect", remote, "--json"], { env: fast });
     assert.equal(i.code, 0, i.stderr);
     assert.equal(
       stripWhere(i.stdout),

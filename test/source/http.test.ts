@@ -13,6 +13,7 @@ import {
   SourceChangedError,
 } from "../../src/source/http.js";
 import { openHttpFile } from "../../src/source/http-file.js";
+import { defaultBackoffMs, RETRY_BACKOFF_ENV } from "../../src/source/http-shared.js";
 import { type Fault, startFaultProxy } from "../fault-proxy.js";
 
 const root = mkdtempSync(join(tmpdir(), "neox-http-"));
@@ -94,5 +95,23 @@ test("a server that keeps failing gives a typed error after the retries", async 
     assert.equal(proxy.requests, 3);
   } finally {
     await proxy.close();
+  }
+});
+
+test("NEOX_CKPT_RETRY_BACKOFF_MS overrides the default backoff only with a number ≥ 0", () => {
+  const before = process.env[RETRY_BACKOFF_ENV];
+  try {
+    const with_ = (v: string | undefined) => {
+      if (v === undefined) delete process.env[RETRY_BACKOFF_ENV];
+      else process.env[RETRY_BACKOFF_ENV] = v;
+      return defaultBackoffMs(100);
+    };
+    assert.deepEqual(
+      [undefined, "", " ", "5", "0", "2.5", "-1", "abc", "Infinity"].map(with_),
+      [100, 100, 100, 5, 0, 2.5, 100, 100, 100],
+    );
+  } finally {
+    if (before === undefined) delete process.env[RETRY_BACKOFF_ENV];
+    else process.env[RETRY_BACKOFF_ENV] = before;
   }
 });

@@ -115,14 +115,19 @@ export function checkedBeforeKernelCopy(file: PlannedFile): PlannedFile {
     await c[c.length - 1];
   };
   // The tensors as the writer sees them: tensor i's runs once it has been checked, or, where
-  // its record holds later tensors too (a ZeRO partition), once the whole file has been.
+  // its record holds later tensors too (a ZeRO partition), once they have been.
   const gated = {
     ...layout,
     entries: layout.entries.map((e, i) => {
       const s = e.tensor.source as PlanSource;
       const runs = async (first: number, count: number) => {
-        await start()[i];
-        return (await s.runs(first, count)) ?? (await all().then(() => s.runs(first, count)));
+        const c = start();
+        for (let j = i; j < c.length; j++) {
+          await c[j];
+          const r = await s.runs(first, count);
+          if (r) return r;
+        }
+        return undefined;
       };
       const source = {
         dtype: s.dtype,
