@@ -173,7 +173,7 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
   const memoPut = (i: number) => {
     const v = top();
     if (i === memo.length) {
-      if (sparseMemo.delete(i)) memoCount--;
+      if (sparseMemo.size > 0 && sparseMemo.delete(i)) memoCount--;
       if (memoCount >= MAX_MEMO_ENTRIES)
         fail(`more than ${MAX_MEMO_ENTRIES} memo entries (MAX_MEMO_ENTRIES)`);
       memo.push(v);

@@ -100,19 +100,27 @@ function stateEdges(state: PyValue | undefined, out: Edge[]): void {
     out.push({ step: { slot: "slotstate" }, value: state[1], data: true });
 }
 
-/** Every child of a value, data or not, in the order the pickle built them. */
-export function edges(v: PyValue): Edge[] {
+const isObject = (x: PyValue): boolean => x !== null && typeof x === "object";
+
+/**
+ * Every child of a value, data or not, in the order the pickle built them; with `objectsOnly`,
+ * only the children that are objects (containers, tensors, globals…): what a walk goes into,
+ * without an edge made for each number or string of a long list.
+ */
+export function edges(v: PyValue, objectsOnly = false): Edge[] {
   const out: Edge[] = [];
   if (v === null || typeof v !== "object" || v instanceof Uint8Array) return out;
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++)
-      out.push({ step: { index: i }, value: v[i] as PyValue, data: true });
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i] as PyValue;
+      if (!objectsOnly || isObject(x)) out.push({ step: { index: i }, value: x, data: true });
+    }
   } else if (v instanceof PyDict) {
     let i = 0;
     for (const [k, x] of v.entries()) {
       if (k !== null && typeof k === "object")
         out.push({ step: { slot: "keys", index: i }, value: k, data: false });
-      out.push({ step: { key: k }, value: x, data: true });
+      if (!objectsOnly || isObject(x)) out.push({ step: { key: k }, value: x, data: true });
       i++;
     }
     if (v.attrs) out.push({ step: { slot: "attrs" }, value: v.attrs, data: false });
@@ -210,7 +218,7 @@ export function walkTensors(root: PyValue, file = "<object>"): NamedTensor[] {
     if (seen.has(v)) return;
     seen.add(v);
     const inner = v instanceof PyObject ? v.qualifiedName : foreign;
-    for (const e of edges(v)) {
+    for (const e of edges(v, true)) {
       if (!e.data) continue;
       visit(e.value, extend(name, e.step, false), extend(quoted, e.step, true), depth + 1, inner);
     }
@@ -300,7 +308,7 @@ function foreignPaths(root: PyValue): Map<object, string> {
     if (v === null || typeof v !== "object" || seen.has(v)) continue;
     seen.add(v);
     if (v instanceof PyGlobal || v instanceof PyObject) paths.set(v, path);
-    const es = edges(v);
+    const es = edges(v, true);
     for (let i = es.length - 1; i >= 0; i--) {
       const e = es[i] as Edge;
       if (e.value === null || typeof e.value !== "object" || seen.has(e.value)) continue;
@@ -327,12 +335,13 @@ export function foreignHolders(root: PyValue): Set<object> {
     seen.add(v);
     if ((v instanceof PyGlobal && !isKnownGlobal(v.qualifiedName)) || v instanceof PyObject)
       found.push(v);
-    for (const e of edges(v)) {
+    for (const e of edges(v, true)) {
       const c = e.value;
-      if (c === null || typeof c !== "object") continue;
-      const list = parents.get(c);
-      if (list) list.push(v);
-      else parents.set(c, [v]);
+      const list = parents.get(c as object);
+      // A child held many times by one parent (a list of one shared value) is listed once.
+      if (list) {
+        if (list[list.length - 1] !== v) list.push(v);
+      } else parents.set(c as object, [v]);
       stack.push(c);
     }
   }
