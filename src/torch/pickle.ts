@@ -24,7 +24,7 @@ import { KeyInterner, narrow, PyDict, PyObject, PySet, PyTuple, type PyValue } f
 export const MAX_PICKLE_BYTES = 1 << 30;
 /**
  * Memo entries: more than any real checkpoint's object count, bounded so a hostile memo can't
- * grow without end (the memo is a dense array: one-byte MEMOIZE opcodes cost ~20 bytes each).
+ * grow without end (the memo is dense blocks: one-byte MEMOIZE opcodes cost ~8 bytes each).
  */
 export const MAX_MEMO_ENTRIES = 1 << 24;
 /** MARK nesting: Python itself cannot build deeper container literals. */
@@ -68,6 +68,34 @@ export interface DecodeResult {
 const MARK_SLOT = Symbol("mark");
 type Slot = PyValue | typeof MARK_SLOT;
 
+/** Bits of a memo block's index: blocks of 64K entries. */
+const MEMO_BLOCK_BITS = 16;
+
+/**
+ * The memo's indices 0, 1, 2, …: fixed blocks instead of one growing array, which costs ~3×
+ * as much per entry once it is millions long (each growth copies it, and the collector scans it).
+ */
+class DenseMemo {
+  private readonly blocks: PyValue[][] = [];
+  length = 0;
+  push(v: PyValue): void {
+    const b = this.length >>> MEMO_BLOCK_BITS;
+    if (b === this.blocks.length) this.blocks.push(new Array<PyValue>(1 << MEMO_BLOCK_BITS));
+    (this.blocks[b] as PyValue[])[this.length & ((1 << MEMO_BLOCK_BITS) - 1)] = v;
+    this.length++;
+  }
+  /** Entry `i` (< length). */
+  get(i: number): PyValue {
+    return (this.blocks[i >>> MEMO_BLOCK_BITS] as PyValue[])[
+      i & ((1 << MEMO_BLOCK_BITS) - 1)
+    ] as PyValue;
+  }
+  /** Replaces entry `i` (< length). */
+  set(i: number, v: PyValue): void {
+    (this.blocks[i >>> MEMO_BLOCK_BITS] as PyValue[])[i & ((1 << MEMO_BLOCK_BITS) - 1)] = v;
+  }
+}
+
 /** Decodes one pickle from `bytes`. */
 export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResult {
   const base = opts.baseOffset ?? 0;
@@ -80,7 +108,7 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
   let stack: Slot[] = [];
   const metastack: Slot[][] = [];
   // Dense memo for the usual 0, 1, 2, … indices; a map for any others.
-  const memo: PyValue[] = [];
+  const memo = new DenseMemo();
   const sparseMemo = new Map<number, PyValue>();
   let memoCount = 0;
   const foreign = opts.foreign ?? new ForeignLog();
@@ -179,7 +207,7 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
       memo.push(v);
       memoCount++;
     } else if (Number.isInteger(i) && i >= 0 && i < memo.length) {
-      memo[i] = v;
+      memo.set(i, v);
     } else {
       if (!sparseMemo.has(i)) {
         if (memoCount >= MAX_MEMO_ENTRIES)
@@ -190,7 +218,7 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
     }
   };
   const memoGet = (i: number): PyValue => {
-    const v = Number.isInteger(i) && i >= 0 && i < memo.length ? memo[i] : sparseMemo.get(i);
+    const v = Number.isInteger(i) && i >= 0 && i < memo.length ? memo.get(i) : sparseMemo.get(i);
     if (v === undefined) return fail(`memo entry ${i} is not defined`);
     return v;
   };
