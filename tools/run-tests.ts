@@ -33,6 +33,8 @@ export const LONGEST_FIRST = [
   "neox/reshard.test.js",
   "torch/scan.test.js",
   "neox/synth.test.js",
+  "source/s3.test.js",
+  "zero/optim.test.js",
 ];
 
 /** Every test file under `dir`, the longest first, then the rest by name. */
