@@ -80,7 +80,10 @@ class DenseMemo {
   length = 0;
   push(v: PyValue): void {
     const b = this.length >>> MEMO_BLOCK_BITS;
-    if (b === this.blocks.length) this.blocks.push(new Array<PyValue>(1 << MEMO_BLOCK_BITS));
+    // The first block grows as it fills (most pickles memoize a few hundred values); the
+    // others are made whole.
+    if (b === this.blocks.length)
+      this.blocks.push(b === 0 ? [] : new Array<PyValue>(1 << MEMO_BLOCK_BITS));
     (this.blocks[b] as PyValue[])[this.length & ((1 << MEMO_BLOCK_BITS) - 1)] = v;
     this.length++;
   }
