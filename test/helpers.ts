@@ -1,6 +1,15 @@
-import { closeSync, mkdtempSync, openSync, readSync, statfsSync, statSync } from "node:fs";
+import assert from "node:assert/strict";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statfsSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Absolute path of a file under the repository's `test/fixtures/` (tests run from dist/). */
@@ -48,4 +57,21 @@ export function sameFileBytes(a: string, b: string): boolean {
     closeSync(fa);
     closeSync(fb);
   }
+}
+
+/** The files under `dir`, as sorted `/`-separated relative paths. */
+export function filesOf(dir: string): string[] {
+  return readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((f) => statSync(join(dir, f)).isFile())
+    .map((f) => f.split(sep).join("/"))
+    .sort();
+}
+
+/** Asserts that the folders hold the same files, byte for byte; `what` prefixes the messages. */
+export function assertSameFolders(got: string, want: string, what = ""): void {
+  const files = filesOf(want);
+  assert.deepEqual(filesOf(got), files, `${what}: the files`);
+  for (const f of files)
+    assert.ok(sameFileBytes(join(got, f), join(want, f)), `${what}${what ? ": " : ""}${f} differs`);
 }

@@ -5,9 +5,9 @@
  * nothing left behind. The kernel copy is a stand-in in JavaScript, so no compiler is needed.
  */
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import { gptNeoxShape } from "../../src/hf/shape.js";
 import { openNeoxStep } from "../../src/neox/step.js";
@@ -16,7 +16,7 @@ import { synthCheckpoint } from "../../src/ops/synth.js";
 import { writeNeoxStep } from "../../src/ops/write-neox-step.js";
 import { openFolder } from "../../src/source/open.js";
 import { TorchFormatError } from "../../src/torch/errors.js";
-import { fixture } from "../helpers.js";
+import { assertSameFolders, fixture } from "../helpers.js";
 import { standInKernel } from "../kernel-stand-in.js";
 import { corruptTensor } from "../zero/corrupt.js";
 
@@ -30,24 +30,6 @@ async function runConvert(ckpt: string, opts: ConvertOptions) {
   } finally {
     await step.close();
   }
-}
-
-/** Every file under `dir`, by relative path. */
-function filesUnder(dir: string, root = dir, out = new Map<string, Buffer>()): Map<string, Buffer> {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) filesUnder(p, root, out);
-    else out.set(relative(root, p), readFileSync(p));
-  }
-  return out;
-}
-
-/** Asserts that the folders hold the same files, byte for byte. */
-function assertSameFiles(got: string, want: string): void {
-  const w = filesUnder(want);
-  const g = filesUnder(got);
-  assert.deepEqual([...g.keys()].sort(), [...w.keys()].sort());
-  for (const [p, b] of w) assert.ok(b.equals(g.get(p) as Buffer), p);
 }
 
 // TP 1 fp16, as Pythia's, with embeddings (1024 × 128 fp16, 256 KiB) long enough to be copied
@@ -67,7 +49,7 @@ test("convert TP 1 fp16 → fp16: checked first and copied inside the kernel, th
   });
   const k = await runConvert(synth, { out: kOut, maxShardSize: "200kB", sink: { kernel } });
   assert.ok(mem.files.filter((f) => f.endsWith(".safetensors")).length >= 3, mem.files.join());
-  assertSameFiles(kOut, memOut);
+  assertSameFolders(kOut, memOut);
   // Through memory the records are checked as they stream: nothing is a plain copy.
   assert.equal(mem.copy.kernelBytes + mem.copy.memoryBytes, 0, JSON.stringify(mem.copy));
   assert.ok(kernel.calls > 0);
@@ -82,7 +64,7 @@ test("convert to float32 (a cast of every element) is computed, not checked firs
   const kernel = standInKernel();
   await runConvert(synth, { out: memOut, dtype: "float32", sink: { kernel: null } });
   const k = await runConvert(synth, { out: kOut, dtype: "float32", sink: { kernel } });
-  assertSameFiles(kOut, memOut);
+  assertSameFolders(kOut, memOut);
   assert.equal(k.copy.kernelBytes + k.copy.memoryBytes, 0, JSON.stringify(k.copy));
   assert.equal(kernel.calls, 0);
 });
@@ -93,7 +75,7 @@ test("convert of a TP 2 step (dim-1 merges, summed biases) writes the same files
   const kOut = join(tmp, "tp2-kernel");
   await runConvert(src, { out: memOut, sink: { kernel: null } });
   await runConvert(src, { out: kOut, sink: { kernel: standInKernel() } });
-  assertSameFiles(kOut, memOut);
+  assertSameFolders(kOut, memOut);
 });
 
 test("a corrupted layer file is refused by the check before a kernel copy; nothing is left", async () => {

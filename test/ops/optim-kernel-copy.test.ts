@@ -5,9 +5,9 @@
  * JavaScript, so the test needs no compiler.
  */
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import { gptNeoxShape } from "../../src/hf/shape.js";
 import { resolveModel } from "../../src/neox/model.js";
@@ -18,7 +18,7 @@ import { writeNeoxStep } from "../../src/ops/write-neox-step.js";
 import { openFolder } from "../../src/source/open.js";
 import { OutputWriteError } from "../../src/source/output-error.js";
 import { TorchFormatError } from "../../src/torch/errors.js";
-import { fixture } from "../helpers.js";
+import { assertSameFolders, fixture } from "../helpers.js";
 import { standInKernel } from "../kernel-stand-in.js";
 import { corruptFirstSubPartition } from "../zero/corrupt.js";
 
@@ -32,24 +32,6 @@ async function runOptim(ckpt: string, opts: OptimExportOptions) {
   } finally {
     await step.close();
   }
-}
-
-/** Every file under `dir`, by relative path. */
-function filesUnder(dir: string, root = dir, out = new Map<string, Buffer>()): Map<string, Buffer> {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) filesUnder(p, root, out);
-    else out.set(relative(root, p), readFileSync(p));
-  }
-  return out;
-}
-
-/** Asserts that the folders hold the same files, byte for byte. */
-function assertSameFiles(got: string, want: string): void {
-  const w = filesUnder(want);
-  const g = filesUnder(got);
-  assert.deepEqual([...g.keys()].sort(), [...w.keys()].sort());
-  for (const [p, b] of w) assert.ok(b.equals(g.get(p) as Buffer), p);
 }
 
 // A small TP 1 model, as Pythia's, whose embeddings (1024 × 128 fp32, 512 KiB) are long enough
@@ -68,7 +50,7 @@ for (const era of ["A", "B"] as const) {
     const kernel = standInKernel();
     const mem = await runOptim(synth[era] as string, { out: memOut, sink: { kernel: null } });
     const k = await runOptim(synth[era] as string, { out: kOut, sink: { kernel } });
-    assertSameFiles(kOut, memOut);
+    assertSameFolders(kOut, memOut);
     // Through memory every byte is computed; checked first, every tensor is copied as runs.
     assert.equal(mem.copy.memoryBytes + mem.copy.kernelBytes, 0);
     assert.ok(mem.copy.writtenBytes >= mem.bytes);
@@ -92,7 +74,7 @@ for (const name of ["pipeline-tp2-dp3-eraA", "pipeline-tp2-dp3-eraB"]) {
     const kOut = join(tmp, `${name}-kernel`);
     await runOptim(fixture(`neox/${name}`), { out: memOut, sink: { kernel: null } });
     await runOptim(fixture(`neox/${name}`), { out: kOut, sink: { kernel: standInKernel() } });
-    assertSameFiles(kOut, memOut);
+    assertSameFolders(kOut, memOut);
   });
 }
 

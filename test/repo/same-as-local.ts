@@ -3,10 +3,12 @@
  * remote (hf://, s3://): the same exit code and JSON output, the same files byte for byte.
  */
 import assert from "node:assert/strict";
-import { cpSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, sep } from "node:path";
+import { cpSync } from "node:fs";
+import { join } from "node:path";
 import type { CliResult } from "../cli/run.js";
-import { fixture } from "../helpers.js";
+import { assertSameFolders, filesOf, fixture } from "../helpers.js";
+
+export { filesOf };
 
 /** The two fixture steps every remote test serves: era A as step 100, era B as step 200. */
 export const TWO_STEPS = [
@@ -31,13 +33,6 @@ export interface Sides {
 }
 
 /** Every file under `dir`, `/`-separated and relative to it, sorted. */
-export function filesOf(dir: string): string[] {
-  return readdirSync(dir, { recursive: true })
-    .map(String)
-    .filter((f) => statSync(join(dir, f)).isFile())
-    .map((f) => f.split(sep).join("/"))
-    .sort();
-}
 
 /** JSON output without the fields that name where it was read from. */
 export const stripWhere = (s: string): string =>
@@ -93,9 +88,7 @@ export async function assertSameFiles(
   assert.equal((await s.local([command, here, "--out", a])).code, 0);
   const r = await s.remote([command, there, "--out", b], { env: s.env() });
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(filesOf(b), filesOf(a));
-  for (const f of filesOf(a))
-    assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), `${command}: ${f}`);
+  assertSameFolders(b, a, command);
 }
 
 /** `diff REMOTE HF --json`: every one of the fixture's 28 tensors equal. */
