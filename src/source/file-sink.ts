@@ -23,6 +23,11 @@ import { recycleBytes } from "./recycled-bytes.js";
 export const MAX_IN_FLIGHT = 4;
 /** Bytes of a pool buffer: a gathered write or one piece of a copy through memory. */
 export const COPY_BUFFER_BYTES = 4 << 20;
+/**
+ * Writes above this go out in pieces of this size, several in flight: measured on ext4 here,
+ * four 8 MiB `pwrite`s in flight on one file took 0.7–7 s for 2.83 GB, 4 MiB ones 0.4–0.6 s.
+ */
+const WRITE_PIECE_BYTES = 4 << 20;
 /** Writes below this are gathered into a pool buffer: few syscalls for many small tensors. */
 const GATHER_BELOW = 1 << 20;
 /** Runs below this are read into the gather buffer: a kernel copy per tiny run costs more. */
@@ -209,12 +214,22 @@ export class FileSink {
       return;
     }
     await this.flush();
-    const to = this.pos;
-    this.pos += bytes.length;
-    await this.start(async () => {
-      await this.writeFully(bytes, bytes.length, to);
-      if (recycle) recycleBytes(bytes);
-    });
+    // Larger writes go out in pieces, several in flight (see WRITE_PIECE_BYTES); the bytes are
+    // recycled once every piece has ended.
+    let left = Math.ceil(bytes.length / WRITE_PIECE_BYTES);
+    for (let at = 0; at < bytes.length; at += WRITE_PIECE_BYTES) {
+      const n = Math.min(WRITE_PIECE_BYTES, bytes.length - at);
+      const piece = bytes.subarray(at, at + n);
+      const to = this.pos;
+      this.pos += n;
+      await this.start(async () => {
+        try {
+          await this.writeFully(piece, n, to);
+        } finally {
+          if (--left === 0 && recycle) recycleBytes(bytes);
+        }
+      });
+    }
   }
 
   private async readIntoGather(run: ByteRun, fdIn: number): Promise<void> {
