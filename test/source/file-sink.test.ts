@@ -45,7 +45,10 @@ const input = randomBytes((9 << 20) + 12345);
 const inputPath = join(dir, "input.bin");
 writeFileSync(inputPath, input);
 
-/** Writes and copies of odd sizes at unaligned offsets, empty ones, and runs of memory sources. */
+/**
+ * Writes and copies of odd sizes at unaligned offsets, empty ones, writes larger than a write
+ * piece, and runs of memory sources.
+ */
 function script(src: LocalFileSource): { ops: (Uint8Array | ByteRun)[]; want: Buffer } {
   const mem = new MemorySource(input.subarray(0, 1000));
   const ops: (Uint8Array | ByteRun)[] = [
@@ -58,6 +61,9 @@ function script(src: LocalFileSource): { ops: (Uint8Array | ByteRun)[]; want: Bu
     { source: mem, offset: 999, length: 1 },
     { source: src, offset: (5 << 20) + 13, length: (4 << 20) - 1 },
     randomBytes(17),
+    // Written as 4 MiB pieces, several in flight: three (the last one odd) and exactly one.
+    randomBytes((9 << 20) + 3),
+    randomBytes(4 << 20),
     { source: src, offset: input.length - 300_001, length: 300_001 },
     { source: src, offset: 0, length: input.length },
   ];
