@@ -83,7 +83,7 @@ export function stepPath(prefix: string, step: Step, quoted = false): string {
 }
 
 /** The state of an object split as Python's BUILD reads it: attributes and the rest. */
-function stateEdges(state: PyValue | undefined, out: Edge[]): void {
+function stateEdges(state: PyValue | undefined, add: AddEdge): void {
   if (state === undefined) return;
   const attrs =
     state instanceof PyDict
@@ -92,15 +92,18 @@ function stateEdges(state: PyValue | undefined, out: Edge[]): void {
         ? state[0]
         : undefined;
   if (!attrs) {
-    out.push({ step: { slot: "state" }, value: state, data: true });
+    add({ slot: "state" }, state, true);
     return;
   }
-  for (const [k, x] of attrs.entries()) out.push({ step: { key: k }, value: x, data: true });
+  for (const [k, x] of attrs.entries()) add({ key: k }, x, true);
   if (state instanceof PyTuple && state[1] !== null && state[1] !== undefined)
-    out.push({ step: { slot: "slotstate" }, value: state[1], data: true });
+    add({ slot: "slotstate" }, state[1], true);
 }
 
 const isObject = (x: PyValue): boolean => x !== null && typeof x === "object";
+
+/** Adds an edge to a list being built (unless it is filtered out). */
+type AddEdge = (step: Step, value: PyValue, data: boolean) => void;
 
 /**
  * Every child of a value, data or not, in the order the pickle built them; with `objectsOnly`,
@@ -109,6 +112,9 @@ const isObject = (x: PyValue): boolean => x !== null && typeof x === "object";
  */
 export function edges(v: PyValue, objectsOnly = false): Edge[] {
   const out: Edge[] = [];
+  const add: AddEdge = (step, value, data) => {
+    if (!objectsOnly || isObject(value)) out.push({ step, value, data });
+  };
   if (v === null || typeof v !== "object" || v instanceof Uint8Array) return out;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
@@ -118,46 +124,42 @@ export function edges(v: PyValue, objectsOnly = false): Edge[] {
   } else if (v instanceof PyDict) {
     let i = 0;
     for (const [k, x] of v.entries()) {
-      if (k !== null && typeof k === "object")
-        out.push({ step: { slot: "keys", index: i }, value: k, data: false });
+      if (isObject(k)) out.push({ step: { slot: "keys", index: i }, value: k, data: false });
       if (!objectsOnly || isObject(x)) out.push({ step: { key: k }, value: x, data: true });
       i++;
     }
     if (v.attrs) out.push({ step: { slot: "attrs" }, value: v.attrs, data: false });
   } else if (v instanceof PyObject) {
-    out.push({ step: { slot: "callee" }, value: v.callee as PyValue, data: false });
+    add({ slot: "callee" }, v.callee as PyValue, false);
     for (let i = 0; i < v.args.length; i++)
-      out.push({ step: { slot: "args", index: i }, value: v.args[i] as PyValue, data: true });
-    if (v.kwargs !== undefined) out.push({ step: { slot: "kwargs" }, value: v.kwargs, data: true });
-    stateEdges(v.state, out);
+      add({ slot: "args", index: i }, v.args[i] as PyValue, true);
+    if (v.kwargs !== undefined) add({ slot: "kwargs" }, v.kwargs, true);
+    stateEdges(v.state, add);
     for (const [k, x] of v.items) {
-      if (k !== null && typeof k === "object")
-        out.push({ step: { slot: "keys" }, value: k, data: false });
-      out.push({ step: { key: k, quote: true }, value: x, data: true });
+      if (isObject(k)) add({ slot: "keys" }, k, false);
+      add({ key: k, quote: true }, x, true);
     }
     for (let i = 0; i < v.listItems.length; i++)
-      out.push({ step: { slot: "list", index: i }, value: v.listItems[i] as PyValue, data: true });
+      add({ slot: "list", index: i }, v.listItems[i] as PyValue, true);
   } else if (v instanceof TensorRef) {
-    for (const [slot, x] of tensorSlots(v)) out.push({ step: { slot }, value: x, data: true });
+    for (const [slot, x] of tensorSlots(v)) add({ slot }, x, true);
     // A quantized tensor's per-channel scales and zero points: parameters, not model tensors.
     const q = v.quantizer;
     if (q && "axis" in q) {
-      if (q.scales instanceof TensorRef)
-        out.push({ step: { slot: "scales" }, value: q.scales, data: false });
-      if (q.zeroPoints instanceof TensorRef)
-        out.push({ step: { slot: "zero_points" }, value: q.zeroPoints, data: false });
+      if (q.scales instanceof TensorRef) add({ slot: "scales" }, q.scales, false);
+      if (q.zeroPoints instanceof TensorRef) add({ slot: "zero_points" }, q.zeroPoints, false);
     }
   } else if (v instanceof PySet) {
     for (let i = 0; i < v.items.length; i++)
-      out.push({ step: { slot: "items", index: i }, value: v.items[i] as PyValue, data: false });
+      add({ slot: "items", index: i }, v.items[i] as PyValue, false);
   } else if (v instanceof NdArray) {
     if (Array.isArray(v.data))
       for (let i = 0; i < v.data.length; i++)
-        out.push({ step: { slot: "data", index: i }, value: v.data[i] as PyValue, data: false });
+        add({ slot: "data", index: i }, v.data[i] as PyValue, false);
   } else if (v instanceof PySlice) {
-    out.push({ step: { slot: "start" }, value: v.start, data: false });
-    out.push({ step: { slot: "stop" }, value: v.stop, data: false });
-    out.push({ step: { slot: "step" }, value: v.step, data: false });
+    add({ slot: "start" }, v.start, false);
+    add({ slot: "stop" }, v.stop, false);
+    add({ slot: "step" }, v.step, false);
   }
   return out;
 }
@@ -311,7 +313,7 @@ function foreignPaths(root: PyValue): Map<object, string> {
     const es = edges(v, true);
     for (let i = es.length - 1; i >= 0; i--) {
       const e = es[i] as Edge;
-      if (e.value === null || typeof e.value !== "object" || seen.has(e.value)) continue;
+      if (seen.has(e.value as object)) continue;
       let p = path.length >= MAX_NAME_CHARS ? path : stepPath(path, e.step, true);
       if (p.length > MAX_NAME_CHARS) p = `${p.slice(0, MAX_NAME_CHARS)}…`;
       stack.push([e.value, p]);
