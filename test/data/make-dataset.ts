@@ -4,7 +4,7 @@
  * Python script printed — and a writer of small datasets for bad-input cases.
  */
 import { createHash } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixture } from "../helpers.js";
@@ -95,8 +95,18 @@ export function shardFiles(
 
 export const sha256 = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
 
-/** A fresh temporary folder. */
-export const tempDir = (tag: string) => mkdtempSync(join(tmpdir(), `neox-data-${tag}-`));
+/** The temporary folders made by {@link tempDir}, removed when the test file's process exits. */
+const temporaries: string[] = [];
+process.on("exit", () => {
+  for (const d of temporaries) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temporary folder, removed when the test file's process exits. */
+export function tempDir(tag: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `neox-data-${tag}-`));
+  temporaries.push(dir);
+  return dir;
+}
 
 /** A copy of a committed fixture folder in a temporary folder, to corrupt. */
 export function copyFixture(rel: string): string {
