@@ -17,6 +17,7 @@ import { availableParallelism } from "node:os";
 import { run } from "node:test";
 import { spec, tap } from "node:test/reporters";
 import { fileURLToPath } from "node:url";
+import { demoFixture } from "../test/demo-fixture.js";
 
 const DIST_TEST = fileURLToPath(new URL("../test/", import.meta.url));
 
@@ -64,6 +65,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // node:test's run() keeps the order of `files` (the `node --test` command line sorts them).
   const concurrency = Number(flag("test-concurrency") ?? Math.max(2, availableParallelism()));
   const reporter = (flag("test-reporter") ?? (process.stdout.isTTY ? "spec" : "tap")) === "spec";
+  // The demo series that many files read is built here, beside the first files, instead of by
+  // whichever file asks first while the files after it wait (test/demo-fixture.ts: they wait on
+  // this process's lock). A failed build is reported by the files that need it.
+  demoFixture().catch(() => {});
   const stream = run({ files: orderedTestFiles(), concurrency });
   stream.on("test:fail", () => {
     process.exitCode = 1;

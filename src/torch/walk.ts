@@ -300,16 +300,39 @@ export interface ForeignScan {
   readonly count: number;
 }
 
+/**
+ * True when some value reachable from `root` passes `is` (each container once, no recursion): a
+ * pass that keeps no paths or parents, so that a graph with nothing foreign in it (the usual
+ * checkpoint) never pays for them.
+ */
+function reaches(root: PyValue, is: (v: object) => boolean): boolean {
+  const seen = new Set<object>();
+  const stack: PyValue[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop() as PyValue;
+    if (v === null || typeof v !== "object" || seen.has(v)) continue;
+    if (is(v)) return true;
+    seen.add(v);
+    for (const e of edges(v, true)) if (!seen.has(e.value as object)) stack.push(e.value);
+  }
+  return false;
+}
+
+const isGlobalOrCall = (v: object): boolean => v instanceof PyGlobal || v instanceof PyObject;
+const isForeign = (v: object): boolean =>
+  (v instanceof PyGlobal && !isKnownGlobal(v.qualifiedName)) || v instanceof PyObject;
+
 /** The first path of every global and call in the graph (each container once, no recursion). */
 function foreignPaths(root: PyValue): Map<object, string> {
   const paths = new Map<object, string>();
+  if (!reaches(root, isGlobalOrCall)) return paths;
   const seen = new Set<object>();
   const stack: [PyValue, string][] = [[root, ""]];
   while (stack.length > 0) {
     const [v, path] = stack.pop() as [PyValue, string];
     if (v === null || typeof v !== "object" || seen.has(v)) continue;
     seen.add(v);
-    if (v instanceof PyGlobal || v instanceof PyObject) paths.set(v, path);
+    if (isGlobalOrCall(v)) paths.set(v, path);
     const es = edges(v, true);
     for (let i = es.length - 1; i >= 0; i--) {
       const e = es[i] as Edge;
@@ -327,6 +350,7 @@ function foreignPaths(root: PyValue): Map<object, string> {
  * pass over the graph and one back from the foreign values: what a listing must not fold away.
  */
 export function foreignHolders(root: PyValue): Set<object> {
+  if (!reaches(root, isForeign)) return new Set();
   const parents = new Map<object, object[]>();
   const found: object[] = [];
   const stack: PyValue[] = [root];
@@ -335,8 +359,7 @@ export function foreignHolders(root: PyValue): Set<object> {
     const v = stack.pop() as PyValue;
     if (v === null || typeof v !== "object" || seen.has(v)) continue;
     seen.add(v);
-    if ((v instanceof PyGlobal && !isKnownGlobal(v.qualifiedName)) || v instanceof PyObject)
-      found.push(v);
+    if (isForeign(v)) found.push(v);
     for (const e of edges(v, true)) {
       const c = e.value;
       const list = parents.get(c as object);

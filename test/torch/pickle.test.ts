@@ -1,7 +1,7 @@
 /**
  * The pickle decoder against hand-built pickles: every named limit is a TorchFormatError naming
  * the file and the offending opcode's offset; hostile shapes (a tuple shared through the memo at
- * every level, 300k-item lists, 200k-deep nesting) cost time and memory linear in their size;
+ * every level, 100k-item lists, 100k-deep nesting, beyond what recursion on the JS stack can reach) cost time and memory linear in their size;
  * and random mutations of the committed fixtures end in a value or a TorchFormatError.
  */
 import assert from "node:assert/strict";
@@ -384,10 +384,10 @@ test("dict keys follow Python's equality, and deep or shared tuple keys hash in 
     .raw(Uint8Array.of(0x43, 0xb0, 0, 0, 0, 0, 0, 0))
     .str("big float")
     .op(op.SETITEM);
-  // Two equal tuples built separately, each 200k levels deep: one key.
+  // Two equal tuples built separately, each 100k levels deep: one key.
   for (const v of ["first", "second"]) {
     p.str("leaf");
-    for (let i = 0; i < 200_000; i++) p.op(op.TUPLE1);
+    for (let i = 0; i < 100_000; i++) p.op(op.TUPLE1);
     p.str(v).op(op.SETITEM);
   }
   // A tuple shared twice at each of 40 levels: 2^40 leaves, 81 bytes.
@@ -440,23 +440,23 @@ test("a billion laughs: a tuple shared at each of 40 levels prints, walks and sc
   assert.ok(performance.now() - t0 < 5000, "2^40 paths, printed in far less than their number");
 });
 
-test("300k-item lists and dicts, and 200k-deep nesting, never overflow the JS stack", () => {
+test("100k-item lists and dicts, and 100k-deep nesting, never overflow the JS stack", () => {
   const p = new Pickle().op(op.EMPTY_DICT).str("list").op(op.EMPTY_LIST, op.MARK);
-  for (let i = 0; i < 300_000; i++) p.op(op.BININT1, i & 0xff);
+  for (let i = 0; i < 100_000; i++) p.op(op.BININT1, i & 0xff);
   p.op(op.APPENDS, op.SETITEM).str("dict").op(op.EMPTY_DICT, op.MARK);
-  for (let i = 0; i < 300_000; i++)
+  for (let i = 0; i < 100_000; i++)
     p.op(op.BININT)
       .raw(Buffer.from(Int32Array.of(i).buffer))
       .op(op.NONE);
   p.op(op.SETITEMS, op.SETITEM).str("tensors").op(op.EMPTY_LIST, op.MARK);
   const { at } = tensorPickle([1n], [1n], p);
   p.op(op.MEMOIZE);
-  for (let i = 0; i < 300_000; i++) p.op(op.BINGET, 0);
+  for (let i = 0; i < 100_000; i++) p.op(op.BINGET, 0);
   p.op(op.APPENDS, op.SETITEM).str("deep");
-  for (let i = 0; i < 200_000; i++) p.op(op.EMPTY_LIST);
-  for (let i = 0; i < 199_999; i++) p.op(op.APPEND);
+  for (let i = 0; i < 100_000; i++) p.op(op.EMPTY_LIST);
+  for (let i = 0; i < 99_999; i++) p.op(op.APPEND);
   p.op(op.SETITEM).str("deep tuple").op(op.NONE);
-  for (let i = 0; i < 200_000; i++) p.op(op.TUPLE1);
+  for (let i = 0; i < 100_000; i++) p.op(op.TUPLE1);
   p.op(op.SETITEM, op.STOP);
   assert.ok(at > 0);
   const v = decode(p.bytes()).value;
@@ -466,7 +466,7 @@ test("300k-item lists and dicts, and 200k-deep nesting, never overflow the JS st
     ["list", v.get("list") as PyValue],
     ["tensors", v.get("tensors") as PyValue],
   ]);
-  assert.equal(walkTensors(shallow, FILE).length, 300_001);
+  assert.equal(walkTensors(shallow, FILE).length, 100_001);
   assert.throws(() => walkTensors(v, FILE), /nested deeper than 1000 levels \(MAX_WALK_DEPTH\)/);
 });
 
