@@ -127,6 +127,9 @@ function freePort(): Promise<number> {
   });
 }
 
+/** CPUs the test node offers at least (see {@link startSlurmCluster}). */
+const NODE_CPUS = 4;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `f` every `everyMs` until it returns a value other than undefined, or `timeoutMs`. */
@@ -248,6 +251,11 @@ export async function startSlurmCluster(timeoutMs = 30_000): Promise<StartResult
       return { reason: `slurmd -C failed: ${probe.stderr.trim() || probe.stdout.trim()}` };
     }
     const node = (/^NodeName=(\S+)/.exec(nodeLine) as RegExpExecArray)[1] as string;
+    const memory = /RealMemory=(\d+)/.exec(nodeLine)?.[1];
+    // At least NODE_CPUS CPUs whatever the machine has (config_overrides: slurmd believes the
+    // file): a test's array of three one-CPU tasks then starts at once on a 2-core machine,
+    // instead of its last task waiting for a free CPU and the scheduler's next pass.
+    const cpus = Math.max(NODE_CPUS, Number(/CPUs=(\d+)/.exec(nodeLine)?.[1] ?? 1));
     const [ctldPort, dPort] = [await freePort(), await freePort()];
     for (const sub of ["state", "spool"]) mkdirSync(join(dir, sub));
     const conf = [
@@ -278,7 +286,8 @@ export async function startSlurmCluster(timeoutMs = 30_000): Promise<StartResult
       "MailProg=/bin/true",
       "ReturnToService=2",
       "KillWait=2",
-      `${nodeLine.trim()} NodeAddr=127.0.0.1 State=UNKNOWN`,
+      "SlurmdParameters=config_overrides",
+      `NodeName=${node} CPUs=${cpus}${memory ? ` RealMemory=${memory}` : ""} NodeAddr=127.0.0.1 State=UNKNOWN`,
       "PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
       "",
     ].join("\n");

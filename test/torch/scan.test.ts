@@ -419,7 +419,7 @@ test("distinctNames: a quoted name that is another path's plain name quotes that
   assert.equal(new Set(names).size, 3);
 });
 
-test("hostile shapes through the CLI: a billion laughs, 300k rows, a 2^40-element view", async () => {
+test("hostile shapes through the CLI: a billion laughs, 100k rows, a 2^40-element view", async () => {
   const laughs = await writePt(
     "laughs.pt",
     pickle((e) => {
@@ -442,7 +442,7 @@ test("hostile shapes through the CLI: a billion laughs, 300k rows, a 2^40-elemen
     pickle((e) => {
       e.byte(op.EMPTY_DICT);
       e.byte(op.MARK);
-      for (let i = 0; i < 300_000; i++) {
+      for (let i = 0; i < 100_000; i++) {
         e.value(`k${i}`);
         if (i === 0) {
           tensor(e);
@@ -457,7 +457,7 @@ test("hostile shapes through the CLI: a billion laughs, 300k rows, a 2^40-elemen
   );
   const rows = await cliInProcess(["tensors", wide, "--hash"]);
   assert.equal(rows.code, 0, rows.stderr);
-  assert.equal(rows.stdout.split("\n").length, 300_001);
+  assert.equal(rows.stdout.split("\n").length, 100_001);
   const view = await writePt(
     "broadcast.pt",
     pickle((e) => {
