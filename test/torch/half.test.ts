@@ -8,6 +8,7 @@ import {
   f32BitsToBf16,
   f32BitsToF16,
   f32ToF16,
+  lookup,
 } from "../../src/torch/half.js";
 import { fixture } from "../helpers.js";
 
@@ -88,4 +89,35 @@ test("float16 widening of odd lengths and special values gives torch's float32 b
     // Elements past the input are left alone.
     assert.deepEqual(Array.from(out.subarray(n)), [7, 7, 7]);
   }
+});
+
+test("lookup reads codes in pairs only where aligned: every offset, length and table width agrees with one at a time", () => {
+  const wide = new Uint32Array(65536).map((_, i) => (i * 2654435761) >>> 0);
+  const narrow = new Uint16Array(65536).map((_, i) => (i * 40503) & 0xffff);
+  const codes = Uint16Array.from({ length: 1100 }, (_, i) => (i * 7919 + 13) & 0xffff);
+  const lengths = [...Array.from({ length: 20 }, (_, n) => n), 1001, 1024];
+  for (const srcAt of [0, 1, 2, 3])
+    for (const outAt of [0, 1, 2, 3])
+      for (const n of lengths) {
+        // Views of one buffer at every 2-byte offset: pairs where src (and a 16-bit out) start on
+        // a word, one at a time otherwise.
+        const srcBuf = new Uint16Array(n + 4);
+        srcBuf.set(codes.subarray(0, n), srcAt);
+        const src = srcBuf.subarray(srcAt, srcAt + n);
+        for (const table of [wide, narrow]) {
+          const out =
+            table instanceof Uint32Array
+              ? new Uint32Array(n + 4).fill(7).subarray(outAt, outAt + n + 1)
+              : new Uint16Array(n + 4).fill(7).subarray(outAt, outAt + n + 1);
+          lookup(src, table as Uint16Array, out as Uint16Array);
+          for (let i = 0; i < n; i++)
+            assert.equal(
+              out[i],
+              table[src[i] as number],
+              `src +${srcAt}, out +${outAt}, ${n}: ${i}`,
+            );
+          // The element past the input is left alone.
+          assert.equal(out[n], 7, `src +${srcAt}, out +${outAt}, ${n}: past the end`);
+        }
+      }
 });
