@@ -205,6 +205,13 @@ export interface Comparison {
   peakRss: number;
   /** The command's standard output of its last run. */
   stdout: string;
+  /**
+   * With `outputBound`: seconds of `cp -r` + `sync` of the command's own output, right after
+   * each run, and cp of the input / cp of the output per pair: the best ratio any command that
+   * writes these bytes reaches on this disk, when it writes more (or less) than it reads.
+   */
+  outputCpSeconds?: number[];
+  bounds?: number[];
 }
 
 /**
@@ -219,17 +226,27 @@ export async function compareWithCp(opts: {
   /** What cp copies: the same bytes the command reads (or writes). */
   cpSources: readonly string[];
   pairs: number;
+  /** The command's output folder, copied once per pair for the bound (see `Comparison`). */
+  outputBound?: string;
 }): Promise<Comparison> {
   const cpDest = join(benchData, "cp-baseline");
   const ratios: number[] = [];
   const commandSeconds: number[] = [];
   const cpSeconds: number[] = [];
+  const outputCp: number[] = [];
   let peakRss = 0;
   let stdout = "";
   for (let i = 0; i < opts.pairs; i++) {
     opts.clean();
     spawnSync("sync");
     const a = await opts.run();
+    if (opts.outputBound) {
+      const outCopy = join(benchData, "cp-output-bound");
+      rmSync(outCopy, { recursive: true, force: true });
+      spawnSync("sync");
+      outputCp.push((await timeCommand("cp", ["-r", opts.outputBound, outCopy])).seconds);
+      rmSync(outCopy, { recursive: true, force: true });
+    }
     opts.clean();
     rmSync(cpDest, { recursive: true, force: true });
     mkdirSync(cpDest);
@@ -243,7 +260,19 @@ export async function compareWithCp(opts: {
     stdout = a.stdout;
   }
   spawnSync("sync");
-  return { ratios, median: median(ratios), commandSeconds, cpSeconds, peakRss, stdout };
+  const c: Comparison = {
+    ratios,
+    median: median(ratios),
+    commandSeconds,
+    cpSeconds,
+    peakRss,
+    stdout,
+  };
+  if (outputCp.length > 0) {
+    c.outputCpSeconds = outputCp;
+    c.bounds = outputCp.map((o, i) => (cpSeconds[i] as number) / o);
+  }
+  return c;
 }
 
 /** The comparison as lines a reader can quote. */
@@ -258,6 +287,12 @@ export function report(what: string, bytes: number, c: Comparison, extra: string
   console.log(
     `  median ratio: ${c.median.toFixed(2)}x cp (range ${Math.min(...c.ratios).toFixed(2)}–${Math.max(...c.ratios).toFixed(2)}); peak RSS ${(c.peakRss / 2 ** 20).toFixed(0)} MiB`,
   );
+  if (c.outputCpSeconds && c.bounds) {
+    console.log(`  cp -r + sync of the output (s): ${s(c.outputCpSeconds)}`);
+    console.log(
+      `  bound (cp of the input / cp of the output): ${median(c.bounds).toFixed(2)}x cp (range ${Math.min(...c.bounds).toFixed(2)}–${Math.max(...c.bounds).toFixed(2)}): no command writing these bytes beats it here`,
+    );
+  }
 }
 
 /** Which copy path a run took: what the command printed, else what this build would take. */
