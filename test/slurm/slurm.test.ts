@@ -372,7 +372,10 @@ test("analyze.sbatch over the demo series on S3 + analyze-merge.sbatch equal one
         ["1", "COMPLETED", "0:0", 1],
         ["2", "COMPLETED", "0:0", 0],
       ],
-      [0, 1, 2].map((t) => log(`neox-analyze-${array2}_${t}.out`)).join("\n"),
+      // The tasks' logs, and the daemons' (a requeued task that fails before it prints has
+      // only Slurm's side to tell why).
+      [0, 1, 2].map((t) => log(`neox-analyze-${array2}_${t}.out`)).join("\n") +
+        (tasks2.some((x) => x.state !== "COMPLETED") ? `\n${await c.logs()}` : ""),
     );
     // Slurm counts the cancelled run as a failed dependency: an afterok merge on this array
     // would wait forever (submitted before or after the requeue). The operator who cancelled
