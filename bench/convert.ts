@@ -59,7 +59,7 @@ const c = await compareWithCp({
   clean: () => rmSync(out, { recursive: true, force: true }),
   cpSources: [src],
   pairs,
-  // float32 writes twice the bytes it reads: how fast cp writes those is the limit.
+  // float32 writes twice the bytes it reads: how fast cp writes those is the reference.
   ...(dtype === "float32" ? { outputBound: out } : {}),
 });
 report(`convert ${preset} TP ${tp} fp16 → ${dtype} (${synthDir(spec)})`, inputBytes, c, [

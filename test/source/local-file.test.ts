@@ -33,6 +33,13 @@ test("small and large reads at every kind of offset give the file's bytes; small
   writeFileSync(path, bytes);
   const src = await LocalFileSource.open(path);
   const reads = countReads(src);
+  /** `read` or `readChunk` of `[offset, offset + length)` is the file's bytes. */
+  const same = async (how: "read" | "readChunk", offset: number, length: number) =>
+    assert.deepEqual(
+      Buffer.from(await src[how](offset, length)),
+      bytes.subarray(offset, offset + length),
+      `${how} ${offset}+${length}`,
+    );
   // Forward small reads inside 64 KiB of the first: one read of the file.
   for (const [offset, length] of [
     [0, 30],
@@ -42,16 +49,8 @@ test("small and large reads at every kind of offset give the file's bytes; small
     [5000, 16383],
     [60_000, 5536],
   ] as const) {
-    const got = await src.read(offset, length);
-    assert.deepEqual(
-      Buffer.from(got),
-      bytes.subarray(offset, offset + length),
-      `${offset}+${length}`,
-    );
-    assert.deepEqual(
-      Buffer.from(await src.readChunk(offset, length)),
-      bytes.subarray(offset, offset + length),
-    );
+    await same("read", offset, length);
+    await same("readChunk", offset, length);
   }
   assert.equal(reads.n, 1, "one block for the small reads inside it");
   // Past the block (and backwards): a new block; at the file's end it is short.
@@ -61,17 +60,11 @@ test("small and large reads at every kind of offset give the file's bytes; small
     [10, 10],
     [200_006, 1],
     [200_007, 0],
-  ] as const) {
-    const got = await src.readChunk(offset, length);
-    assert.deepEqual(
-      Buffer.from(got),
-      bytes.subarray(offset, offset + length),
-      `${offset}+${length}`,
-    );
-  }
+  ] as const)
+    await same("readChunk", offset, length);
   // A large read goes straight to the file, and is the file's bytes too.
   const before = reads.n;
-  assert.deepEqual(Buffer.from(await src.read(1, 100_001)), bytes.subarray(1, 100_002));
+  await same("read", 1, 100_001);
   assert.equal(reads.n, before + 1);
   // Reads at once, in and out of the block, each get their own bytes.
   const many = await Promise.all(
