@@ -36,6 +36,8 @@ const VERSION = (
 
 /** One record of `scontrol -o show job`: an array task, or a still-pending range of them. */
 interface JobRecord {
+  /** The task's own job id (an array task has one of its own). */
+  readonly jobId: number;
   readonly task: string;
   readonly state: string;
   readonly restarts: number;
@@ -50,6 +52,7 @@ async function records(c: SlurmCluster, id: string): Promise<JobRecord[]> {
     .map((l) => {
       const f = (k: string) => new RegExp(`(?:^| )${k}=(\\S*)`).exec(l)?.[1] ?? "";
       return {
+        jobId: Number(f("JobId")),
         task: f("ArrayTaskId"),
         state: f("JobState"),
         restarts: Number(f("Restarts")),
@@ -66,6 +69,23 @@ const FINAL = new Set([
   "NODE_FAIL",
   "OUT_OF_MEMORY",
 ]);
+
+/**
+ * Waits until the node has cleaned up after a cancelled job: while its slurmstepd lives, the
+ * spool folder holds the step's socket (`<node>_<job>.<step>`) and the batch script's folder
+ * (`job%05u`); KillWait allows the stepd 2 s. A requeue sent before that may launch the new run
+ * beside the old one's remains.
+ */
+async function cleanedUp(c: SlurmCluster, jobId: number): Promise<void> {
+  const script = `job${String(jobId).padStart(5, "0")}`;
+  const remains = (name: string) =>
+    name === script || name.match(/_(\d+)\.\d+$/)?.[1] === String(jobId);
+  await waitUntil(
+    `job ${jobId}'s slurmstepd to end`,
+    async () => (readdirSync(join(c.dir, "spool")).some(remains) ? undefined : true),
+    20_000,
+  );
+}
 
 /** The job's records once every task has ended. */
 function finished(c: SlurmCluster, id: string, timeoutMs = 40_000): Promise<JobRecord[]> {
@@ -170,6 +190,7 @@ test("a task cancelled mid-run and requeued runs again to completion", {
     20_000,
   );
   assert.equal(existsSync(join(dir, "task-11")), false);
+  await cleanedUp(cluster, ((await records(cluster, `${id}_11`))[0] as JobRecord).jobId);
   await cluster.check("scontrol", ["requeue", `${id}_11`]);
   // Slurm holds a requeued job back for a while (its start time about two minutes ahead, on
   // 22.05): let it go now, as an operator would (a Slurm that already started it refuses, and
@@ -362,6 +383,7 @@ test("analyze.sbatch over the demo series on S3 + analyze-merge.sbatch equal one
     const doneBefore = parts.filter((p) => existsSync(p)).length;
     assert.ok(doneBefore > 0 && doneBefore < parts.length, `${doneBefore} of ${parts.length}`);
     proxy.hold = false;
+    await cleanedUp(c, ((await records(c, `${array2}_1`))[0] as JobRecord).jobId);
     await c.check("scontrol", ["requeue", `${array2}_1`]);
     await c.run("scontrol", ["update", `JobId=${array2}_1`, "StartTime=now"]);
     const tasks2 = await finished(c, array2, 60_000);
