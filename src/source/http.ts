@@ -6,7 +6,7 @@
  * into a buffer of the length asked for, and a response that runs past it is aborted. The block
  * cache that coalesces small reads is `CachedSource` (cached.ts); `openHttpFile` puts it on top.
  */
-import { Agent, type Dispatcher, request } from "undici";
+import type { Dispatcher } from "undici";
 import {
   HttpSourceError,
   headerLength,
@@ -59,11 +59,24 @@ export interface HttpSourceOptions extends RangedSourceOptions {
   stats?: HttpStats;
 }
 
-let sharedAgent: Agent | undefined;
-/** One keep-alive agent for the process. */
-export function defaultAgent(): Agent {
-  sharedAgent ??= new Agent({ keepAliveTimeout: 10_000, connections: 16 });
-  return sharedAgent;
+/** What a request is sent with: undici's `request` and one keep-alive agent for the process. */
+interface Client {
+  readonly request: typeof import("undici").request;
+  readonly agent: Dispatcher;
+}
+let client: Promise<Client> | undefined;
+
+/**
+ * undici and the process's keep-alive agent, loaded at the first request: loading undici takes
+ * ~150 ms, which a process that reads only local files (most commands, most library uses) never
+ * pays.
+ */
+export function httpClient(): Promise<Client> {
+  client ??= import("undici").then(({ Agent, request }) => ({
+    request,
+    agent: new Agent({ keepAliveTimeout: 10_000, connections: 16 }),
+  }));
+  return client;
 }
 
 /** A remote file read with HTTP range requests: every response checked against the range asked, retried on faults, never sized from the server. */
@@ -107,12 +120,13 @@ export class HttpSource extends RangedSource {
       const headers: Record<string, string> = { range: `bytes=${offset}-${offset + length - 1}` };
       if (new URL(url).origin === origin) Object.assign(headers, this.opts.headers ?? {});
       if (this.opts.stats) this.opts.stats.requests++;
+      const { request, agent } = await httpClient();
       let res: Dispatcher.ResponseData;
       try {
         res = await request(url, {
           method: "GET",
           headers,
-          dispatcher: this.opts.dispatcher ?? defaultAgent(),
+          dispatcher: this.opts.dispatcher ?? agent,
         });
       } catch (e) {
         if (url === this.resolvedUrl) this.resolvedUrl = undefined;

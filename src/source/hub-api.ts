@@ -3,13 +3,13 @@
  * retried on 5xx, 429, network errors and cut or invalid JSON, and followed through
  * `Link: rel="next"` pagination on the same origin only (the token goes nowhere else).
  */
-import { type Dispatcher, request } from "undici";
+import type { Dispatcher } from "undici";
 import {
   abortBody,
-  defaultAgent,
   HttpSourceError,
   type HttpStats,
   headerLength,
+  httpClient,
   printable,
 } from "./http.js";
 import { defaultBackoffMs } from "./http-shared.js";
@@ -90,11 +90,12 @@ async function tryPage(
   opts: HubApiOptions,
 ): Promise<{ page: Page } | { retry: string }> {
   if (opts.stats) opts.stats.requests++;
+  const { request, agent } = await httpClient();
   let res: Dispatcher.ResponseData;
   try {
     res = await request(url, {
       headers: { accept: "application/json", ...opts.headers },
-      dispatcher: opts.dispatcher ?? defaultAgent(),
+      dispatcher: opts.dispatcher ?? agent,
     });
   } catch (e) {
     return { retry: `network error: ${(e as Error).message}` };

@@ -8,9 +8,9 @@
  */
 import { createHash } from "node:crypto";
 import { AwsV4Signer } from "aws4fetch";
-import { type Dispatcher, request } from "undici";
+import type { Dispatcher } from "undici";
 import { CheckpointError } from "../util/errors.js";
-import { abortBody, DEFAULT_RETRIES, defaultAgent, type HttpStats, printable } from "./http.js";
+import { abortBody, DEFAULT_RETRIES, type HttpStats, httpClient, printable } from "./http.js";
 import { defaultBackoffMs } from "./http-shared.js";
 import { xmlText } from "./s3-xml.js";
 
@@ -244,13 +244,14 @@ export class S3Client {
     ) => ({ ok: false, retry, error: new S3RequestError(where, status, code, d) }) as const;
     const headers = await this.signHeaders(call.method, url, call.headers ?? {}, hash);
     if (this.opts.stats) this.opts.stats.requests++;
+    const { request, agent } = await httpClient();
     let res: Dispatcher.ResponseData;
     try {
       res = await request(url, {
         method: call.method,
         headers,
         body: call.body && Buffer.from(payload.buffer, payload.byteOffset, payload.length),
-        dispatcher: this.opts.dispatcher ?? defaultAgent(),
+        dispatcher: this.opts.dispatcher ?? agent,
       });
     } catch (e) {
       return fail(true, undefined, undefined, `network error: ${(e as Error).message}`);
