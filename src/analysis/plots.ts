@@ -4,10 +4,8 @@
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Resvg } from "@resvg/resvg-js";
 import pLimit from "p-limit";
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
+import type { TopLevelSpec } from "vega-lite";
 import type { Metrics } from "./metrics.js";
 import { PLOT_NAMES } from "./outputs.js";
 
@@ -28,6 +26,25 @@ const loadPalette = (): Promise<PaletteModule> => {
   return palette;
 };
 
+/** What draws the plots: vega, vega-lite's compiler and resvg. */
+interface Renderers {
+  readonly vega: typeof import("vega");
+  readonly compile: typeof import("vega-lite").compile;
+  readonly Resvg: typeof import("@resvg/resvg-js").Resvg;
+}
+let renderers: Promise<Renderers> | undefined;
+/**
+ * vega, vega-lite and resvg, loaded at the first plot: together ~300 ms of module loading, which
+ * a process that imports the library (its index re-exports {@link writePlots}) but draws nothing
+ * never pays.
+ */
+const loadRenderers = (): Promise<Renderers> => {
+  renderers ??= Promise.all([import("vega"), import("vega-lite"), import("@resvg/resvg-js")]).then(
+    ([vega, vl, resvg]) => ({ vega, compile: vl.compile, Resvg: resvg.Resvg }),
+  );
+  return renderers;
+};
+
 /** SVG renders, one at a time (see {@link toSvg}). */
 const oneSvgAtATime = pLimit(1);
 
@@ -39,6 +56,7 @@ const oneSvgAtATime = pLimit(1);
  */
 function toSvg(spec: TopLevelSpec): Promise<string> {
   return oneSvgAtATime(async () => {
+    const { vega, compile } = await loadRenderers();
     const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
     try {
       vega.resetSVGDefIds();
@@ -51,6 +69,7 @@ function toSvg(spec: TopLevelSpec): Promise<string> {
 
 async function render(spec: TopLevelSpec, dir: string, name: string): Promise<string[]> {
   const svg = await toSvg(spec);
+  const { Resvg } = await loadRenderers();
   const png = new Resvg(svg, {
     fitTo: { mode: "zoom", value: 2 },
     font: { loadSystemFonts: true },
