@@ -7,7 +7,7 @@ import { openTorchPath } from "../../src/torch/load.js";
 import { tensorSha256 } from "../../src/torch/tensor-hash.js";
 import { walkTensors } from "../../src/torch/walk.js";
 import { makeEraB } from "../../tools/neox-written/make.js";
-import { cli, cliInProcess } from "../cli/run.js";
+import { cliInProcess } from "../cli/run.js";
 import { fixture, sameFileBytes, scratchDir } from "../helpers.js";
 
 const tmp = scratchDir("neox-reshard-");
@@ -181,8 +181,8 @@ test("a synthetic Pythia-70m-shaped checkpoint reshards TP 1 → 2 → 1 with id
   }
 });
 
-test("impossible layouts exit 1 with the reason", () => {
-  const r = cli([
+test("impossible layouts exit 1 with the reason", async () => {
+  const r = await cliInProcess([
     "reshard",
     fixture("neox/pipeline-tp2-dp3-eraA"),
     "--out",
@@ -194,7 +194,7 @@ test("impossible layouts exit 1 with the reason", () => {
   ]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /4 heads do not split over TP 3/);
-  const z = cli([
+  const z = await cliInProcess([
     "reshard",
     fixture("neox/pipeline-tp2-dp3-eraA"),
     "--out",

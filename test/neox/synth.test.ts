@@ -37,7 +37,7 @@ function synth70m(era: "a" | "b"): Promise<string> {
 // pythia-160m's counts are checked in reshard.test.ts, on the checkpoint it reshards.
 for (const [preset, total, nonEmbedding] of [["pythia-70m", 70_426_624, 18_915_328]] as const) {
   test(`synth --preset ${preset}: inspect --json reports the seed table's parameter counts`, async () => {
-    const r = cli(["inspect", await synth70m("a"), "--json"]);
+    const r = await cliInProcess(["inspect", await synth70m("a"), "--json"]);
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout) as {
       parameters: { total: number; nonEmbedding: number };
