@@ -57,6 +57,9 @@ before(async () => {
   symlinkSync(".", join(links, "loop"));
   symlinkSync("..", join(links, "up"));
   symlinkSync(outside, join(root, "links", "escape"));
+  // Revisions that are links: one out of the root, one to a sibling revision.
+  symlinkSync(outside, join(root, "links", "repo", "step7"));
+  symlinkSync("main", join(root, "links", "repo", "step8"));
   // More files than one tree page.
   const many = join(root, "paged", "many", "main");
   mkdirSync(many, { recursive: true });
@@ -195,6 +198,19 @@ test("symbolic links leaving the root are neither listed nor served (unless foll
     assert.equal((await get(`${base}/${p}`)).status, 404, p);
   assert.equal(await (await get(`${base}/loop/loop/real.txt`)).text(), "real\n");
   assert.equal((await get("/api/models/links/escape/refs")).status, 404);
+  // A revision that is a link counts only where its target may be served.
+  const branches = async (base: string) =>
+    (
+      (await (await get("/api/models/links/repo/refs", {}, "GET", base)).json()) as {
+        branches: { name: string }[];
+      }
+    ).branches
+      .map((b) => b.name)
+      .sort();
+  assert.deepEqual(await branches(hub.url), ["main", "step8"]);
+  assert.deepEqual(await branches(following.url), ["main", "step7", "step8"]);
+  assert.equal(await (await get("/links/repo/resolve/step8/real.txt")).text(), "real\n");
+  assert.equal((await get("/links/repo/resolve/step7/secret.txt")).status, 404);
 
   // --follow-symlinks: the links out are followed, the loop still costs nothing.
   const all = await tree("/api/models/links/repo/tree/main?recursive=true", following.url);
