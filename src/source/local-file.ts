@@ -84,31 +84,32 @@ export class LocalFileSource implements ByteSource {
     return out;
   }
 
-  /** Up to `length` bytes at `offset`: fewer where the file now ends (the caller checks). */
-  private async readUpTo(offset: number, length: number): Promise<Uint8Array> {
-    if (!this.handle) throw new SourceRangeError(this.name, offset, length, "source is closed");
-    const out = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
-      if (bytesRead === 0) return out.subarray(0, done);
-      done += bytesRead;
+  /** `out` filled from `offset`; a file that ends before it is a "file shrank" SourceRangeError. */
+  private async readInto(out: Uint8Array, offset: number): Promise<Uint8Array> {
+    const done = await this.fill(out, offset);
+    if (done < out.length) {
+      throw new SourceRangeError(this.name, offset, out.length, `file shrank: got ${done} bytes`);
     }
     return out;
   }
 
-  private async readInto(out: Uint8Array, offset: number): Promise<Uint8Array> {
+  /** Up to `length` bytes at `offset`: fewer where the file now ends (the caller checks). */
+  private async readUpTo(offset: number, length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    return out.subarray(0, await this.fill(out, offset));
+  }
+
+  /** Reads into `out` from `offset` until it is full or the file ends; the bytes read. */
+  private async fill(out: Uint8Array, offset: number): Promise<number> {
     const length = out.length;
     if (!this.handle) throw new SourceRangeError(this.name, offset, length, "source is closed");
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
-      if (bytesRead === 0) {
-        throw new SourceRangeError(this.name, offset, length, `file shrank: got ${done} bytes`);
-      }
+      if (bytesRead === 0) break;
       done += bytesRead;
     }
-    return out;
+    return done;
   }
 
   async close(): Promise<void> {
