@@ -70,13 +70,28 @@ const FINAL = new Set([
   "OUT_OF_MEMORY",
 ]);
 
+/** The record of array task `task` (`JOB_I`) once Slurm reports it cancelled. */
+function cancelled(c: SlurmCluster, task: string): Promise<JobRecord> {
+  return waitUntil(
+    `${task} to be cancelled`,
+    async () => {
+      const t = (await records(c, task))[0];
+      return t?.state === "CANCELLED" ? t : undefined;
+    },
+    20_000,
+  );
+}
+
 /**
- * Waits until the node has cleaned up after a cancelled job: while its slurmstepd lives, the
- * spool folder holds the step's socket (`<node>_<job>.<step>`) and the batch script's folder
- * (`job%05u`); KillWait allows the stepd 2 s. A requeue sent before that may launch the new run
- * beside the old one's remains.
+ * Waits until a cancelled job may be requeued and start again. Cancelling it revokes its job
+ * credential on the node, and slurmd refuses a credential not issued after that revocation
+ * (both in whole seconds, as far as its logs show): a requeue sent at once was launched and killed
+ * ("Killing non-startable batch JobId=25: Job credential revoked", the task FAILED 1:0 having
+ * run nothing). So: until the node has cleaned up (its slurmstepd gone: the step's socket
+ * `<node>_<job>.<step>` and the batch script's folder `job%05u` leave the spool folder; KillWait
+ * allows it 2 s), then into the next second.
  */
-async function cleanedUp(c: SlurmCluster, jobId: number): Promise<void> {
+async function readyToRequeue(c: SlurmCluster, jobId: number): Promise<void> {
   const script = `job${String(jobId).padStart(5, "0")}`;
   const remains = (name: string) =>
     name === script || name.match(/_(\d+)\.\d+$/)?.[1] === String(jobId);
@@ -85,6 +100,7 @@ async function cleanedUp(c: SlurmCluster, jobId: number): Promise<void> {
     async () => (readdirSync(join(c.dir, "spool")).some(remains) ? undefined : true),
     20_000,
   );
+  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 50));
 }
 
 /** The job's records once every task has ended. */
@@ -181,16 +197,9 @@ test("a task cancelled mid-run and requeued runs again to completion", {
     20_000,
   );
   await cluster.check("scancel", [`${id}_11`]);
-  await waitUntil(
-    "task 11 to be cancelled",
-    async () => {
-      const t = (await records(cluster, `${id}_11`))[0];
-      return t?.state === "CANCELLED" ? t : undefined;
-    },
-    20_000,
-  );
+  const stopped = await cancelled(cluster, `${id}_11`);
   assert.equal(existsSync(join(dir, "task-11")), false);
-  await cleanedUp(cluster, ((await records(cluster, `${id}_11`))[0] as JobRecord).jobId);
+  await readyToRequeue(cluster, stopped.jobId);
   await cluster.check("scontrol", ["requeue", `${id}_11`]);
   // Slurm holds a requeued job back for a while (its start time about two minutes ahead, on
   // 22.05): let it go now, as an operator would (a Slurm that already started it refuses, and
@@ -372,18 +381,11 @@ test("analyze.sbatch over the demo series on S3 + analyze-merge.sbatch equal one
     );
     proxy.hold = true; // every task waits on its next read: task 1 stops mid-run
     await c.check("scancel", [`${array2}_1`]);
-    await waitUntil(
-      "task 1 to be cancelled",
-      async () => {
-        const t = (await records(c, `${array2}_1`))[0];
-        return t?.state === "CANCELLED" ? t : undefined;
-      },
-      20_000,
-    );
+    const stopped = await cancelled(c, `${array2}_1`);
     const doneBefore = parts.filter((p) => existsSync(p)).length;
     assert.ok(doneBefore > 0 && doneBefore < parts.length, `${doneBefore} of ${parts.length}`);
     proxy.hold = false;
-    await cleanedUp(c, ((await records(c, `${array2}_1`))[0] as JobRecord).jobId);
+    await readyToRequeue(c, stopped.jobId);
     await c.check("scontrol", ["requeue", `${array2}_1`]);
     await c.run("scontrol", ["update", `JobId=${array2}_1`, "StartTime=now"]);
     const tasks2 = await finished(c, array2, 60_000);
