@@ -206,13 +206,13 @@ export interface Comparison {
   /** The command's standard output of its last run. */
   stdout: string;
   /**
-   * With `outputBound`: seconds of `cp -r` + `sync` of the command's own output, right after
+   * With `outputReference`: seconds of `cp -r` + `sync` of the command's own output, right after
    * each run, and cp of the input / cp of the output per pair: the ratio cp itself reaches when
    * it writes the output's bytes, a reference for a command that writes more (or less) than it
    * reads. Not a bound: on the project's VM convert to float32 has run faster than this cp.
    */
   outputCpSeconds?: number[];
-  bounds?: number[];
+  outputRatios?: number[];
 }
 
 /**
@@ -228,7 +228,7 @@ export async function compareWithCp(opts: {
   cpSources: readonly string[];
   pairs: number;
   /** The command's output folder, copied once per pair for a reference (see `Comparison`). */
-  outputBound?: string;
+  outputReference?: string;
 }): Promise<Comparison> {
   const cpDest = join(benchData, "cp-baseline");
   const ratios: number[] = [];
@@ -241,11 +241,11 @@ export async function compareWithCp(opts: {
     opts.clean();
     spawnSync("sync");
     const a = await opts.run();
-    if (opts.outputBound) {
-      const outCopy = join(benchData, "cp-output-bound");
+    if (opts.outputReference) {
+      const outCopy = join(benchData, "cp-output-reference");
       rmSync(outCopy, { recursive: true, force: true });
       spawnSync("sync");
-      outputCp.push((await timeCommand("cp", ["-r", opts.outputBound, outCopy])).seconds);
+      outputCp.push((await timeCommand("cp", ["-r", opts.outputReference, outCopy])).seconds);
       rmSync(outCopy, { recursive: true, force: true });
     }
     opts.clean();
@@ -271,7 +271,7 @@ export async function compareWithCp(opts: {
   };
   if (outputCp.length > 0) {
     c.outputCpSeconds = outputCp;
-    c.bounds = outputCp.map((o, i) => (cpSeconds[i] as number) / o);
+    c.outputRatios = outputCp.map((o, i) => (cpSeconds[i] as number) / o);
   }
   return c;
 }
@@ -288,10 +288,10 @@ export function report(what: string, bytes: number, c: Comparison, extra: string
   console.log(
     `  median ratio: ${c.median.toFixed(2)}x cp (range ${Math.min(...c.ratios).toFixed(2)}–${Math.max(...c.ratios).toFixed(2)}); peak RSS ${(c.peakRss / 2 ** 20).toFixed(0)} MiB`,
   );
-  if (c.outputCpSeconds && c.bounds) {
+  if (c.outputCpSeconds && c.outputRatios) {
     console.log(`  cp -r + sync of the output (s): ${s(c.outputCpSeconds)}`);
     console.log(
-      `  cp writing the output (cp of the input / cp of the output): ${median(c.bounds).toFixed(2)}x cp (range ${Math.min(...c.bounds).toFixed(2)}–${Math.max(...c.bounds).toFixed(2)})`,
+      `  cp writing the output (cp of the input / cp of the output): ${median(c.outputRatios).toFixed(2)}x cp (range ${Math.min(...c.outputRatios).toFixed(2)}–${Math.max(...c.outputRatios).toFixed(2)})`,
     );
   }
 }

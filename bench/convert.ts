@@ -60,7 +60,7 @@ const c = await compareWithCp({
   cpSources: [src],
   pairs,
   // float32 writes twice the bytes it reads: how fast cp writes those is the reference.
-  ...(dtype === "float32" ? { outputBound: out } : {}),
+  ...(dtype === "float32" ? { outputReference: out } : {}),
 });
 report(`convert ${preset} TP ${tp} fp16 → ${dtype} (${synthDir(spec)})`, inputBytes, c, [
   `copy path: ${copyPath(c.stdout, env)}`,
