@@ -13,7 +13,7 @@
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { KERNEL_COPY_ADDON } from "../src/source/kernel-copy.js";
+import { addonUrl } from "../src/source/native/addons.js";
 import { buildKernelCopy } from "../src/source/native/build.js";
 import {
   arg,
@@ -33,7 +33,7 @@ import {
 const preset = arg("--preset", "pythia-410m");
 const pairs = pairsArg();
 const env = kernelEnv();
-if (arg("--kernel", "") === "1" && !existsSync(fileURLToPath(KERNEL_COPY_ADDON))) {
+if (arg("--kernel", "") === "1" && !existsSync(fileURLToPath(addonUrl("kernel-copy")))) {
   const built = buildKernelCopy();
   console.log(built.path ? `built ${built.path}` : `kernel copy addon not built: ${built.reason}`);
 }

@@ -1,6 +1,7 @@
 import { openNeoxStep } from "../neox/step.js";
 import { convertToHf, planConversion } from "../ops/convert.js";
 import { convertRepository } from "../ops/convert-repo.js";
+import { describeCasts } from "../plan/cast.js";
 import { openRepository } from "../repo/repository.js";
 import { selectSteps } from "../repo/select.js";
 import { describeCopy } from "../source/file-sink.js";
@@ -105,6 +106,8 @@ export async function convertCommand(
       );
     for (const n of r.notes) process.stdout.write(`note: ${n}\n`);
     process.stdout.write(`${describeCopy(r.copy)}\n`);
+    const casts = describeCasts();
+    if (casts) process.stdout.write(`${casts}\n`);
   } finally {
     await step.close();
   }

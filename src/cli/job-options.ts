@@ -9,6 +9,7 @@ import { planText } from "../ops/jobs/plan-text.js";
 import { type Environment, type Shard, ShardError, shardFromEnv } from "../ops/jobs/shard.js";
 import type { NeoxRepositoryJobResult } from "../ops/jobs/step-job.js";
 import type { JobUnit } from "../ops/jobs/units.js";
+import { describeCasts } from "../plan/cast.js";
 import { describeCopy } from "../source/file-sink.js";
 import { formatBytes } from "../torch/repr.js";
 import { UsageError } from "./errors.js";
@@ -118,4 +119,6 @@ export function printRepositoryJob(r: NeoxRepositoryJobResult): void {
   );
   for (const n of r.notes) process.stdout.write(`note: ${n}\n`);
   if (r.written.length) process.stdout.write(`${describeCopy(r.copy)}\n`);
+  const casts = describeCasts();
+  if (casts) process.stdout.write(`${casts}\n`);
 }

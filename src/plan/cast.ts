@@ -2,7 +2,9 @@
  * dtype casts with torch's rounding, on byte chunks. A cast from a 16-bit dtype is one lookup
  * per element in a 64K-entry table of torch's results (built on first use from half.ts's exact
  * conversions), written straight into the output buffer: no float math, no intermediate array.
- * Casts from float32 round with integer arithmetic on the bits.
+ * Casts from float32 round with integer arithmetic on the bits. Where the half-cast addon is
+ * built and the CPU has AVX2 + F16C, float16 → bfloat16 / float32 run there instead (same bits,
+ * ~0.2 ns an element against 0.7–1.4 ns for the tables); {@link castCounts} says which ran.
  */
 
 import { takeBytes } from "../source/recycled-bytes.js";
@@ -16,9 +18,26 @@ import {
   f32ToF16,
   lookup,
 } from "../torch/half.js";
+import { halfCast, halfCastStatus } from "../torch/half-native.js";
 import { CheckpointError } from "../util/errors.js";
 
 const FLOATS = new Set(["float16", "bfloat16", "float32"]);
+
+/** Elements cast so far by this process, by path (for the commands' reports). */
+export const castCounts = { native: 0, tables: 0 };
+
+/**
+ * One line on how this process cast elements, e.g. `cast path: native (1.4e9 elements, AVX2 +
+ * F16C)` or `cast path: tables (…; half-cast addon: why)`; undefined when nothing was cast.
+ */
+export function describeCasts(): string | undefined {
+  const { native, tables } = castCounts;
+  if (native + tables === 0) return undefined;
+  const n = (x: number) => x.toPrecision(2).replace("+", "");
+  if (tables === 0) return `cast path: native (${n(native)} elements, AVX2 + F16C)`;
+  const also = native > 0 ? `, ${n(native)} native` : "";
+  return `cast path: tables (${n(tables)} elements${also}; half-cast addon: ${halfCastStatus()})`;
+}
 
 /** True when the executor can cast `from` to `to`. */
 export function canCast(from: DTypeInfo, to: DTypeInfo): boolean {
@@ -130,6 +149,15 @@ const out32 = (n: number) => new Uint32Array(takeBytes(4 * n).buffer, 0, n);
 export function castBytes(bytes: Uint8Array, from: DTypeInfo, to: DTypeInfo): Uint8Array {
   if (from.name === to.name) return bytes;
   const n = bytes.byteLength / from.itemsize;
+  const native = from.name === "float16" ? halfCast() : undefined;
+  if (native && (to.name === "bfloat16" || to.name === "float32")) {
+    const out = takeBytes(n * to.itemsize);
+    if (to.name === "bfloat16") native.f16ToBf16(bytes, out);
+    else native.f16ToF32(bytes, out);
+    castCounts.native += n;
+    return out;
+  }
+  castCounts.tables += n;
   switch (`${from.name}>${to.name}`) {
     case "float16>bfloat16":
       return asBytes(lookup(halves(bytes), f16ToBf16Bits(), out16(n)));

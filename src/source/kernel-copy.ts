@@ -4,7 +4,7 @@
  * Node has no binding for it; where the addon is missing, or the kernel refuses the pair of
  * files, callers copy through memory instead.
  */
-import { createRequire } from "node:module";
+import { addonUrl, requireAddon } from "./native/addons.js";
 
 /** The addon's one function. */
 export interface KernelCopy {
@@ -20,25 +20,21 @@ export interface KernelCopy {
 
 /** Set to `0` to copy through memory even where the addon is built (benchmarks, tests). */
 export const KERNEL_COPY_ENV = "NEOX_CKPT_KERNEL_COPY";
-/** Where the build puts the addon, beside this module. */
-export const KERNEL_COPY_ADDON = new URL("./native/kernel-copy.node", import.meta.url);
 /** errno names by which the kernel says it cannot copy between these two files. */
 const UNSUPPORTED = new Set(["EXDEV", "ENOSYS", "EOPNOTSUPP", "ENOTSUP", "EINVAL"]);
 
 let loaded: { copy: KernelCopy | undefined; why: string } | undefined;
 
 /** Loads the addon at `path` (default: the built one); undefined with the reason when it cannot. */
-export function loadKernelCopy(path: URL | string = KERNEL_COPY_ADDON): {
+export function loadKernelCopy(path: URL | string = addonUrl("kernel-copy")): {
   copy: KernelCopy | undefined;
   why: string;
 } {
-  try {
-    const mod = createRequire(import.meta.url)(path instanceof URL ? path.pathname : path);
-    if (typeof mod?.copyFileRange !== "function") return { copy: undefined, why: "bad addon" };
-    return { copy: mod as KernelCopy, why: "built" };
-  } catch (e) {
-    return { copy: undefined, why: `addon not loaded (${(e as Error).message.split("\n")[0]})` };
-  }
+  const { mod, why } = requireAddon(path);
+  if (!mod) return { copy: undefined, why };
+  if (typeof (mod as Partial<KernelCopy>).copyFileRange !== "function")
+    return { copy: undefined, why: "bad addon" };
+  return { copy: mod as KernelCopy, why };
 }
 
 /** The process's kernel copy, or undefined (no addon, or disabled by {@link KERNEL_COPY_ENV}). */

@@ -1,14 +1,24 @@
 /**
- * CRC-32 (the zip polynomial), incremental: node's native `zlib.crc32` where it exists (Node ≥
- * 20.15, GB/s), a table-driven fallback elsewhere (browsers), with the same results.
+ * CRC-32 (the zip polynomial), incremental, with the same results on every path:
+ * - large inputs (≥ {@link LARGE_CRC_BYTES}) through `@node-rs/crc32` where its prebuilt binary
+ *   installed (SIMD carry-less multiplication: 8.9 GB/s on this project's machine against 3.7 GB/s
+ *   for zlib's on data out of cache), loaded at the first such input (its load costs ~8 ms, which
+ *   a command that checks only small records never pays);
+ * - everything else through node's `zlib.crc32` (Node ≥ 20.15);
+ * - a table-driven fallback elsewhere (browsers; the static viewer's bundle takes it directly).
  */
 
 import { type Crc32, crc32Portable } from "./crc32-portable.js";
 
 export { crc32Portable };
 
-const native: Crc32 | undefined = await (async () => {
-  if (typeof process === "undefined" || !process.versions?.node) return undefined;
+/** Inputs from this size on take the SIMD package: below it, zlib's is as fast and loaded. */
+export const LARGE_CRC_BYTES = 256 << 10;
+
+const node = typeof process !== "undefined" && process.versions?.node !== undefined;
+
+const zlibCrc: Crc32 | undefined = await (async () => {
+  if (!node) return undefined;
   try {
     const z = (await import("node:zlib")) as { crc32?: Crc32 };
     return typeof z.crc32 === "function" ? z.crc32 : undefined;
@@ -17,7 +27,26 @@ const native: Crc32 | undefined = await (async () => {
   }
 })();
 
+/** `@node-rs/crc32`'s function: undefined until first wanted, null where it cannot load. */
+let simd: Crc32 | null | undefined = node ? undefined : null;
+
+function simdCrc(): Crc32 | null {
+  if (simd !== undefined) return simd;
+  simd = null;
+  try {
+    const { createRequire } = process.getBuiltinModule("node:module");
+    const m = createRequire(import.meta.url)("@node-rs/crc32") as { crc32?: Crc32 };
+    if (typeof m.crc32 === "function") simd = m.crc32;
+  } catch {
+    // No binary for this platform (an optional dependency): zlib's is used.
+  }
+  return simd;
+}
+
 /** CRC-32 of `data`, continuing from `value` (0 to start). */
-export const crc32: Crc32 = native
-  ? (data, value = 0) => (native as Crc32)(data, value) >>> 0
+export const crc32: Crc32 = zlibCrc
+  ? (data, value = 0) => {
+      const f = data.length >= LARGE_CRC_BYTES ? (simdCrc() ?? zlibCrc) : zlibCrc;
+      return f(data, value) >>> 0;
+    }
   : crc32Portable;

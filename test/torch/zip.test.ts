@@ -16,7 +16,7 @@ import {
   readZipDirectory,
   verifyEntry,
 } from "../../src/torch/zip.js";
-import { crc32, crc32Portable } from "../../src/util/crc32.js";
+import { crc32, crc32Portable, LARGE_CRC_BYTES } from "../../src/util/crc32.js";
 
 interface Rec {
   name: string;
@@ -174,4 +174,20 @@ test("the portable CRC-32 equals zlib's", () => {
     assert.equal(crc32(b), zcrc32(b) >>> 0);
     assert.equal(crc32Portable(b.subarray(3), crc32Portable(b.subarray(0, 3))), zcrc32(b) >>> 0);
   }
+});
+
+test("CRC-32 of large inputs (the SIMD package's) equals zlib's, whole and continued", () => {
+  const b = new Uint8Array(3 * LARGE_CRC_BYTES + 5);
+  for (let i = 0; i < b.length; i++) b[i] = (i * 2654435761) >>> 24;
+  const want = zcrc32(b) >>> 0;
+  assert.equal(crc32(b), want);
+  for (const cut of [1, 7, LARGE_CRC_BYTES - 1, LARGE_CRC_BYTES + 3]) {
+    const rest = b.subarray(cut);
+    assert.equal(crc32(rest, crc32(b.subarray(0, cut))), want, `cut at ${cut}`);
+    assert.equal(crc32(rest.subarray(1), crc32(b.subarray(0, cut + 1))), want);
+  }
+  assert.equal(
+    crc32(b.subarray(1, LARGE_CRC_BYTES + 1)),
+    zcrc32(b.subarray(1, LARGE_CRC_BYTES + 1)) >>> 0,
+  );
 });

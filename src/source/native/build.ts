@@ -1,20 +1,14 @@
 /**
- * Builds the optional kernel-copy addon beside the compiled modules
+ * Builds the optional native addons (see addons.ts) beside the compiled modules
  * (`node dist/src/source/native/build.js`). It needs a C compiler and Node's headers, nothing
  * else: no node-gyp, no download. Without them it says why and succeeds, because everything
- * works without the addon (copying through memory).
+ * works without the addons (copying through memory, casting through lookup tables).
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { KERNEL_COPY_ADDON } from "../kernel-copy.js";
-
-/** The C source, found from the compiled module (`dist/src/source/native/`) or the source tree. */
-const SOURCE_CANDIDATES = [
-  new URL("../../../../src/source/native/kernel-copy.c", import.meta.url),
-  new URL("./kernel-copy.c", import.meta.url),
-];
+import { type AddonName, addonSourceUrls, addonUrl } from "./addons.js";
 
 /** Folders that may hold `node_api.h`: beside the running node, then the usual system places. */
 function headerCandidates(): string[] {
@@ -34,12 +28,21 @@ export interface BuildResult {
   reason?: string;
 }
 
-/** Compiles the addon to `out` (default: beside the compiled kernel-copy module). */
-export function buildKernelCopy(out = fileURLToPath(KERNEL_COPY_ADDON)): BuildResult {
-  if (process.platform !== "linux")
-    return { reason: `copy_file_range is Linux-only (${process.platform})` };
-  const source = SOURCE_CANDIDATES.map((u) => fileURLToPath(u)).find((p) => existsSync(p));
-  if (!source) return { reason: "kernel-copy.c not found" };
+/** Why `name` cannot be built on this platform, if it cannot. */
+function unsupported(name: AddonName): string | undefined {
+  if (name === "kernel-copy" && process.platform !== "linux")
+    return `copy_file_range is Linux-only (${process.platform})`;
+  return undefined;
+}
+
+/** Compiles the addon `name` to `out` (default: where its loader looks, addons.ts). */
+export function buildAddon(name: AddonName, out = fileURLToPath(addonUrl(name))): BuildResult {
+  const why = unsupported(name);
+  if (why) return { reason: why };
+  const source = addonSourceUrls(name)
+    .map((u) => fileURLToPath(u))
+    .find((p) => existsSync(p));
+  if (!source) return { reason: `${name}.c not found` };
   const include = headerCandidates().find((d) => existsSync(join(d, "node_api.h")));
   if (!include) return { reason: `node_api.h not found in ${headerCandidates().join(", ")}` };
   const cc = process.env.CC ?? "cc";
@@ -55,11 +58,22 @@ export function buildKernelCopy(out = fileURLToPath(KERNEL_COPY_ADDON)): BuildRe
   return { path: out };
 }
 
+/** Compiles the kernel-copy addon to `out` (default: beside the compiled kernel-copy module). */
+export function buildKernelCopy(out?: string): BuildResult {
+  return buildAddon("kernel-copy", out);
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const r = buildKernelCopy();
-  console.log(
-    r.path
-      ? `kernel copy addon: ${r.path}`
-      : `kernel copy addon not built (${r.reason}); copies go through memory`,
-  );
+  const fallback: Record<AddonName, string> = {
+    "kernel-copy": "copies go through memory",
+    "half-cast": "casts take the lookup tables",
+  };
+  for (const name of ["kernel-copy", "half-cast"] as const) {
+    const r = buildAddon(name);
+    console.log(
+      r.path
+        ? `${name} addon: ${r.path}`
+        : `${name} addon not built (${r.reason}); ${fallback[name]}`,
+    );
+  }
 }
