@@ -64,4 +64,5 @@ const c = await compareWithCp({
 });
 report(`convert ${preset} TP ${tp} fp16 → ${dtype} (${synthDir(spec)})`, inputBytes, c, [
   `copy path: ${copyPath(c.stdout, env)}`,
+  ...(/cast path: .*/.exec(c.stdout) ?? []),
 ]);

@@ -34,6 +34,7 @@ const c = await compareWithCp({
   clean: () => rmSync(out, { recursive: true, force: true }),
   cpSources: [src],
   pairs,
+  writeLoopOf: out,
 });
 report(
   `reshard ${preset} TP 1 × DP 4 era A → TP 2 × DP 2 era B`,

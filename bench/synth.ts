@@ -43,5 +43,6 @@ const c = await compareWithCp({
   clean: () => rmSync(out, { recursive: true, force: true }),
   cpSources: [kept],
   pairs,
+  writeLoopOf: out,
 });
 report(`synth ${preset}${optim ? " with optimizer states (DP 4)" : ""}`, bytesUnder(kept), c);
