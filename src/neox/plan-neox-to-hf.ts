@@ -4,6 +4,7 @@
  * (`rotary_emb.inv_freq`) are skipped; padded vocab kept.
  */
 
+import pLimit from "p-limit";
 import {
   GPT_NEOX_PARAMETERS,
   hfNameOf,
@@ -14,7 +15,7 @@ import {
   tpMerge,
 } from "../hf/gpt-neox-params.js";
 import { type MergeOp, mergedShape, type SourceRef, type TensorPlan } from "../plan/plan.js";
-import type { TensorRef } from "../torch/tensor.js";
+import { settledInOrder } from "../util/settled.js";
 import { NeoxLayoutError } from "./errors.js";
 import { layerTensors } from "./layers.js";
 import type { NeoxModel } from "./model.js";
@@ -69,8 +70,9 @@ export function modelLayers(m: Pick<NeoxModel, "numLayers" | "tieWordEmbeddings"
 
 /** A NeoX layer's tensors merged into HF tensors, checked for unknown or missing keys. */
 async function planLayer(step: NeoxStep, layer: number, rules: Rule[]): Promise<TensorPlan[]> {
-  const perRank: Map<string, TensorRef>[] = [];
-  for (let r = 0; r < step.tp; r++) perRank.push(await layerTensors(step, layer, r));
+  const perRank = await settledInOrder(
+    Array.from({ length: step.tp }, (_, r) => layerTensors(step, layer, r)),
+  );
   const fileOf = (r: number) =>
     step.format === "pipeline"
       ? (step.layers.get(layer)?.[r]?.base ?? "?")
@@ -139,9 +141,17 @@ export function checkShapes(step: NeoxStep, m: NeoxModel, plans: readonly Tensor
 
 /** Every HF tensor of the converted model, in HF state-dict order. */
 export async function planNeoxToHf(step: NeoxStep, m: NeoxModel): Promise<TensorPlan[]> {
-  const plans: TensorPlan[] = [];
+  // The layer files are opened LAYERS_AT_ONCE layers at a time (each open waits on a few reads:
+  // one after the other, a remote step paid every round trip in turn), the plans kept in order.
   // Tied embeddings: HF stores embed_in once and ties embed_out to it (tie_word_embeddings).
-  for (const l of modelLayers(m)) plans.push(...(await planLayer(step, l, layerRules(m, l))));
+  const limit = pLimit(LAYERS_AT_ONCE);
+  const perLayer = await settledInOrder(
+    modelLayers(m).map((l) => limit(() => planLayer(step, l, layerRules(m, l)))),
+  );
+  const plans = perLayer.flat();
   checkShapes(step, m, plans);
   return plans;
 }
+
+/** Layers whose files are opened at once by {@link planNeoxToHf}. */
+const LAYERS_AT_ONCE = 8;

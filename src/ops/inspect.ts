@@ -5,6 +5,7 @@ import { type NeoxModel, resolveModel } from "../neox/model.js";
 import { planNeoxToHf } from "../neox/plan-neox-to-hf.js";
 import type { NeoxStep } from "../neox/step.js";
 import { replicatedMaxDiff } from "../plan/execute.js";
+import { settledInOrder } from "../util/settled.js";
 import { readRankOptimState } from "../zero/rank-state.js";
 
 /** What `inspect` reports about a step: model, parallelism, precision, files, optimizer section and per-tensor merge plan. */
@@ -45,29 +46,36 @@ export interface InspectReport {
 /** Describes a step from its metadata and merge plan (reads only the replicated tensors, to compare their copies). */
 export async function inspectStep(step: NeoxStep): Promise<InspectReport> {
   const model = await resolveModel(step);
-  const plans = await planNeoxToHf(step, model);
-  const meta = await step.metadata();
+  // What does not depend on the plans is read while they are made (each waits on reads).
+  const optimState =
+    step.optimStates.length > 0 ? readRankOptimState(step, 0) : Promise.resolve(undefined);
+  const [plans, meta, listed, r] = await settledInOrder([
+    planNeoxToHf(step, model),
+    step.metadata(),
+    step.folder.list(),
+    optimState,
+  ]);
   const dsVersion = meta?.get("ds_version");
-  const tensors: InspectReport["tensors"] = [];
-  for (const p of plans) {
-    const row: InspectReport["tensors"][number] = {
-      name: p.name,
-      shape: [...p.shape],
-      dtype: p.dtype.name,
-      merge: p.op === "cat" ? `cat(dim=${p.dim ?? 0})` : p.op,
-      sources: p.sources.map((s) => `${s.file}:${s.key}`),
-    };
-    if (p.op === "replicated") row.maxRankDifference = await replicatedMaxDiff(p);
-    tensors.push(row);
-  }
-  const files = (await step.folder.list()).map((f) => ({ path: f.path, size: f.size }));
+  const tensors = await settledInOrder(
+    plans.map(async (p) => {
+      const row: InspectReport["tensors"][number] = {
+        name: p.name,
+        shape: [...p.shape],
+        dtype: p.dtype.name,
+        merge: p.op === "cat" ? `cat(dim=${p.dim ?? 0})` : p.op,
+        sources: p.sources.map((s) => `${s.file}:${s.key}`),
+      };
+      if (p.op === "replicated") row.maxRankDifference = await replicatedMaxDiff(p);
+      return row;
+    }),
+  );
+  const files = listed.map((f) => ({ path: f.path, size: f.size }));
   const { notes, normLayer: _n, headLayer: _h, ...shape } = model;
   const dp =
     step.dp ||
     (typeof meta?.get("dp_world_size") === "number" ? (meta?.get("dp_world_size") as number) : 0);
   let optimizer: InspectReport["optimizer"];
-  if (step.optimStates.length > 0) {
-    const r = await readRankOptimState(step, 0);
+  if (r) {
     optimizer = {
       era: r.era,
       zeroStage: r.zeroStage ?? null,
