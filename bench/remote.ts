@@ -3,9 +3,14 @@
  * reading one tensor — requests and bytes transferred against the files' sizes.
  * Goals: ≤ 3 requests per file and ≤ 0.1 % of the bytes for inspect; one tensor ≤ its size + 256 KiB.
  *
- * Run: npm run build && node dist/bench/remote.js [--preset pythia-410m]
+ * `--latency MS` puts a proxy in front of the server that holds each request MS ms before
+ * forwarding it, as a hub across a network does (loopback has no round-trip time to speak of).
+ *
+ * Run: npm run build && node dist/bench/remote.js [--preset pythia-410m] [--latency 20]
  */
 import { existsSync, mkdirSync, symlinkSync } from "node:fs";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { layerTensors } from "../src/neox/layers.js";
 import { openNeoxStep } from "../src/neox/step.js";
@@ -18,19 +23,24 @@ import { openFolder } from "../src/source/open.js";
 import { arg, benchData, synthInput } from "./common.js";
 
 const preset = arg("--preset", "pythia-410m");
+const latency = Number(arg("--latency", "0"));
 const data = benchData;
 const src = await synthInput(preset, { optimizer: true, dp: 4 });
 const served = join(data, "served");
 const repoDir = join(served, "bench", preset);
 mkdirSync(repoDir, { recursive: true });
 if (!existsSync(join(repoDir, "step0"))) symlinkSync(src, join(repoDir, "step0"));
-const hub = await startHubServer({ root: served, port: 0 });
+// step0 links to the synthetic step outside the served root: followed on purpose.
+const hub = await startHubServer({ root: served, port: 0, followSymlinks: true });
+const proxy = latency > 0 ? await delayingProxy(hub.url, latency) : undefined;
+const endpoint = proxy?.url ?? hub.url;
+if (proxy) console.log(`every request held ${latency} ms by a proxy`);
 try {
   const address = `hf://bench/${preset}@step0`;
   // The tree listing hashes every file once (LFS oids); warm it so the timings below are of reads.
-  await (await openFolder(address, { endpoint: hub.url })).list();
+  await (await openFolder(address, { endpoint })).list();
   const stats = new HttpStats();
-  const folder = await openFolder(address, { endpoint: hub.url, stats });
+  const folder = await openFolder(address, { endpoint, stats });
   const files = (await folder.list()).filter((f) => f.path.endsWith(".pt"));
   const total = files.reduce((n, f) => n + f.size, 0);
   const step = await openNeoxStep(folder);
@@ -57,12 +67,46 @@ try {
   await step.close();
   for (const deep of [false, true]) {
     const as = new HttpStats();
-    const repo = await openRepository(`hf://bench/${preset}`, { endpoint: hub.url, stats: as });
+    const repo = await openRepository(`hf://bench/${preset}`, { endpoint, stats: as });
     const report = await auditRepository(repo, { deep, expect: "0" });
     console.log(
       `audit${deep ? " --deep" : ""} hf://bench/${preset} (1 revision): ${as.requests} requests, ${as.bytes} bytes = ${((100 * as.bytes) / total).toFixed(4)} % of the step, ${report.findings.length} findings`,
     );
   }
 } finally {
+  await proxy?.close();
   await hub.close();
+}
+
+/** A loopback proxy to `upstream` that holds each request `ms` ms before forwarding it. */
+async function delayingProxy(upstream: string, ms: number) {
+  const up = new URL(upstream);
+  const server = createServer((req, res) => {
+    setTimeout(() => {
+      const fwd = request(
+        {
+          host: up.hostname,
+          port: up.port,
+          path: req.url,
+          method: req.method,
+          headers: req.headers,
+        },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      fwd.on("error", () => res.destroy());
+      req.pipe(fwd);
+    }, ms);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
