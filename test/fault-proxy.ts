@@ -13,16 +13,19 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-/** Starts a proxy to `upstream`; `plan(n)` picks the fault for the n-th request (0-based). */
+/**
+ * Starts a proxy to `upstream`; `plan(n, path, range)` picks the fault for the n-th request
+ * (0-based), given its path and Range header.
+ */
 export async function startFaultProxy(
   upstream: string,
-  plan: (n: number, path: string) => Fault,
+  plan: (n: number, path: string, range: string | undefined) => Fault,
 ): Promise<FaultProxy> {
   const up = new URL(upstream);
   const state = { requests: 0 };
   const server: Server = createServer((req, res) => {
     const n = state.requests++;
-    const fault = plan(n, req.url ?? "");
+    const fault = plan(n, req.url ?? "", req.headers.range);
     if (fault === "500") {
       res.writeHead(500, { "content-type": "text/plain" });
       res.end("injected failure");

@@ -55,6 +55,8 @@ export interface S3RequestInfo {
   readonly bucket: string;
   readonly key: string;
   readonly query: URLSearchParams;
+  /** The Range header, if any. */
+  readonly range: string | undefined;
 }
 
 export interface StoredObject {
@@ -405,6 +407,7 @@ function parseTarget(req: IncomingMessage, n: number): S3RequestInfo {
     bucket: segments[0] ?? "",
     key: segments.slice(1).join("/"),
     query: new URLSearchParams(query),
+    range: req.headers.range,
   };
 }
 
