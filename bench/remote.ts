@@ -9,8 +9,6 @@
  * Run: npm run build && node dist/bench/remote.js [--preset pythia-410m] [--latency 20]
  */
 import { existsSync, mkdirSync, symlinkSync } from "node:fs";
-import { createServer, request } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { layerTensors } from "../src/neox/layers.js";
 import { openNeoxStep } from "../src/neox/step.js";
@@ -20,6 +18,7 @@ import { openRepository } from "../src/repo/repository.js";
 import { startHubServer } from "../src/server/hub.js";
 import { HttpStats } from "../src/source/http.js";
 import { openFolder } from "../src/source/open.js";
+import { startGateProxy } from "../test/slurm/gate-proxy.js";
 import { arg, benchData, synthInput } from "./common.js";
 
 const preset = arg("--preset", "pythia-410m");
@@ -32,7 +31,7 @@ mkdirSync(repoDir, { recursive: true });
 if (!existsSync(join(repoDir, "step0"))) symlinkSync(src, join(repoDir, "step0"));
 // step0 links to the synthetic step outside the served root: followed on purpose.
 const hub = await startHubServer({ root: served, port: 0, followSymlinks: true });
-const proxy = latency > 0 ? await delayingProxy(hub.url, latency) : undefined;
+const proxy = latency > 0 ? await startGateProxy(hub.url, { delayMs: latency }) : undefined;
 const endpoint = proxy?.url ?? hub.url;
 if (proxy) console.log(`every request held ${latency} ms by a proxy`);
 try {
@@ -76,37 +75,4 @@ try {
 } finally {
   await proxy?.close();
   await hub.close();
-}
-
-/** A loopback proxy to `upstream` that holds each request `ms` ms before forwarding it. */
-async function delayingProxy(upstream: string, ms: number) {
-  const up = new URL(upstream);
-  const server = createServer((req, res) => {
-    setTimeout(() => {
-      const fwd = request(
-        {
-          host: up.hostname,
-          port: up.port,
-          path: req.url,
-          method: req.method,
-          headers: req.headers,
-        },
-        (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        },
-      );
-      fwd.on("error", () => res.destroy());
-      req.pipe(fwd);
-    }, ms);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }

@@ -4,7 +4,7 @@
  * Node has no binding for it; where the addon is missing, or the kernel refuses the pair of
  * files, callers copy through memory instead.
  */
-import { addonUrl, requireAddon } from "./native/addons.js";
+import { addonUrl, processAddon, requireAddon } from "./native/addons.js";
 
 /** The addon's one function. */
 export interface KernelCopy {
@@ -23,8 +23,6 @@ export const KERNEL_COPY_ENV = "NEOX_CKPT_KERNEL_COPY";
 /** errno names by which the kernel says it cannot copy between these two files. */
 const UNSUPPORTED = new Set(["EXDEV", "ENOSYS", "EOPNOTSUPP", "ENOTSUP", "EINVAL"]);
 
-let loaded: { copy: KernelCopy | undefined; why: string } | undefined;
-
 /** Loads the addon at `path` (default: the built one); undefined with the reason when it cannot. */
 export function loadKernelCopy(path: URL | string = addonUrl("kernel-copy")): {
   copy: KernelCopy | undefined;
@@ -37,19 +35,19 @@ export function loadKernelCopy(path: URL | string = addonUrl("kernel-copy")): {
   return { copy: mod as KernelCopy, why };
 }
 
+const processCopy = processAddon(KERNEL_COPY_ENV, () => {
+  const { copy, why } = loadKernelCopy();
+  return { value: copy, why };
+});
+
 /** The process's kernel copy, or undefined (no addon, or disabled by {@link KERNEL_COPY_ENV}). */
 export function kernelCopy(): KernelCopy | undefined {
-  loaded ??=
-    process.env[KERNEL_COPY_ENV] === "0"
-      ? { copy: undefined, why: `${KERNEL_COPY_ENV}=0` }
-      : loadKernelCopy();
-  return loaded.copy;
+  return processCopy.get();
 }
 
 /** Why {@link kernelCopy} is what it is (for reports). */
 export function kernelCopyStatus(): string {
-  kernelCopy();
-  return (loaded as { why: string }).why;
+  return processCopy.status();
 }
 
 /** True when `e` means the kernel cannot copy between these files (copy through memory). */

@@ -4,7 +4,7 @@
  * torch (and as the lookup tables of plan/cast.ts, which take over where it is missing: no
  * compiler at install, another CPU, a browser, or {@link HALF_CAST_ENV}=0).
  */
-import { addonUrl, requireAddon } from "../source/native/addons.js";
+import { addonUrl, processAddon, requireAddon } from "../source/native/addons.js";
 
 /** The addon's casts: `src` holds float16 codes (any alignment), `out` the results' bytes. */
 export interface HalfCast {
@@ -16,8 +16,6 @@ export interface HalfCast {
 
 /** Set to `0` to cast through the lookup tables even where the addon is built. */
 export const HALF_CAST_ENV = "NEOX_CKPT_NATIVE_CAST";
-
-let loaded: { cast: HalfCast | undefined; why: string } | undefined;
 
 /**
  * Loads the addon at `path` (default: the built one): undefined with the reason when it is
@@ -36,18 +34,17 @@ export function loadHalfCast(path: URL | string = addonUrl("half-cast")): {
   return { cast: m as HalfCast, why };
 }
 
+const processCast = processAddon(HALF_CAST_ENV, () => {
+  const { cast, why } = loadHalfCast();
+  return { value: cast, why };
+});
+
 /** The process's native cast, or undefined (not in Node, not built, not this CPU, disabled). */
 export function halfCast(): HalfCast | undefined {
-  if (loaded) return loaded.cast;
-  const proc = globalThis.process;
-  if (typeof proc?.getBuiltinModule !== "function") loaded = { cast: undefined, why: "not Node" };
-  else if (proc.env[HALF_CAST_ENV] === "0") loaded = { cast: undefined, why: `${HALF_CAST_ENV}=0` };
-  else loaded = loadHalfCast();
-  return loaded.cast;
+  return processCast.get();
 }
 
 /** Why {@link halfCast} is what it is (for reports). */
 export function halfCastStatus(): string {
-  halfCast();
-  return (loaded as { why: string }).why;
+  return processCast.status();
 }

@@ -15,7 +15,14 @@ export interface GateProxy {
   close(): Promise<void>;
 }
 
-export async function startGateProxy(target: string): Promise<GateProxy> {
+/**
+ * Starts the proxy in front of `target`; with `delayMs`, every request is also held that long
+ * before it is forwarded, as across a network (bench/remote.ts `--latency`).
+ */
+export async function startGateProxy(
+  target: string,
+  opts: { delayMs?: number } = {},
+): Promise<GateProxy> {
   const to = new URL(target);
   const waiting: (() => void)[] = [];
   let hold = false;
@@ -41,8 +48,9 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
     };
     req.on("error", () => {});
     res.on("error", () => {});
-    if (hold) waiting.push(go);
-    else go();
+    const later = opts.delayMs ? () => setTimeout(go, opts.delayMs) : go;
+    if (hold) waiting.push(later);
+    else later();
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const a = server.address();

@@ -45,3 +45,27 @@ export function requireAddon(path: URL | string): { mod?: unknown; why: string }
     return { why: `addon not loaded (${(e as Error).message.split("\n")[0]})` };
   }
 }
+
+/**
+ * The process's copy of an optional addon: `load` runs at the first `get`, unless the
+ * environment variable `env` is `0` (benchmarks and tests take the JavaScript path that way);
+ * `status` says why it is what it is, for reports.
+ */
+export function processAddon<T>(
+  env: string,
+  load: () => { value: T | undefined; why: string },
+): { get(): T | undefined; status(): string } {
+  let loaded: { value: T | undefined; why: string } | undefined;
+  const get = (): T | undefined => {
+    loaded ??=
+      globalThis.process?.env?.[env] === "0" ? { value: undefined, why: `${env}=0` } : load();
+    return loaded.value;
+  };
+  return {
+    get,
+    status() {
+      get();
+      return (loaded as { why: string }).why;
+    },
+  };
+}
