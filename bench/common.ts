@@ -119,6 +119,17 @@ export function synthInput(
   return dir;
 }
 
+/** Every file under `dir`, `/`-separated and relative to it, with its size. */
+export function filesWithSizes(dir: string, under = ""): [string, number][] {
+  const out: [string, number][] = [];
+  for (const e of readdirSync(join(dir, under), { withFileTypes: true })) {
+    const rel = under ? `${under}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...filesWithSizes(dir, rel));
+    else if (e.isFile()) out.push([rel, statSync(join(dir, rel)).size]);
+  }
+  return out;
+}
+
 /** Reads every file under `dir` once, so that both sides of a comparison start from a warm cache. */
 export async function warm(dir: string): Promise<void> {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -229,6 +240,52 @@ export interface Comparison {
 /** The write-loop program (compiled beside this module). */
 const WRITE_LOOP = fileURLToPath(new URL("./write-loop.js", import.meta.url));
 
+/**
+ * Free page reporting (a virtio balloon with VIRTIO_BALLOON_F_REPORTING): the guest hands memory
+ * it freed back to the host ~1.5–2 s later, and touching such a page again costs a host fault.
+ * Measured on the project's VM, one C program writing 800 MB (4 MiB pwrites, then sync): 0.48 s
+ * right after 800 MB of page cache was freed, 1.65–1.74 s when it started 3 s later. Whichever
+ * side of a comparison starts right after a large free (and finishes within ~1.5 s) writes into
+ * pages the host still backs; the other pays the faults. So each timed run starts only once the
+ * memory freed before it has gone back (as it has for a user whose machine freed it long ago):
+ * `--settle S` seconds (default 3 where a virtio balloon is bound, else 0), and where the kernel
+ * counts what it reported (`reported_kib`), until that count has stopped moving.
+ */
+const BALLOON = "/sys/bus/virtio/drivers/virtio_balloon";
+const REPORTED = "/sys/module/page_reporting/parameters/reported_kib";
+const balloonBound = (): boolean => {
+  try {
+    return readdirSync(BALLOON).some((e) => e.startsWith("virtio"));
+  } catch {
+    return false;
+  }
+};
+export const SETTLE_SECONDS = Number(arg("--settle", balloonBound() ? "3" : "0"));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const reportedKib = (): string | undefined => {
+  try {
+    return readFileSync(REPORTED, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+};
+
+/** `sync`, then waits until memory freed before has gone back to the host (see SETTLE_SECONDS). */
+export async function settle(): Promise<void> {
+  spawnSync("sync");
+  if (SETTLE_SECONDS <= 0) return;
+  await sleep(SETTLE_SECONDS * 1000);
+  // Where the kernel counts its reports: wait (at most 10 s more) until a second passes without one.
+  let last = reportedKib();
+  for (let quiet = 0, waited = 0; last !== undefined && quiet < 1000 && waited < 10_000; ) {
+    await sleep(250);
+    waited += 250;
+    const now = reportedKib();
+    quiet = now === last ? quiet + 250 : 0;
+    last = now;
+  }
+}
+
 /** Untimed pairs run before the timed ones (see compareWithCp): `--warmup N`, default 1. */
 const WARMUP_PAIRS = Math.max(0, Number(arg("--warmup", "1")));
 
@@ -258,28 +315,33 @@ export async function compareWithCp(opts: {
   // first paid it (the command's first run took 6–8 s where the next took 3–4 s).
   for (let i = -WARMUP_PAIRS; i < opts.pairs; i++) {
     opts.clean();
-    spawnSync("sync");
+    await settle();
     const a = await opts.run();
     if (opts.outputReference) {
       const outCopy = join(benchData, "cp-output-reference");
       rmSync(outCopy, { recursive: true, force: true });
-      spawnSync("sync");
+      await settle();
       const o = await timeCommand("cp", ["-r", opts.outputReference, outCopy]);
       if (i >= 0) outputCp.push(o.seconds);
       rmSync(outCopy, { recursive: true, force: true });
     }
     if (opts.writeLoopOf) {
+      // The sizes of the command's files, recorded before its output goes (the loop starts, as
+      // the command and cp do, with every earlier output removed).
+      const sizes = join(benchData, "write-loop-sizes.json");
+      writeFileSync(sizes, JSON.stringify(filesWithSizes(opts.writeLoopOf)));
+      opts.clean();
       const written = join(benchData, "write-loop");
       rmSync(written, { recursive: true, force: true });
-      spawnSync("sync");
-      const f = await timeCommand(process.execPath, [WRITE_LOOP, opts.writeLoopOf, written]);
+      await settle();
+      const f = await timeCommand(process.execPath, [WRITE_LOOP, sizes, written]);
       if (i >= 0) loop.push(f.seconds);
       rmSync(written, { recursive: true, force: true });
     }
     opts.clean();
     rmSync(cpDest, { recursive: true, force: true });
     mkdirSync(cpDest);
-    spawnSync("sync");
+    await settle();
     const b = await timeCommand("cp", ["-r", ...opts.cpSources, cpDest]);
     rmSync(cpDest, { recursive: true, force: true });
     peakRss = Math.max(peakRss, a.peakRss);
@@ -316,7 +378,7 @@ export function report(what: string, bytes: number, c: Comparison, extra: string
   for (const e of extra) console.log(`  ${e}`);
   console.log(`  bytes: ${gb(bytes)} GB`);
   console.log(
-    `  command + sync (s): ${s(c.commandSeconds)}   (after ${WARMUP_PAIRS} untimed pair${WARMUP_PAIRS === 1 ? "" : "s"})`,
+    `  command + sync (s): ${s(c.commandSeconds)}   (after ${WARMUP_PAIRS} untimed pair${WARMUP_PAIRS === 1 ? "" : "s"}; each run ${SETTLE_SECONDS > 0 ? `after a ${SETTLE_SECONDS} s settle` : "right after the last"})`,
   );
   console.log(`  cp -r + sync   (s): ${s(c.cpSeconds)}`);
   console.log(`  ratio cp/command per pair: ${s(c.ratios)}`);

@@ -8,29 +8,41 @@
  * passes the bytes through user memory, and copying them in from there is what costs here. Not a
  * bound: for one 2.8 GB file (convert to bf16) our file sink, busy casting, wrote faster.
  *
- * Run: node dist/bench/write-floor.js REFERENCE OUT   (compareWithCp's `writeLoopOf` runs it)
+ * Run: node dist/bench/write-loop.js REFERENCE OUT   (compareWithCp's `writeLoopOf` runs it)
  */
-import { mkdirSync, readdirSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 
 const [ref, out] = process.argv.slice(2);
-if (!ref || !out) throw new Error("usage: write-floor REFERENCE OUT");
+if (!ref || !out) throw new Error("usage: write-loop REFERENCE|SIZES.json OUT");
 
 const PIECE = 4 << 20;
 const WRITEBACK = 64 << 20;
 const LANES = 2;
 const buffers = [Buffer.alloc(PIECE, 0x3c), Buffer.alloc(PIECE, 0xa5)];
 
-/** Files under `dir` with their sizes, folders first made under `out`. */
+/** Files under `dir` with their sizes (relative paths). */
 function filesUnder(dir: string, found: [string, number][] = []): [string, number][] {
-  mkdirSync(join(out as string, relative(ref as string, dir)), { recursive: true });
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) filesUnder(p, found);
     else if (e.isFile()) found.push([relative(ref as string, p), statSync(p).size]);
   }
   return found;
+}
+
+/**
+ * The files to write: those under REFERENCE, or the `[path, size]` list of a REFERENCE ending in
+ * `.json` (what compareWithCp records of the command's output before removing it, so that the
+ * loop starts from the memory state the command and cp start from). Their folders are made.
+ */
+function filesToWrite(): [string, number][] {
+  const files = (ref as string).endsWith(".json")
+    ? (JSON.parse(readFileSync(ref as string, "utf8")) as [string, number][])
+    : filesUnder(ref as string);
+  for (const [name] of files) mkdirSync(dirname(join(out as string, name)), { recursive: true });
+  return files;
 }
 
 let turn = 0;
@@ -54,7 +66,7 @@ async function writeOne([name, size]: [string, number]): Promise<void> {
   }
 }
 
-const queue = filesUnder(ref);
+const queue = filesToWrite();
 await Promise.all(
   Array.from({ length: LANES }, async () => {
     for (let f = queue.shift(); f; f = queue.shift()) await writeOne(f);

@@ -24,6 +24,12 @@ export interface ByteSink {
   write(bytes: Uint8Array, recycle?: boolean): Promise<void>;
   /** Appends the bytes of a run of a byte source (inside the kernel between local files). */
   copy(run: ByteRun): Promise<void>;
+  /**
+   * Appends `length` bytes, each equal to the byte `distance` before it (the last `distance`
+   * bytes repeated), copied from the file's own earlier bytes inside the kernel. Present where
+   * the sink can; a caller checks {@link copiesInKernel} first (else it writes the bytes).
+   */
+  repeat?(distance: number, length: number): Promise<void>;
   /** Bytes accepted so far. */
   readonly written: number;
   /**
@@ -83,7 +89,8 @@ export async function writeFileAtomic(
   await clean(path, options);
   const name = finalName(path);
   const tmp = temporaryName(path, ".tmp");
-  const handle = await open(tmp, "wx").catch((e: unknown) => {
+  // Open for reading too: a sink repeats a periodic tensor's window from the file itself.
+  const handle = await open(tmp, "wx+").catch((e: unknown) => {
     throw isOutputFailure(e) ? new OutputWriteError(name, 0, e) : e;
   });
   const sink = new FileSink(handle.fd, name, options);

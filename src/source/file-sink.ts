@@ -185,7 +185,36 @@ export class FileSink {
       const n = Math.min(piece, run.length - at);
       const to = this.pos;
       this.pos += n;
-      await this.start(() => this.copyPiece(run, fdIn, run.offset + at, to, n));
+      await this.start(() => this.copyPiece(run.source.name, fdIn, run.offset + at, to, n));
+    }
+  }
+
+  /**
+   * Appends `length` bytes, each equal to the byte `distance` before it: the last `distance`
+   * bytes repeated, copied from the file's own page cache inside the kernel as `cp` copies (a
+   * periodic tensor: one window written, the rest repeated, no user memory touched), in pieces
+   * that never overlap what they copy from. Where the kernel refuses, through a pool buffer
+   * read back from the file (which must then be open for reading, as `writeFileAtomic`'s are).
+   */
+  async repeat(distance: number, length: number): Promise<void> {
+    this.check();
+    if (!Number.isSafeInteger(distance) || distance <= 0 || distance > this.pos)
+      throw new RangeError(`repeat: distance ${distance} with ${this.pos} bytes written`);
+    if (length === 0) return;
+    await this.flush();
+    // What is copied from must be in the file first (a copy through memory reads it outside
+    // the one-writer queue).
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    this.check();
+    const from = this.pos - distance;
+    const piece = this.kernel ? KERNEL_PIECE_BYTES : this.pool.bufferBytes;
+    for (let at = 0; at < length; ) {
+      const phase = at % distance;
+      const n = Math.min(distance - phase, piece, length - at);
+      const to = this.pos;
+      this.pos += n;
+      at += n;
+      await this.start(() => this.copyPiece(this.name, this.fd, from + phase, to, n));
     }
   }
 
@@ -245,7 +274,12 @@ export class FileSink {
     for (let at = 0; at < run.length; ) {
       const g = await this.gatherBuffer();
       const n = Math.min(run.length - at, g.length - this.gatherUsed);
-      await readFully(run, fdIn, g.subarray(this.gatherUsed, this.gatherUsed + n), run.offset + at);
+      await readFully(
+        run.source.name,
+        fdIn,
+        g.subarray(this.gatherUsed, this.gatherUsed + n),
+        run.offset + at,
+      );
       this.gatherUsed += n;
       this.pos += n;
       at += n;
@@ -298,8 +332,9 @@ export class FileSink {
     }
   }
 
+  /** Copies `n` bytes at `from` of `fdIn` (the file named `source`) to `to` of the output. */
   private async copyPiece(
-    run: ByteRun,
+    source: string,
     fdIn: number,
     from: number,
     to: number,
@@ -309,7 +344,7 @@ export class FileSink {
     if (kernel) {
       try {
         const got = await this.oneWriter(() => kernel.copyFileRange(fdIn, from, this.fd, to, n));
-        if (got !== n) throw shrank(run, from, n, got);
+        if (got !== n) throw shrank(source, from, n, got);
         this.stats.kernelBytes += n;
         return;
       } catch (e) {
@@ -324,7 +359,7 @@ export class FileSink {
       const len = Math.min(this.pool.bufferBytes, n - at);
       const buf = await this.pool.acquire();
       try {
-        await readFully(run, fdIn, buf.subarray(0, len), from + at);
+        await readFully(source, fdIn, buf.subarray(0, len), from + at);
         await this.writeFully(buf, len, to + at);
       } finally {
         this.pool.release(buf);
@@ -357,13 +392,13 @@ export class FileSink {
   }
 }
 
-function shrank(run: ByteRun, offset: number, length: number, got: number): SourceRangeError {
-  return new SourceRangeError(run.source.name, offset, length, `file shrank: got ${got} bytes`);
+function shrank(source: string, offset: number, length: number, got: number): SourceRangeError {
+  return new SourceRangeError(source, offset, length, `file shrank: got ${got} bytes`);
 }
 
 /** Fills `into` from `fd` at `position`; a file that ends first is a SourceRangeError. */
 async function readFully(
-  run: ByteRun,
+  source: string,
   fd: number,
   into: Uint8Array,
   position: number,
@@ -374,7 +409,7 @@ async function readFully(
         e ? reject(e) : resolve(got),
       ),
     );
-    if (n === 0) throw shrank(run, position, into.length, done);
+    if (n === 0) throw shrank(source, position, into.length, done);
     done += n;
   }
 }

@@ -47,6 +47,12 @@ export interface ElementSource {
    * a writer then need not checksum bytes it generated.
    */
   crc32?(first: number, count: number): Promise<number | undefined>;
+  /**
+   * The bytes of elements `[0, period)` when element `i` equals element `i mod period` for every
+   * `i` (a synthetic tensor's tile, and what is computed from it element by element), else
+   * undefined: a writer may then write one window and repeat it inside the kernel.
+   */
+  tile?(): Promise<Uint8Array | undefined>;
 }
 
 /** Whole elements per chunk of at most `chunkBytes` (at least one). */

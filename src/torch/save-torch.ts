@@ -9,6 +9,7 @@ import { basename } from "node:path";
 import { type AtomicWriteOptions, writeFileAtomic } from "../source/atomic-write.js";
 import type { CopyStats } from "../source/file-sink.js";
 import { DTYPES, type DTypeInfo } from "./dtype.js";
+import { CHUNK_BYTES, type ElementSource, elementChunks, readAhead } from "./element-source.js";
 import { PickleEncoder } from "./encode-pickle.js";
 import { NewStorage, NewTensor } from "./new-tensor.js";
 import { PyTuple, type PyValue, TorchStorageType } from "./pyvalue.js";
@@ -136,5 +137,29 @@ async function addStorage(z: ZipWriter, record: string, s: NewStorage): Promise<
   const runs = s.source && s.byteLength > 0 ? await s.source.runs?.(0, s.source.numel) : undefined;
   if (runs) return z.addRuns(record, s.byteLength, runs);
   const crc = s.source && s.byteLength > 0 ? await s.source.crc32?.(0, s.source.numel) : undefined;
+  const window = s.source && crc !== undefined ? await repeatWindow(z, s.source) : undefined;
+  if (s.source && crc !== undefined && window !== undefined) {
+    const es = s.dtype.itemsize;
+    const chunks = readAhead(elementChunks(s.source, CHUNK_BYTES, 0, window / es));
+    return z.addRepeating(record, s.byteLength, window, chunks, crc);
+  }
   await z.add(record, s.byteLength, s.produce(), s.source !== undefined, crc);
+}
+
+/** The least window of a periodic tensor worth writing before it is repeated in the kernel. */
+const MIN_REPEAT_WINDOW = 8 << 20;
+
+/**
+ * Bytes of the window to write of a periodic source (a whole number of its periods, at least
+ * {@link MIN_REPEAT_WINDOW}) when the rest, at least as long again, can be repeated from it
+ * inside the kernel; else undefined (the tensor is written whole).
+ */
+async function repeatWindow(z: ZipWriter, src: ElementSource): Promise<number | undefined> {
+  if (!z.repeatsInKernel || !src.tile) return undefined;
+  const size = src.numel * src.dtype.itemsize;
+  if (size < 2 * MIN_REPEAT_WINDOW) return undefined;
+  const period = (await src.tile())?.byteLength;
+  if (!period) return undefined;
+  const window = Math.ceil(MIN_REPEAT_WINDOW / period) * period;
+  return 2 * window <= size ? window : undefined;
 }

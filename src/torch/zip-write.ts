@@ -73,6 +73,41 @@ export class ZipWriter {
   }
 
   /**
+   * Adds a record of `size` bytes that repeat with a period dividing `window`: the first
+   * `window` bytes from `data` (recycled once written), the rest repeated from them by the sink
+   * inside the kernel ({@link ByteSink.repeat}); `crc` is the whole record's, derived.
+   */
+  async addRepeating(
+    record: string,
+    size: number,
+    window: number,
+    data: AsyncIterable<Uint8Array>,
+    crc: number,
+  ): Promise<void> {
+    const repeat = this.sink.repeat;
+    if (!repeat || window <= 0 || window > size)
+      throw new RangeError(`record ${record}: cannot repeat a window of ${window} of ${size}`);
+    await this.header(record, size);
+    let got = 0;
+    for await (const c of data) {
+      got += c.length;
+      if (got > window)
+        throw new RangeError(`record ${record}: producer gave more than ${window} bytes`);
+      await this.write(c, true);
+    }
+    if (got !== window)
+      throw new RangeError(`record ${record}: producer gave ${got} of ${window} bytes`);
+    await repeat.call(this.sink, window, size - window);
+    this.pos += size - window;
+    await this.end(size, crc);
+  }
+
+  /** True when {@link addRepeating} can repeat inside the kernel. */
+  get repeatsInKernel(): boolean {
+    return this.sink.copiesInKernel === true && typeof this.sink.repeat === "function";
+  }
+
+  /**
    * Adds a record whose bytes are `runs` of byte sources, copied as they lie (inside the kernel
    * between local files); their CRC-32 is computed from reads of the same bytes meanwhile.
    */

@@ -132,3 +132,61 @@ test("synthetic weights stay N(0, 0.02)-like and layer-norm weights N(1, 0.02)-l
     assert.ok(Math.abs(sd - std) / std < 0.02, `std ${sd}`);
   }
 });
+
+test("periodic tensors saved as one window repeated in the kernel: the same bytes as written whole, CRCs right", async () => {
+  const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { loadKernelCopy } = await import("../../src/source/kernel-copy.js");
+  const { LocalFileSource } = await import("../../src/source/local-file.js");
+  const { buildKernelCopy } = await import("../../src/source/native/build.js");
+  const { NewStorage, NewTensor } = await import("../../src/torch/new-tensor.js");
+  const { PyDict } = await import("../../src/torch/pyvalue.js");
+  const { saveTorch } = await import("../../src/torch/save-torch.js");
+  const { readZipDirectory, verifyRecord } = await import("../../src/torch/zip.js");
+  const dir = mkdtempSync(join(tmpdir(), "neox-repeat-"));
+  try {
+    const built = buildKernelCopy(join(dir, "kernel-copy.node"));
+    const kernel = built.path ? loadKernelCopy(built.path).copy : undefined;
+    // Odd sizes, a cast (fp32 of an fp16 tile), columns of a matrix (a longer period), and one
+    // just under two windows (written whole): 16 MiB is where repeating starts.
+    const mat = new SyntheticSource(F16, [4099, 2051], 11);
+    const sources: [string, ElementSource][] = [
+      ["vec", new SyntheticSource(F16, [(20 << 20) / 2 + 7], 3)],
+      ["cast", new CastSource(new SyntheticSource(F16, [(9 << 20) / 2 + 1], 4), F32)],
+      ["columns", new ColumnsSource(mat, 3, 2050)],
+      ["under", new SyntheticSource(F32, [(16 << 20) / 4 - 1], 5)],
+      ["small", new SyntheticSource(F16, [1001], 6)],
+    ];
+    const value = () =>
+      PyDict.from(
+        sources.map(([n, s]) => [n, NewTensor.of(NewStorage.fromSource(s), s.shape)] as const),
+      );
+    const viaKernel = join(dir, "kernel.pt");
+    const whole = join(dir, "whole.pt");
+    const k = await saveTorch(viaKernel, value(), {
+      prefix: "p",
+      sink: { kernel: kernel ?? null },
+    });
+    const w = await saveTorch(whole, value(), { prefix: "p", sink: { kernel: null } });
+    assert.equal(w.kernelBytes + w.memoryBytes, 0, "without the kernel every byte is written");
+    // vec and cast repeat all but their first 8 MiB window (12 MiB + 14 and 10 MiB + 4 bytes);
+    // the columns' period (the row stride round the tile) is too long to be worth it.
+    if (kernel) assert.equal(k.kernelBytes, (22 << 20) + 18, JSON.stringify(k));
+    else assert.ok(built.reason, "the addon's absence has a reason");
+    assert.ok(readFileSync(viaKernel).equals(readFileSync(whole)), "same bytes both ways");
+    // The bytes are the sources' own (not just equal to each other), and every CRC-32 is right.
+    const src = await LocalFileSource.open(viaKernel);
+    for (const e of (await readZipDirectory(src)).ordered) await verifyRecord(src, e);
+    await src.close();
+    const file = readFileSync(viaKernel);
+    for (const [n, s] of sources) {
+      const bytes = await s.range(0, s.numel);
+      assert.ok(file.includes(Buffer.from(bytes.subarray(0, 4096))), `${n}: its first bytes`);
+      const derived = await derivedCrc(s, 0, s.numel);
+      if (n !== "columns") assert.equal(derived, zlibCrc32(bytes) >>> 0, `${n}: derived CRC`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

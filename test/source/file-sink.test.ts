@@ -157,3 +157,55 @@ test("file sink with a pool of one buffer still completes (no deadlock between g
   await src.close();
   assert.ok(Buffer.compare(readFileSync(out), want) === 0);
 });
+
+/** What `repeat(distance, length)` appends after `before`: each byte the one `distance` back. */
+function repeated(before: Uint8Array, distance: number, length: number): Buffer {
+  const out = Buffer.alloc(before.length + length);
+  out.set(before);
+  for (let i = before.length; i < out.length; i++) out[i] = out[i - distance] as number;
+  return out;
+}
+
+for (const [name, opts, skip] of paths) {
+  test(`file sink (${name}): repeat gives each byte equal to the one \`distance\` back`, {
+    skip,
+  }, async () => {
+    // Odd distances and lengths, a distance of 1, an empty repeat, a repeat right after a
+    // gathered small write, and one longer than a kernel piece (32 MiB) so pieces wrap round.
+    const cases: [Uint8Array, number, number][] = [
+      [randomBytes(5), 1, 11],
+      [randomBytes(1000), 999, 0],
+      [randomBytes(3), 3, 100_003],
+      [randomBytes((1 << 20) + 7), (1 << 20) + 7, (3 << 20) + 5],
+      [randomBytes((5 << 20) + 3), (2 << 20) + 1, (34 << 20) + 9],
+    ];
+    for (const [i, [before, distance, length]] of cases.entries()) {
+      const out = join(dir, `repeat-${name}-${i}.bin`);
+      const stats = await writeFileAtomic(
+        out,
+        async (sink) => {
+          await sink.write(new Uint8Array([9]));
+          await sink.write(before);
+          await sink.repeat?.(distance, length);
+        },
+        opts,
+      );
+      const want = repeated(Buffer.concat([Buffer.from([9]), before]), distance, length);
+      assert.ok(Buffer.compare(readFileSync(out), want) === 0, `case ${i}: bytes differ`);
+      assert.equal(stats.kernelBytes + stats.memoryBytes, length, `case ${i}: repeated bytes`);
+      if (name !== "kernel") assert.equal(stats.kernelBytes, 0);
+    }
+    await assert.rejects(
+      writeFileAtomic(
+        join(dir, `repeat-bad-${name}.bin`),
+        async (sink) => {
+          await sink.write(new Uint8Array(10));
+          await sink.repeat?.(11, 5);
+        },
+        opts,
+      ),
+      RangeError,
+    );
+    assert.ok(!readdirSync(dir).some((f) => f.includes(`repeat-bad-${name}`)), "no file left");
+  });
+}
