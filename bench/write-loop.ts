@@ -4,9 +4,9 @@
  * buffers, two files at once, each fsynced, the disk asked to start writing every 64 MiB (a
  * background fdatasync, as our file sink does: without it one 2.8 GB file took 6–9 s here, the
  * page cache filling with fresh pages) — no reading, no computing. On the project's VM, for the
- * 29 files of `synth` pythia-410m, it takes 1.6× `cp -r` + `sync` of the same files: cp never
- * passes the bytes through user memory, and copying them in from there is what costs here. Not a
- * bound: for one 2.8 GB file (convert to bf16) our file sink, busy casting, wrote faster.
+ * 29 files of `synth` pythia-410m, settled runs (bench/common.ts: `settle`) ran at 0.89–1.07×
+ * the speed of `cp -r` + `sync` of the same files. Not a bound: for one 2.8 GB file (convert to
+ * bf16) our file sink, busy casting, has written faster.
  *
  * Run: node dist/bench/write-loop.js REFERENCE OUT   (compareWithCp's `writeLoopOf` runs it)
  */
