@@ -10,9 +10,10 @@
  *
  * Run: node dist/bench/write-loop.js REFERENCE OUT   (compareWithCp's `writeLoopOf` runs it)
  */
-import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { dirname, join, relative } from "node:path";
+import { dirname, join } from "node:path";
+import { filesWithSizes } from "./common.js";
 
 const [ref, out] = process.argv.slice(2);
 if (!ref || !out) throw new Error("usage: write-loop REFERENCE|SIZES.json OUT");
@@ -22,16 +23,6 @@ const WRITEBACK = 64 << 20;
 const LANES = 2;
 const buffers = [Buffer.alloc(PIECE, 0x3c), Buffer.alloc(PIECE, 0xa5)];
 
-/** Files under `dir` with their sizes (relative paths). */
-function filesUnder(dir: string, found: [string, number][] = []): [string, number][] {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) filesUnder(p, found);
-    else if (e.isFile()) found.push([relative(ref as string, p), statSync(p).size]);
-  }
-  return found;
-}
-
 /**
  * The files to write: those under REFERENCE, or the `[path, size]` list of a REFERENCE ending in
  * `.json` (what compareWithCp records of the command's output before removing it, so that the
@@ -40,7 +31,7 @@ function filesUnder(dir: string, found: [string, number][] = []): [string, numbe
 function filesToWrite(): [string, number][] {
   const files = (ref as string).endsWith(".json")
     ? (JSON.parse(readFileSync(ref as string, "utf8")) as [string, number][])
-    : filesUnder(ref as string);
+    : filesWithSizes(ref as string);
   for (const [name] of files) mkdirSync(dirname(join(out as string, name)), { recursive: true });
   return files;
 }

@@ -24,8 +24,7 @@ export interface PeriodicSource extends ElementSource {
 
 /** The tile of `src`, if it is periodic. */
 export function tileOf(src: ElementSource): Promise<Uint8Array | undefined> {
-  const t = (src as Partial<PeriodicSource>).tile;
-  return typeof t === "function" ? t.call(src) : Promise.resolve(undefined);
+  return src.tile ? src.tile() : Promise.resolve(undefined);
 }
 
 /** The CRC-32 of `k` copies of a block of `length` bytes whose CRC-32 is `crc`. */

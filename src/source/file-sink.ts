@@ -204,7 +204,7 @@ export class FileSink {
     await this.flush();
     // What is copied from must be in the file first (a copy through memory reads it outside
     // the one-writer queue).
-    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    await this.drain();
     this.check();
     const from = this.pos - distance;
     const piece = this.kernel ? KERNEL_PIECE_BYTES : this.pool.bufferBytes;
@@ -227,10 +227,15 @@ export class FileSink {
 
   /** Waits for every operation in flight, ignoring failures (before abandoning the file). */
   async settle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    await this.drain();
     await this.writeback;
     if (this.gather) this.pool.release(this.gather);
     this.gather = undefined;
+  }
+
+  /** Waits until no operation is in flight (failures are kept, not thrown). */
+  private async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
   }
 
   private check(): void {

@@ -137,11 +137,10 @@ async function addStorage(z: ZipWriter, record: string, s: NewStorage): Promise<
   const runs = s.source && s.byteLength > 0 ? await s.source.runs?.(0, s.source.numel) : undefined;
   if (runs) return z.addRuns(record, s.byteLength, runs);
   const crc = s.source && s.byteLength > 0 ? await s.source.crc32?.(0, s.source.numel) : undefined;
-  const window = s.source && crc !== undefined ? await repeatWindow(z, s.source) : undefined;
-  if (s.source && crc !== undefined && window !== undefined) {
-    const es = s.dtype.itemsize;
-    const chunks = readAhead(elementChunks(s.source, CHUNK_BYTES, 0, window / es));
-    return z.addRepeating(record, s.byteLength, window, chunks, crc);
+  const window = s.source && crc !== undefined ? await repeatWindow(z, s.source, s.byteLength) : 0;
+  if (s.source && crc !== undefined && window > 0) {
+    const chunks = elementChunks(s.source, CHUNK_BYTES, 0, window / s.dtype.itemsize);
+    return z.addRepeating(record, s.byteLength, window, readAhead(chunks), crc);
   }
   await z.add(record, s.byteLength, s.produce(), s.source !== undefined, crc);
 }
@@ -150,16 +149,14 @@ async function addStorage(z: ZipWriter, record: string, s: NewStorage): Promise<
 const MIN_REPEAT_WINDOW = 8 << 20;
 
 /**
- * Bytes of the window to write of a periodic source (a whole number of its periods, at least
- * {@link MIN_REPEAT_WINDOW}) when the rest, at least as long again, can be repeated from it
- * inside the kernel; else undefined (the tensor is written whole).
+ * Bytes of the window to write of a periodic source of `size` bytes (a whole number of its
+ * periods, at least {@link MIN_REPEAT_WINDOW}) when the rest, at least as long again, can be
+ * repeated from it inside the kernel; else 0 (the tensor is written whole).
  */
-async function repeatWindow(z: ZipWriter, src: ElementSource): Promise<number | undefined> {
-  if (!z.repeatsInKernel || !src.tile) return undefined;
-  const size = src.numel * src.dtype.itemsize;
-  if (size < 2 * MIN_REPEAT_WINDOW) return undefined;
+async function repeatWindow(z: ZipWriter, src: ElementSource, size: number): Promise<number> {
+  if (!z.repeatsInKernel || !src.tile || size < 2 * MIN_REPEAT_WINDOW) return 0;
   const period = (await src.tile())?.byteLength;
-  if (!period) return undefined;
+  if (!period) return 0;
   const window = Math.ceil(MIN_REPEAT_WINDOW / period) * period;
-  return 2 * window <= size ? window : undefined;
+  return 2 * window <= size ? window : 0;
 }

@@ -57,19 +57,34 @@ export class ZipWriter {
     knownCrc?: number,
   ): Promise<void> {
     await this.header(record, size);
+    const chunks = data instanceof Uint8Array ? [data] : data;
+    const crc = await this.writeProduced(record, size, chunks, recycle, knownCrc === undefined);
+    await this.end(size, knownCrc ?? crc);
+  }
+
+  /**
+   * Writes a producer's chunks, checked to be exactly `size` bytes; returns their CRC-32 when
+   * `checksum` (else 0).
+   */
+  private async writeProduced(
+    record: string,
+    size: number,
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    recycle: boolean,
+    checksum: boolean,
+  ): Promise<number> {
     let crc = 0;
     let got = 0;
-    const chunks = data instanceof Uint8Array ? [data] : data;
     for await (const c of chunks) {
       got += c.length;
       if (got > size)
         throw new RangeError(`record ${record}: producer gave more than ${size} bytes`);
-      if (knownCrc === undefined) crc = crc32(c, crc);
+      if (checksum) crc = crc32(c, crc);
       await this.write(c, recycle);
     }
     if (got !== size)
       throw new RangeError(`record ${record}: producer gave ${got} of ${size} bytes`);
-    await this.end(size, knownCrc ?? crc);
+    return crc;
   }
 
   /**
@@ -88,15 +103,7 @@ export class ZipWriter {
     if (!repeat || window <= 0 || window > size)
       throw new RangeError(`record ${record}: cannot repeat a window of ${window} of ${size}`);
     await this.header(record, size);
-    let got = 0;
-    for await (const c of data) {
-      got += c.length;
-      if (got > window)
-        throw new RangeError(`record ${record}: producer gave more than ${window} bytes`);
-      await this.write(c, true);
-    }
-    if (got !== window)
-      throw new RangeError(`record ${record}: producer gave ${got} of ${window} bytes`);
+    await this.writeProduced(record, window, data, true, false);
     await repeat.call(this.sink, window, size - window);
     this.pos += size - window;
     await this.end(size, crc);

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { toFloat32 } from "../../src/plan/cast.js";
@@ -12,8 +15,15 @@ import {
 } from "../../src/plan/flat.js";
 import { derivedCrc, periodicCrc, repeatedCrc } from "../../src/plan/periodic.js";
 import { SYNTHETIC_TILE_BYTES, SyntheticSource } from "../../src/plan/synthetic.js";
+import { loadKernelCopy } from "../../src/source/kernel-copy.js";
+import { LocalFileSource } from "../../src/source/local-file.js";
+import { buildKernelCopy } from "../../src/source/native/build.js";
 import { DTYPES, type DTypeInfo } from "../../src/torch/dtype.js";
 import type { ElementSource } from "../../src/torch/element-source.js";
+import { NewStorage, NewTensor } from "../../src/torch/new-tensor.js";
+import { PyDict } from "../../src/torch/pyvalue.js";
+import { saveTorch } from "../../src/torch/save-torch.js";
+import { readZipDirectory, verifyRecord } from "../../src/torch/zip.js";
 
 const F16 = DTYPES.get("float16") as DTypeInfo;
 const F32 = DTYPES.get("float32") as DTypeInfo;
@@ -134,16 +144,6 @@ test("synthetic weights stay N(0, 0.02)-like and layer-norm weights N(1, 0.02)-l
 });
 
 test("periodic tensors saved as one window repeated in the kernel: the same bytes as written whole, CRCs right", async () => {
-  const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
-  const { loadKernelCopy } = await import("../../src/source/kernel-copy.js");
-  const { LocalFileSource } = await import("../../src/source/local-file.js");
-  const { buildKernelCopy } = await import("../../src/source/native/build.js");
-  const { NewStorage, NewTensor } = await import("../../src/torch/new-tensor.js");
-  const { PyDict } = await import("../../src/torch/pyvalue.js");
-  const { saveTorch } = await import("../../src/torch/save-torch.js");
-  const { readZipDirectory, verifyRecord } = await import("../../src/torch/zip.js");
   const dir = mkdtempSync(join(tmpdir(), "neox-repeat-"));
   try {
     const built = buildKernelCopy(join(dir, "kernel-copy.node"));
