@@ -52,6 +52,15 @@ function planned(p: TensorPlan): NamedTensorSource {
     src ??= new PlanSource(p);
     return src;
   };
+  // Checked once, however many windows of it (TP ranks) are written.
+  let prepared: Promise<void> | undefined;
+  const prepareRuns = () => {
+    const s = get();
+    // A computed tensor (a cast, a sum, a dim-1 merge) has no runs to wait for.
+    if (!s.copiesSourceBytes) return Promise.resolve();
+    prepared ??= s.prepareRuns();
+    return prepared;
+  };
   return {
     name: p.name,
     plan: p,
@@ -60,6 +69,7 @@ function planned(p: TensorPlan): NamedTensorSource {
     numel: numelOf(p.shape),
     range: (first, count) => get().range(first, count),
     runs: (first, count) => get().runs(first, count),
+    prepareRuns,
   };
 }
 

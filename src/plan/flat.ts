@@ -127,6 +127,10 @@ export class WindowSource implements PeriodicSource {
     this.check(first, count);
     return this.inner.runs?.(this.offset + first, count);
   }
+  /** The inner source's (a window's runs wait on the same check as the whole's). */
+  async prepareRuns(): Promise<void> {
+    await this.inner.prepareRuns?.();
+  }
   crc32(first: number, count: number): Promise<number | undefined> {
     this.check(first, count);
     return derivedCrc(this.inner, this.offset + first, count);

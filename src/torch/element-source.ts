@@ -42,6 +42,13 @@ export interface ElementSource {
    */
   runs?(first: number, count: number): Promise<readonly ByteRun[] | undefined>;
   /**
+   * Reads once what {@link runs} waits on before it describes bytes that lie unchanged in byte
+   * sources (the whole zip records they are in, whose CRC-32 a read checks: a copy of runs
+   * never shows the bytes to us). Absent where there is nothing to check. A writer that copies
+   * runs inside the kernel calls it first; one that copies through memory need not.
+   */
+  prepareRuns?(): Promise<void>;
+  /**
    * The CRC-32 of the bytes of elements `[first, first + count)` when the source derives it
    * without producing them (synthetic tensors and what is built from them), else undefined:
    * a writer then need not checksum bytes it generated.

@@ -130,10 +130,13 @@ export function encodeTorch(value: PyValue | object): {
 
 /**
  * One storage record: the byte runs of its source copied as they lie when it has them (a tensor
- * of another file, unchanged), else its chunks, recycled once written when made for this write
+ * of another file, unchanged; where the sink copies inside the kernel, once the source has read
+ * what they wait on), else its chunks, recycled once written when made for this write
  * (and not checksummed when the source derives its CRC-32: a synthetic tensor).
  */
 async function addStorage(z: ZipWriter, record: string, s: NewStorage): Promise<void> {
+  // Bytes copied inside the kernel are never seen: what their runs wait on is checked first.
+  if (s.source?.prepareRuns && s.byteLength > 0 && z.copiesInKernel) await s.source.prepareRuns();
   const runs = s.source && s.byteLength > 0 ? await s.source.runs?.(0, s.source.numel) : undefined;
   if (runs) return z.addRuns(record, s.byteLength, runs);
   const crc = s.source && s.byteLength > 0 ? await s.source.crc32?.(0, s.source.numel) : undefined;

@@ -109,9 +109,14 @@ export class ZipWriter {
     await this.end(size, crc);
   }
 
+  /** True when {@link addRuns} copies runs of local files inside the kernel. */
+  get copiesInKernel(): boolean {
+    return this.sink.copiesInKernel === true;
+  }
+
   /** True when {@link addRepeating} can repeat inside the kernel. */
   get repeatsInKernel(): boolean {
-    return this.sink.copiesInKernel === true && typeof this.sink.repeat === "function";
+    return this.copiesInKernel && typeof this.sink.repeat === "function";
   }
 
   /**
