@@ -93,6 +93,11 @@ export function synthDir(s: SynthSpec): string {
   return join(benchData, `synth-${s.preset}-tp${tp}${s.optimizer ? `-dp${s.dp ?? 1}-optim` : ""}`);
 }
 
+/** True when the synthetic checkpoint of `s` has been made whole ({@link synthInput}). */
+export function synthMade(s: SynthSpec): boolean {
+  return existsSync(join(synthDir(s), COMPLETE));
+}
+
 /**
  * A synthetic checkpoint made once by `neox-ckpt synth` (as a user would) and reused; with
  * `timed`, returns how long that took.
@@ -103,7 +108,7 @@ export function synthInput(
 ): string {
   const spec = { preset, ...opts };
   const dir = synthDir(spec);
-  if (!existsSync(join(dir, COMPLETE))) {
+  if (!synthMade(spec)) {
     rmSync(dir, { recursive: true, force: true });
     const args = ["synth", "--preset", preset, "--out", dir, "--tp", String(opts.tp ?? 1)];
     if (opts.dp) args.push("--dp", String(opts.dp));

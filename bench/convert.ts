@@ -23,6 +23,7 @@ import {
   requireFree,
   synthDir,
   synthInput,
+  synthMade,
   timeCommand,
   warm,
 } from "./common.js";
@@ -46,9 +47,12 @@ const PARAMS: Record<string, number> = {
 };
 
 const spec = { preset, tp, optimizer: false };
+const inBytes = (PARAMS[preset] ?? 0) * 2;
 const outBytes = (PARAMS[preset] ?? 0) * (dtype === "float32" ? 4 : 2);
-// The input (fp16) if it is still to be made, the output and cp's copy of the input.
-requireFree(benchData, outBytes + (PARAMS[preset] ?? 0) * 2 * 2 * 1.05, `convert ${preset}`);
+// The input (fp16) if it is still to be made, and the larger of the output and cp's copy of
+// the input: each is removed before the other is written.
+const toMake = synthMade(spec) ? 0 : inBytes;
+requireFree(benchData, (toMake + Math.max(outBytes, inBytes)) * 1.05, `convert ${preset}`);
 const src = synthInput(preset, { optimizer: false, tp });
 const inputBytes = bytesUnder(src, (f) => f.endsWith(".pt"));
 await warm(src);
