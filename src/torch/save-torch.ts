@@ -135,14 +135,16 @@ export function encodeTorch(value: PyValue | object): {
  * (and not checksummed when the source derives its CRC-32: a synthetic tensor).
  */
 async function addStorage(z: ZipWriter, record: string, s: NewStorage): Promise<void> {
+  // The source of a non-empty storage: runs, a derived CRC-32 and a tile are asked of it only.
+  const src = s.byteLength > 0 ? s.source : undefined;
   // Bytes copied inside the kernel are never seen: what their runs wait on is checked first.
-  if (s.source?.prepareRuns && s.byteLength > 0 && z.copiesInKernel) await s.source.prepareRuns();
-  const runs = s.source && s.byteLength > 0 ? await s.source.runs?.(0, s.source.numel) : undefined;
+  if (src?.prepareRuns && z.copiesInKernel) await src.prepareRuns();
+  const runs = await src?.runs?.(0, src.numel);
   if (runs) return z.addRuns(record, s.byteLength, runs);
-  const crc = s.source && s.byteLength > 0 ? await s.source.crc32?.(0, s.source.numel) : undefined;
-  const window = s.source && crc !== undefined ? await repeatWindow(z, s.source, s.byteLength) : 0;
-  if (s.source && crc !== undefined && window > 0) {
-    const chunks = elementChunks(s.source, CHUNK_BYTES, 0, window / s.dtype.itemsize);
+  const crc = await src?.crc32?.(0, src.numel);
+  const window = src && crc !== undefined ? await repeatWindow(z, src, s.byteLength) : 0;
+  if (src && crc !== undefined && window > 0) {
+    const chunks = elementChunks(src, CHUNK_BYTES, 0, window / s.dtype.itemsize);
     return z.addRepeating(record, s.byteLength, window, readAhead(chunks), crc);
   }
   await z.add(record, s.byteLength, s.produce(), s.source !== undefined, crc);

@@ -52,7 +52,15 @@ async function saveRank(
     const rows = (embed.shape[0] as number) / 2;
     const cols = (dense.shape[1] as number) / 2;
     const value = PyDict.from([
-      ["embed", tensorOf(new WindowSource(embed, r * rows * 128, [rows, ...embed.shape.slice(1)]))],
+      [
+        "embed",
+        tensorOf(
+          new WindowSource(embed, r * rows * (embed.shape[1] as number), [
+            rows,
+            ...embed.shape.slice(1),
+          ]),
+        ),
+      ],
       ["dense", tensorOf(new ColumnsSource(dense, r * cols, (r + 1) * cols))],
     ]);
     return await saveTorch(path, value, { sink: { kernel } });
@@ -64,7 +72,7 @@ async function saveRank(
 mkdirSync(join(tmp, "memory"));
 mkdirSync(join(tmp, "kernel"));
 
-test("dim-0 TP windows of a step's tensors: checked once, copied inside the kernel, the same bytes as through memory", async () => {
+test("dim-0 TP windows of a step's tensors: checked first, copied inside the kernel, the same bytes as through memory", async () => {
   for (const r of [0, 1]) {
     // The same file name (the zip's folder is its stem) in two folders.
     const mem = join(tmp, "memory", `rank${r}.pt`);
