@@ -12,8 +12,9 @@
  * computing ones, were slower (2 min 43 s and 2 min 53 s against 2 min 38 s): a third process
  * on two cores costs more CPU time than the waits it fills.
  */
-import { readdirSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import { run } from "node:test";
 import { spec, tap } from "node:test/reporters";
 import { fileURLToPath } from "node:url";
@@ -69,6 +70,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // whichever file asks first while the files after it wait (test/demo-fixture.ts: they wait on
   // this process's lock). A failed build is reported by the files that need it.
   demoFixture().catch(() => {});
+  // The executable's code cache (src/cli/bin.cts) goes to a folder of this run, not the user's.
+  if (process.env.NEOX_CKPT_CODE_CACHE === undefined) {
+    const cache = mkdtempSync(join(tmpdir(), "neox-ckpt-test-code-cache-"));
+    process.env.NEOX_CKPT_CODE_CACHE = cache;
+    process.on("exit", () => rmSync(cache, { recursive: true, force: true }));
+  }
   const stream = run({ files: orderedTestFiles(), concurrency });
   stream.on("test:fail", () => {
     process.exitCode = 1;

@@ -10,7 +10,10 @@ export async function inspectCommand(
   ckpt: string,
   opts: { json?: boolean; endpoint?: string },
 ): Promise<void> {
-  const step = await openNeoxStep(await openFolder(ckpt, { endpoint: opts.endpoint }));
+  // One run that reads a few small files: synchronous local calls wait on no thread pool.
+  const step = await openNeoxStep(
+    await openFolder(ckpt, { endpoint: opts.endpoint, blocking: true }),
+  );
   try {
     const r = await inspectStep(step);
     if (opts.json) {

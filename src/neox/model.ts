@@ -5,6 +5,7 @@
 import { neoxLayerIndex } from "../hf/gpt-neox-params.js";
 import type { GptNeoxShape } from "../hf/shape.js";
 import { PyDict } from "../torch/pyvalue.js";
+import { settledInOrder } from "../util/settled.js";
 import type { NeoxConfig } from "./config.js";
 import { NeoxLayoutError } from "./errors.js";
 import { layerIndices, layerTensors } from "./layers.js";
@@ -47,27 +48,28 @@ function argsOf(meta: PyDict | undefined): Record<string, unknown> {
 export async function resolveModel(step: NeoxStep): Promise<NeoxModel> {
   const notes: string[] = [...step.config.conflicts, ...step.config.repairs];
   const c: NeoxConfig = step.config.config;
-  const meta = await step.metadata();
-  const args = argsOf(meta);
   const where = step.folder.name;
   const fail = (m: string): never => {
     throw new NeoxLayoutError(where, m);
   };
-  const indices = await layerIndices(step);
+  // The four files read here are read at once: each waits on its own reads.
+  const [meta, indices] = await settledInOrder([step.metadata(), layerIndices(step)]);
+  const args = argsOf(meta);
   const last = indices[indices.length - 1] as number;
-  const lastTensors = await layerTensors(step, last, 0);
+  const [lastTensors, embLayer, first] = await settledInOrder([
+    layerTensors(step, last, 0),
+    layerTensors(step, neoxLayerIndex("embedding", 0), 0),
+    layerTensors(step, neoxLayerIndex("layer", 0, 0), 0),
+  ]);
   const tieWordEmbeddings = !lastTensors.has("final_linear.weight");
   // The last file is the head's (N + 4), or the final norm's (N + 3) under tied embeddings.
   const numLayersFromFiles = last - neoxLayerIndex(tieWordEmbeddings ? "final-norm" : "head", 0);
-  const emb = (await layerTensors(step, neoxLayerIndex("embedding", 0), 0)).get(
-    "word_embeddings.weight",
-  );
+  const emb = embLayer.get("word_embeddings.weight");
   if (!emb) fail("layer 0 has no word_embeddings.weight");
   const embT = emb as NonNullable<typeof emb>;
   if (embT.shape.length !== 2) fail(`word_embeddings.weight has shape [${embT.shape.join(", ")}]`);
   const hiddenSize = embT.shape[1] as number;
   const paddedVocab = (embT.shape[0] as number) * step.tp;
-  const first = await layerTensors(step, neoxLayerIndex("layer", 0, 0), 0);
   const mlpNames = first.has("mlp.linear1.weight") ? "new" : "legacy";
   const h4 = first.get(mlpNames === "new" ? "mlp.linear1.weight" : "mlp.dense_h_to_4h.weight");
   if (!h4)

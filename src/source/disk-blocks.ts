@@ -2,7 +2,6 @@
  * The on-disk half of the block cache (cached.ts): block-aligned reads kept as files in a folder
  * per file version, shared across runs. Node only; the memory cache does without it.
  */
-import { createHash } from "node:crypto";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-write.js";
@@ -19,7 +18,13 @@ export async function readThroughDisk(
   start: number,
   length: number,
 ): Promise<Uint8Array> {
-  const key = createHash("sha256").update(version).digest("hex").slice(0, DISK_KEY_DIGITS);
+  // node:crypto loads here, not at import (a local command never needs it).
+  const key = process
+    .getBuiltinModule("node:crypto")
+    .createHash("sha256")
+    .update(version)
+    .digest("hex")
+    .slice(0, DISK_KEY_DIGITS);
   const folder = join(cacheDir, key);
   const file = join(folder, `${start}-${length}`);
   const st = await stat(file).catch(() => undefined);

@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { CheckpointError } from "../util/errors.js";
 import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
@@ -7,6 +8,41 @@ import { takeBytes } from "./recycled-bytes.js";
 const SMALL_READ = 16 << 10;
 /** The read-ahead block: one positional read of this much from the first small read's offset. */
 const READ_AHEAD = 64 << 10;
+
+/** How a local file is opened and read (see {@link LocalFileSource.open}). */
+export interface LocalOpenOptions {
+  /**
+   * Open, read and close with synchronous calls instead of through libuv's thread pool: for a
+   * command that reads a few small files and exits (`inspect`), which then waits on no round
+   * trip per call. Not for a server, nor for a slow network file system, where each call holds
+   * up everything else the process does.
+   */
+  blocking?: boolean;
+}
+
+/** What a {@link LocalFileSource} reads through: a FileHandle, or synchronous calls on a descriptor. */
+interface FileAccess {
+  readonly fd: number;
+  /** Up to `length` bytes into `out` at `at`, from `position`: the bytes read (0 at the end). */
+  read(out: Uint8Array, at: number, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+function handleAccess(h: FileHandle): FileAccess {
+  return {
+    fd: h.fd,
+    read: async (out, at, length, position) => (await h.read(out, at, length, position)).bytesRead,
+    close: () => h.close(),
+  };
+}
+
+function blockingAccess(fd: number): FileAccess {
+  return {
+    fd,
+    read: async (out, at, length, position) => readSync(fd, out, at, length, position),
+    close: async () => closeSync(fd),
+  };
+}
 
 /**
  * A local file read with positional reads; the file is never loaded whole. A small read (a zip
@@ -23,18 +59,28 @@ export class LocalFileSource implements ByteSource {
   private constructor(
     readonly name: string,
     readonly size: number,
-    private handle: FileHandle | undefined,
+    private handle: FileAccess | undefined,
   ) {}
 
   /** Opens `path` for reading. The size is taken once, at open. */
-  static async open(path: string): Promise<LocalFileSource> {
-    const handle = await open(path, "r");
+  static async open(path: string, opts: LocalOpenOptions = {}): Promise<LocalFileSource> {
+    let access: FileAccess;
+    let stat: () => Promise<{ isFile(): boolean; size: number }>;
+    if (opts.blocking) {
+      const fd = openSync(path, "r");
+      access = blockingAccess(fd);
+      stat = async () => fstatSync(fd);
+    } else {
+      const h = await open(path, "r");
+      access = handleAccess(h);
+      stat = () => h.stat();
+    }
     try {
-      const st = await handle.stat();
+      const st = await stat();
       if (!st.isFile()) throw new CheckpointError(`${path}: not a regular file`, { file: path });
-      return new LocalFileSource(path, st.size, handle);
+      return new LocalFileSource(path, st.size, access);
     } catch (e) {
-      await handle.close();
+      await access.close();
       throw e;
     }
   }
@@ -105,7 +151,7 @@ export class LocalFileSource implements ByteSource {
     if (!this.handle) throw new SourceRangeError(this.name, offset, length, "source is closed");
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
+      const bytesRead = await this.handle.read(out, done, length - done, offset + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }

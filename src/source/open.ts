@@ -1,10 +1,11 @@
+import { statSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { CheckpointError } from "../util/errors.js";
 import { authHeaders, parseAddress, resolveUrl } from "./address.js";
 import type { ByteSource } from "./byte-source.js";
 import type { Folder } from "./folder.js";
 import type { HttpStats } from "./http.js";
-import { LocalFileSource } from "./local-file.js";
+import { LocalFileSource, type LocalOpenOptions } from "./local-file.js";
 import { LocalFolder } from "./local-folder.js";
 
 export interface OpenOptions {
@@ -14,6 +15,8 @@ export interface OpenOptions {
   cacheDir?: string;
   /** Request counters. */
   stats?: HttpStats;
+  /** A local address is listed, opened and read with synchronous calls ({@link LocalOpenOptions}). */
+  blocking?: boolean;
 }
 
 /** Opens a file address: a local path, `hf://ORG/NAME@REV/path`, an http(s) URL or `s3://BUCKET/KEY`. */
@@ -24,7 +27,7 @@ export async function openSource(address: string, opts: OpenOptions = {}): Promi
     cacheDir: opts.cacheDir ?? process.env.NEOX_CKPT_CACHE_DIR,
     stats: opts.stats,
   };
-  if (a.kind === "local") return LocalFileSource.open(a.path);
+  if (a.kind === "local") return LocalFileSource.open(a.path, { blocking: opts.blocking });
   if (a.kind === "s3") {
     if (!a.key || a.key.endsWith("/"))
       throw new CheckpointError(`${address} names a bucket or a prefix, not an object`, {
@@ -80,8 +83,8 @@ export async function openFolder(address: string, opts: OpenOptions = {}): Promi
       `${address}: a plain URL names a file, not a folder; use hf://ORG/NAME@REVISION`,
       { file: address },
     );
-  const st = await stat(a.path);
+  const st = opts.blocking ? statSync(a.path) : await stat(a.path);
   if (!st.isDirectory())
     throw Object.assign(new Error(`${a.path}: not a directory`), { code: "ENOTDIR" });
-  return new LocalFolder(a.path);
+  return new LocalFolder(a.path, { blocking: opts.blocking });
 }

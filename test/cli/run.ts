@@ -2,7 +2,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
-const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+/** The package's executable, as `npx neox-ckpt` runs it (a plain inspect from its bundle). */
+const main = fileURLToPath(new URL("../../src/cli/bin.cjs", import.meta.url));
 
 /** Runs the CLI and returns its exit code and output. */
 export function cli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {

@@ -1,10 +1,11 @@
 /**
  * The package as a user gets it: `npm pack` of this checkout (dist/ already built by the test
  * command), installed into an empty folder with no lifecycle script, then `npx neox-ckpt
- * --version` and the README's first library example run from there.
+ * --version`, a plain `inspect` (from the installed bundle) and the README's first library
+ * example run from there.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,7 +31,14 @@ test("the packed tarball installs without scripts and runs the CLI and the READM
   const info = packed[0];
   assert.ok(info, "npm pack reported no tarball");
   const paths = new Set(info.files.map((f) => f.path));
-  for (const p of ["dist/src/cli/main.js", "dist/src/index.js", "dist/src/index.d.ts", "LICENSE"])
+  for (const p of [
+    "dist/src/cli/bin.cjs",
+    "dist/src/cli/plain.bundle.cjs",
+    "dist/src/cli/main.js",
+    "dist/src/index.js",
+    "dist/src/index.d.ts",
+    "LICENSE",
+  ])
     assert.ok(paths.has(p), `${p} is not in the tarball`);
   assert.ok(![...paths].some((p) => p.startsWith("dist/test/")), "tests are packed");
   const manifest = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
@@ -51,6 +59,21 @@ test("the packed tarball installs without scripts and runs the CLI and the READM
     timeout: 60_000,
   });
   assert.equal(version.trim(), manifest.version);
+  // A plain inspect runs from the installed bundle (modules, yaml and addons found from it).
+  const step = fixture("neox/pipeline-tp2-dp3-eraA/global_step100");
+  const inspect = spawnSync("npx", ["--no-install", "neox-ckpt", "inspect", step, "--json"], {
+    cwd: app,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: {
+      ...process.env,
+      NEOX_CKPT_CODE_CACHE: join(tmp, "code-cache"),
+      NEOX_CKPT_CODE_CACHE_REPORT: "1",
+    },
+  });
+  assert.equal(inspect.status, 0, inspect.stderr);
+  assert.match(inspect.stderr, /code cache absent, written/);
+  assert.equal(JSON.parse(inspect.stdout).parallelism.tp, 2);
 
   const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
   const lib = readme.slice(readme.indexOf("## Library"));
