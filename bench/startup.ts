@@ -15,7 +15,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { openDemoSeries, writeDemoRepository } from "../src/ops/demo.js";
 import { arg, benchData, benchRoot } from "./common.js";
 
@@ -77,7 +77,7 @@ const cases: [string, string[]][] = [
 ];
 const baseline = ["-e", "0"];
 console.log(
-  `${pairs} pairs each, alternating with node -e 0 (${process.version}); ${cli.slice(benchRoot.length + 1)}, code cache ${env.NEOX_CKPT_CODE_CACHE === "0" ? "off" : "in a fresh folder"}`,
+  `${pairs} pairs each, alternating with node -e 0 (${process.version}); ${relative(benchRoot, cli)}, code cache ${env.NEOX_CKPT_CODE_CACHE === "0" ? "off" : "in a fresh folder"}`,
 );
 let met = true;
 for (const [label, args] of cases) {

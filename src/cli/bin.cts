@@ -31,7 +31,6 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
-import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { constants, Script } from "node:vm";
 import { crc32 } from "node:zlib";
@@ -47,7 +46,8 @@ function cacheFolder(): string | undefined {
   if (env === "0") return undefined;
   if (env) return env;
   if (process.env.XDG_CACHE_HOME) return join(process.env.XDG_CACHE_HOME, "neox-ckpt");
-  const home = homedir();
+  // node:os only where HOME is unset (it costs a start-up ~0.3 ms).
+  const home = process.env.HOME || process.getBuiltinModule("node:os").homedir();
   return home ? join(home, ".cache", "neox-ckpt") : undefined;
 }
 

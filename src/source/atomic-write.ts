@@ -6,7 +6,9 @@
  * replaces another moves the old one aside before renaming the new one in, so that a crash at
  * any moment leaves one of the two under a name a later run finds.
  */
-import { lstat, mkdir, open, rename, rm, unlink } from "node:fs/promises";
+// `fsp.f()` at each call, not imports of node:fs/promises: the CLI's bundle (bin.cts) then
+// loads that module only when a call needs it.
+import { promises as fsp } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import type { ByteRun } from "./byte-run.js";
 import { type CopyStats, FileSink, type FileSinkOptions } from "./file-sink.js";
@@ -96,7 +98,7 @@ export async function writeFileAtomic(
   const name = finalName(path);
   const tmp = temporaryName(path, ".tmp");
   // Open for reading too: a sink repeats a periodic tensor's window from the file itself.
-  const handle = await open(tmp, "wx+").catch((e: unknown) => {
+  const handle = await fsp.open(tmp, "wx+").catch((e: unknown) => {
     throw isOutputFailure(e) ? new OutputWriteError(name, 0, e) : e;
   });
   const sink = new FileSink(handle.fd, name, options);
@@ -111,11 +113,11 @@ export async function writeFileAtomic(
     await handle.close().catch((e: unknown) => {
       throw OutputWriteError.wrap(e, name, sink.written);
     });
-    await rename(tmp, path);
+    await fsp.rename(tmp, path);
   } catch (e) {
     await sink.settle();
     if (!closed) await handle.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
+    await fsp.unlink(tmp).catch(() => undefined);
     throw e;
   }
   await syncDir(dirname(path));
@@ -136,8 +138,8 @@ export async function writeDirAtomic<T>(
 ): Promise<T> {
   await clean(path, options);
   const tmp = temporaryName(path, ".tmp");
-  await mkdir(dirname(path), { recursive: true });
-  await mkdir(tmp);
+  await fsp.mkdir(dirname(path), { recursive: true });
+  await fsp.mkdir(tmp);
   building.set(tmp, finalName(path));
   try {
     const result = await fill(tmp);
@@ -146,37 +148,37 @@ export async function writeDirAtomic<T>(
     return result;
   } catch (e) {
     building.delete(tmp);
-    await rm(tmp, { recursive: true, force: true });
+    await fsp.rm(tmp, { recursive: true, force: true });
     throw e;
   }
 }
 
 /** Renames the folder `tmp` to `path`, a previous `path` moved aside first and removed last. */
 async function replaceWith(tmp: string, path: string): Promise<void> {
-  const exists = await lstat(path).then(
+  const exists = await fsp.lstat(path).then(
     () => true,
     () => false,
   );
   if (!exists) {
-    await rename(tmp, path);
+    await fsp.rename(tmp, path);
     await syncDir(dirname(path));
     return;
   }
   const old = temporaryName(path, ".old");
-  await rename(path, old);
+  await fsp.rename(path, old);
   try {
-    await rename(tmp, path);
+    await fsp.rename(tmp, path);
   } catch (e) {
-    await rename(old, path).catch(() => undefined);
+    await fsp.rename(old, path).catch(() => undefined);
     throw e;
   }
   await syncDir(dirname(path));
-  await rm(old, { recursive: true, force: true });
+  await fsp.rm(old, { recursive: true, force: true });
 }
 
 /** Makes a rename durable; some platforms and file systems cannot open a folder: best effort. */
 async function syncDir(dir: string): Promise<void> {
-  const h = await open(dir, "r").catch(() => undefined);
+  const h = await fsp.open(dir, "r").catch(() => undefined);
   if (!h) return;
   try {
     await h.sync();

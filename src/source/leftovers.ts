@@ -6,7 +6,9 @@
  * (another run writing now) are left alone. A `.old` whose output is missing is the only copy of
  * the previous output: it is kept and named, never removed.
  */
-import { lstat, readdir, rm } from "node:fs/promises";
+// `fsp.f()` at each call, not imports of node:fs/promises: the CLI's bundle (bin.cts) then
+// loads that module only when a call needs it.
+import { promises as fsp } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 /** `.<name>.<pid>.<12 hex>.<tmp|old>`: the hidden names this package writes beside an output. */
@@ -90,7 +92,7 @@ const listed = new Map<string, Promise<Candidate[]>>();
 async function candidatesIn(dir: string): Promise<Candidate[]> {
   let p = listed.get(dir);
   if (!p) {
-    p = readdir(dir).then(
+    p = fsp.readdir(dir).then(
       (names) =>
         names.flatMap((name) => {
           const m = HIDDEN_NAME.exec(name);
@@ -108,15 +110,15 @@ async function candidatesIn(dir: string): Promise<Candidate[]> {
 
 /** Bytes of the files under `path`, symbolic links not followed. */
 async function bytesUnder(path: string): Promise<{ bytes: number; folder: boolean }> {
-  const st = await lstat(path);
+  const st = await fsp.lstat(path);
   if (!st.isDirectory()) return { bytes: st.size, folder: false };
   let bytes = 0;
   const pending = [path];
   for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
-    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])) {
       const p = join(dir, e.name);
       if (e.isDirectory()) pending.push(p);
-      else bytes += (await lstat(p).catch(() => undefined))?.size ?? 0;
+      else bytes += (await fsp.lstat(p).catch(() => undefined))?.size ?? 0;
     }
   }
   return { bytes, folder: true };
@@ -133,7 +135,7 @@ export async function cleanLeftovers(path: string): Promise<Leftover[]> {
   const all = await candidatesIn(dir);
   const mine = all.filter((c) => c.target === target && !isLive(c.pid));
   if (mine.length === 0) return [];
-  const targetExists = await lstat(path).then(
+  const targetExists = await fsp.lstat(path).then(
     () => true,
     () => false,
   );
@@ -143,7 +145,7 @@ export async function cleanLeftovers(path: string): Promise<Leftover[]> {
     const size = await bytesUnder(at).catch(() => undefined);
     if (!size) continue;
     const keep = c.kind === "old" && !targetExists;
-    if (!keep) await rm(at, { recursive: true, force: true });
+    if (!keep) await fsp.rm(at, { recursive: true, force: true });
     found.push({
       path: at,
       target: path,

@@ -1,5 +1,7 @@
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
+// `fsp.f()` at each call, not imports of node:fs/promises: the CLI's bundle (bin.cts) then
+// loads that module only when a call needs it.
+import { closeSync, promises as fsp, fstatSync, openSync, readSync } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import { CheckpointError } from "../util/errors.js";
 import { type ByteSource, checkRange, SourceRangeError } from "./byte-source.js";
 import { takeBytes } from "./recycled-bytes.js";
@@ -71,7 +73,7 @@ export class LocalFileSource implements ByteSource {
       access = blockingAccess(fd);
       stat = async () => fstatSync(fd);
     } else {
-      const h = await open(path, "r");
+      const h = await fsp.open(path, "r");
       access = handleAccess(h);
       stat = () => h.stat();
     }

@@ -1,6 +1,7 @@
 /** A folder on the local file system. */
-import { readdirSync, statSync } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
+// `fsp.f()` at each call, not imports of node:fs/promises: the CLI's bundle (bin.cts) then
+// loads that module only when a call needs it.
+import { promises as fsp, readdirSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { CheckpointError } from "../util/errors.js";
 import type { ByteSource } from "./byte-source.js";
@@ -21,10 +22,12 @@ export class LocalFolder implements Folder {
     const out: FileInfo[] = [];
     const blocking = this.opts.blocking;
     const entries = async (dir: string) =>
-      blocking ? readdirSync(dir, { withFileTypes: true }) : readdir(dir, { withFileTypes: true });
+      blocking
+        ? readdirSync(dir, { withFileTypes: true })
+        : fsp.readdir(dir, { withFileTypes: true });
     const fileSize = async (path: string) => {
       try {
-        const st = blocking ? statSync(path) : await stat(path);
+        const st = blocking ? statSync(path) : await fsp.stat(path);
         return st.isFile() ? st.size : undefined;
       } catch {
         return undefined;

@@ -1,5 +1,6 @@
-import { statSync } from "node:fs";
-import { stat } from "node:fs/promises";
+// `fsp.f()` at each call, not imports of node:fs/promises: the CLI's bundle (bin.cts) then
+// loads that module only when a call needs it.
+import { promises as fsp, statSync } from "node:fs";
 import { CheckpointError } from "../util/errors.js";
 import { authHeaders, parseAddress, resolveUrl } from "./address.js";
 import type { ByteSource } from "./byte-source.js";
@@ -83,7 +84,7 @@ export async function openFolder(address: string, opts: OpenOptions = {}): Promi
       `${address}: a plain URL names a file, not a folder; use hf://ORG/NAME@REVISION`,
       { file: address },
     );
-  const st = opts.blocking ? statSync(a.path) : await stat(a.path);
+  const st = opts.blocking ? statSync(a.path) : await fsp.stat(a.path);
   if (!st.isDirectory())
     throw Object.assign(new Error(`${a.path}: not a directory`), { code: "ENOTDIR" });
   return new LocalFolder(a.path, { blocking: opts.blocking });

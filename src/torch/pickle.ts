@@ -259,8 +259,10 @@ export function decodePickle(bytes: Uint8Array, opts: DecodeOptions): DecodeResu
   const appendTo = (target: PyValue, items: PyValue[]) => {
     // One push per item: spreading 300k items into push() overflows the call stack.
     if (Array.isArray(target) && !(target instanceof PyTuple))
-      for (const x of items) target.push(x);
-    else if (target instanceof PyObject) for (const x of items) target.listItems.push(x);
+      // Indexed, not `for … of`: run cold (a command's start-up), an iterator allocates per item.
+      for (let i = 0; i < items.length; i++) target.push(items[i] as PyValue);
+    else if (target instanceof PyObject)
+      for (let i = 0; i < items.length; i++) target.listItems.push(items[i] as PyValue);
     else if (target instanceof PySet) for (const x of items) target.add(x);
     else fail("APPEND to a value that is not a list");
   };
