@@ -2,7 +2,6 @@
  * How the command line ends when a command throws: the one mapping from an error to an exit
  * code and a line on stderr, used by `main.ts` and by the tests that run commands in-process.
  */
-import { CommanderError } from "commander";
 import { classify } from "./errors.js";
 import { endProgressLine } from "./progress.js";
 
@@ -13,11 +12,27 @@ import { endProgressLine } from "./progress.js";
  * printed with its stack.
  */
 export function exitCodeOf(e: unknown): number {
-  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+  if (isCommanderError(e)) return e.exitCode === 0 ? 0 : 2;
   const known = classify(e);
   if (!known) throw e;
   // A progress bar may hold the line open.
   endProgressLine();
   process.stderr.write(`neox-ckpt: ${known.message}\n`);
   return known.code;
+}
+
+/**
+ * commander's own error (a `CommanderError` or a subclass), told by its documented `code`
+ * (`commander.…`) and `exitCode` rather than by `instanceof`: so this module needs no commander,
+ * and a plain command line's bundle (bin.cts), which has this module for its failures, holds
+ * none of commander's ~100 KB.
+ */
+function isCommanderError(e: unknown): e is Error & { code: string; exitCode: number } {
+  const x = e as { code?: unknown; exitCode?: unknown };
+  return (
+    e instanceof Error &&
+    typeof x.code === "string" &&
+    x.code.startsWith("commander.") &&
+    typeof x.exitCode === "number"
+  );
 }

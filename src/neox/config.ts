@@ -110,9 +110,11 @@ function parseYaml(text: string): unknown {
  */
 export function jsonOfCommentedJson(text: string): string | undefined {
   if (text.includes("\t")) return undefined;
-  let out = "";
-  /** Index in `out` of the last character outside strings that is not white space. */
-  let last = -1;
+  // The output in pieces, joined once: indexing a string built by `+=` flattens it each time.
+  const out: string[] = [];
+  /** The last character outside strings that is not white space, and its piece when a comma. */
+  let last: string | undefined;
+  let lastComma = -1;
   /** Keys seen in each open mapping (null for a sequence). */
   const open: (Set<string> | null)[] = [];
   let expectKey = false;
@@ -145,8 +147,8 @@ export function jsonOfCommentedJson(text: string): string | undefined {
         keys?.add(key);
         expectKey = false;
       }
-      out += raw;
-      last = out.length - 1;
+      out.push(raw);
+      last = '"';
       i = j + 1;
       continue;
     }
@@ -158,32 +160,33 @@ export function jsonOfCommentedJson(text: string): string | undefined {
       continue;
     }
     if (c === "}" || c === "]") {
-      if (out[last] === ",") out = out.slice(0, last) + out.slice(last + 1);
+      // A trailing comma is dropped.
+      if (last === ",") out[lastComma] = "";
       open.pop();
       expectKey = false;
     } else if (c === "{" || c === "[") {
       open.push(c === "{" ? new Set() : null);
       expectKey = c === "{";
     } else if (c === ",") {
-      const prev = out[last];
-      if (prev === undefined || prev === "," || prev === "{" || prev === "[") return undefined;
+      if (last === undefined || last === "," || last === "{" || last === "[") return undefined;
       expectKey = open.at(-1) instanceof Set;
+      lastComma = out.length;
     } else {
       // Anything else up to the next character above is copied as it is.
       PLAIN_RUN.lastIndex = i;
       const run = (PLAIN_RUN.exec(text) as RegExpExecArray)[0];
-      out += run;
+      out.push(run);
       let k = run.length - 1;
       while (k >= 0 && (run[k] === " " || run[k] === "\n" || run[k] === "\r")) k--;
-      if (k >= 0) last = out.length - run.length + k;
+      if (k >= 0) last = run[k];
       i += run.length;
       continue;
     }
-    out += c;
-    last = out.length - 1;
+    out.push(c);
+    last = c;
     i++;
   }
-  return out;
+  return out.join("");
 }
 
 /** A run of characters {@link jsonOfCommentedJson} copies unchanged (sticky: at `lastIndex`). */
