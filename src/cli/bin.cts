@@ -30,7 +30,6 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { constants, Script } from "node:vm";
 import { crc32 } from "node:zlib";
@@ -154,7 +153,8 @@ async function runBundled(args: string[]): Promise<boolean> {
   const mod = { exports: {} as { runPlainLine?: (a: string[]) => Promise<boolean> } };
   (script.runInThisContext() as (...a: unknown[]) => void)(
     mod.exports,
-    createRequire(BUNDLE),
+    // This module's own require resolves as the bundle's would: they share a folder.
+    require,
     mod,
     BUNDLE,
     __dirname,
