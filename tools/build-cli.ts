@@ -38,7 +38,7 @@ const ownUrl: Plugin = {
       const rel = relative(dirname(PLAIN_BUNDLE), args.path).split("\\").join("/");
       const code = readFileSync(args.path, "utf8").replaceAll(
         "import.meta.url",
-        `new URL(${JSON.stringify(rel)}, __neoxBundleUrl).href`,
+        `__neoxModuleUrl(${JSON.stringify(rel)})`,
       );
       return { contents: code, loader: "js" };
     });
@@ -60,7 +60,10 @@ export async function buildPlainBundle(outfile = PLAIN_BUNDLE): Promise<void> {
     // Whitespace only: names stay, so errors and stack traces read as main.js's do.
     minifyWhitespace: true,
     charset: "ascii",
-    banner: { js: 'var __neoxBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
+    // Made at each use, not at load: few modules ask, and a plain inspect none.
+    banner: {
+      js: 'var __neoxModuleUrl = (rel) => new URL(rel, require("node:url").pathToFileURL(__filename)).href;',
+    },
     logLevel: "warning",
   });
   const body = r.outputFiles[0]?.contents;

@@ -3,8 +3,21 @@ import { inspectStep } from "../ops/inspect.js";
 import { openFolder } from "../source/open.js";
 import { formatBytes } from "../torch/repr.js";
 
-/** `41,856`: digits grouped by hand, since `toLocaleString` loads ICU data (~20 ms). */
-const n = (x: number) => String(x).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+/**
+ * `41,856`: digits grouped by hand, since `toLocaleString` loads ICU data (~20 ms), and by a
+ * loop, since compiling a look-ahead regular expression cost this command ~1 ms of its start-up.
+ */
+function n(x: number): string {
+  const s = String(x);
+  if (!Number.isInteger(x) || Math.abs(x) >= 1e21) return s;
+  const from = s[0] === "-" ? 1 : 0;
+  let out = s.slice(0, from);
+  for (let i = from; i < s.length; i++) {
+    if (i > from && (s.length - i) % 3 === 0) out += ",";
+    out += s[i];
+  }
+  return out;
+}
 
 export async function inspectCommand(
   ckpt: string,
