@@ -22,8 +22,8 @@ import { fileURLToPath } from "node:url";
 export const benchRoot = fileURLToPath(new URL("../../", import.meta.url));
 /** Generated inputs and outputs (gitignored). */
 export const benchData = join(benchRoot, "bench", "data");
-/** The command line a user runs, from the same build as this benchmark. */
-export const cli = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+/** The executable a user runs (`neox-ckpt`, package.json's bin), from the same build. */
+export const cli = fileURLToPath(new URL("../src/cli/bin.cjs", import.meta.url));
 /** How often the process tree's memory is sampled. */
 const RSS_POLL_MS = 10;
 /** Written into an input folder once `synth` has finished it. */

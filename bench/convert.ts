@@ -1,6 +1,6 @@
 /**
  * `convert` of a synthetic Pythia checkpoint to Hugging Face safetensors, run as a user runs it
- * (`node dist/src/cli/main.js convert …` to exit, then `sync`), against `cp -r` + `sync` of the
+ * (`node dist/src/cli/bin.cjs convert …` to exit, then `sync`), against `cp -r` + `sync` of the
  * same input in the same run, alternating; prints the median of the pairwise ratios, how much
  * they move, the peak RSS and the copy path taken.
  *
