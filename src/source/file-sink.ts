@@ -64,6 +64,10 @@ export interface CopyStats {
   writtenBytes: number;
   /** Why the kernel copy was not used, when it was not. */
   kernelRefused?: string;
+  /** Of the bytes written from memory (computed, or runs through memory), those spliced. */
+  splicedBytes?: number;
+  /** Why writes were not spliced, when the kernel refused. */
+  spliceRefused?: string;
 }
 
 /** Adds `from` to `into` (several files of one output). */
@@ -72,6 +76,8 @@ export function addCopyStats(into: CopyStats, from: CopyStats): void {
   into.memoryBytes += from.memoryBytes;
   into.writtenBytes += from.writtenBytes;
   into.kernelRefused ??= from.kernelRefused;
+  if (from.splicedBytes) into.splicedBytes = (into.splicedBytes ?? 0) + from.splicedBytes;
+  into.spliceRefused ??= from.spliceRefused;
 }
 
 /**
@@ -82,7 +88,12 @@ export function describeCopy(s: CopyStats): string {
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   const path = s.kernelBytes > 0 ? "kernel" : "js";
   const why = s.kernelBytes === 0 && s.kernelRefused ? `; kernel copy: ${s.kernelRefused}` : "";
-  return `copy path: ${path} (${mb(s.kernelBytes)} copied in the kernel, ${mb(s.memoryBytes)} through memory, ${mb(s.writtenBytes)} computed${why})`;
+  const spliced = s.splicedBytes
+    ? `; ${mb(s.splicedBytes)} of what went through memory written by vmsplice`
+    : s.spliceRefused
+      ? `; vmsplice: ${s.spliceRefused}`
+      : "";
+  return `copy path: ${path} (${mb(s.kernelBytes)} copied in the kernel, ${mb(s.memoryBytes)} through memory, ${mb(s.writtenBytes)} computed${why}${spliced})`;
 }
 
 /** A positional write: writes up to `length` bytes of `bytes` from `offset` at `position`. */
@@ -105,7 +116,10 @@ export interface FileSinkOptions {
   kernel?: KernelCopy | null;
   /** Buffers for gathering and copying; default one shared by the process. */
   pool?: BufferPool;
-  /** The positional write; default `fs.write` (tests give one that fails, as a full disk does). */
+  /**
+   * The positional write; default the addon's `writeSpliced` where it is loaded (and the
+   * kernel takes it), else `fs.write`. Tests give one that fails, as a full disk does.
+   */
   writeAt?: WriteAt;
 }
 
@@ -129,6 +143,8 @@ export class FileSink {
   private writebackAt = 0;
   private readonly pool: BufferPool;
   private readonly writeAt: WriteAt;
+  /** The addon's spliced write, until the kernel refuses it for this file. */
+  private splice: KernelCopy["writeSpliced"];
   /** The end of the last write to the file queued: the next one starts after it. */
   private writing: Promise<unknown> = Promise.resolve();
 
@@ -142,6 +158,7 @@ export class FileSink {
     if (!this.kernel) this.stats.kernelRefused = opts.kernel === null ? "disabled" : "no addon";
     this.pool = opts.pool ?? SHARED_POOL;
     this.writeAt = opts.writeAt ?? writeAtFd;
+    this.splice = opts.writeAt ? undefined : this.kernel?.writeSpliced?.bind(this.kernel);
   }
 
   /** Bytes accepted so far. */
@@ -388,12 +405,35 @@ export class FileSink {
     for (let done = 0; done < length; ) {
       try {
         done += await this.oneWriter(() =>
-          this.writeAt(this.fd, bytes, done, length - done, position + done),
+          this.writeOnce(bytes, done, length - done, position + done),
         );
       } catch (e) {
         throw OutputWriteError.wrap(e, this.name, position + done);
       }
     }
+  }
+
+  /** One positional write: spliced where it can be, else {@link writeAt}; the bytes written. */
+  private async writeOnce(
+    bytes: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<number> {
+    const splice = this.splice;
+    if (splice) {
+      try {
+        const n = await splice(this.fd, bytes, offset, length, position);
+        this.stats.splicedBytes = (this.stats.splicedBytes ?? 0) + n;
+        return n;
+      } catch (e) {
+        if (!isKernelCopyUnsupported(e)) throw e;
+        // The kernel cannot splice into this file (its file system): write it, and say so once.
+        this.splice = undefined;
+        this.stats.spliceRefused = (e as NodeJS.ErrnoException).code;
+      }
+    }
+    return this.writeAt(this.fd, bytes, offset, length, position);
   }
 }
 

@@ -1,12 +1,12 @@
 /**
  * Copying byte ranges between local files inside the kernel (`copy_file_range`, as `cp` does),
- * through a small optional native addon (`native/kernel-copy.c`, built by `native/build.ts`).
- * Node has no binding for it; where the addon is missing, or the kernel refuses the pair of
- * files, callers copy through memory instead.
+ * and writing buffers by `vmsplice` + `splice`, through a small optional native addon
+ * (`native/kernel-copy.c`, built by `native/build.ts`). Node has no binding for either; where
+ * the addon is missing, or the kernel refuses, callers copy through memory and `pwrite` instead.
  */
 import { addonUrl, processAddon, requireAddon } from "./native/addons.js";
 
-/** The addon's one function. */
+/** The addon's functions. */
 export interface KernelCopy {
   /** Bytes copied from `fdIn` at `offsetIn` to `fdOut` at `offsetOut`; fewer only at end of input. */
   copyFileRange(
@@ -15,6 +15,19 @@ export interface KernelCopy {
     fdOut: number,
     offsetOut: number,
     length: number,
+  ): Promise<number>;
+  /**
+   * `bytes[offset, offset + length)` written at `position` of `fd`, all of them, by vmsplice
+   * into a pipe and splice from it: the kernel copies from its own mapping of the pages, which
+   * costs this project's VM half the system time of a `pwrite` of the same bytes. The bytes must
+   * not change before it resolves. Absent in an addon built before it.
+   */
+  writeSpliced?(
+    fd: number,
+    bytes: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
   ): Promise<number>;
 }
 

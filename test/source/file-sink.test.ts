@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import {
+  closeSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -34,9 +36,16 @@ const refusing: KernelCopy = {
   copyFileRange: () => Promise.reject(Object.assign(new Error("cross-device"), { code: "EXDEV" })),
 };
 
-/** Every way to write: the kernel, a refused kernel (falls back), memory only. */
+/** The built addon, its spliced writes refused (a file system that cannot splice). */
+const spliceRefused: KernelCopy | undefined = kernel && {
+  copyFileRange: (...a) => kernel.copyFileRange(...a),
+  writeSpliced: () => Promise.reject(Object.assign(new Error("invalid"), { code: "EINVAL" })),
+};
+
+/** Every way to write: the kernel, its splice refused, a refused kernel (falls back), memory only. */
 const paths: [string, FileSinkOptions, string | false][] = [
   ["kernel", { kernel }, kernel ? false : noKernel],
+  ["kernel, splice refused", { kernel: spliceRefused }, kernel ? false : noKernel],
   ["refused kernel", { kernel: refusing }, false],
   ["memory", { kernel: null }, false],
 ];
@@ -89,8 +98,13 @@ for (const [name, opts, skip] of paths) {
     );
     await src.close();
     assert.ok(Buffer.compare(readFileSync(out), want) === 0, "bytes differ");
-    if (name === "kernel") assert.ok(stats.kernelBytes > 0 && stats.kernelRefused === undefined);
+    if (name.startsWith("kernel"))
+      assert.ok(stats.kernelBytes > 0 && stats.kernelRefused === undefined);
     else assert.equal(stats.kernelBytes, 0);
+    // What went through memory was spliced, unless the kernel refused that (then it said so).
+    if (name === "kernel") assert.equal(stats.splicedBytes, stats.memoryBytes + stats.writtenBytes);
+    else assert.equal(stats.splicedBytes, undefined);
+    assert.equal(stats.spliceRefused, name === "kernel, splice refused" ? "EINVAL" : undefined);
     if (name === "refused kernel") assert.equal(stats.kernelRefused, "EXDEV");
     assert.equal(stats.kernelBytes + stats.memoryBytes + stats.writtenBytes, want.length);
   });
@@ -193,7 +207,7 @@ for (const [name, opts, skip] of paths) {
       const want = repeated(Buffer.concat([Buffer.from([9]), before]), distance, length);
       assert.ok(Buffer.compare(readFileSync(out), want) === 0, `case ${i}: bytes differ`);
       assert.equal(stats.kernelBytes + stats.memoryBytes, length, `case ${i}: repeated bytes`);
-      if (name !== "kernel") assert.equal(stats.kernelBytes, 0);
+      if (!name.startsWith("kernel")) assert.equal(stats.kernelBytes, 0);
     }
     await assert.rejects(
       writeFileAtomic(
@@ -209,3 +223,56 @@ for (const [name, opts, skip] of paths) {
     assert.ok(!readdirSync(dir).some((f) => f.includes(`repeat-bad-${name}`)), "no file left");
   });
 }
+
+test("writeSpliced writes exactly the bytes asked for, and refuses what it cannot write", {
+  skip: kernel?.writeSpliced ? false : noKernel,
+}, async () => {
+  const splice = kernel?.writeSpliced?.bind(kernel) as NonNullable<KernelCopy["writeSpliced"]>;
+  const out = join(dir, "spliced.bin");
+  writeFileSync(out, "");
+  const fd = openSync(out, "r+");
+  const bytes = randomBytes((3 << 20) + 7);
+  // An unaligned view, pieces across the pipe's 1 MiB, empty, single bytes, out of order, a hole.
+  const view = bytes.subarray(5, bytes.length - 1);
+  const want = Buffer.alloc((7 << 20) + 3);
+  const writes: [Uint8Array, number, number, number][] = [
+    [view, 0, view.length, 10],
+    [bytes, 1, 0, 0],
+    [bytes, 0, 1, 0],
+    [view, 3, (1 << 20) + 1, (5 << 20) + 2],
+    [bytes, bytes.length - 1, 1, want.length - 1],
+  ];
+  try {
+    for (const [b, off, len, pos] of writes) {
+      assert.equal(await splice(fd, b, off, len, pos), len);
+      want.set(b.subarray(off, off + len), pos);
+    }
+    assert.ok(Buffer.compare(readFileSync(out), want) === 0, "bytes differ");
+    // Past the array's end, a negative offset, not a Uint8Array: refused before anything runs.
+    assert.throws(() => splice(fd, bytes, bytes.length - 3, 4, 0), TypeError);
+    assert.throws(() => splice(fd, bytes, -1, 1, 0), TypeError);
+    assert.throws(
+      () => splice(fd, new Uint16Array(4) as unknown as Uint8Array, 0, 2, 0),
+      TypeError,
+    );
+  } finally {
+    closeSync(fd);
+  }
+  // A file open for reading only: the error names errno, and the next call is not affected.
+  const ro = openSync(out, "r");
+  try {
+    await assert.rejects(
+      splice(ro, bytes, 0, 100, 0),
+      (e: NodeJS.ErrnoException) => e.code === "EBADF",
+    );
+  } finally {
+    closeSync(ro);
+  }
+  const again = openSync(out, "r+");
+  try {
+    assert.equal(await splice(again, bytes, 0, 4096, 0), 4096);
+  } finally {
+    closeSync(again);
+  }
+  assert.ok(Buffer.compare(readFileSync(out).subarray(0, 4096), bytes.subarray(0, 4096)) === 0);
+});

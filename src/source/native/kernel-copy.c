@@ -1,20 +1,33 @@
 /*
- * copy_file_range(2) for Node: copies a byte range from one file to a position of another
- * inside the kernel (no pass through user memory), on a libuv worker thread. Node has no
- * binding for it; src/source/kernel-copy.ts loads this addon when it was built and falls back
- * to positional reads and writes through a buffer pool when it was not.
+ * Copies into files inside the kernel for Node, on libuv worker threads. Node has no binding
+ * for either; src/source/kernel-copy.ts loads this addon when it was built, and the callers fall
+ * back to positional reads and writes through a buffer pool when it was not.
  *
- * copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length) -> Promise<number>: the bytes copied,
- * fewer than `length` only when the input file ends first. Rejects with an Error whose `code`
- * is the errno name (EXDEV, ENOSYS, EOPNOTSUPP, EINVAL… mean "not supported here").
+ * copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length) -> Promise<number>: copy_file_range(2),
+ * a byte range of one file to a position of another (no pass through user memory); the bytes
+ * copied, fewer than `length` only when the input file ends first.
+ *
+ * writeSpliced(fd, bytes, offset, length, position) -> Promise<number>: bytes[offset, offset +
+ * length) written at `position` of `fd` by vmsplice(2) into a pipe and splice(2) from it, all
+ * `length` of them: the kernel copies the bytes into the page cache from its own mapping of the
+ * buffer's pages instead of from user space (on the project's VM a pwrite loop spent 2-3x the
+ * system time of this for the same bytes). The pipe is the worker thread's own, emptied by each
+ * call (and closed after a failure, so no bytes of a failed call reach the next). The buffer is
+ * held until the promise settles and must not change before.
+ *
+ * Both reject with an Error whose `code` is the errno name (EXDEV, ENOSYS, EOPNOTSUPP, EINVAL…
+ * mean "not supported here").
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
+#include <stdbool.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 typedef struct {
@@ -103,9 +116,139 @@ static napi_value copy_range(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* The worker thread's pipe for writeSpliced, and how much it holds. */
+static __thread int pipe_fd[2] = {-1, -1};
+static __thread size_t pipe_bytes = 0;
+
+/* Pipe capacity asked for (the unprivileged maximum by default, /proc/sys/fs/pipe-max-size). */
+#define PIPE_BYTES (1 << 20)
+
+static void drop_pipe(void) {
+  if (pipe_fd[0] >= 0) {
+    close(pipe_fd[0]);
+    close(pipe_fd[1]);
+  }
+  pipe_fd[0] = pipe_fd[1] = -1;
+}
+
+typedef struct {
+  int fd;
+  const char *data;
+  int64_t length;
+  int64_t position;
+  int64_t done;
+  int error;
+  napi_ref buffer;
+  napi_async_work work;
+  napi_deferred deferred;
+} WriteJob;
+
+static void run_write(napi_env env, void *data) {
+  (void)env;
+  WriteJob *job = data;
+  if (pipe_fd[0] < 0) {
+    if (pipe2(pipe_fd, O_CLOEXEC) != 0) {
+      job->error = errno;
+      pipe_fd[0] = pipe_fd[1] = -1;
+      return;
+    }
+    int got = fcntl(pipe_fd[1], F_SETPIPE_SZ, PIPE_BYTES);
+    pipe_bytes = got > 0 ? (size_t)got : 65536;
+  }
+  loff_t pos = job->position;
+  while (job->done < job->length) {
+    size_t want = (size_t)(job->length - job->done);
+    if (want > pipe_bytes) want = pipe_bytes;
+    struct iovec iov = {(void *)(job->data + job->done), want};
+    ssize_t n = vmsplice(pipe_fd[1], &iov, 1, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      job->error = errno;
+      drop_pipe();
+      return;
+    }
+    /* All of it into the file before the next piece (or the caller's next use of the buffer). */
+    for (ssize_t out = 0; out < n;) {
+      ssize_t k = splice(pipe_fd[0], NULL, job->fd, &pos, (size_t)(n - out), SPLICE_F_MOVE);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) {
+        job->error = k < 0 ? errno : EIO;
+        drop_pipe();
+        return;
+      }
+      out += k;
+    }
+    job->done += n;
+  }
+}
+
+static void settle_write(napi_env env, napi_status status, void *data) {
+  WriteJob *job = data;
+  if (status != napi_ok && job->error == 0) job->error = ECANCELED;
+  if (job->error != 0) {
+    const char *name = strerrorname_np(job->error);
+    napi_value code, message, error;
+    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, strerror(job->error), NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, code, message, &error);
+    napi_reject_deferred(env, job->deferred, error);
+  } else {
+    napi_value done;
+    napi_create_double(env, (double)job->done, &done);
+    napi_resolve_deferred(env, job->deferred, done);
+  }
+  napi_delete_reference(env, job->buffer);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value write_spliced(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  int64_t offset, length, position;
+  bool typed = false;
+  napi_typedarray_type type;
+  size_t elements, byte_offset;
+  void *data = NULL;
+  napi_value array_buffer;
+  if (argc == 5) napi_is_typedarray(env, argv[1], &typed);
+  if (!typed || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &elements, &data, &array_buffer,
+                               &byte_offset) != napi_ok ||
+      type != napi_uint8_array || napi_get_value_int64(env, argv[2], &offset) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &length) != napi_ok ||
+      napi_get_value_int64(env, argv[4], &position) != napi_ok || offset < 0 || length < 0 ||
+      position < 0 || (uint64_t)offset + (uint64_t)length > (uint64_t)elements) {
+    napi_throw_type_error(env, NULL,
+                          "writeSpliced(fd, uint8Array, offset, length, position): a range "
+                          "inside the array and a non-negative position");
+    return NULL;
+  }
+  WriteJob *job = calloc(1, sizeof(WriteJob));
+  if (!job) {
+    napi_throw_error(env, "ENOMEM", "writeSpliced: out of memory");
+    return NULL;
+  }
+  job->fd = fd;
+  job->data = (const char *)data + offset;
+  job->length = length;
+  job->position = position;
+  napi_create_reference(env, argv[1], 1, &job->buffer);
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "writeSpliced", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, run_write, settle_write, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "copyFileRange", NAPI_AUTO_LENGTH, copy_range, NULL, &fn);
   napi_set_named_property(env, exports, "copyFileRange", fn);
+  napi_create_function(env, "writeSpliced", NAPI_AUTO_LENGTH, write_spliced, NULL, &fn);
+  napi_set_named_property(env, exports, "writeSpliced", fn);
   return exports;
 }
