@@ -410,7 +410,8 @@ export function report(what: string, bytes: number, c: Comparison, extra: string
 
 /** Which copy path a run took: what the command printed, else what this build would take. */
 export function copyPath(stdout: string, env: NodeJS.ProcessEnv): string {
-  const m = /copy path: (\S+)/.exec(stdout);
+  // The whole line: the path, and how much of it was spliced (vmsplice) or copied in the kernel.
+  const m = /copy path: (.+)/.exec(stdout);
   if (m) return m[1] as string;
   if (env.NEOX_CKPT_KERNEL_COPY === "0") return "js (NEOX_CKPT_KERNEL_COPY=0)";
   const addon = fileURLToPath(new URL("../src/source/native/kernel-copy.node", import.meta.url));
