@@ -414,24 +414,33 @@ export class FileSink {
   }
 
   /** One positional write: spliced where it can be, else {@link writeAt}; the bytes written. */
-  private async writeOnce(
+  private writeOnce(
     bytes: Uint8Array,
     offset: number,
     length: number,
     position: number,
   ): Promise<number> {
-    const splice = this.splice;
-    if (splice) {
-      try {
-        const n = await splice(this.fd, bytes, offset, length, position);
-        this.stats.splicedBytes = (this.stats.splicedBytes ?? 0) + n;
-        return n;
-      } catch (e) {
-        if (!isKernelCopyUnsupported(e)) throw e;
-        // The kernel cannot splice into this file (its file system): write it, and say so once.
-        this.splice = undefined;
-        this.stats.spliceRefused = (e as NodeJS.ErrnoException).code;
-      }
+    // Without a splice, the write's own promise: no extra turns, so writes settle in order.
+    if (!this.splice) return this.writeAt(this.fd, bytes, offset, length, position);
+    return this.spliceOnce(this.splice, bytes, offset, length, position);
+  }
+
+  private async spliceOnce(
+    splice: NonNullable<KernelCopy["writeSpliced"]>,
+    bytes: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<number> {
+    try {
+      const n = await splice(this.fd, bytes, offset, length, position);
+      this.stats.splicedBytes = (this.stats.splicedBytes ?? 0) + n;
+      return n;
+    } catch (e) {
+      if (!isKernelCopyUnsupported(e)) throw e;
+      // The kernel cannot splice into this file (its file system): write it, and say so once.
+      this.splice = undefined;
+      this.stats.spliceRefused = (e as NodeJS.ErrnoException).code;
     }
     return this.writeAt(this.fd, bytes, offset, length, position);
   }

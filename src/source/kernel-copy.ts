@@ -17,9 +17,10 @@ export interface KernelCopy {
     length: number,
   ): Promise<number>;
   /**
-   * `bytes[offset, offset + length)` written at `position` of `fd`, all of them, by vmsplice
+   * `bytes[offset, offset + length)` written at `position` of `fd` by vmsplice
    * into a pipe and splice from it: the kernel copies from its own mapping of the pages, which
-   * costs this project's VM half the system time of a `pwrite` of the same bytes. The bytes must
+   * costs this project's VM half the system time of a `pwrite` of the same bytes. All of them,
+   * or (as a `pwrite`) fewer where the file refuses more, the next call failing. The bytes must
    * not change before it resolves. Absent in an addon built before it.
    */
   writeSpliced?(

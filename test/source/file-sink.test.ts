@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   closeSync,
@@ -7,6 +8,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   truncateSync,
   writeFileSync,
 } from "node:fs";
@@ -275,4 +277,31 @@ test("writeSpliced writes exactly the bytes asked for, and refuses what it canno
     closeSync(again);
   }
   assert.ok(Buffer.compare(readFileSync(out).subarray(0, 4096), bytes.subarray(0, 4096)) === 0);
+});
+
+test("writeSpliced where the file takes no more: the bytes written, then the errno, as pwrite", {
+  skip: kernel?.writeSpliced ? false : noKernel,
+}, () => {
+  // A 2 MiB file size limit (ulimit -f, in KiB) in a child process; SIGXFSZ ignored, so the
+  // write sees EFBIG, as it would ENOSPC on a full disk.
+  const out = join(dir, "limited.bin");
+  const script = `
+    process.on("SIGXFSZ", () => {});
+    const k = require(${JSON.stringify(built.path)});
+    const fd = require("node:fs").openSync(${JSON.stringify(out)}, "w");
+    const b = Buffer.alloc(3 << 20, 7);
+    k.writeSpliced(fd, b, 0, b.length, 0)
+      .then((n) => { console.log("wrote", n); return k.writeSpliced(fd, b, n, b.length - n, n); })
+      .then((n) => console.log("then wrote", n), (e) => console.log("then", e.code));`;
+  const r = spawnSync(
+    "bash",
+    ["-c", `ulimit -f 2048 && exec "$0" -e "$1"`, process.execPath, script],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n"), [`wrote ${2 << 20}`, "then EFBIG"]);
+  assert.equal(statSync(out).size, 2 << 20);
+  assert.ok(readFileSync(out).every((x) => x === 7));
 });

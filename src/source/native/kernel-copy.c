@@ -9,9 +9,10 @@
  *
  * writeSpliced(fd, bytes, offset, length, position) -> Promise<number>: bytes[offset, offset +
  * length) written at `position` of `fd` by vmsplice(2) into a pipe and splice(2) from it, all
- * `length` of them: the kernel copies the bytes into the page cache from its own mapping of the
- * buffer's pages instead of from user space (on the project's VM a pwrite loop spent 2-3x the
- * system time of this for the same bytes). The pipe is the worker thread's own, emptied by each
+ * `length` of them unless the file refuses more (a full disk: then, as pwrite, the bytes
+ * written, and the next call fails with the errno). The kernel copies the bytes into the page
+ * cache from its own mapping of the buffer's pages instead of from user space (on the
+ * project's VM a pwrite loop spent 2-3x the system time of this for the same bytes). The pipe is the worker thread's own, emptied by each
  * call (and closed after a failure, so no bytes of a failed call reach the next). The buffer is
  * held until the promise settles and must not change before.
  *
@@ -163,7 +164,8 @@ static void run_write(napi_env env, void *data) {
     ssize_t n = vmsplice(pipe_fd[1], &iov, 1, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      job->error = errno;
+      /* After some bytes, a short write (as pwrite's): the next call meets the error itself. */
+      if (job->done == 0) job->error = errno;
       drop_pipe();
       return;
     }
@@ -172,8 +174,9 @@ static void run_write(napi_env env, void *data) {
       ssize_t k = splice(pipe_fd[0], NULL, job->fd, &pos, (size_t)(n - out), SPLICE_F_MOVE);
       if (k < 0 && errno == EINTR) continue;
       if (k <= 0) {
-        job->error = k < 0 ? errno : EIO;
-        drop_pipe();
+        job->done += out;
+        if (job->done == 0) job->error = k < 0 ? errno : EIO;
+        drop_pipe(); /* what is left in it must not reach the next call */
         return;
       }
       out += k;
