@@ -15,9 +15,9 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { openDemoSeries, writeDemoRepository } from "../src/ops/demo.js";
-import { arg, benchData, benchRoot } from "./common.js";
+import { arg, benchData, benchRoot, cli as executable } from "./common.js";
 
 /** Fewer pairs than this and one slow run moves the median. */
 const MIN_PAIRS = 5;
@@ -25,13 +25,7 @@ const MIN_PAIRS = 5;
 const TARGET = 1.5;
 
 const pairs = Math.max(MIN_PAIRS, Number(arg("--pairs", "11")) || MIN_PAIRS);
-const cli = join(
-  benchRoot,
-  "dist",
-  "src",
-  "cli",
-  process.argv.includes("--main") ? "main.js" : "bin.cjs",
-);
+const cli = process.argv.includes("--main") ? join(dirname(executable), "main.js") : executable;
 const cacheDir = mkdtempSync(join(tmpdir(), "neox-ckpt-code-cache-"));
 process.on("exit", () => rmSync(cacheDir, { recursive: true, force: true }));
 const env = {

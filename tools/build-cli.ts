@@ -5,10 +5,10 @@
  * modules (tsc's output, so the bundle runs the very code main.js does), after `tsc`:
  * `npm run build`, `prepack` and `npm test` run it.
  *
- * The bundle's first line holds a hash of its body (the executable keys its code cache by it)
- * and its inputs (relative to the bundle, for the reader). The executable takes the bundle only
- * while it is newer than its entry module: a `tsc` run without this step leaves it stale, and
- * then main.js runs. Its text is ASCII (esbuild's default charset), which the executable relies on.
+ * The bundle's first line holds a hash of its body, by which the executable keys its code
+ * cache. In a source checkout the executable takes the bundle only while it is newer than its
+ * entry module: a `tsc` run without this step leaves it stale, and then main.js runs. Its text
+ * is ASCII (esbuild's default charset), which the executable relies on.
  * `import.meta.url` of each bundled module becomes that module's own URL, so what a module
  * finds relative to itself (its native addon, `yaml` under node_modules) is found as before.
  * The npm packages a plain line may load at run time stay outside (native ones, and undici,
@@ -74,11 +74,8 @@ export async function buildPlainBundle(outfile = PLAIN_BUNDLE): Promise<void> {
         throw new Error(`the plain bundle would load ${i.path} at run time: add it to EXTERNAL`);
     }
   }
-  const inputs = Object.keys(r.metafile.inputs).map((p) =>
-    relative(dirname(outfile), join(ROOT, p)).split("\\").join("/"),
-  );
   const hash = createHash("sha256").update(body).digest("hex").slice(0, 32);
-  const head = `${BUNDLE_MARK}${JSON.stringify({ hash, inputs })}\n`;
+  const head = `${BUNDLE_MARK}${JSON.stringify({ hash })}\n`;
   const tmp = `${outfile}.${process.pid}.tmp`;
   writeFileSync(tmp, Buffer.concat([Buffer.from(head), body]));
   renameSync(tmp, outfile);

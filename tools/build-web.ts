@@ -12,7 +12,7 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** Where static.html loads the bundle from. */
 export const STATIC_BUNDLE = `${ROOT}web/lib/static-viewer.js`;
 
-/** crc32.ts chooses Node's native CRC with a top-level await: the browser takes the portable one. */
+/** crc32.ts's Node paths (zlib, @node-rs/crc32) have no place in a browser: the portable one. */
 const portableCrc: Plugin = {
   name: "portable-crc32",
   setup(b) {

@@ -66,9 +66,9 @@ function stale(): boolean {
 function freshBundle(): { source: string; hash: string } | undefined {
   let source: string;
   try {
+    if (stale()) return undefined;
     // esbuild writes ASCII (its default charset): latin1 reads it exactly, and fastest.
     source = readFileSync(BUNDLE, "latin1");
-    if (stale()) return undefined;
   } catch {
     return undefined;
   }
@@ -100,7 +100,11 @@ function readCache(file: string): { data?: Buffer; state: string } {
 /** Caches of other bundles (builds, Node versions) kept beside a new one: the newest. */
 const KEEP_CACHES = 8;
 
-/** Writes `data` to `file` atomically, then removes all but the newest caches beside it. */
+/**
+ * Writes `data` to `file` atomically (temporary, then rename), then removes all but the newest
+ * caches beside it. Not source/atomic-write.ts: loading it and its modules would cost the
+ * start-up this cache saves, and a cache lost in a crash needs no fsync.
+ */
 function writeCache(file: string, data: Buffer): boolean {
   const folder = dirname(file);
   const tmp = `${file}.${process.pid}.tmp`;

@@ -16,7 +16,7 @@ export function endQuietlyOnClosedStdout(): void {
 
 /** Sets the exit code (and stderr line) for a command's failure `e`; a bug is rethrown. */
 export async function exitWith(e: unknown): Promise<void> {
-  // Loaded on failure only: it brings commander and the progress module.
+  // Loaded on failure only: it brings the progress module.
   process.exitCode = (await import("./exit-code.js")).exitCodeOf(e);
 }
 

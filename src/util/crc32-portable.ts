@@ -1,7 +1,7 @@
 /**
  * CRC-32 (the zip polynomial), table-driven, in plain JavaScript: the fallback of crc32.ts, and
- * what the browser bundle uses in its place (crc32.ts picks Node's native one with a top-level
- * await, which a classic script cannot hold).
+ * what the browser bundle uses in its place (crc32.ts's Node paths, zlib and @node-rs/crc32,
+ * have no place in a browser).
  */
 
 export type Crc32 = (data: Uint8Array, value?: number) => number;

@@ -21,21 +21,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { openDemoSeries, writeDemoRepository } from "../../src/ops/demo.js";
+import { writeLastDemoStep } from "./demo-step.js";
 
 const CLI = fileURLToPath(new URL("../../src/cli/", import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "neox-bin-"));
 let step = "";
 before(async () => {
-  const series = await openDemoSeries();
-  try {
-    const last = series.steps.at(-1);
-    assert.ok(last);
-    await writeDemoRepository({ ...series, steps: [last] }, { out: tmp });
-    step = join(tmp, `step${last.step}`);
-  } finally {
-    await series.close();
-  }
+  step = await writeLastDemoStep(tmp);
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -134,7 +126,7 @@ function standIn(checkout: boolean): { dir: string; bin: string[] } {
   writeFileSync(join(dir, "plain.js"), "\n");
   writeFileSync(
     join(dir, "plain.bundle.cjs"),
-    `//neox-ckpt-bundle {"hash":"0123456789abcdef0123456789abcdef","inputs":[]}\n` +
+    `//neox-ckpt-bundle {"hash":"0123456789abcdef0123456789abcdef"}\n` +
       `exports.runPlainLine = async (args) => { if (args[1] === "no") return false; process.stdout.write("bundle\\n"); return true; };\n`,
   );
   return { dir, bin: [join(dir, "bin.cjs")] };

@@ -5,17 +5,22 @@ import { convertToHf } from "../../src/ops/convert.js";
 import { openDemoSeries, writeDemoRepository } from "../../src/ops/demo.js";
 import { LocalFolder } from "../../src/source/local-folder.js";
 
-/** Writes `dir/neox/step143000` and `dir/hf` (the same weights as safetensors). */
-export async function writeDemoStep(dir: string): Promise<{ neox: string; hf: string }> {
+/** Writes the demo series' last step as a repository at `out`: its folder, `out/step143000`. */
+export async function writeLastDemoStep(out: string): Promise<string> {
   const series = await openDemoSeries();
-  const last = series.steps.at(-1);
-  if (!last) throw new Error("the demo series has no steps");
-  const neox = join(dir, "neox", `step${last.step}`);
   try {
-    await writeDemoRepository({ ...series, steps: [last] }, { out: join(dir, "neox") });
+    const last = series.steps.at(-1);
+    if (!last) throw new Error("the demo series has no steps");
+    await writeDemoRepository({ ...series, steps: [last] }, { out });
+    return join(out, `step${last.step}`);
   } finally {
     await series.close();
   }
+}
+
+/** Writes `dir/neox/step143000` and `dir/hf` (the same weights as safetensors). */
+export async function writeDemoStep(dir: string): Promise<{ neox: string; hf: string }> {
+  const neox = await writeLastDemoStep(join(dir, "neox"));
   const hf = join(dir, "hf");
   const step = await openNeoxStep(new LocalFolder(neox));
   try {

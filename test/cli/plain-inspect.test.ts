@@ -9,21 +9,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { openDemoSeries, writeDemoRepository } from "../../src/ops/demo.js";
+import { writeLastDemoStep } from "./demo-step.js";
 import { cli, cliInProcess } from "./run.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "neox-plain-inspect-"));
 let step = "";
 before(async () => {
-  const series = await openDemoSeries();
-  try {
-    const last = series.steps.at(-1);
-    assert.ok(last);
-    await writeDemoRepository({ ...series, steps: [last] }, { out: tmp });
-    step = join(tmp, `step${last.step}`);
-  } finally {
-    await series.close();
-  }
+  step = await writeLastDemoStep(tmp);
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -61,21 +61,40 @@ static void run(napi_env env, void *data) {
   }
 }
 
+/* Settles `deferred` with `done` or, when `error` is set (or the work failed), an Error whose
+ * `code` is the errno name. */
+static void settle_promise(napi_env env, napi_status status, napi_deferred deferred, int error,
+                           int64_t done) {
+  if (status != napi_ok && error == 0) error = ECANCELED;
+  if (error != 0) {
+    const char *name = strerrorname_np(error);
+    napi_value code, message, err;
+    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, strerror(error), NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, code, message, &err);
+    napi_reject_deferred(env, deferred, err);
+  } else {
+    napi_value value;
+    napi_create_double(env, (double)done, &value);
+    napi_resolve_deferred(env, deferred, value);
+  }
+}
+
+/* Queues `run` on a libuv worker thread with `settle` after it: the promise it settles. */
+static napi_value queue(napi_env env, const char *name, napi_async_execute_callback run,
+                        napi_async_complete_callback settle, void *job, napi_deferred *deferred,
+                        napi_async_work *work) {
+  napi_value promise, resource;
+  napi_create_promise(env, deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource);
+  napi_create_async_work(env, NULL, resource, run, settle, job, work);
+  napi_queue_async_work(env, *work);
+  return promise;
+}
+
 static void settle(napi_env env, napi_status status, void *data) {
   Job *job = data;
-  if (status != napi_ok && job->error == 0) job->error = ECANCELED;
-  if (job->error != 0) {
-    const char *name = strerrorname_np(job->error);
-    napi_value code, message, error;
-    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, strerror(job->error), NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, code, message, &error);
-    napi_reject_deferred(env, job->deferred, error);
-  } else {
-    napi_value done;
-    napi_create_double(env, (double)job->done, &done);
-    napi_resolve_deferred(env, job->deferred, done);
-  }
+  settle_promise(env, status, job->deferred, job->error, job->done);
   napi_delete_async_work(env, job->work);
   free(job);
 }
@@ -109,12 +128,7 @@ static napi_value copy_range(napi_env env, napi_callback_info info) {
   job->off_in = off_in;
   job->off_out = off_out;
   job->length = length;
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "copyFileRange", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, run, settle, job, &job->work);
-  napi_queue_async_work(env, job->work);
-  return promise;
+  return queue(env, "copyFileRange", run, settle, job, &job->deferred, &job->work);
 }
 
 /* The worker thread's pipe for writeSpliced, and how much it holds. */
@@ -187,19 +201,7 @@ static void run_write(napi_env env, void *data) {
 
 static void settle_write(napi_env env, napi_status status, void *data) {
   WriteJob *job = data;
-  if (status != napi_ok && job->error == 0) job->error = ECANCELED;
-  if (job->error != 0) {
-    const char *name = strerrorname_np(job->error);
-    napi_value code, message, error;
-    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, strerror(job->error), NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, code, message, &error);
-    napi_reject_deferred(env, job->deferred, error);
-  } else {
-    napi_value done;
-    napi_create_double(env, (double)job->done, &done);
-    napi_resolve_deferred(env, job->deferred, done);
-  }
+  settle_promise(env, status, job->deferred, job->error, job->done);
   napi_delete_reference(env, job->buffer);
   napi_delete_async_work(env, job->work);
   free(job);
@@ -239,12 +241,7 @@ static napi_value write_spliced(napi_env env, napi_callback_info info) {
   job->length = length;
   job->position = position;
   napi_create_reference(env, argv[1], 1, &job->buffer);
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "writeSpliced", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, run_write, settle_write, job, &job->work);
-  napi_queue_async_work(env, job->work);
-  return promise;
+  return queue(env, "writeSpliced", run_write, settle_write, job, &job->deferred, &job->work);
 }
 
 NAPI_MODULE_INIT() {
