@@ -30,12 +30,12 @@ export const BUNDLE_MARK = "//neox-ckpt-bundle ";
 /** Left to `require` at run time: native addons' packages and the HTTP client (CommonJS). */
 const EXTERNAL = ["@node-rs/crc32", "@resvg/resvg-js", "undici"];
 
-/** Each bundled module's `import.meta.url` → its own URL, found from the bundle's. */
-const ownUrl: Plugin = {
+/** Each bundled module's `import.meta.url` → its own URL, found from that of `outfile`. */
+const ownUrl = (outfile: string): Plugin => ({
   name: "own-import-meta-url",
   setup(b) {
     b.onLoad({ filter: /\/dist\/src\/.*\.js$/ }, (args) => {
-      const rel = relative(dirname(PLAIN_BUNDLE), args.path).split("\\").join("/");
+      const rel = relative(dirname(outfile), args.path).split("\\").join("/");
       const code = readFileSync(args.path, "utf8").replaceAll(
         "import.meta.url",
         `__neoxModuleUrl(${JSON.stringify(rel)})`,
@@ -43,7 +43,7 @@ const ownUrl: Plugin = {
       return { contents: code, loader: "js" };
     });
   },
-};
+});
 
 /** Writes the bundle (atomically: a reader never finds half of one). */
 export async function buildPlainBundle(outfile = PLAIN_BUNDLE): Promise<void> {
@@ -56,7 +56,7 @@ export async function buildPlainBundle(outfile = PLAIN_BUNDLE): Promise<void> {
     platform: "node",
     target: "node20",
     external: EXTERNAL,
-    plugins: [ownUrl],
+    plugins: [ownUrl(outfile)],
     // Whitespace only: names stay, so errors and stack traces read as main.js's do.
     minifyWhitespace: true,
     charset: "ascii",
